@@ -1,0 +1,3 @@
+from zkserver.cli import main
+
+raise SystemExit(main())

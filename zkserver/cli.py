@@ -1,0 +1,59 @@
+"""The `zkserver` command.
+
+    zkserver                 standalone server on 127.0.0.1:2181, data in ./zkdata
+    zkserver PATH/zoo.cfg    a server from a standard ZooKeeper zoo.cfg
+
+SIGTERM and SIGINT stop the server cleanly (exit status 0).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+
+import trio
+
+from zkserver import __version__
+from zkserver.config import Config, ConfigError, default_config, load_config
+from zkserver.server.server import Server
+
+log = logging.getLogger("zkserver")
+
+
+async def run_server(config: Config) -> None:
+    server = Server(config)
+    with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+        async with trio.open_nursery() as nursery:
+            await nursery.start(server.serve)
+            where = ", ".join(f"{h}:{p}" for h, p in server.addresses)
+            print(f"zkserver {__version__} listening on {where} (data in {config.data_dir})",
+                  flush=True)
+            async for signum in signals:
+                log.info("received %s, shutting down", signal.Signals(signum).name)
+                nursery.cancel_scope.cancel()
+                break
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="zkserver", description=__doc__.split("\n")[0])
+    parser.add_argument("config", nargs="?", help="a ZooKeeper zoo.cfg (default: built-in)")
+    parser.add_argument("--log-level", default="INFO")
+    parser.add_argument("--version", action="version", version=f"zkserver {__version__}")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        config = load_config(args.config) if args.config else default_config()
+    except ConfigError as e:
+        print(f"zkserver: {e}", file=sys.stderr)
+        return 2
+    for warning in config.warnings:
+        log.warning("%s", warning)
+    try:
+        trio.run(run_server, config)
+    except OSError as e:
+        print(f"zkserver: {e}", file=sys.stderr)
+        return 1
+    return 0

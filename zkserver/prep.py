@@ -1,0 +1,335 @@
+"""Turn a write request into a transaction, as ZooKeeper's PrepRequestProcessor does.
+
+Checks run against the tree *plus every transaction already prepared but not yet applied*
+(waiting for fsync or a quorum), so a create followed at once by a create of its child, or the
+ops inside one multi, see each other. The order of checks decides which error a client gets and
+follows ZooKeeper exactly. A write that fails its checks still becomes a transaction (an
+ErrorTxn) with its own zxid, as in ZooKeeper. Nothing here does I/O or reads a clock.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import Any
+
+from zkserver.proto.codes import MAX_TTL_MS, CreateMode, Err, Op, Perm
+from zkserver.proto.records import CreateTTLRequest
+from zkserver.tree import acl as aclmod
+from zkserver.tree.datatree import CONTAINER_OWNER, DataTree, ttl_owner
+from zkserver.tree.paths import SYSTEM_PATHS, is_valid
+from zkserver.txn import (
+    CheckTxn,
+    CloseSessionTxn,
+    CreateSessionTxn,
+    CreateTxn,
+    DeleteTxn,
+    ErrorTxn,
+    MultiTxn,
+    SetACLTxn,
+    SetDataTxn,
+    Txn,
+)
+
+
+class KeeperError(Exception):
+    def __init__(self, code: int) -> None:
+        super().__init__(code)
+        self.code = code
+
+
+class Rec:
+    """What prep knows of one node: the tree's state with pending changes applied."""
+
+    __slots__ = ("zxid", "exists", "version", "aversion", "cversion", "num_children", "owner",
+                 "acl")
+
+    def __init__(self, zxid: int, exists: bool, version: int = 0, aversion: int = 0,
+                 cversion: int = 0, num_children: int = 0, owner: int = 0,
+                 acl: aclmod.AclList = ()) -> None:
+        self.zxid = zxid
+        self.exists = exists
+        self.version = version
+        self.aversion = aversion
+        self.cversion = cversion
+        self.num_children = num_children
+        self.owner = owner
+        self.acl = acl
+
+    def copy(self, zxid: int) -> Rec:
+        return Rec(zxid, self.exists, self.version, self.aversion, self.cversion,
+                   self.num_children, self.owner, self.acl)
+
+
+def _next_version(current: int, expected: int) -> int:
+    if expected != -1 and expected != current:
+        raise KeeperError(Err.BADVERSION)
+    nxt = current + 1
+    if nxt > 0x7FFFFFFF:
+        nxt -= 1 << 32
+    return 0 if nxt == -1 else nxt
+
+
+def _parent_for_write(path: str | None) -> str:
+    """The parent of a path given to create/delete; a path without '/' or with NUL is -8."""
+    if path is None:
+        raise KeeperError(Err.BADARGUMENTS)
+    i = path.rfind("/")
+    if i == -1 or "\0" in path:
+        raise KeeperError(Err.BADARGUMENTS)
+    return path[:i] or "/"
+
+
+class Session:
+    """What prep needs of the session a request came from."""
+
+    __slots__ = ("id", "auth_ids")
+
+    def __init__(self, sid: int, auth_ids: list[aclmod.Identity]) -> None:
+        self.id = sid
+        self.auth_ids = auth_ids
+
+
+class Prep:
+    def __init__(self, tree: DataTree, extended_types: bool = False,
+                 skip_acl: bool = False) -> None:
+        self.tree = tree
+        self.extended_types = extended_types
+        self.skip_acl = skip_acl
+        self.last_zxid = tree.last_zxid
+        self.changes: dict[str, Rec] = {}
+        self.outstanding: deque[tuple[int, str, Rec]] = deque()
+
+    # -- the pending view ---------------------------------------------------------------------
+
+    def record(self, path: str) -> Rec | None:
+        rec = self.changes.get(path)
+        if rec is not None:
+            return rec if rec.exists else None
+        node = self.tree.nodes.get(path)
+        if node is None:
+            return None
+        return Rec(0, True, node.version, node.aversion, node.cversion, len(node.children),
+                   node.owner, node.acl)
+
+    def _must(self, path: str) -> Rec:
+        rec = self.record(path)
+        if rec is None:
+            raise KeeperError(Err.NONODE)
+        return rec
+
+    def _change(self, path: str, rec: Rec) -> None:
+        self.changes[path] = rec
+        self.outstanding.append((rec.zxid, path, rec))
+
+    def committed(self, zxid: int) -> None:
+        """Forget pending changes made by transactions up to `zxid`, now in the tree."""
+        out = self.outstanding
+        while out and out[0][0] <= zxid:
+            _, path, rec = out.popleft()
+            if self.changes.get(path) is rec:
+                del self.changes[path]
+
+    def _rollback(self, zxid: int, mark: int) -> None:
+        """Undo the changes a failed multi recorded (everything after `mark`)."""
+        undone = []
+        while len(self.outstanding) > mark:
+            undone.append(self.outstanding.pop())
+        for _, path, rec in undone:
+            if self.changes.get(path) is rec:
+                del self.changes[path]
+        # An earlier pending change to the same path must show again.
+        for _, path, rec in self.outstanding:
+            if path not in self.changes or self.changes[path].zxid < rec.zxid:
+                self.changes[path] = rec
+
+    def _check(self, acl: aclmod.AclList, perm: int, session: Session) -> None:
+        if not self.skip_acl and not aclmod.check(acl, perm, session.auth_ids):
+            raise KeeperError(Err.NOAUTH)
+
+    # -- transactions -------------------------------------------------------------------------
+
+    def _txn(self, session_id: int, cxid: int, now: int, op: Any) -> Txn:
+        self.last_zxid += 1
+        return Txn(self.last_zxid, now, session_id, cxid, op)
+
+    def create_session(self, session_id: int, timeout: int, now: int) -> Txn:
+        return self._txn(session_id, 0, now, CreateSessionTxn(timeout))
+
+    def close_session(self, session_id: int, cxid: int, now: int) -> Txn:
+        zxid = self.last_zxid + 1
+        paths = set(self.tree.ephemerals.get(session_id, ()))
+        for path, rec in self.changes.items():
+            if not rec.exists:
+                paths.discard(path)
+            elif rec.owner == session_id:
+                paths.add(path)
+        for path in paths:
+            parent = path[:path.rfind("/")] or "/"
+            prec = self.record(parent)
+            if prec is not None:
+                prec = prec.copy(zxid)
+                prec.num_children -= 1
+                self._change(parent, prec)
+            self._change(path, Rec(zxid, False))
+        return self._txn(session_id, cxid, now, CloseSessionTxn())
+
+    def write(self, op: int, req: Any, session: Session, cxid: int, now: int) -> Txn:
+        """A write request -> its transaction (an ErrorTxn if a check fails)."""
+        zxid = self.last_zxid + 1
+        try:
+            if op == Op.MULTI:
+                body: Any = self._multi(req, session, zxid)
+            else:
+                body = self._one(op, req, session, zxid)
+        except KeeperError as e:
+            body = ErrorTxn(e.code)
+        return self._txn(session.id, cxid, now, body)
+
+    def error(self, session_id: int, cxid: int, now: int, err: int) -> Txn:
+        return self._txn(session_id, cxid, now, ErrorTxn(err))
+
+    def _multi(self, ops: list[tuple[int, Any]], session: Session, zxid: int) -> MultiTxn:
+        mark = len(self.outstanding)
+        txns: list[Any] = []
+        failed: int | None = None
+        for i, (op, req) in enumerate(ops):
+            try:
+                txns.append(self._one(op, req, session, zxid))
+            except KeeperError as e:
+                failed = i
+                txns.append(ErrorTxn(e.code))
+                break
+        if failed is None:
+            return MultiTxn(tuple(txns))
+        self._rollback(zxid, mark)
+        errs = [ErrorTxn(Err.OK)] * failed + [txns[failed]]
+        errs += [ErrorTxn(Err.RUNTIMEINCONSISTENCY)] * (len(ops) - failed - 1)
+        return MultiTxn(tuple(errs))
+
+    def _one(self, op: int, req: Any, session: Session, zxid: int) -> Any:
+        if op in (Op.CREATE, Op.CREATE2, Op.CREATE_CONTAINER, Op.CREATE_TTL):
+            return self._create(op, req, session, zxid)
+        if op == Op.SET_DATA:
+            return self._set_data(req, session, zxid)
+        if op == Op.DELETE:
+            return self._delete(req.path, req.version, session, zxid)
+        if op == Op.SET_ACL:
+            return self._set_acl(req, session, zxid)
+        if op == Op.CHECK:
+            if not is_valid(req.path):
+                raise KeeperError(Err.BADARGUMENTS)
+            rec = self._must(req.path)
+            self._check(rec.acl, Perm.READ, session)
+            if req.version != -1 and req.version != rec.version:
+                raise KeeperError(Err.BADVERSION)
+            return CheckTxn(req.path, req.version)
+        raise KeeperError(Err.UNIMPLEMENTED)
+
+    def _create(self, op: int, req: Any, session: Session, zxid: int) -> CreateTxn:
+        try:
+            mode = CreateMode(req.flags)
+        except ValueError:
+            raise KeeperError(Err.BADARGUMENTS) from None
+        ttl = req.ttl if isinstance(req, CreateTTLRequest) else -1
+        if mode.ttl:
+            if not self.extended_types:
+                raise KeeperError(Err.UNIMPLEMENTED)
+            if not 0 < ttl <= MAX_TTL_MS:
+                raise KeeperError(Err.BADARGUMENTS)
+        elif ttl >= 0:
+            raise KeeperError(Err.BADARGUMENTS)
+        path = req.path
+        parent_path = _parent_for_write(path)
+        try:
+            acl = aclmod.fixup_acl(
+                [(a.perms, a.id.scheme, a.id.id) for a in req.acl] if req.acl else None,
+                session.auth_ids)
+        except aclmod.InvalidACL:
+            raise KeeperError(Err.INVALIDACL) from None
+        parent = self._must(parent_path)
+        self._check(parent.acl, Perm.CREATE, session)
+        if mode.sequential:
+            path = f"{path}{parent.cversion:010d}"
+        if not is_valid(path):
+            raise KeeperError(Err.BADARGUMENTS)
+        if self.record(path) is not None:
+            raise KeeperError(Err.NODEEXISTS)
+        if parent.owner > 0:
+            raise KeeperError(Err.NOCHILDRENFOREPHEMERALS)
+        if op == Op.CREATE_CONTAINER:
+            owner = CONTAINER_OWNER
+        elif mode.ttl:
+            owner = ttl_owner(ttl)
+        elif mode.ephemeral:
+            owner = session.id
+        else:
+            owner = 0
+        prec = parent.copy(zxid)
+        prec.cversion += 1
+        prec.num_children += 1
+        self._change(parent_path, prec)
+        self._change(path, Rec(zxid, True, owner=owner, acl=acl))
+        return CreateTxn(path, req.data, acl, owner)
+
+    def _delete(self, path: str | None, version: int, session: Session, zxid: int) -> DeleteTxn:
+        parent_path = _parent_for_write(path)
+        assert path is not None
+        if path in SYSTEM_PATHS:
+            raise KeeperError(Err.BADARGUMENTS)
+        parent = self._must(parent_path)
+        self._check(parent.acl, Perm.DELETE, session)
+        rec = self._must(path)
+        _next_version(rec.version, version)
+        if rec.num_children > 0:
+            raise KeeperError(Err.NOTEMPTY)
+        prec = parent.copy(zxid)
+        prec.num_children -= 1
+        self._change(parent_path, prec)
+        self._change(path, Rec(zxid, False))
+        return DeleteTxn(path)
+
+    def _set_data(self, req: Any, session: Session, zxid: int) -> SetDataTxn:
+        if not is_valid(req.path):
+            raise KeeperError(Err.BADARGUMENTS)
+        rec = self._must(req.path)
+        self._check(rec.acl, Perm.WRITE, session)
+        version = _next_version(rec.version, req.version)
+        rec = rec.copy(zxid)
+        rec.version = version
+        self._change(req.path, rec)
+        return SetDataTxn(req.path, req.data, version)
+
+    def _set_acl(self, req: Any, session: Session, zxid: int) -> SetACLTxn:
+        if not is_valid(req.path):
+            raise KeeperError(Err.BADARGUMENTS)
+        try:
+            acl = aclmod.fixup_acl(
+                [(a.perms, a.id.scheme, a.id.id) for a in req.acl] if req.acl else None,
+                session.auth_ids)
+        except aclmod.InvalidACL:
+            raise KeeperError(Err.INVALIDACL) from None
+        rec = self._must(req.path)
+        self._check(rec.acl, Perm.ADMIN, session)
+        version = _next_version(rec.aversion, req.version)
+        rec = rec.copy(zxid)
+        rec.aversion = version
+        rec.acl = acl
+        self._change(req.path, rec)
+        return SetACLTxn(req.path, acl, version)
+
+    def delete_container(self, path: str, now: int) -> Txn | None:
+        """The reaper's delete of an empty container or expired TTL node (no ACL check).
+
+        Returns None when the node changed since the reaper looked (it has children again or
+        is gone), so no zxid is spent on it.
+        """
+        rec = self.record(path)
+        if rec is None or rec.num_children > 0:
+            return None
+        zxid = self.last_zxid + 1
+        parent_path = path[:path.rfind("/")] or "/"
+        prec = self._must(parent_path).copy(zxid)
+        prec.num_children -= 1
+        self._change(parent_path, prec)
+        self._change(path, Rec(zxid, False))
+        return self._txn(0, 0, now, DeleteTxn(path))

@@ -1,0 +1,134 @@
+"""Jute, ZooKeeper's binary encoding: big-endian ints and longs, length-prefixed buffers,
+strings and vectors where a length of -1 means null.
+
+`Reader` walks one record body; every read checks the bytes are there and that a length is
+neither below -1 nor above `max_buffer`, so a hostile frame ends as a `JuteError` and never as
+an IndexError deep inside a handler. `Writer` appends to one bytearray. Null (None) and empty
+values stay distinct in both directions, because clients can tell them apart.
+"""
+
+from __future__ import annotations
+
+import struct
+
+from zkserver.proto.codes import DEFAULT_MAX_BUFFER
+
+_INT = struct.Struct(">i")
+_LONG = struct.Struct(">q")
+_BOOL = struct.Struct(">?")
+_INT_unpack_from = _INT.unpack_from
+_LONG_unpack_from = _LONG.unpack_from
+
+
+class JuteError(ValueError):
+    """A record that cannot be decoded: truncated, or a length below -1 or above the limit.
+
+    Bad UTF-8 is not an error: Java decodes it with replacement characters, and so do we."""
+
+
+class Reader:
+    __slots__ = ("buf", "pos", "end", "max_buffer")
+
+    def __init__(self, buf: bytes | memoryview, pos: int = 0, end: int | None = None,
+                 max_buffer: int = DEFAULT_MAX_BUFFER) -> None:
+        self.buf = buf
+        self.pos = pos
+        self.end = len(buf) if end is None else end
+        self.max_buffer = max_buffer
+
+    def remaining(self) -> int:
+        return self.end - self.pos
+
+    def _need(self, n: int) -> int:
+        p = self.pos
+        if p + n > self.end:
+            raise JuteError(f"record truncated: need {n} bytes at offset {p}, have {self.end - p}")
+        self.pos = p + n
+        return p
+
+    def int(self) -> int:
+        return _INT_unpack_from(self.buf, self._need(4))[0]
+
+    def long(self) -> int:
+        return _LONG_unpack_from(self.buf, self._need(8))[0]
+
+    def bool(self) -> bool:
+        return self.buf[self._need(1)] != 0
+
+    def _length(self) -> int:
+        n = self.int()
+        if n < -1 or n > self.max_buffer:
+            raise JuteError(f"unreasonable length {n}")
+        return n
+
+    def buffer(self) -> bytes | None:
+        n = self._length()
+        if n == -1:
+            return None
+        p = self._need(n)
+        return bytes(self.buf[p:p + n])
+
+    def ustring(self) -> str | None:
+        n = self._length()
+        if n == -1:
+            return None
+        p = self._need(n)
+        return bytes(self.buf[p:p + n]).decode("utf-8", "replace")
+
+    def vector_length(self) -> int:
+        """The element count of a vector: -1 for null."""
+        return self._length()
+
+    def ustring_vector(self) -> list[str] | None:
+        n = self.vector_length()
+        if n == -1:
+            return None
+        return [self.ustring() or "" for _ in range(n)]
+
+
+class Writer:
+    __slots__ = ("out",)
+
+    def __init__(self) -> None:
+        self.out = bytearray()
+
+    def int(self, v: int) -> Writer:
+        self.out += _INT.pack(v)
+        return self
+
+    def long(self, v: int) -> Writer:
+        self.out += _LONG.pack(v)
+        return self
+
+    def bool(self, v: bool) -> Writer:
+        self.out.append(1 if v else 0)
+        return self
+
+    def buffer(self, v: bytes | None) -> Writer:
+        if v is None:
+            self.out += b"\xff\xff\xff\xff"
+        else:
+            self.out += _INT.pack(len(v))
+            self.out += v
+        return self
+
+    def ustring(self, v: str | None) -> Writer:
+        return self.buffer(None if v is None else v.encode())
+
+    def ustring_vector(self, v: list[str] | None) -> Writer:
+        if v is None:
+            self.out += b"\xff\xff\xff\xff"
+            return self
+        self.out += _INT.pack(len(v))
+        for s in v:
+            b = s.encode()
+            self.out += _INT.pack(len(b))
+            self.out += b
+        return self
+
+    def raw(self, b: bytes) -> Writer:
+        self.out += b
+        return self
+
+    def getvalue(self) -> bytes:
+        return bytes(self.out)

@@ -1,0 +1,158 @@
+"""A standalone server: the engine, the client listener and the timers, in one nursery.
+
+This is the Trio edge around the sans-IO `Engine`: it owns the sockets and the clock. Every
+write the engine prepares goes through `commit()`, the one place where transactions become
+durable (the transaction log, when there is one) before the engine applies them.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import time
+from typing import Any
+
+import trio
+
+from zkserver.engine import Client, Engine
+from zkserver.server.connection import serve_connection
+from zkserver.tree.datatree import ttl_of
+
+log = logging.getLogger(__name__)
+
+
+def wall_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+class Server:
+    def __init__(self, config: Any) -> None:
+        self.config = config
+        self.started = wall_ms()
+        self.engine = Engine(
+            tick_time=config.tick_time,
+            min_session_timeout=config.min_session_timeout,
+            max_session_timeout=config.max_session_timeout,
+            server_id=config.server_id,
+            now=self.now(),
+            secret=secrets.token_bytes(32),
+            extended_types=config.extended_types_enabled,
+            skip_acl=config.skip_acl,
+            super_digest=config.super_digest,
+            reconfig_enabled=config.reconfig_enabled,
+            max_buffer=config.jute_max_buffer,
+        )
+        self.max_buffer = config.jute_max_buffer
+        self.handshake_timeout = self.engine.max_timeout / 1000
+        self.connections_per_ip: dict[str, int] = {}
+        self.listeners: list[trio.SocketListener] = []
+        self.trace_mask = 0
+        self.serving = False
+
+    @staticmethod
+    def now() -> int:
+        return wall_ms()
+
+    @property
+    def addresses(self) -> list[tuple[str, int]]:
+        return [l.socket.getsockname()[:2] for l in self.listeners]
+
+    # -- the commit path ----------------------------------------------------------------------
+
+    def commit(self) -> None:
+        """Make prepared transactions take effect (in memory: at once, in zxid order)."""
+        engine = self.engine
+        if engine.to_commit:
+            engine.apply_committed(engine.take_commits(), self.now())
+
+    # -- connection accounting ------------------------------------------------------------------
+
+    def connection_opened(self, client: Client) -> None:
+        ip = client.remote[0]
+        self.connections_per_ip[ip] = self.connections_per_ip.get(ip, 0) + 1
+
+    def connection_closed(self, client: Client) -> None:
+        ip = client.remote[0]
+        n = self.connections_per_ip.get(ip, 1) - 1
+        if n:
+            self.connections_per_ip[ip] = n
+        else:
+            self.connections_per_ip.pop(ip, None)
+
+    async def _handle(self, stream: trio.SocketStream) -> None:
+        limit = self.config.max_client_cnxns
+        try:
+            ip = str(stream.socket.getpeername()[0])
+        except OSError:
+            await stream.aclose()
+            return
+        if limit and self.connections_per_ip.get(ip, 0) >= limit:
+            log.warning("too many connections from %s (maxClientCnxns=%d)", ip, limit)
+            await stream.aclose()
+            return
+        await serve_connection(self, stream)
+
+    # -- timers -------------------------------------------------------------------------------
+
+    async def _expire_sessions(self) -> None:
+        tick = self.config.tick_time
+        while True:
+            now = self.now()
+            await trio.sleep(((now // tick + 1) * tick - now) / 1000)
+            if self.engine.expire_sessions(self.now()):
+                self.commit()
+
+    async def _reap_containers(self) -> None:
+        """ZooKeeper's ContainerManager: delete empty used containers and expired TTL nodes."""
+        interval = self.config.container_check_interval_ms / 1000
+        while True:
+            await trio.sleep(interval)
+            self.reap_once()
+
+    def reap_once(self) -> int:
+        engine = self.engine
+        tree = engine.tree
+        now = self.now()
+        never_used = self.config.container_max_never_used_interval_ms
+        limit = self.config.container_max_per_minute
+        victims: list[str] = []
+        for path in sorted(tree.containers):
+            node = tree.nodes[path]
+            if node.children:
+                continue
+            if node.cversion > 0 or (never_used > 0 and now - node.mtime > never_used):
+                victims.append(path)
+        for path in sorted(tree.ttls):
+            node = tree.nodes[path]
+            ttl = ttl_of(node.owner)
+            if not node.children and ttl is not None and now - node.mtime > ttl:
+                victims.append(path)
+        done = 0
+        for path in victims[:limit]:
+            txn = engine.prep.delete_container(path, now)
+            if txn is not None:
+                engine.to_commit.append((txn, None, None))
+                done += 1
+        self.commit()
+        return done
+
+    # -- running ------------------------------------------------------------------------------
+
+    async def serve(self, *, task_status: trio.TaskStatus[Server] = trio.TASK_STATUS_IGNORED
+                    ) -> None:
+        cfg = self.config
+        os.makedirs(cfg.data_dir, exist_ok=True)
+        host = cfg.client_port_address
+        port = cfg.client_port if cfg.client_port is not None else 2181
+        backlog = cfg.client_port_listen_backlog if cfg.client_port_listen_backlog > 0 else None
+        self.listeners = await trio.open_tcp_listeners(port, host=host, backlog=backlog)
+        self.serving = True
+        try:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(self._expire_sessions)
+                nursery.start_soon(self._reap_containers)
+                nursery.start_soon(trio.serve_listeners, self._handle, self.listeners)
+                task_status.started(self)
+        finally:
+            self.serving = False

@@ -1,0 +1,238 @@
+"""The data tree: ZooKeeper's replicated state machine.
+
+`apply(txn)` is the only way state changes. It is deterministic (time comes inside the
+transaction) and does no I/O: it returns what the write produced (for the reply) and the watch
+events to deliver, in order. Reads (`get`, `stat_of`, ...) never change anything but watch
+registrations.
+
+Stat rules that clients depend on (see docs/protocol-notes.md):
+* `cversion` is stored as the number of child *creates*; clients see `2*cversion - numChildren`
+  (creates + deletes). The sequence suffix uses the stored value.
+* `ephemeralOwner` is stored with ZooKeeper's encoding (container and TTL markers) and shown as
+  0 for everything but a plain ephemeral.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from zkserver.proto.codes import EventType
+from zkserver.tree import acl as aclmod
+from zkserver.tree.paths import join, name_of, parent_of
+from zkserver.tree.watches import Event, Watcher, WatchManager
+from zkserver.txn import (
+    CheckTxn,
+    CloseSessionTxn,
+    CreateSessionTxn,
+    CreateTxn,
+    DeleteTxn,
+    ErrorTxn,
+    MultiTxn,
+    SetACLTxn,
+    SetDataTxn,
+    Txn,
+)
+
+CONTAINER_OWNER = -(1 << 63)  # Long.MIN_VALUE
+TTL_MASK = -(1 << 56)  # 0xFF00000000000000 as a signed long
+TTL_VALUE_MASK = (1 << 40) - 1
+
+
+def ttl_owner(ttl_ms: int) -> int:
+    return TTL_MASK | ttl_ms
+
+
+def is_container(owner: int) -> bool:
+    return owner == CONTAINER_OWNER
+
+
+def ttl_of(owner: int) -> int | None:
+    """The TTL of a TTL node's owner field, or None for any other kind of node."""
+    if owner < 0 and owner != CONTAINER_OWNER and owner & TTL_MASK == TTL_MASK:
+        return owner & TTL_VALUE_MASK
+    return None
+
+
+def shown_owner(owner: int) -> int:
+    return owner if owner > 0 else 0
+
+
+class Node:
+    __slots__ = ("data", "acl", "czxid", "mzxid", "ctime", "mtime", "version", "cversion",
+                 "aversion", "owner", "pzxid", "children")
+
+    def __init__(self, data: bytes | None, acl: aclmod.AclList, zxid: int, time: int,
+                 owner: int) -> None:
+        self.data = data
+        self.acl = acl
+        self.czxid = self.mzxid = self.pzxid = zxid
+        self.ctime = self.mtime = time
+        self.version = self.cversion = self.aversion = 0
+        self.owner = owner
+        self.children: set[str] = set()
+
+    def stat(self) -> tuple[int, ...]:
+        """The 11 Stat fields in wire order."""
+        n = len(self.children)
+        data = self.data
+        return (self.czxid, self.mzxid, self.ctime, self.mtime, self.version,
+                2 * self.cversion - n, self.aversion, self.owner if self.owner > 0 else 0,
+                len(data) if data is not None else 0, n, self.pzxid)
+
+
+class DataTree:
+    """Nodes by path, sessions and their ephemerals, and the watch registrations."""
+
+    def __init__(self) -> None:
+        self.nodes: dict[str, Node] = {}
+        self.ephemerals: dict[int, set[str]] = {}
+        self.sessions: dict[int, int] = {}  # session id -> timeout, as committed
+        self.containers: set[str] = set()
+        self.ttls: set[str] = set()
+        self.watches = WatchManager()
+        self.last_zxid = 0
+        self.can_see: Callable[[Watcher, aclmod.AclList], bool] | None = None
+        root = Node(b"", aclmod.OPEN_ACL, 0, 0, 0)
+        self.nodes["/"] = root
+        for path, acl in (("/zookeeper", aclmod.OPEN_ACL), ("/zookeeper/quota", aclmod.OPEN_ACL),
+                          ("/zookeeper/config", aclmod.READ_ACL)):
+            self.nodes[path] = Node(b"", acl, 0, 0, 0)
+            self.nodes[parent_of(path)].children.add(name_of(path))
+        self.nodes["/zookeeper/config"].aversion = -1
+
+    # -- reads --------------------------------------------------------------------------------
+
+    def get(self, path: str) -> Node | None:
+        return self.nodes.get(path)
+
+    def node_count(self) -> int:
+        """As ZooKeeper counts: its map holds the root twice."""
+        return len(self.nodes) + 1
+
+    def count_descendants(self, path: str) -> int:
+        node = self.nodes[path]
+        total = 0
+        stack = [(path, node)]
+        nodes = self.nodes
+        while stack:
+            p, n = stack.pop()
+            for name in n.children:
+                cp = join(p, name)
+                total += 1
+                stack.append((cp, nodes[cp]))
+        return total
+
+    def approximate_data_size(self) -> int:
+        return sum(len(p) + (len(n.data) if n.data else 0) for p, n in self.nodes.items())
+
+    # -- writes -------------------------------------------------------------------------------
+
+    def apply(self, txn: Txn) -> tuple[Any, list[Event]]:
+        """Apply one committed transaction; return (result, watch events)."""
+        events: list[Event] = []
+        result = self._apply_op(txn, txn.op, events)
+        if txn.zxid > self.last_zxid:
+            self.last_zxid = txn.zxid
+        return result, events
+
+    def _apply_op(self, txn: Txn, op: Any, events: list[Event]) -> Any:
+        kind = type(op)
+        if kind is SetDataTxn:
+            return self._set_data(txn.zxid, txn.time, op, events)
+        if kind is CreateTxn:
+            return self._create(txn.zxid, txn.time, op, events)
+        if kind is DeleteTxn:
+            self._delete(txn.zxid, op.path, events)
+            return None
+        if kind is SetACLTxn:
+            node = self.nodes[op.path]
+            node.acl = aclmod.intern_acl(op.acl)
+            node.aversion = op.version
+            return node
+        if kind is MultiTxn:
+            return [self._apply_op(txn, sub, events) for sub in op.txns]
+        if kind is CreateSessionTxn:
+            self.sessions[txn.session_id] = op.timeout
+            return None
+        if kind is CloseSessionTxn:
+            self.sessions.pop(txn.session_id, None)
+            for path in sorted(self.ephemerals.pop(txn.session_id, ())):
+                if path in self.nodes:
+                    self._delete(txn.zxid, path, events)
+            return None
+        if kind is ErrorTxn or kind is CheckTxn:
+            return op
+        raise TypeError(f"unknown transaction {op!r}")
+
+    def _create(self, zxid: int, time: int, op: CreateTxn, events: list[Event]
+                ) -> tuple[str, Node]:
+        path = op.path
+        parent_path = parent_of(path)
+        parent = self.nodes[parent_path]
+        node = Node(op.data, aclmod.intern_acl(op.acl), zxid, time, op.owner)
+        self.nodes[path] = node
+        parent.children.add(name_of(path))
+        parent.cversion += 1
+        parent.pzxid = zxid
+        owner = op.owner
+        if owner > 0:
+            self.ephemerals.setdefault(owner, set()).add(path)
+        elif owner == CONTAINER_OWNER:
+            self.containers.add(path)
+        elif owner < 0:
+            self.ttls.add(path)
+        watches = self.watches
+        if watches.data.by_path or watches.data.recursive:
+            can_see = self._visibility(node.acl)
+            watches.data.trigger(path, EventType.NODE_CREATED, events, set(), can_see)
+        if watches.child.by_path:
+            watches.child.trigger(parent_path, EventType.NODE_CHILDREN_CHANGED, events, set(),
+                                  self._visibility(parent.acl))
+        return path, node
+
+    def _delete(self, zxid: int, path: str, events: list[Event]) -> None:
+        node = self.nodes.pop(path)
+        parent_path = parent_of(path)
+        parent = self.nodes[parent_path]
+        parent.children.discard(name_of(path))
+        if zxid > parent.pzxid:
+            parent.pzxid = zxid
+        owner = node.owner
+        if owner > 0:
+            paths = self.ephemerals.get(owner)
+            if paths is not None:
+                paths.discard(path)
+                if not paths:
+                    del self.ephemerals[owner]
+        elif owner == CONTAINER_OWNER:
+            self.containers.discard(path)
+        elif owner < 0:
+            self.ttls.discard(path)
+        watches = self.watches
+        if watches.data.by_path or watches.child.by_path:
+            seen: set[Watcher] = set()
+            can_see = self._visibility(node.acl)
+            watches.data.trigger(path, EventType.NODE_DELETED, events, seen, can_see)
+            watches.child.trigger(path, EventType.NODE_DELETED, events, seen, can_see)
+            watches.child.trigger(parent_path, EventType.NODE_CHILDREN_CHANGED, events, set(),
+                                  self._visibility(parent.acl))
+
+    def _set_data(self, zxid: int, time: int, op: SetDataTxn, events: list[Event]) -> Node:
+        node = self.nodes[op.path]
+        node.data = op.data
+        node.version = op.version
+        node.mzxid = zxid
+        node.mtime = time
+        watches = self.watches
+        if watches.data.by_path:
+            watches.data.trigger(op.path, EventType.NODE_DATA_CHANGED, events, set(),
+                                 self._visibility(node.acl))
+        return node
+
+    def _visibility(self, acl: aclmod.AclList) -> Callable[[Watcher], bool] | None:
+        """The READ check on event delivery (ZooKeeper 3.8.4+/3.9.2+, CVE-2024-23944)."""
+        can_see = self.can_see
+        if can_see is None or acl is aclmod.OPEN_ACL:
+            return None
+        return lambda watcher: can_see(watcher, acl)

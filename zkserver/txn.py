@@ -1,0 +1,123 @@
+"""Transactions: what a write becomes once it has been checked and given a zxid.
+
+`prep` makes them, the transaction log stores them, ZAB proposes them and `DataTree.apply`
+applies them: one record, one path, no translation layers. Every field a replica needs to reach
+the same state is inside (the time of the write included), so applying a transaction is
+deterministic. They serialize to compact cbor2 arrays: `[tag, field, ...]`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+import cbor2
+
+
+@attrs.frozen(slots=True)
+class CreateTxn:
+    path: str
+    data: bytes | None
+    acl: tuple[tuple[int, str, str], ...]
+    owner: int  # ZooKeeper's ephemeralOwner encoding: 0, a session id, container or TTL marker
+
+
+@attrs.frozen(slots=True)
+class DeleteTxn:
+    path: str
+
+
+@attrs.frozen(slots=True)
+class SetDataTxn:
+    path: str
+    data: bytes | None
+    version: int  # the node's new version
+
+
+@attrs.frozen(slots=True)
+class SetACLTxn:
+    path: str
+    acl: tuple[tuple[int, str, str], ...]
+    version: int  # the node's new aversion
+
+
+@attrs.frozen(slots=True)
+class CheckTxn:
+    path: str
+    version: int
+
+
+@attrs.frozen(slots=True)
+class CreateSessionTxn:
+    timeout: int
+
+
+@attrs.frozen(slots=True)
+class CloseSessionTxn:
+    pass
+
+
+@attrs.frozen(slots=True)
+class ErrorTxn:
+    """A write that failed its checks: it still takes a zxid, as in ZooKeeper."""
+
+    err: int
+
+
+@attrs.frozen(slots=True)
+class MultiTxn:
+    """All sub-transactions share the multi's zxid; a failed multi is an ErrorTxn per op."""
+
+    txns: tuple[Any, ...]
+
+
+@attrs.frozen(slots=True)
+class Txn:
+    zxid: int
+    time: int  # ms since the epoch, stamped by the leader; becomes ctime/mtime
+    session_id: int
+    cxid: int
+    op: Any
+
+
+_TAGS: dict[type, int] = {
+    CreateTxn: 1, DeleteTxn: 2, SetDataTxn: 5, SetACLTxn: 7, CheckTxn: 13, MultiTxn: 14,
+    CreateSessionTxn: -10, CloseSessionTxn: -11, ErrorTxn: -1,
+}
+_CLASSES = {tag: cls for cls, tag in _TAGS.items()}
+
+
+def _op_to_list(op: Any) -> list:
+    if isinstance(op, MultiTxn):
+        return [14, [_op_to_list(t) for t in op.txns]]
+    return [_TAGS[type(op)], *attrs.astuple(op, recurse=False)]
+
+
+def _op_from_list(item: list) -> Any:
+    tag = item[0]
+    if tag == 14:
+        return MultiTxn(tuple(_op_from_list(t) for t in item[1]))
+    cls = _CLASSES[tag]
+    if cls in (CreateTxn, SetACLTxn):
+        fields = list(item[1:])
+        i = 2 if cls is CreateTxn else 1
+        fields[i] = tuple(tuple(e) for e in fields[i])
+        return cls(*fields)
+    return cls(*item[1:])
+
+
+def to_obj(txn: Txn) -> list:
+    return [txn.zxid, txn.time, txn.session_id, txn.cxid, _op_to_list(txn.op)]
+
+
+def from_obj(obj: list) -> Txn:
+    zxid, time, session_id, cxid, op = obj
+    return Txn(zxid, time, session_id, cxid, _op_from_list(op))
+
+
+def encode(txn: Txn) -> bytes:
+    return cbor2.dumps(to_obj(txn))
+
+
+def decode(data: bytes) -> Txn:
+    return from_obj(cbor2.loads(data))
