@@ -56,7 +56,7 @@ class Server:
 
     @property
     def addresses(self) -> list[tuple[str, int]]:
-        return [l.socket.getsockname()[:2] for l in self.listeners]
+        return [lis.socket.getsockname()[:2] for lis in self.listeners]
 
     # -- the commit path ----------------------------------------------------------------------
 
