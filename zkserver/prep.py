@@ -269,7 +269,7 @@ class Prep:
         prec.num_children += 1
         self._change(parent_path, prec)
         self._change(path, Rec(zxid, True, owner=owner, acl=acl))
-        return CreateTxn(path, req.data, acl, owner)
+        return CreateTxn(path, req.data, acl, owner, prec.cversion)
 
     def _delete(self, path: str | None, version: int, session: Session, zxid: int) -> DeleteTxn:
         parent_path = _parent_for_write(path)

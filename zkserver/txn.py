@@ -20,6 +20,9 @@ class CreateTxn:
     data: bytes | None
     acl: tuple[tuple[int, str, str], ...]
     owner: int  # ZooKeeper's ephemeralOwner encoding: 0, a session id, container or TTL marker
+    # The parent's stored cversion after this create. Carried (as ZooKeeper's CreateTxn does) so
+    # that replaying the log over a fuzzy snapshot sets it rather than counting it twice.
+    parent_cversion: int
 
 
 @attrs.frozen(slots=True)

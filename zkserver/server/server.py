@@ -1,8 +1,9 @@
-"""A standalone server: the engine, the client listener and the timers, in one nursery.
+"""A standalone server: the engine, the client listener, the committer and the timers.
 
-This is the Trio edge around the sans-IO `Engine`: it owns the sockets and the clock. Every
-write the engine prepares goes through `commit()`, the one place where transactions become
-durable (the transaction log, when there is one) before the engine applies them.
+This is the Trio edge around the sans-IO `Engine`: it owns the sockets, the clock and (through
+the committer) the disk. At start-up it recovers the tree from the newest snapshot and the log;
+every write the engine prepares then goes through `commit()`, which hands it to the group
+committer: logged and synced first, applied and answered after.
 """
 
 from __future__ import annotations
@@ -16,7 +17,13 @@ from typing import Any
 import trio
 
 from zkserver.engine import Client, Engine
+from zkserver.server.committer import Committer
 from zkserver.server.connection import serve_connection
+from zkserver.storage import snapshot as snapmod
+from zkserver.storage.files import Disk
+from zkserver.storage.purge import purge
+from zkserver.storage.recovery import recover
+from zkserver.storage.txnlog import TxnLog
 from zkserver.tree.datatree import ttl_of
 
 log = logging.getLogger(__name__)
@@ -26,23 +33,56 @@ def wall_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
+def load_secret(disk: Disk, path: str) -> bytes:
+    """The key session passwords derive from; kept on disk so sessions survive a restart."""
+    if disk.exists(path):
+        return disk.read(path)
+    secret = secrets.token_bytes(32)
+    f = disk.open_log(path + ".tmp")
+    f.write(secret)
+    f.sync()
+    f.close()
+    disk.rename(path + ".tmp", path)
+    disk.sync_dir(os.path.dirname(path))
+    return secret
+
+
 class Server:
-    def __init__(self, config: Any) -> None:
+    def __init__(self, config: Any, disk: Disk | None = None) -> None:
         self.config = config
+        self.disk = disk or Disk()
+        self.snap_dir = os.path.join(config.data_dir, "zkserver")
+        self.log_dir = os.path.join(config.data_log_dir, "zkserver")
+        self.disk.makedirs(self.snap_dir)
+        self.disk.makedirs(self.log_dir)
         self.started = wall_ms()
+        recovered = recover(self.disk, self.snap_dir, self.log_dir)
+        for warning in recovered.warnings:
+            log.warning("%s", warning)
+        self.recovered = recovered
+        now = self.now()
         self.engine = Engine(
+            tree=recovered.tree,
             tick_time=config.tick_time,
             min_session_timeout=config.min_session_timeout,
             max_session_timeout=config.max_session_timeout,
             server_id=config.server_id,
-            now=self.now(),
-            secret=secrets.token_bytes(32),
+            now=now,
+            secret=load_secret(self.disk, os.path.join(self.snap_dir, "secret")),
             extended_types=config.extended_types_enabled,
             skip_acl=config.skip_acl,
             super_digest=config.super_digest,
             reconfig_enabled=config.reconfig_enabled,
             max_buffer=config.jute_max_buffer,
         )
+        for sid, timeout in recovered.tree.sessions.items():
+            self.engine.sessions.add(sid, timeout, now)
+        if recovered.replayed:
+            snapmod.write(self.disk, self.snap_dir, recovered.tree, now)
+        self.txnlog = TxnLog(self.disk, self.log_dir, config.pre_alloc_size_kb * 1024,
+                             config.force_sync)
+        self.committer = Committer(self, self.disk, self.txnlog, self.snap_dir,
+                                   config.snap_count)
         self.max_buffer = config.jute_max_buffer
         self.handshake_timeout = self.engine.max_timeout / 1000
         self.connections_per_ip: dict[str, int] = {}
@@ -61,10 +101,9 @@ class Server:
     # -- the commit path ----------------------------------------------------------------------
 
     def commit(self) -> None:
-        """Make prepared transactions take effect (in memory: at once, in zxid order)."""
-        engine = self.engine
-        if engine.to_commit:
-            engine.apply_committed(engine.take_commits(), self.now())
+        """Hand prepared transactions to the group committer."""
+        if self.engine.to_commit:
+            self.committer.kick()
 
     # -- connection accounting ------------------------------------------------------------------
 
@@ -137,12 +176,19 @@ class Server:
         self.commit()
         return done
 
+    async def _autopurge(self) -> None:
+        cfg = self.config
+        while True:
+            await trio.sleep(cfg.autopurge_purge_interval * 3600)
+            removed = await trio.to_thread.run_sync(
+                purge, self.disk, self.snap_dir, self.log_dir, cfg.autopurge_snap_retain_count)
+            log.info("autopurge removed %d files", len(removed))
+
     # -- running ------------------------------------------------------------------------------
 
     async def serve(self, *, task_status: trio.TaskStatus[Server] = trio.TASK_STATUS_IGNORED
                     ) -> None:
         cfg = self.config
-        os.makedirs(cfg.data_dir, exist_ok=True)
         host = cfg.client_port_address
         port = cfg.client_port if cfg.client_port is not None else 2181
         backlog = cfg.client_port_listen_backlog if cfg.client_port_listen_backlog > 0 else None
@@ -150,7 +196,10 @@ class Server:
         self.serving = True
         try:
             async with trio.open_nursery() as nursery:
+                await nursery.start(self.committer.run)
                 nursery.start_soon(self._expire_sessions)
+                if cfg.autopurge_purge_interval > 0:
+                    nursery.start_soon(self._autopurge)
                 nursery.start_soon(self._reap_containers)
                 nursery.start_soon(trio.serve_listeners, self._handle, self.listeners)
                 task_status.started(self)

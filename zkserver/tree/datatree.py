@@ -128,6 +128,27 @@ class DataTree:
 
     # -- writes -------------------------------------------------------------------------------
 
+    def unindex_owner(self, path: str, owner: int) -> None:
+        if owner > 0:
+            paths = self.ephemerals.get(owner)
+            if paths is not None:
+                paths.discard(path)
+                if not paths:
+                    del self.ephemerals[owner]
+        elif owner == CONTAINER_OWNER:
+            self.containers.discard(path)
+        elif owner < 0:
+            self.ttls.discard(path)
+
+    def index_owner(self, path: str, owner: int) -> None:
+        """File a node under its session (ephemeral), or as a container or TTL node."""
+        if owner > 0:
+            self.ephemerals.setdefault(owner, set()).add(path)
+        elif owner == CONTAINER_OWNER:
+            self.containers.add(path)
+        elif owner < 0:
+            self.ttls.add(path)
+
     def apply(self, txn: Txn) -> tuple[Any, list[Event]]:
         """Apply one committed transaction; return (result, watch events)."""
         events: list[Event] = []
@@ -146,9 +167,10 @@ class DataTree:
             self._delete(txn.zxid, op.path, events)
             return None
         if kind is SetACLTxn:
-            node = self.nodes[op.path]
-            node.acl = aclmod.intern_acl(op.acl)
-            node.aversion = op.version
+            node = self.nodes.get(op.path)
+            if node is not None:
+                node.acl = aclmod.intern_acl(op.acl)
+                node.aversion = op.version
             return node
         if kind is MultiTxn:
             return [self._apply_op(txn, sub, events) for sub in op.txns]
@@ -158,8 +180,7 @@ class DataTree:
         if kind is CloseSessionTxn:
             self.sessions.pop(txn.session_id, None)
             for path in sorted(self.ephemerals.pop(txn.session_id, ())):
-                if path in self.nodes:
-                    self._delete(txn.zxid, path, events)
+                self._delete(txn.zxid, path, events)
             return None
         if kind is ErrorTxn or kind is CheckTxn:
             return op
@@ -169,19 +190,16 @@ class DataTree:
                 ) -> tuple[str, Node]:
         path = op.path
         parent_path = parent_of(path)
-        parent = self.nodes[parent_path]
+        parent = self.nodes.get(parent_path)
+        if parent is None or path in self.nodes:
+            return path, self.nodes.get(path)  # replaying over a snapshot that already has it
         node = Node(op.data, aclmod.intern_acl(op.acl), zxid, time, op.owner)
         self.nodes[path] = node
         parent.children.add(name_of(path))
-        parent.cversion += 1
-        parent.pzxid = zxid
-        owner = op.owner
-        if owner > 0:
-            self.ephemerals.setdefault(owner, set()).add(path)
-        elif owner == CONTAINER_OWNER:
-            self.containers.add(path)
-        elif owner < 0:
-            self.ttls.add(path)
+        if op.parent_cversion > parent.cversion:
+            parent.cversion = op.parent_cversion
+            parent.pzxid = zxid
+        self.index_owner(path, op.owner)
         watches = self.watches
         if watches.data.by_path or watches.data.recursive:
             can_see = self._visibility(node.acl)
@@ -192,23 +210,17 @@ class DataTree:
         return path, node
 
     def _delete(self, zxid: int, path: str, events: list[Event]) -> None:
-        node = self.nodes.pop(path)
+        node = self.nodes.pop(path, None)
+        if node is None:
+            return  # replaying over a snapshot taken after the delete
+        self.unindex_owner(path, node.owner)
         parent_path = parent_of(path)
-        parent = self.nodes[parent_path]
+        parent = self.nodes.get(parent_path)
+        if parent is None:
+            return  # replaying: a fuzzy snapshot caught the child but not its parent
         parent.children.discard(name_of(path))
         if zxid > parent.pzxid:
             parent.pzxid = zxid
-        owner = node.owner
-        if owner > 0:
-            paths = self.ephemerals.get(owner)
-            if paths is not None:
-                paths.discard(path)
-                if not paths:
-                    del self.ephemerals[owner]
-        elif owner == CONTAINER_OWNER:
-            self.containers.discard(path)
-        elif owner < 0:
-            self.ttls.discard(path)
         watches = self.watches
         if watches.data.by_path or watches.child.by_path:
             seen: set[Watcher] = set()
@@ -218,8 +230,11 @@ class DataTree:
             watches.child.trigger(parent_path, EventType.NODE_CHILDREN_CHANGED, events, set(),
                                   self._visibility(parent.acl))
 
-    def _set_data(self, zxid: int, time: int, op: SetDataTxn, events: list[Event]) -> Node:
-        node = self.nodes[op.path]
+    def _set_data(self, zxid: int, time: int, op: SetDataTxn, events: list[Event]
+                  ) -> Node | None:
+        node = self.nodes.get(op.path)
+        if node is None:
+            return None  # replaying over a snapshot taken after a later delete
         node.data = op.data
         node.version = op.version
         node.mzxid = zxid

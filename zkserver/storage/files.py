@@ -1,0 +1,207 @@
+"""The only place zkserver touches files, so tests can put a faulty disk underneath.
+
+`Disk` is the real thing (os calls; blocking, so the server calls it from a worker thread).
+`SimDisk` is an in-memory disk that remembers which bytes of each file are durable (fsynced)
+and can *crash*: unsynced data is lost, or survives only in part (a torn write), exactly the
+failures a transaction log must survive. A `fault` hook lets a test fail any step (before or
+after a write, before or after a sync) to simulate a crash at that point.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from collections.abc import Callable
+from typing import Protocol
+
+
+class Crash(Exception):
+    """Raised by a fault hook: the process 'dies' at this point."""
+
+
+class LogFile(Protocol):
+    """A file opened for appending."""
+
+    def write(self, data: bytes) -> None: ...
+    def sync(self) -> None: ...
+    def allocate(self, size: int) -> None: ...
+    def truncate(self, size: int) -> None: ...
+    def close(self) -> None: ...
+
+
+class Disk:
+    """The real file system."""
+
+    def makedirs(self, path: str) -> None:
+        os.makedirs(path, exist_ok=True)
+
+    def listdir(self, path: str) -> list[str]:
+        try:
+            return os.listdir(path)
+        except FileNotFoundError:
+            return []
+
+    def exists(self, path: str) -> bool:
+        return os.path.exists(path)
+
+    def read(self, path: str) -> bytes:
+        with open(path, "rb") as f:
+            return f.read()
+
+    def size(self, path: str) -> int:
+        return os.path.getsize(path)
+
+    def remove(self, path: str) -> None:
+        os.remove(path)
+
+    def truncate(self, path: str, size: int) -> None:
+        with open(path, "r+b") as f:
+            f.truncate(size)
+            f.flush()
+            os.fsync(f.fileno())
+
+    def open_log(self, path: str) -> RealLogFile:
+        return RealLogFile(path)
+
+    def rename(self, src: str, dst: str) -> None:
+        os.replace(src, dst)
+
+    def sync_dir(self, path: str) -> None:
+        fd = os.open(path or ".", os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+class RealLogFile:
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o644)
+        self.pos = os.lseek(self.fd, 0, os.SEEK_END)
+
+    def write(self, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            n = os.pwrite(self.fd, view, self.pos)
+            self.pos += n
+            view = view[n:]
+
+    def sync(self) -> None:
+        os.fdatasync(self.fd)
+
+    def allocate(self, size: int) -> None:
+        """Reserve blocks ahead of the writes, so a sync need not update the file's size."""
+        try:
+            os.posix_fallocate(self.fd, 0, size)
+        except OSError:
+            pass  # a file system without fallocate: the log still works, only slower
+
+    def truncate(self, size: int) -> None:
+        os.ftruncate(self.fd, size)
+        self.pos = min(self.pos, size)
+
+    def close(self) -> None:
+        os.close(self.fd)
+
+
+class _SimFile:
+    __slots__ = ("data", "durable")
+
+    def __init__(self) -> None:
+        self.data = bytearray()
+        self.durable = bytearray()
+
+
+class SimDisk:
+    """An in-memory disk with crashes. Directory operations are atomic and durable."""
+
+    def __init__(self, seed: int = 0) -> None:
+        self.files: dict[str, _SimFile] = {}
+        self.fault: Callable[[str, str], None] = lambda step, path: None
+        self.rng = random.Random(seed)
+
+    def _hook(self, step: str, path: str) -> None:
+        self.fault(step, path)
+
+    def makedirs(self, path: str) -> None:
+        pass
+
+    def listdir(self, path: str) -> list[str]:
+        prefix = path.rstrip("/") + "/"
+        return sorted(p[len(prefix):] for p in self.files
+                      if p.startswith(prefix) and "/" not in p[len(prefix):])
+
+    def exists(self, path: str) -> bool:
+        return path in self.files
+
+    def read(self, path: str) -> bytes:
+        if path not in self.files:
+            raise FileNotFoundError(path)
+        return bytes(self.files[path].data)
+
+    def size(self, path: str) -> int:
+        return len(self.files[path].data)
+
+    def remove(self, path: str) -> None:
+        del self.files[path]
+
+    def truncate(self, path: str, size: int) -> None:
+        f = self.files[path]
+        del f.data[size:]
+        del f.durable[size:]
+
+    def open_log(self, path: str) -> SimLogFile:
+        f = self.files.setdefault(path, _SimFile())
+        return SimLogFile(self, path, f)
+
+    def rename(self, src: str, dst: str) -> None:
+        self._hook("before-rename", dst)
+        self.files[dst] = self.files.pop(src)
+
+    def sync_dir(self, path: str) -> None:
+        pass
+
+    def crash(self, torn: bool = False) -> None:
+        """Lose every unsynced byte; with `torn`, keep a random prefix of each unsynced tail."""
+        for f in self.files.values():
+            keep = len(f.durable)
+            if torn and len(f.data) > keep:
+                keep += self.rng.randrange(len(f.data) - keep + 1)
+            f.data = bytearray(f.data[:keep])
+            f.durable = bytearray(f.data)
+
+
+class SimLogFile:
+    def __init__(self, disk: SimDisk, path: str, f: _SimFile) -> None:
+        self.disk = disk
+        self.path = path
+        self.f = f
+        self.pos = len(f.data)
+
+    def write(self, data: bytes) -> None:
+        self.disk._hook("before-write", self.path)
+        d = self.f.data
+        end = self.pos + len(data)
+        if len(d) < end:
+            d.extend(b"\0" * (end - len(d)))
+        d[self.pos:end] = data
+        self.pos = end
+        self.disk._hook("after-write", self.path)
+
+    def sync(self) -> None:
+        self.disk._hook("before-sync", self.path)
+        self.f.durable = bytearray(self.f.data)
+        self.disk._hook("after-sync", self.path)
+
+    def allocate(self, size: int) -> None:
+        if len(self.f.data) < size:
+            self.f.data.extend(b"\0" * (size - len(self.f.data)))
+
+    def truncate(self, size: int) -> None:
+        del self.f.data[size:]
+        del self.f.durable[size:]
+        self.pos = min(self.pos, size)
+
+    def close(self) -> None:
+        pass

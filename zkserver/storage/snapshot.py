@@ -1,0 +1,155 @@
+"""Snapshots of the data tree, taken while the server keeps serving.
+
+Like ZooKeeper's, a snapshot is *fuzzy*: it is named for the last zxid applied when it began
+(`snapshot.<zxid>`), and nodes are written a chunk at a time between other work, so some may
+already reflect later transactions. Recovery loads it and replays the log from that zxid on;
+applying a transaction is idempotent against such a state (see `DataTree.apply`), so the result
+is exact. A snapshot is written under a temporary name, synced, then renamed: a file with the
+final name is always complete, and each record carries a CRC.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import cbor2
+
+from zkserver.storage.files import Disk, SimDisk
+from zkserver.storage.framing import CorruptFile, Scan, frame
+from zkserver.tree.datatree import DataTree, Node
+from zkserver.tree.paths import name_of, parent_of
+
+MAGIC = b"ZKSSNAP1"
+PREFIX = "snapshot."
+CHUNK = 5000
+
+
+def snapshot_name(zxid: int) -> str:
+    return f"{PREFIX}{zxid:016x}"
+
+
+def snapshots(disk: Disk | SimDisk, snap_dir: str) -> list[tuple[int, str]]:
+    """(zxid, path) of every complete snapshot file, newest first."""
+    out = []
+    for name in disk.listdir(snap_dir):
+        if name.startswith(PREFIX) and not name.endswith(".tmp"):
+            try:
+                out.append((int(name[len(PREFIX):], 16), os.path.join(snap_dir, name)))
+            except ValueError:
+                continue
+    return sorted(out, reverse=True)
+
+
+class SnapshotWriter:
+    """Serialises a tree chunk by chunk; the caller writes each chunk and may yield between."""
+
+    def __init__(self, tree: DataTree, now: int, chunk: int = CHUNK) -> None:
+        self.tree = tree
+        self.zxid = tree.last_zxid
+        self.chunk = chunk
+        self.paths = list(tree.nodes)
+        self.head = frame(cbor2.dumps({
+            "zxid": self.zxid, "time": now,
+            "sessions": [[sid, t] for sid, t in tree.sessions.items()],
+        }))
+
+    def chunks(self) -> Iterator[bytes]:
+        yield MAGIC + self.head
+        acl_ids: dict[tuple, int] = {}
+        nodes = self.tree.nodes
+        count = 0
+        for i in range(0, len(self.paths), self.chunk):
+            new_acls = []
+            rows = []
+            for path in self.paths[i:i + self.chunk]:
+                n = nodes.get(path)
+                if n is None:
+                    continue  # deleted since the snapshot began; the log replays that
+                idx = acl_ids.get(n.acl)
+                if idx is None:
+                    idx = acl_ids[n.acl] = len(acl_ids)
+                    new_acls.append([idx, [list(e) for e in n.acl]])
+                rows.append([path, n.data, idx, n.czxid, n.mzxid, n.ctime, n.mtime, n.version,
+                             n.cversion, n.aversion, n.owner, n.pzxid])
+            count += len(rows)
+            yield frame(cbor2.dumps([new_acls, rows]))
+        yield frame(cbor2.dumps({"end": count}))
+
+
+def write(disk: Disk | SimDisk, snap_dir: str, tree: DataTree, now: int) -> str:
+    """Write a whole snapshot at once (start-up, tests); the server writes it chunk by chunk."""
+    writer = SnapshotWriter(tree, now)
+    path = os.path.join(snap_dir, snapshot_name(writer.zxid))
+    f = disk.open_log(path + ".tmp")
+    for chunk in writer.chunks():
+        f.write(chunk)
+    finish(disk, f, path)
+    return path
+
+
+def finish(disk: Disk | SimDisk, f: object, path: str) -> None:
+    f.sync()  # type: ignore[attr-defined]
+    f.close()  # type: ignore[attr-defined]
+    disk.rename(path + ".tmp", path)
+    disk.sync_dir(os.path.dirname(path))
+
+
+def load(disk: Disk | SimDisk, path: str) -> DataTree:
+    """Read a snapshot into a new tree (its `last_zxid` set to the snapshot's zxid)."""
+    data = disk.read(path)
+    if not data.startswith(MAGIC):
+        raise CorruptFile(path, 0, "not a zkserver snapshot (bad magic)")
+    scan = Scan(path, data, len(MAGIC))
+    records = iter(scan)
+    try:
+        _, head_bytes = next(records)
+        head = cbor2.loads(head_bytes)
+        tree = DataTree()
+        tree.nodes.clear()
+        acls: dict[int, tuple] = {}
+        count = None
+        for _, payload in records:
+            rec = cbor2.loads(payload)
+            if isinstance(rec, dict):
+                count = rec["end"]
+                break
+            new_acls, rows = rec
+            for idx, acl in new_acls:
+                acls[idx] = tuple(tuple(e) for e in acl)
+            for (p, d, idx, czxid, mzxid, ctime, mtime, version, cversion, aversion, owner,
+                 pzxid) in rows:
+                n = Node(d, acls[idx], czxid, ctime, owner)
+                n.mzxid, n.mtime, n.version = mzxid, mtime, version
+                n.cversion, n.aversion, n.pzxid = cversion, aversion, pzxid
+                tree.nodes[p] = n
+    except CorruptFile:
+        raise
+    except StopIteration:
+        raise CorruptFile(path, len(MAGIC), "no header record") from None
+    except Exception as e:
+        raise CorruptFile(path, scan.end, f"undecodable record: {e}") from e
+    if count is None or scan.torn:
+        raise CorruptFile(path, scan.end, "incomplete snapshot (no end record)")
+    if count != len(tree.nodes):
+        raise CorruptFile(path, scan.end, f"end record says {count} nodes, read {len(tree.nodes)}")
+    tree.sessions = {sid: t for sid, t in head["sessions"]}
+    tree.last_zxid = head["zxid"]
+    rebuild_indexes(tree)
+    return tree
+
+
+def rebuild_indexes(tree: DataTree) -> None:
+    """Children sets, ephemerals by session, containers and TTL nodes, from the nodes alone."""
+    nodes = tree.nodes
+    for n in nodes.values():
+        n.children = set()
+    tree.ephemerals.clear()
+    tree.containers.clear()
+    tree.ttls.clear()
+    for path, n in nodes.items():
+        if path != "/":
+            parent = nodes.get(parent_of(path))
+            if parent is not None:
+                parent.children.add(name_of(path))
+        tree.index_owner(path, n.owner)
