@@ -163,7 +163,8 @@ class Prep:
                 paths.discard(path)
             elif rec.owner == session_id:
                 paths.add(path)
-        for path in paths:
+        ordered = tuple(sorted(paths))
+        for path in ordered:
             parent = path[:path.rfind("/")] or "/"
             prec = self.record(parent)
             if prec is not None:
@@ -171,7 +172,7 @@ class Prep:
                 prec.num_children -= 1
                 self._change(parent, prec)
             self._change(path, Rec(zxid, False))
-        return self._txn(session_id, cxid, now, CloseSessionTxn())
+        return self._txn(session_id, cxid, now, CloseSessionTxn(ordered))
 
     def write(self, op: int, req: Any, session: Session, cxid: int, now: int) -> Txn:
         """A write request -> its transaction (an ErrorTxn if a check fails)."""

@@ -57,7 +57,11 @@ class CreateSessionTxn:
 
 @attrs.frozen(slots=True)
 class CloseSessionTxn:
-    pass
+    """Ends a session. It names the ephemerals it deletes (as ZooKeeper's does since
+    ZOOKEEPER-3145), so replaying it over a fuzzy snapshot that missed some of them still
+    updates their parents exactly."""
+
+    paths: tuple[str, ...]
 
 
 @attrs.frozen(slots=True)
@@ -101,6 +105,8 @@ def _op_from_list(item: list) -> Any:
     if tag == 14:
         return MultiTxn(tuple(_op_from_list(t) for t in item[1]))
     cls = _CLASSES[tag]
+    if cls is CloseSessionTxn:
+        return cls(tuple(item[1]))
     if cls in (CreateTxn, SetACLTxn):
         fields = list(item[1:])
         i = 2 if cls is CreateTxn else 1

@@ -106,11 +106,24 @@ class RealLogFile:
 
 
 class _SimFile:
-    __slots__ = ("data", "durable")
+    """`durable` is what a crash leaves; `pending` the writes since the last sync, in order."""
+
+    __slots__ = ("data", "durable", "pending")
 
     def __init__(self) -> None:
         self.data = bytearray()
         self.durable = bytearray()
+        self.pending: list[tuple[int, bytes]] = []
+
+    def synced(self) -> None:
+        self.durable = bytearray(self.data)
+        self.pending.clear()
+
+    def cut(self, size: int) -> None:
+        """A truncate: the new size is durable at once; unsynced writes past it are gone."""
+        del self.data[size:]
+        del self.durable[size:]
+        self.pending = [(o, c[:size - o]) for o, c in self.pending if o < size]
 
 
 class SimDisk:
@@ -147,9 +160,7 @@ class SimDisk:
         del self.files[path]
 
     def truncate(self, path: str, size: int) -> None:
-        f = self.files[path]
-        del f.data[size:]
-        del f.durable[size:]
+        self.files[path].cut(size)
 
     def open_log(self, path: str) -> SimLogFile:
         f = self.files.setdefault(path, _SimFile())
@@ -163,13 +174,21 @@ class SimDisk:
         pass
 
     def crash(self, torn: bool = False) -> None:
-        """Lose every unsynced byte; with `torn`, keep a random prefix of each unsynced tail."""
+        """Lose every unsynced write; with `torn`, a random prefix of them survives, the last
+        of those possibly only in part (a torn write)."""
         for f in self.files.values():
-            keep = len(f.durable)
-            if torn and len(f.data) > keep:
-                keep += self.rng.randrange(len(f.data) - keep + 1)
-            f.data = bytearray(f.data[:keep])
-            f.durable = bytearray(f.data)
+            data = bytearray(f.durable)
+            if torn and f.pending:
+                keep = self.rng.randrange(len(f.pending) + 1)
+                for i, (off, chunk) in enumerate(f.pending[:keep]):
+                    if i == keep - 1:
+                        chunk = chunk[:self.rng.randrange(len(chunk) + 1)]
+                    end = off + len(chunk)
+                    if len(data) < end:
+                        data.extend(b"\0" * (end - len(data)))
+                    data[off:end] = chunk
+            f.data = data
+            f.synced()
 
 
 class SimLogFile:
@@ -186,12 +205,13 @@ class SimLogFile:
         if len(d) < end:
             d.extend(b"\0" * (end - len(d)))
         d[self.pos:end] = data
+        self.f.pending.append((self.pos, bytes(data)))
         self.pos = end
         self.disk._hook("after-write", self.path)
 
     def sync(self) -> None:
         self.disk._hook("before-sync", self.path)
-        self.f.durable = bytearray(self.f.data)
+        self.f.synced()
         self.disk._hook("after-sync", self.path)
 
     def allocate(self, size: int) -> None:
@@ -199,8 +219,7 @@ class SimLogFile:
             self.f.data.extend(b"\0" * (size - len(self.f.data)))
 
     def truncate(self, size: int) -> None:
-        del self.f.data[size:]
-        del self.f.durable[size:]
+        self.f.cut(size)
         self.pos = min(self.pos, size)
 
     def close(self) -> None:

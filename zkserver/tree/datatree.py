@@ -179,7 +179,7 @@ class DataTree:
             return None
         if kind is CloseSessionTxn:
             self.sessions.pop(txn.session_id, None)
-            for path in sorted(self.ephemerals.pop(txn.session_id, ())):
+            for path in op.paths:
                 self._delete(txn.zxid, path, events)
             return None
         if kind is ErrorTxn or kind is CheckTxn:
@@ -191,14 +191,16 @@ class DataTree:
         path = op.path
         parent_path = parent_of(path)
         parent = self.nodes.get(parent_path)
+        if parent is not None and op.parent_cversion > parent.cversion:
+            parent.cversion = op.parent_cversion
+            parent.pzxid = zxid
         if parent is None or path in self.nodes:
-            return path, self.nodes.get(path)  # replaying over a snapshot that already has it
+            # Only when replaying the log over a fuzzy snapshot that already caught this node
+            # (or missed its parent): the parent's counters above are all that can be behind.
+            return path, self.nodes.get(path)
         node = Node(op.data, aclmod.intern_acl(op.acl), zxid, time, op.owner)
         self.nodes[path] = node
         parent.children.add(name_of(path))
-        if op.parent_cversion > parent.cversion:
-            parent.cversion = op.parent_cversion
-            parent.pzxid = zxid
         self.index_owner(path, op.owner)
         watches = self.watches
         if watches.data.by_path or watches.data.recursive:
@@ -211,16 +213,16 @@ class DataTree:
 
     def _delete(self, zxid: int, path: str, events: list[Event]) -> None:
         node = self.nodes.pop(path, None)
-        if node is None:
-            return  # replaying over a snapshot taken after the delete
-        self.unindex_owner(path, node.owner)
         parent_path = parent_of(path)
         parent = self.nodes.get(parent_path)
-        if parent is None:
-            return  # replaying: a fuzzy snapshot caught the child but not its parent
-        parent.children.discard(name_of(path))
-        if zxid > parent.pzxid:
-            parent.pzxid = zxid
+        if parent is not None:
+            parent.children.discard(name_of(path))
+            if zxid > parent.pzxid:
+                parent.pzxid = zxid
+        if node is not None:
+            self.unindex_owner(path, node.owner)
+        if node is None or parent is None:
+            return  # only when replaying the log over a fuzzy snapshot
         watches = self.watches
         if watches.data.by_path or watches.child.by_path:
             seen: set[Watcher] = set()
