@@ -1,7 +1,9 @@
 """The `zkserver` command.
 
-    zkserver                 standalone server on 127.0.0.1:2181, data in ./zkdata
-    zkserver PATH/zoo.cfg    a server from a standard ZooKeeper zoo.cfg
+    zkserver                          standalone server on 127.0.0.1:2181, data in ./zkdata
+    zkserver PATH/zoo.cfg             a server from a standard ZooKeeper zoo.cfg
+    zkserver dump-log FILE            print a transaction log segment
+    zkserver dump-snapshot FILE [-d]  print a snapshot (-d: with data and ACLs)
 
 SIGTERM and SIGINT stop the server cleanly (exit status 0).
 """
@@ -36,7 +38,31 @@ async def run_server(config: Config) -> None:
                 break
 
 
+def _tool(argv: list[str]) -> int:
+    from zkserver.storage import inspect
+    from zkserver.storage.framing import CorruptFile
+
+    parser = argparse.ArgumentParser(prog=f"zkserver {argv[0]}")
+    parser.add_argument("file")
+    parser.add_argument("-d", "--data", action="store_true", help="show data and ACLs")
+    args = parser.parse_args(argv[1:])
+    try:
+        if argv[0] == "dump-log":
+            lines = inspect.dump_log(args.file)
+        else:
+            lines = inspect.dump_snapshot(args.file, args.data)
+        for line in lines:
+            print(line)
+    except (CorruptFile, OSError) as e:
+        print(f"zkserver: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] in ("dump-log", "dump-snapshot"):
+        return _tool(argv)
     parser = argparse.ArgumentParser(prog="zkserver", description=__doc__.split("\n")[0])
     parser.add_argument("config", nargs="?", help="a ZooKeeper zoo.cfg (default: built-in)")
     parser.add_argument("--log-level", default="INFO")
