@@ -24,7 +24,7 @@ from zkserver.storage.files import Disk
 from zkserver.storage.purge import purge
 from zkserver.storage.recovery import recover
 from zkserver.storage.txnlog import TxnLog
-from zkserver.tree.datatree import ttl_of
+from zkserver.tree.reaper import due_for_reaping
 
 log = logging.getLogger(__name__)
 
@@ -151,24 +151,12 @@ class Server:
 
     def reap_once(self) -> int:
         engine = self.engine
-        tree = engine.tree
+        cfg = self.config
         now = self.now()
-        never_used = self.config.container_max_never_used_interval_ms
-        limit = self.config.container_max_per_minute
-        victims: list[str] = []
-        for path in sorted(tree.containers):
-            node = tree.nodes[path]
-            if node.children:
-                continue
-            if node.cversion > 0 or (never_used > 0 and now - node.mtime > never_used):
-                victims.append(path)
-        for path in sorted(tree.ttls):
-            node = tree.nodes[path]
-            ttl = ttl_of(node.owner)
-            if not node.children and ttl is not None and now - node.mtime > ttl:
-                victims.append(path)
+        victims = due_for_reaping(engine.tree, now, cfg.container_max_never_used_interval_ms)
+        per_round = max(1, cfg.container_max_per_minute * cfg.container_check_interval_ms // 60000)
         done = 0
-        for path in victims[:limit]:
+        for path in victims[:per_round]:
             txn = engine.prep.delete_container(path, now)
             if txn is not None:
                 engine.to_commit.append((txn, None, None))

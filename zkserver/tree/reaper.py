@@ -1,0 +1,31 @@
+"""Which container and TTL nodes are due for deletion (ZooKeeper's ContainerManager rules).
+
+* A container is deleted once it has no children *and* has had at least one (stored
+  cversion > 0). One that never had a child goes only when `maxNeverUsedIntervalMs` > 0 and it
+  is older than that (ZooKeeper's default, 0, keeps it forever).
+* A TTL node is deleted when it has no children and has not been modified (mtime) for longer
+  than its TTL.
+
+The reaper's deletes are ordinary transactions (no ACL check) that fire the usual watches.
+"""
+
+from __future__ import annotations
+
+from zkserver.tree.datatree import DataTree, ttl_of
+
+
+def due_for_reaping(tree: DataTree, now: int, max_never_used_ms: int = 0) -> list[str]:
+    victims: list[str] = []
+    nodes = tree.nodes
+    for path in sorted(tree.containers):
+        node = nodes[path]
+        if node.children:
+            continue
+        if node.cversion > 0 or (max_never_used_ms > 0 and now - node.mtime > max_never_used_ms):
+            victims.append(path)
+    for path in sorted(tree.ttls):
+        node = nodes[path]
+        ttl = ttl_of(node.owner)
+        if not node.children and ttl is not None and now - node.mtime > ttl:
+            victims.append(path)
+    return victims
