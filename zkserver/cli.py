@@ -4,6 +4,8 @@
     zkserver PATH/zoo.cfg             a server from a standard ZooKeeper zoo.cfg
     zkserver dump-log FILE            print a transaction log segment
     zkserver dump-snapshot FILE [-d]  print a snapshot (-d: with data and ACLs)
+    zkserver import-zookeeper ZK_DATA_DIR DATA_DIR
+                                      import an Apache ZooKeeper data directory
 
 SIGTERM and SIGINT stop the server cleanly (exit status 0).
 """
@@ -63,6 +65,9 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] in ("dump-log", "dump-snapshot"):
         return _tool(argv)
+    if argv and argv[0] == "import-zookeeper":
+        from zkserver.migrate.importer import main as import_main
+        return import_main(argv[1:])
     parser = argparse.ArgumentParser(prog="zkserver", description=__doc__.split("\n")[0])
     parser.add_argument("config", nargs="?", help="a ZooKeeper zoo.cfg (default: built-in)")
     parser.add_argument("--log-level", default="INFO")
