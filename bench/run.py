@@ -1,0 +1,586 @@
+#!/usr/bin/env python3
+"""Run the whole zkserver vs Apache ZooKeeper comparison and write docs/benchmarks.md.
+
+    python bench/run.py [--secs 5] [--repeat 3] [--modes read,write,mixed,create,latency]
+                        [--memory] [--count 1000000] [--out docs/benchmarks.md]
+                        [--only zk|zkserver] [--zkserver-cmd "python -m zkserver"]
+                        [--procs P] [--zk-heap 2g]
+
+For each server, one after the other (never both running at once), on a fresh data dir:
+  * zkserver: `<zkserver-cmd> <tmp>/zoo.cfg` as a subprocess (cwd = repo root), stopped with
+    SIGTERM;
+  * Apache ZooKeeper (Debian's package) through zkserver/testing/realzk.py;
+both standalone on 127.0.0.1 with forceSync=yes. Each workload of bench/zkbench.py runs
+`--repeat` times and the median run (by ops/s; by p50 for latency) is reported. With --memory a
+second fresh instance of each server gets `--count` znodes (bench/memory.py).
+
+Exit status: 0 when everything ran, 1 when some workload failed, 2 when a server did not start
+(then nothing is written).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import importlib.util
+import os
+import platform
+import shlex
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent
+REPO = BENCH.parent
+sys.path.insert(0, str(BENCH))
+import memory  # noqa: E402  (bench/ is not a package)
+import zkbench  # noqa: E402
+
+
+def _load_realzk():
+    # Load realzk.py by path, so a half-edited zkserver package cannot break the baseline.
+    spec = importlib.util.spec_from_file_location(
+        "_bench_realzk", REPO / "zkserver" / "testing" / "realzk.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+realzk = _load_realzk()
+
+ALL_MODES = ("read", "write", "mixed", "create", "latency")
+LABELS = {
+    "read": "read (getData)",
+    "write": "write (setData)",
+    "mixed": "mixed (90% get / 10% set)",
+    "create": "create (sequential)",
+    "latency": "latency (1 conn, depth 1)",
+}
+
+
+# Warn when processes other than the server and the generator used more than this (% of one
+# core) during a measured window: on a 2-core machine they take CPU from the server.
+OTHER_CPU_WARN = 20.0
+# Warn when a load generator process is this busy (% of one core): it may be the bottleneck.
+GEN_CPU_WARN = 85.0
+
+
+class StartError(RuntimeError):
+    pass
+
+
+def log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+# --------------------------------------------------------------------------- servers
+
+class RealZK:
+    name = "ZooKeeper"
+
+    def __init__(self, heap: str) -> None:
+        self.heap = heap
+        self.zk = None
+        self.tmp = None
+
+    def start(self) -> None:
+        self.tmp = tempfile.mkdtemp(prefix="zkbench-zk-")
+        if not realzk.available():
+            raise StartError("Apache ZooKeeper is not installed (apt-get install zookeeper)")
+        try:
+            self.zk = realzk.RealZooKeeper(self.tmp, realzk.free_port(), extra=["forceSync=yes"],
+                                           heap=self.heap).start()
+        except RuntimeError as e:
+            raise StartError(str(e)) from e
+        self.hostport = self.zk.hosts
+        self.pid = self.zk.pids()[0]
+
+    def version(self) -> str:
+        host, port = zkbench.parse_hostport(self.hostport)
+        for line in realzk.four_letter(host, port, "srvr").splitlines():
+            if line.lower().startswith("zookeeper version:"):
+                return line.split(":", 1)[1].split(",")[0].split("-$")[0].strip()
+        return "?"
+
+    def alive(self) -> bool:
+        return bool(self.zk and self.zk.procs and self.zk.procs[0].poll() is None)
+
+    def stop(self) -> str | None:
+        if self.zk:
+            self.zk.stop()
+            self.zk = None
+        if self.tmp:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+            self.tmp = None
+        return None
+
+
+class ZkServer:
+    name = "zkserver"
+
+    def __init__(self, cmd: str, start_timeout: float = 30.0) -> None:
+        self.cmd = shlex.split(cmd)
+        self.start_timeout = start_timeout
+        self.proc: subprocess.Popen | None = None
+        self.tmp = None
+
+    def start(self) -> None:
+        self.tmp = Path(tempfile.mkdtemp(prefix="zkbench-zkserver-"))
+        data = self.tmp / "data"
+        data.mkdir()
+        port = realzk.free_port()
+        cfg = self.tmp / "zoo.cfg"
+        cfg.write_text("\n".join([
+            "tickTime=2000", f"dataDir={data}", f"clientPort={port}",
+            "clientPortAddress=127.0.0.1", "maxClientCnxns=0", "4lw.commands.whitelist=*",
+            "forceSync=yes", "admin.enableServer=false",
+        ]) + "\n")
+        self.log_path = self.tmp / "out.log"
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
+        argv = [*self.cmd, str(cfg)]
+        with open(self.log_path, "wb") as out:
+            try:
+                self.proc = subprocess.Popen(argv, cwd=REPO, env=env, stdout=out,
+                                             stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                             start_new_session=True)
+            except OSError as e:
+                raise StartError(f"cannot run {shlex.join(argv)}: {e}") from e
+        self.hostport = f"127.0.0.1:{port}"
+        self.pid = self.proc.pid
+        deadline = time.monotonic() + self.start_timeout
+        while True:
+            try:
+                if "Mode:" in realzk.four_letter("127.0.0.1", port, "srvr", timeout=1.0):
+                    return
+            except OSError:
+                pass
+            if self.proc.poll() is not None:
+                raise StartError(f"`{shlex.join(argv)}` exited with code {self.proc.returncode} "
+                                 f"before answering `srvr` on {self.hostport}.\n"
+                                 f"--- last lines of its output ---\n{self._tail()}")
+            if time.monotonic() > deadline:
+                raise StartError(f"`{shlex.join(argv)}` did not answer the 4lw `srvr` with "
+                                 f"`Mode:` on {self.hostport} within {self.start_timeout:.0f} s."
+                                 f"\n--- last lines of its output ---\n{self._tail()}")
+            time.sleep(0.1)
+
+    def _tail(self, n: int = 30) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-n:])
+        except OSError:
+            return "(no output)"
+
+    def version(self) -> str:
+        try:
+            out = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"],
+                                 capture_output=True, text=True, timeout=10)
+            rev = out.stdout.strip() if out.returncode == 0 else "no commit"
+            dirty = subprocess.run(["git", "-C", str(REPO), "status", "--porcelain",
+                                    "--untracked-files=no", "zkserver"],
+                                   capture_output=True, text=True, timeout=10).stdout.strip()
+            return f"git {rev}{' + uncommitted changes' if dirty else ''}"
+        except (OSError, subprocess.SubprocessError):
+            return "?"
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def stop(self) -> str | None:
+        """SIGTERM, wait; returns a warning if the server did not exit cleanly."""
+        warning = None
+        if self.proc is not None:
+            if self.proc.poll() is None:
+                self.proc.send_signal(signal.SIGTERM)
+                try:
+                    self.proc.wait(15)
+                except subprocess.TimeoutExpired:
+                    os.killpg(self.proc.pid, signal.SIGKILL)
+                    self.proc.wait()
+                    warning = "zkserver did not exit within 15 s of SIGTERM (killed)"
+                else:
+                    if self.proc.returncode != 0:
+                        warning = f"zkserver exited with code {self.proc.returncode} on SIGTERM"
+            else:
+                warning = f"zkserver had already exited (code {self.proc.returncode})"
+            self.proc = None
+        if self.tmp:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+            self.tmp = None
+        return warning
+
+
+# --------------------------------------------------------------------------- running
+
+def machine_busy_pct(interval: float = 0.5) -> float:
+    """CPU used by the whole machine over `interval` s, in % of one core."""
+    a = zkbench._host_busy_ticks()
+    t = time.monotonic()
+    time.sleep(interval)
+    b = zkbench._host_busy_ticks()
+    if a is None or b is None:
+        return 0.0
+    return 100 * (b - a) / os.sysconf("SC_CLK_TCK") / (time.monotonic() - t)
+
+
+def wait_idle(max_wait: float) -> None:
+    """Wait (at most max_wait s) until the machine, server included, is nearly idle."""
+    if max_wait <= 0:
+        return
+    deadline = time.monotonic() + max_wait
+    busy = machine_busy_pct()
+    if busy <= OTHER_CPU_WARN:
+        return
+    log(f"   machine busy ({busy:.0f}% of a core); waiting up to {max_wait:g} s for it to calm")
+    while time.monotonic() < deadline:
+        busy = machine_busy_pct()
+        if busy <= OTHER_CPU_WARN:
+            return
+    log(f"   still busy ({busy:.0f}% of a core); running anyway")
+
+
+def run_server(server, args, modes: list[str]) -> dict:
+    """Start the server fresh, run every workload `repeat` times, stop it."""
+    out: dict = {"modes": {}, "warnings": []}
+    log(f"== {server.name}: starting")
+    server.start()
+    try:
+        out["version"] = server.version()
+        log(f"== {server.name} {out['version']} on {server.hostport} (pid {server.pid})")
+        for mode in modes:
+            runs, error = [], None
+            for i in range(args.repeat):
+                if not server.alive():
+                    error = f"{server.name} is no longer running"
+                    break
+                wait_idle(args.idle_wait)
+                try:
+                    r = zkbench.run(server.hostport, mode, args.conns, args.depth, args.secs,
+                                    args.size, args.procs, server_pid=server.pid)
+                except (OSError, RuntimeError) as e:
+                    error = str(e)
+                    break
+                runs.append(r)
+                if r.get("verified") is False:
+                    out["warnings"].append(f"{mode} run {i + 1}: replies failed the sanity "
+                                           f"check: {r.get('verify_error')}")
+                per_proc = r.get("gen_cpu_pct", 0.0) / max(1, r.get("procs", 1))
+                if per_proc > GEN_CPU_WARN:
+                    out["warnings"].append(
+                        f"{mode} run {i + 1}: each generator process used {per_proc:.0f}% of a "
+                        "core; the generator may be the bottleneck (try --procs 2)")
+                for k in ("undrained", "cleanup_left"):
+                    if r.get(k):
+                        out["warnings"].append(f"{mode} run {i + 1}: {k} = {r[k]}")
+                log(f"   {mode:8} run {i + 1}/{args.repeat}: {r['ops_per_s']:>8,} ops/s  "
+                    f"p50 {r['p50_ms']} ms  p99 {r['p99_ms']} ms  errors {r['errors']}  "
+                    f"server cpu {r.get('server_cpu_pct', '?')}%  "
+                    f"generator cpu {r.get('gen_cpu_pct', '?')}%  "
+                    f"other cpu {r.get('other_cpu_pct', '?')}%"
+                    + (f"  verified {r['verified']}" if "verified" in r else ""))
+                time.sleep(0.5)
+            if error:
+                log(f"   {mode:8} FAILED: {error}")
+                out["modes"][mode] = {"error": error, "runs": runs}
+                continue
+            key = (lambda r: r["p50_ms"]) if mode == "latency" else (lambda r: r["ops_per_s"])
+            ranked = sorted(runs, key=key)
+            med = dict(ranked[(len(ranked) - 1) // 2] if mode == "latency"
+                       else ranked[len(ranked) // 2])
+            med["all_ops_per_s"] = [r["ops_per_s"] for r in runs]
+            med["all_p50_ms"] = [r["p50_ms"] for r in runs]
+            med["max_other_cpu_pct"] = max((r.get("other_cpu_pct", 0.0) for r in runs),
+                                           default=0.0)
+            if med["max_other_cpu_pct"] > OTHER_CPU_WARN:
+                out["warnings"].append(
+                    f"{mode}: other processes on this machine used up to "
+                    f"{med['max_other_cpu_pct']}% of a core during a measured window; "
+                    "its numbers are likely too low and noisy")
+            out["modes"][mode] = med
+    finally:
+        w = server.stop()
+        if w:
+            out["warnings"].append(w)
+            log(f"   warning: {w}")
+    if args.memory:
+        log(f"== {server.name}: fresh instance for memory ({args.count:,} znodes)")
+        server.start()
+        try:
+            wait_idle(args.idle_wait)
+            out["memory"] = memory.measure(server.hostport, server.pid, count=args.count,
+                                           conns=args.conns, depth=args.depth, size=args.size,
+                                           keep=True)
+            log(f"   memory: {out['memory']}")
+        except (OSError, RuntimeError, subprocess.SubprocessError) as e:
+            out["memory"] = {"error": str(e)}
+            log(f"   memory FAILED: {e}")
+        finally:
+            w = server.stop()
+            if w:
+                out["warnings"].append(w)
+    return out
+
+
+# --------------------------------------------------------------------------- report
+
+def _cmd_out(argv: list[str]) -> str:
+    try:
+        p = subprocess.run(argv, capture_output=True, text=True, timeout=30)
+        return (p.stdout + p.stderr).strip()
+    except (OSError, subprocess.SubprocessError):
+        return "?"
+
+
+def machine_info() -> dict:
+    cpu = "?"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem = "?"
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                mem = f"{int(line.split()[1]) / 1024 / 1024:.1f} GiB"
+    except OSError:
+        pass
+    java = _cmd_out(["java", "-version"]).splitlines()
+    return {
+        "nproc": os.cpu_count(), "cpu": cpu, "mem": mem,
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+        "java": java[0] if java else "?",
+    }
+
+
+def _n(v) -> str:
+    return "—" if v is None else f"{v:,}"
+
+
+def _ms(r: dict | None) -> str:
+    if not r or "error" in r:
+        return "—"
+    return f"{r['p50_ms']} / {r['p99_ms']}"
+
+
+def _ratio(a, b) -> str:
+    if a is None or b is None or b == 0:
+        return "—"
+    return f"{a / b:.2f}"
+
+
+def render(args, modes, results: dict, minfo: dict, started: str, elapsed: float) -> str:
+    zk, zs = results.get("zk"), results.get("zkserver")
+    lines = [
+        "# Benchmarks: zkserver vs Apache ZooKeeper",
+        "",
+        "Generated by `bench/run.py` (see `bench/README.md` for what the numbers mean and how to "
+        "rerun them). Higher ops/s is better; lower latency is better.",
+        "",
+        f"- Date: {started} (took {elapsed / 60:.1f} min)",
+        f"- Machine: {minfo['nproc']} CPUs ({minfo['cpu']}), {minfo['mem']} RAM, "
+        f"Linux {minfo['kernel']}",
+        f"- Python {minfo['python']}; {minfo['java']}",
+        f"- Command: `{shlex.join(['python', 'bench/run.py', *args.argv])}`",
+    ]
+    if zk and "version" in zk:
+        lines.append(f"- ZooKeeper: Apache ZooKeeper {zk['version']} (Debian package), "
+                     f"standalone, forceSync=yes, -Xmx{args.zk_heap}")
+    if zs and "version" in zs:
+        lines.append(f"- zkserver: `{args.zkserver_cmd}` ({zs['version']}), standalone, "
+                     "forceSync=yes")
+    busiest = max((r.get("max_other_cpu_pct", 0.0) for res in (zk, zs) if res
+                   for r in res["modes"].values()), default=0.0)
+    banner = []
+    if busiest > OTHER_CPU_WARN:
+        banner = ["", f"> **Warning: other processes used up to {busiest:.0f}% of a core while "
+                  "this ran** (see \"max other CPU %\" below). On a 2-core machine that takes "
+                  "CPU from the server, so the throughput and latency figures are low and noisy; "
+                  "rerun on an idle machine before quoting them."]
+    lines += [
+        f"- Load: `bench/zkbench.py`, {args.conns} connections x {args.depth} outstanding "
+        f"requests, {args.size}-byte values, {args.procs} generator process(es), "
+        f"{zkbench.WARMUP} s warm-up + {args.secs:g} s measured; each workload run "
+        f"{args.repeat} time(s), median run shown. Both servers on 127.0.0.1, one at a time, "
+        "each started fresh.",
+        *banner,
+        "",
+        "| workload | ZooKeeper ops/s | zkserver ops/s | ratio (zkserver / ZooKeeper) "
+        "| ZooKeeper p50 / p99 ms | zkserver p50 / p99 ms |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+
+    def get(res, mode):
+        if not res:
+            return None
+        return res["modes"].get(mode)
+
+    for mode in modes:
+        a, b = get(zk, mode), get(zs, mode)
+        ops_a = a.get("ops_per_s") if a and "error" not in a else None
+        ops_b = b.get("ops_per_s") if b and "error" not in b else None
+        fa = "FAILED" if a and "error" in a else _n(ops_a)
+        fb = "FAILED" if b and "error" in b else _n(ops_b)
+        if mode == "latency":
+            pa = a.get("p50_ms") if a and "error" not in a else None
+            pb = b.get("p50_ms") if b and "error" not in b else None
+            ratio = f"{_ratio(pb, pa)} (ratio of p50s; lower is better)"
+            lines.append(f"| {LABELS[mode]}: sequential ops/s | {fa} | {fb} | {ratio} "
+                         f"| {_ms(a)} | {_ms(b)} |")
+        else:
+            lines.append(f"| {LABELS[mode]} | {fa} | {fb} | {_ratio(ops_b, ops_a)} "
+                         f"| {_ms(a)} | {_ms(b)} |")
+
+    if "latency" in modes:
+        la, lb = get(zk, "latency"), get(zs, "latency")
+        if (la and "per_op" in la) or (lb and "per_op" in lb):
+            lines += ["", "Latency workload, per operation (one connection, one request at a "
+                      "time, ms; lower is better):", "",
+                      "| op | ZooKeeper p50 / p99 | zkserver p50 / p99 | ratio of p50s |",
+                      "|---|---:|---:|---:|"]
+            for kind in zkbench.LAT_KINDS:
+                ka = la["per_op"][kind] if la and "per_op" in la else None
+                kb = lb["per_op"][kind] if lb and "per_op" in lb else None
+                lines.append(f"| {kind} | {_ms(ka)} | {_ms(kb)} | "
+                             f"{_ratio(kb and kb['p50_ms'], ka and ka['p50_ms'])} |")
+
+    if args.memory:
+        lines += ["", f"Memory, {args.count:,} znodes with {args.size}-byte values "
+                  "(bench/memory.py; fresh server; bytes per znode):", "",
+                  "| | ZooKeeper | zkserver |", "|---|---:|---:|"]
+        ma = (zk or {}).get("memory") or {}
+        mb = (zs or {}).get("memory") or {}
+
+        def mv(m, k):
+            if "error" in m:
+                return "FAILED"
+            return _n(m.get(k))
+        lines += [
+            f"| RSS growth / znode | {mv(ma, 'rss_bytes_per_znode')} "
+            f"| {mv(mb, 'rss_bytes_per_znode')} |",
+            f"| Java heap after full GC / znode | {mv(ma, 'heap_bytes_per_znode')} "
+            f"| {mv(mb, 'heap_bytes_per_znode')} |",
+            f"| RSS after the fill, MiB | "
+            f"{_n(ma.get('rss_after_kb') and round(ma['rss_after_kb'] / 1024))} | "
+            f"{_n(mb.get('rss_after_kb') and round(mb['rss_after_kb'] / 1024))} |",
+            f"| create ops/s during the fill | {mv(ma, 'create_ops_per_s')} "
+            f"| {mv(mb, 'create_ops_per_s')} |",
+        ]
+
+    lines += ["", "Details (all runs' ops/s; CPU in % of one core over the measured window of "
+              "the median run; other CPU = the rest of the machine, i.e. noise from other "
+              "processes, highest over the runs; errors = replies with a non-zero error code):",
+              "",
+              "| server | workload | ops/s of each run | errors | server CPU % "
+              "| generator CPU % | max other CPU % |", "|---|---|---|---:|---:|---:|---:|"]
+    for key, res in (("ZooKeeper", zk), ("zkserver", zs)):
+        if not res:
+            continue
+        for mode in modes:
+            r = res["modes"].get(mode)
+            if r is None:
+                continue
+            if "error" in r:
+                lines.append(f"| {key} | {mode} | FAILED: {r['error'].splitlines()[0]} "
+                             "| | | | |")
+                continue
+            lines.append(f"| {key} | {mode} | {', '.join(f'{x:,}' for x in r['all_ops_per_s'])} "
+                         f"| {r['errors']} | {r.get('server_cpu_pct', '—')} "
+                         f"| {r.get('gen_cpu_pct', '—')} | {r.get('max_other_cpu_pct', '—')} |")
+    warnings = [f"{k}: {w}" for k, res in (("ZooKeeper", zk), ("zkserver", zs)) if res
+                for w in res.get("warnings", [])]
+    if warnings:
+        lines += ["", "Warnings:", ""] + [f"- {w}" for w in warnings]
+    if args.only:
+        lines += ["", f"Only {'Apache ZooKeeper' if args.only == 'zk' else 'zkserver'} was run "
+                  f"(`--only {args.only}`)."]
+    return "\n".join(lines) + "\n"
+
+
+def estimate_minutes(args, modes, nservers: int) -> float:
+    per_run = args.secs + zkbench.WARMUP + 1.5
+    t = nservers * (len(modes) * args.repeat * per_run + 10)
+    if "create" in modes:
+        t += nservers * args.repeat * args.secs * 1.0  # deleting what create made
+    if args.memory:
+        t += nservers * (20 + args.count / 20000)
+    return t / 60
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--secs", type=float, default=5.0, help="measured seconds per run (5)")
+    ap.add_argument("--repeat", type=int, default=3, help="runs per workload; median shown (3)")
+    ap.add_argument("--modes", default=",".join(ALL_MODES),
+                    help=f"comma-separated subset of {','.join(ALL_MODES)}")
+    ap.add_argument("--memory", action="store_true", help="also measure bytes per znode")
+    ap.add_argument("--count", type=int, default=1_000_000, help="znodes for --memory (1e6)")
+    ap.add_argument("--out", default="docs/benchmarks.md",
+                    help="report path, relative to the repo root ('' to skip)")
+    ap.add_argument("--only", choices=("zk", "zkserver"), help="run one server only")
+    ap.add_argument("--zkserver-cmd", default=f"{shlex.quote(sys.executable)} -m zkserver",
+                    help="command that starts zkserver; the zoo.cfg path is appended "
+                    "(default: python -m zkserver)")
+    ap.add_argument("--procs", type=int, default=zkbench.DEFAULT_PROCS,
+                    help=f"load generator processes ({zkbench.DEFAULT_PROCS})")
+    ap.add_argument("--conns", type=int, default=8, help=argparse.SUPPRESS)
+    ap.add_argument("--depth", type=int, default=64, help=argparse.SUPPRESS)
+    ap.add_argument("--size", type=int, default=100, help=argparse.SUPPRESS)
+    ap.add_argument("--zk-heap", default="2g", help="ZooKeeper's -Xmx (2g)")
+    ap.add_argument("--idle-wait", type=float, default=10.0,
+                    help="before each run wait up to this many s for the machine to be idle (10)")
+    args = ap.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)
+    modes = [m.strip() for m in args.modes.split(",") if m.strip()]
+    bad = [m for m in modes if m not in ALL_MODES]
+    if bad or not modes:
+        ap.error(f"unknown mode(s) {bad}; choose from {','.join(ALL_MODES)}")
+    args.repeat = max(1, args.repeat)
+
+    servers = []
+    if args.only != "zk":
+        servers.append(("zkserver", ZkServer(args.zkserver_cmd)))
+    if args.only != "zkserver":
+        servers.append(("zk", RealZK(args.zk_heap)))
+    log(f"zkserver benchmark: {len(servers)} server(s), modes {','.join(modes)}, "
+        f"{args.repeat} x {args.secs:g} s each; about "
+        f"{estimate_minutes(args, modes, len(servers)):.0f} min")
+    started = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    t0 = time.monotonic()
+    results: dict = {}
+    # zkserver goes first so that a server that cannot start fails fast.
+    for key, server in servers:
+        try:
+            results[key] = run_server(server, args, modes)
+        except StartError as e:
+            server.stop()
+            log(f"\nERROR: {server.name} failed to start: {e}")
+            log("No report written.")
+            return 2
+    report = render(args, modes, results, machine_info(), started, time.monotonic() - t0)
+    print(report)
+    if args.out:
+        out = Path(args.out)
+        if not out.is_absolute():
+            out = REPO / out
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(report)
+        log(f"wrote {out}")
+    failed = [f"{k} {m}" for k, res in results.items() for m, r in res["modes"].items()
+              if "error" in r]
+    failed += [f"{k} memory" for k, res in results.items() if "error" in res.get("memory", {})]
+    if failed:
+        log(f"FAILED: {', '.join(failed)}")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
