@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 
 from kazoo.client import KazooClient
 
@@ -22,6 +23,12 @@ def test_dump_tools_read_the_servers_files(tmp_path):
         k.start()
         for i in range(30):
             k.create(f"/tool{i}", b"payload-%d" % i)
+        snap_dir = tmp_path / "data" / "zkserver"
+        deadline = time.monotonic() + 10
+        while not any(f.name.startswith("snapshot.") and not f.name.endswith(".tmp")
+                      for f in snap_dir.iterdir()):
+            assert time.monotonic() < deadline, "no snapshot was written"
+            time.sleep(0.05)
         k.stop()
         k.close()
         assert server.terminate() == 0

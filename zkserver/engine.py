@@ -163,14 +163,14 @@ class ServerStats:
 class Engine:
     def __init__(self, *, tree: DataTree | None = None, tick_time: int = 2000,
                  min_session_timeout: int | None = None, max_session_timeout: int | None = None,
-                 server_id: int = 1, now: int = 0, secret: bytes = b"zkserver",
+                 server_id: int = 1, now: int = 0,
                  extended_types: bool = False, skip_acl: bool = False,
                  super_digest: str | None = None, reconfig_enabled: bool = False,
                  max_buffer: int = 0xFFFFF) -> None:
         self.tree = tree or DataTree()
         self.tree.can_see = lambda client, acl: client.can_read(acl)
         self.prep = Prep(self.tree, extended_types=extended_types, skip_acl=skip_acl)
-        self.sessions = SessionTracker(tick_time, server_id, now, secret)
+        self.sessions = SessionTracker(tick_time, server_id, now)
         self.min_timeout = min_session_timeout or 2 * tick_time
         self.max_timeout = max_session_timeout or 20 * tick_time
         self.skip_acl = skip_acl
@@ -247,7 +247,7 @@ class Engine:
             resp = R.ConnectResponse(0, timeout, sid, self.sessions.password(sid), read_only)
             entry = Entry(0, Op.CREATE_SESSION, resp, True, now)
             client.queue.append(entry)
-            self.to_commit.append((self.prep.create_session(sid, timeout, now), client, entry))
+            self.new_session(client, sid, timeout, entry, now)
             return True
         sid = req.session_id
         old = self.by_session.get(sid)
@@ -355,29 +355,47 @@ class Engine:
             self._close(client)
 
     def _write(self, client: Client, xid: int, op: int, data: bytes, now: int) -> None:
-        prep = self.prep
-        sid = client.session_id
-        subops: list[int] | None = None
-        if op == Op.CLOSE_SESSION:
-            self.sessions.set_closing(sid)
-            txn = prep.close_session(sid, xid, now)
-        elif not self.sessions.alive(sid):
-            txn = prep.error(sid, xid, now, Err.SESSIONEXPIRED)
-        else:
-            r = Reader(data, 8, max_buffer=self.max_buffer)
-            try:
-                if op == Op.MULTI:
-                    req: Any = R.decode_multi(r, R.MULTI_WRITE_OPS)
-                    subops = [sub for sub, _ in req]
-                else:
-                    req = R.REQUEST_RECORDS[op].decode_from(r)
-            except JuteError:
-                self._queue_or_run_reply(client, xid, Err.MARSHALLINGERROR, now)
-                return
-            txn = prep.write(op, req, Session(sid, client.auth_ids), xid, now)
+        decoded = self.decode_write(op, data)
+        if decoded is None:
+            self._queue_or_run_reply(client, xid, Err.MARSHALLINGERROR, now)
+            return
+        req, subops = decoded
         entry = Entry(xid, op, subops, True, now)
         client.queue.append(entry)
+        self.submit_write(client, entry, req, data, now)
+
+    def decode_write(self, op: int, data: bytes) -> tuple[Any, list[int] | None] | None:
+        """A write's request record (and a multi's sub-op codes); None if it doesn't parse."""
+        if op == Op.CLOSE_SESSION:
+            return None, None
+        r = Reader(data, 8, max_buffer=self.max_buffer)
+        try:
+            if op == Op.MULTI:
+                req: Any = R.decode_multi(r, R.MULTI_WRITE_OPS)
+                return req, [sub for sub, _ in req]
+            return R.REQUEST_RECORDS[op].decode_from(r), None
+        except JuteError:
+            return None
+
+    def prep_write(self, sid: int, auth_ids: list[aclmod.Identity], xid: int, op: int,
+                   req: Any, now: int) -> Txn:
+        prep = self.prep
+        if op == Op.CLOSE_SESSION:
+            self.sessions.set_closing(sid)
+            return prep.close_session(sid, xid, now)
+        if not self.sessions.alive(sid):
+            return prep.error(sid, xid, now, Err.SESSIONEXPIRED)
+        return prep.write(op, req, Session(sid, auth_ids), xid, now)
+
+    def submit_write(self, client: Client, entry: Entry, req: Any, data: bytes,
+                     now: int) -> None:
+        """Prepare the write here (standalone, or the leader); an ensemble follower forwards."""
+        txn = self.prep_write(client.session_id, client.auth_ids, entry.xid, entry.op, req, now)
         self.to_commit.append((txn, client, entry))
+
+    def new_session(self, client: Client, sid: int, timeout: int, entry: Entry,
+                    now: int) -> None:
+        self.to_commit.append((self.prep.create_session(sid, timeout, now), client, entry))
 
     def _queue_or_run_reply(self, client: Client, xid: int, err: int, now: int) -> None:
         entry = Entry(xid, Op.ERROR, None, True, now)
@@ -462,6 +480,8 @@ class Engine:
     # -- reads ----------------------------------------------------------------------------------
 
     def _exists(self, client: Client, r: Reader) -> tuple[int, bytes]:
+        """No ACL check, as in ZooKeeper up to 3.8.3/3.9.1 (3.8.4+/3.9.2+ check READ since
+        ZOOKEEPER-2590, a hardening that is not a CVE fix; docs/compatibility-notes.md)."""
         path = r.ustring()
         watch = r.bool()
         if path is not None and "\0" in path:
@@ -471,8 +491,6 @@ class Engine:
             if watch and path:
                 self.tree.watches.add_data(path, client)
             return Err.NONODE, b""
-        if not self.skip_acl and not aclmod.check(node.acl, Perm.READ, client.auth_ids):
-            return Err.NOAUTH, b""
         if watch:
             self.tree.watches.add_data(path, client)
         return 0, _pack_stat(*node.stat())

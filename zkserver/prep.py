@@ -15,6 +15,7 @@ from typing import Any
 from zkserver.proto.codes import MAX_TTL_MS, CreateMode, Err, Op, Perm
 from zkserver.proto.records import CreateTTLRequest
 from zkserver.tree import acl as aclmod
+from zkserver.tree import javahash
 from zkserver.tree.datatree import CONTAINER_OWNER, DataTree, ttl_owner
 from zkserver.tree.paths import SYSTEM_PATHS, is_valid
 from zkserver.txn import (
@@ -32,6 +33,15 @@ from zkserver.txn import (
 
 
 class KeeperError(Exception):
+    def __init__(self, code: int) -> None:
+        super().__init__(code)
+        self.code = code
+
+
+class RequestError(Exception):
+    """The whole request fails, a multi included (ZooKeeper: an unexpected exception while
+    preparing it, answered MARSHALLINGERROR in the reply header, still using up a zxid)."""
+
     def __init__(self, code: int) -> None:
         super().__init__(code)
         self.code = code
@@ -156,14 +166,22 @@ class Prep:
         return self._txn(session_id, 0, now, CreateSessionTxn(timeout))
 
     def close_session(self, session_id: int, cxid: int, now: int) -> Txn:
+        """ZooKeeper lists (and deletes) the ephemerals in the iteration order of a clone of the
+        session's HashSet, adjusted by the pending changes; clients watching them see that
+        order, so it is reproduced (javahash)."""
         zxid = self.last_zxid + 1
-        paths = set(self.tree.ephemerals.get(session_id, ()))
-        for path, rec in self.changes.items():
+        tree = self.tree
+        committed = tree.ephemerals.get(session_id, {})
+        capacity = tree.ephemeral_capacity.get(session_id, javahash.DEFAULT_CAPACITY)
+        paths = dict.fromkeys(javahash.iteration_order(committed, capacity))
+        capacity = javahash.clone_capacity(len(paths))
+        for _, path, rec in self.outstanding:
             if not rec.exists:
-                paths.discard(path)
-            elif rec.owner == session_id:
-                paths.add(path)
-        ordered = tuple(sorted(paths))
+                paths.pop(path, None)
+            elif rec.owner == session_id and path not in paths:
+                paths[path] = None
+                capacity = javahash.grown_capacity(len(paths), capacity)
+        ordered = tuple(javahash.iteration_order(paths, capacity))
         for path in ordered:
             parent = path[:path.rfind("/")] or "/"
             prec = self.record(parent)
@@ -182,7 +200,7 @@ class Prep:
                 body: Any = self._multi(req, session, zxid)
             else:
                 body = self._one(op, req, session, zxid)
-        except KeeperError as e:
+        except (KeeperError, RequestError) as e:
             body = ErrorTxn(e.code)
         return self._txn(session.id, cxid, now, body)
 
@@ -200,6 +218,9 @@ class Prep:
                 failed = i
                 txns.append(ErrorTxn(e.code))
                 break
+            except RequestError:
+                self._rollback(zxid, mark)
+                raise
         if failed is None:
             return MultiTxn(tuple(txns))
         self._rollback(zxid, mark)
@@ -247,6 +268,8 @@ class Prep:
                 session.auth_ids)
         except aclmod.InvalidACL:
             raise KeeperError(Err.INVALIDACL) from None
+        except aclmod.NullInACL:
+            raise RequestError(Err.MARSHALLINGERROR) from None
         parent = self._must(parent_path)
         self._check(parent.acl, Perm.CREATE, session)
         if mode.sequential:
@@ -309,6 +332,8 @@ class Prep:
                 session.auth_ids)
         except aclmod.InvalidACL:
             raise KeeperError(Err.INVALIDACL) from None
+        except aclmod.NullInACL:
+            raise RequestError(Err.MARSHALLINGERROR) from None
         rec = self._must(req.path)
         self._check(rec.acl, Perm.ADMIN, session)
         version = _next_version(rec.aversion, req.version)

@@ -7,11 +7,27 @@ every session. Nothing here reads a clock: every call takes `now` (ms).
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 
 CONTAINER_MARKER = 1 << 63  # 0x8000000000000000 as unsigned: never a session id
 _U64 = (1 << 64) - 1
+
+
+_LCG_MULT = 0x5DEECE66D
+_LCG_MASK = (1 << 48) - 1
+
+
+def java_random_bytes(seed: int, n: int) -> bytes:
+    """`new java.util.Random(seed).nextBytes(new byte[n])`, bit for bit."""
+    state = (seed ^ _LCG_MULT) & _LCG_MASK
+    out = bytearray()
+    while len(out) < n:
+        state = (state * _LCG_MULT + 0xB) & _LCG_MASK
+        rnd = state >> 16  # nextInt(): the top 32 of 48 bits
+        for _ in range(min(4, n - len(out))):
+            out.append(rnd & 0xFF)
+            rnd >>= 8
+    return bytes(out)
 
 
 class SessionInfo:
@@ -25,9 +41,8 @@ class SessionInfo:
 
 
 class SessionTracker:
-    def __init__(self, tick_time: int, server_id: int, now: int, secret: bytes) -> None:
+    def __init__(self, tick_time: int, server_id: int, now: int) -> None:
         self.tick = tick_time
-        self.secret = secret
         # ZooKeeper: the server id in the top byte, a millisecond clock below it.
         base = ((now << 24) & _U64) >> 8
         self.next_id = base | (server_id << 56)
@@ -42,9 +57,9 @@ class SessionTracker:
         return sid if sid < (1 << 63) else sid - (1 << 64)
 
     def password(self, sid: int) -> bytes:
-        """16 bytes, the same for a session every time, unguessable without the secret."""
-        msg = sid.to_bytes(8, "big", signed=True)
-        return hmac.new(self.secret, msg, hashlib.sha256).digest()[:16]
+        """ZooKeeper's own session password, so every server of an ensemble (and an Apache
+        ZooKeeper whose data was imported) agrees on it without sharing a secret."""
+        return java_random_bytes(sid ^ 0xB3415C00, 16)
 
     def check_password(self, sid: int, passwd: bytes | None) -> bool:
         return sid != 0 and passwd is not None and hmac.compare_digest(self.password(sid), passwd)

@@ -49,7 +49,7 @@ def run(server: Server, cmd: str, rest: bytes = b"") -> str:
         return "imok"
     if cmd == "isro":
         return "rw"
-    if not server.serving:
+    if not server.is_serving():
         return "This ZooKeeper instance is not currently serving requests\n"
     return _COMMANDS[cmd](server, rest)
 
@@ -76,7 +76,7 @@ def _summary(server: Server) -> str:
             f"Connections: {len(e.clients)}\n"
             f"Outstanding: {_outstanding(server)}\n"
             f"Zxid: {_hex(e.last_zxid)}\n"
-            f"Mode: standalone\n"
+            f"Mode: {server.mode}\n"
             f"Node count: {e.tree.node_count()}\n")
 
 
@@ -238,7 +238,7 @@ def metrics(server: Server) -> dict[str, object]:
     data_table = e.tree.watches.data
     return {
         "version": VERSION_LINE,
-        "server_state": "standalone",
+        "server_state": server.mode,
         "avg_latency": s.lat_sum / s.lat_count if s.lat_count else 0.0,
         "max_latency": s.lat_max,
         "min_latency": s.lat_min,

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import os
-import secrets
 import time
 from typing import Any
 
@@ -33,21 +32,9 @@ def wall_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
-def load_secret(disk: Disk, path: str) -> bytes:
-    """The key session passwords derive from; kept on disk so sessions survive a restart."""
-    if disk.exists(path):
-        return disk.read(path)
-    secret = secrets.token_bytes(32)
-    f = disk.open_log(path + ".tmp")
-    f.write(secret)
-    f.sync()
-    f.close()
-    disk.rename(path + ".tmp", path)
-    disk.sync_dir(os.path.dirname(path))
-    return secret
-
-
 class Server:
+    engine_class: type[Engine] = Engine
+
     def __init__(self, config: Any, disk: Disk | None = None) -> None:
         self.config = config
         self.disk = disk or Disk()
@@ -61,14 +48,13 @@ class Server:
             log.warning("%s", warning)
         self.recovered = recovered
         now = self.now()
-        self.engine = Engine(
+        self.engine = self.engine_class(
             tree=recovered.tree,
             tick_time=config.tick_time,
             min_session_timeout=config.min_session_timeout,
             max_session_timeout=config.max_session_timeout,
             server_id=config.server_id,
             now=now,
-            secret=load_secret(self.disk, os.path.join(self.snap_dir, "secret")),
             extended_types=config.extended_types_enabled,
             skip_acl=config.skip_acl,
             super_digest=config.super_digest,
@@ -77,8 +63,6 @@ class Server:
         )
         for sid, timeout in recovered.tree.sessions.items():
             self.engine.sessions.add(sid, timeout, now)
-        if recovered.replayed:
-            snapmod.write(self.disk, self.snap_dir, recovered.tree, now)
         self.txnlog = TxnLog(self.disk, self.log_dir, config.pre_alloc_size_kb * 1024,
                              config.force_sync)
         self.committer = Committer(self, self.disk, self.txnlog, self.snap_dir,
@@ -89,6 +73,13 @@ class Server:
         self.listeners: list[trio.SocketListener] = []
         self.trace_mask = 0
         self.serving = False
+        self.mode = "standalone"
+        self.after_recovery(now)
+
+    def after_recovery(self, now: int) -> None:
+        """A standalone server snapshots what it replayed, so the next start is quick."""
+        if self.recovered.replayed:
+            snapmod.write(self.disk, self.snap_dir, self.recovered.tree, now)
 
     @staticmethod
     def now() -> int:
@@ -139,15 +130,23 @@ class Server:
         while True:
             now = self.now()
             await trio.sleep(((now // tick + 1) * tick - now) / 1000)
-            if self.engine.expire_sessions(self.now()):
+            if self.expires_sessions() and self.engine.expire_sessions(self.now()):
                 self.commit()
+
+    def expires_sessions(self) -> bool:
+        """Whether this server runs the session and container timers (an ensemble's leader)."""
+        return True
+
+    def is_serving(self) -> bool:
+        return self.serving
 
     async def _reap_containers(self) -> None:
         """ZooKeeper's ContainerManager: delete empty used containers and expired TTL nodes."""
         interval = self.config.container_check_interval_ms / 1000
         while True:
             await trio.sleep(interval)
-            self.reap_once()
+            if self.expires_sessions():
+                self.reap_once()
 
     def reap_once(self) -> int:
         engine = self.engine
@@ -172,6 +171,10 @@ class Server:
                 purge, self.disk, self.snap_dir, self.log_dir, cfg.autopurge_snap_retain_count)
             log.info("autopurge removed %d files", len(removed))
 
+    async def start_tasks(self, nursery: trio.Nursery) -> None:
+        """What commits transactions: here, the group committer on the local log."""
+        await nursery.start(self.committer.run)
+
     # -- running ------------------------------------------------------------------------------
 
     async def serve(self, *, task_status: trio.TaskStatus[Server] = trio.TASK_STATUS_IGNORED
@@ -179,12 +182,15 @@ class Server:
         cfg = self.config
         host = cfg.client_port_address
         port = cfg.client_port if cfg.client_port is not None else 2181
+        if cfg.this_server is not None and cfg.this_server.client_port:
+            port = cfg.this_server.client_port
+            host = cfg.this_server.client_host or host
         backlog = cfg.client_port_listen_backlog if cfg.client_port_listen_backlog > 0 else None
         self.listeners = await trio.open_tcp_listeners(port, host=host, backlog=backlog)
         self.serving = True
         try:
             async with trio.open_nursery() as nursery:
-                await nursery.start(self.committer.run)
+                await self.start_tasks(nursery)
                 nursery.start_soon(self._expire_sessions)
                 if cfg.autopurge_purge_interval > 0:
                     nursery.start_soon(self._autopurge)

@@ -24,6 +24,7 @@ class Recovered:
     snapshot_zxid: int
     replayed: int
     warnings: list[str]
+    txns: list = attrs.Factory(list)  # the replayed transactions (an ensemble's history)
 
 
 def recover(disk: Disk | SimDisk, snap_dir: str, log_dir: str) -> Recovered:
@@ -50,6 +51,7 @@ def recover(disk: Disk | SimDisk, snap_dir: str, log_dir: str) -> Recovered:
         if first <= snap_zxid + 1:
             start = i
     replayed = 0
+    txns_seen = []
     for i in range(start, len(segs)):
         path = segs[i][1]
         scan, txns = read_segment(disk, path)
@@ -61,6 +63,7 @@ def recover(disk: Disk | SimDisk, snap_dir: str, log_dir: str) -> Recovered:
                                   f"zxid {txn.zxid:#x} follows {tree.last_zxid:#x}: "
                                   "transactions are missing")
             tree.apply(txn)
+            txns_seen.append(txn)
             replayed += 1
         if scan.torn:
             if i != len(segs) - 1:
@@ -70,7 +73,7 @@ def recover(disk: Disk | SimDisk, snap_dir: str, log_dir: str) -> Recovered:
                             f"(last intact zxid {tree.last_zxid:#x})")
             disk.truncate(path, scan.end)
     _check_shape(tree)
-    return Recovered(tree, snap_zxid, replayed, warnings)
+    return Recovered(tree, snap_zxid, replayed, warnings, txns_seen)
 
 
 def _check_shape(tree: DataTree) -> None:

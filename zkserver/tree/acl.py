@@ -8,8 +8,11 @@ ZooKeeper shares them through its reference-counted ACL cache.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
-import ipaddress
+import re
+
+from zkserver.tree import javahash
 
 AclEntry = tuple[int, str, str]
 AclList = tuple[AclEntry, ...]
@@ -33,6 +36,12 @@ class InvalidACL(Exception):
     """The list is empty, names an unknown scheme, or has an id its scheme rejects."""
 
 
+class NullInACL(Exception):
+    """ZooKeeper's duplicate check compares entries with Java's equals(), which throws on a
+    null scheme, or a null id under an equal scheme, when an earlier entry has the same perms
+    (kazoo sends "" as null, e.g. `auth:""` twice): the request fails with MARSHALLINGERROR."""
+
+
 def digest_id(user_password: str) -> str:
     """`user:password` -> `user:BASE64(SHA1(user:password))`, the digest scheme's id."""
     user = user_password.split(":", 1)[0]
@@ -48,11 +57,46 @@ def _java_split_colon(s: str) -> list[str]:
     return parts
 
 
-def _parse_ip(ident: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network | None:
-    try:
-        return ipaddress.ip_network(ident, strict=False)
-    except ValueError:
+_JAVA_INT = re.compile(r"[+-]?\d+")  # what Integer.parseInt accepts
+
+
+def _ipv4(addr: str) -> int | None:
+    """A dotted IPv4 address as ZooKeeper 3.8's IPAuthenticationProvider reads it, or None.
+
+    Four parts, each an integer 0-255 as Java's Integer.parseInt reads it ("010" and "+1" are
+    fine). IPv6 is not understood (3.8 has no IPv6 parser: such ACL ids are INVALIDACL and an
+    IPv6 connection matches no ip ACL).
+    """
+    parts = addr.split(".")
+    if len(parts) != 4:
         return None
+    value = 0
+    for part in parts:
+        if not _JAVA_INT.fullmatch(part):
+            return None
+        v = int(part)
+        if not 0 <= v <= 255:
+            return None
+        value = value << 8 | v
+    return value
+
+
+@functools.lru_cache(maxsize=1024)
+def _ip_pattern(ident: str) -> tuple[int, int] | None:
+    """An ip ACL id `a.b.c.d[/bits]` -> (masked address, mask), or None if invalid."""
+    addr, slash, bits_text = ident.partition("/")
+    value = _ipv4(addr)
+    if value is None:
+        return None
+    bits = 32
+    if slash:
+        if not _JAVA_INT.fullmatch(bits_text):
+            return None
+        bits = int(bits_text)
+        if not 0 <= bits <= 32:
+            return None
+    mask = (0xFFFFFFFF << (32 - bits)) & 0xFFFFFFFF
+    return value & mask, mask
 
 
 def valid_id(scheme: str, ident: str) -> bool:
@@ -61,7 +105,7 @@ def valid_id(scheme: str, ident: str) -> bool:
     if scheme == "digest":
         return len(_java_split_colon(ident)) == 2
     if scheme == "ip":
-        return _parse_ip(ident) is not None
+        return _ip_pattern(ident) is not None
     return False
 
 
@@ -69,16 +113,32 @@ def fixup_acl(acl: list[tuple[int, str | None, str | None]] | None,
               auth_ids: list[Identity]) -> AclList:
     """Validate an ACL given to create/setACL and expand its `auth` entries.
 
-    Duplicates are dropped, keeping the first. Raises InvalidACL as ZooKeeper answers -114.
+    As ZooKeeper's fixupACL: duplicates of the list *as sent* are dropped (keeping the first),
+    then `auth` entries expand to every authenticated identity, which may bring duplicates back
+    (`[auth, digest:u1]` from u1 stores u1 twice, and getACL shows both). Raises InvalidACL as
+    ZooKeeper answers -114, NullInACL where its duplicate check throws.
     """
     if not acl:
         raise InvalidACL("empty ACL")
+    unique: list[tuple[int, str | None, str | None]] = []
+    for entry in acl:
+        perms, scheme, ident = entry
+        for p, s, i in unique:
+            if p != perms:
+                continue
+            if scheme is None or (scheme == s and ident is None):
+                raise NullInACL(f"null in ACL entry {entry}")
+            if scheme == s and ident == i:
+                break
+        else:
+            unique.append(entry)
     out: list[AclEntry] = []
-    for perms, scheme, ident in acl:
+    for perms, scheme, ident in unique:
         scheme = scheme or ""
         ident = ident or ""
         if scheme == "auth":
-            expanded = [(perms, s, i) for s, i in auth_ids if s in AUTHENTICATED_SCHEMES]
+            expanded = [(perms, s, i) for s, i in javahash.identity_order(auth_ids)
+                        if s in AUTHENTICATED_SCHEMES]
             if not expanded:
                 raise InvalidACL("auth ACL with no authenticated identity")
             out.extend(expanded)
@@ -86,22 +146,15 @@ def fixup_acl(acl: list[tuple[int, str | None, str | None]] | None,
             out.append((perms, scheme, ident))
         else:
             raise InvalidACL(f"invalid ACL id {scheme}:{ident}")
-    seen: set[AclEntry] = set()
-    unique = []
-    for entry in out:
-        if entry not in seen:
-            seen.add(entry)
-            unique.append(entry)
-    return intern_acl(tuple(unique))
+    return intern_acl(tuple(out))
 
 
 def _ip_matches(have: str, pattern: str) -> bool:
-    net = _parse_ip(pattern)
-    try:
-        addr = ipaddress.ip_address(have)
-    except ValueError:
+    parsed = _ip_pattern(pattern)
+    if parsed is None:
         return False
-    return net is not None and addr.version == net.version and addr in net
+    addr = _ipv4(have)
+    return addr is not None and addr & parsed[1] == parsed[0]
 
 
 def check(acl: AclList, perm: int, auth_ids: list[Identity]) -> bool:

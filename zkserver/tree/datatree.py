@@ -19,6 +19,8 @@ from typing import Any
 
 from zkserver.proto.codes import EventType
 from zkserver.tree import acl as aclmod
+from zkserver.tree import digest as digestmod
+from zkserver.tree import javahash
 from zkserver.tree.paths import join, name_of, parent_of
 from zkserver.tree.watches import Event, Watcher, WatchManager
 from zkserver.txn import (
@@ -81,17 +83,46 @@ class Node:
                 len(data) if data is not None else 0, n, self.pzxid)
 
 
+class StatAt:
+    """A node's Stat as one op of a multi left it.
+
+    ZooKeeper copies each op's Stat into the multi's result as the op is applied, so a later
+    op of the same multi (a create below the node, a second setData) must not show through.
+    """
+
+    __slots__ = ("_stat",)
+
+    def __init__(self, stat: tuple[int, ...]) -> None:
+        self._stat = stat
+
+    def stat(self) -> tuple[int, ...]:
+        return self._stat
+
+
+def _stat_at(result: Any) -> Any:
+    if type(result) is Node:
+        return StatAt(result.stat())
+    if type(result) is tuple and result[1] is not None:
+        return result[0], StatAt(result[1].stat())
+    return result
+
+
 class DataTree:
     """Nodes by path, sessions and their ephemerals, and the watch registrations."""
 
     def __init__(self) -> None:
         self.nodes: dict[str, Node] = {}
-        self.ephemerals: dict[int, set[str]] = {}
+        # Per session, its ephemerals in creation order, and the table size ZooKeeper's
+        # HashSet of them has grown to: together they give the order in which closing the
+        # session deletes them (see javahash).
+        self.ephemerals: dict[int, dict[str, None]] = {}
+        self.ephemeral_capacity: dict[int, int] = {}
         self.sessions: dict[int, int] = {}  # session id -> timeout, as committed
         self.containers: set[str] = set()
         self.ttls: set[str] = set()
         self.watches = WatchManager()
         self.last_zxid = 0
+        self.digest: int | None = None
         self.can_see: Callable[[Watcher, aclmod.AclList], bool] | None = None
         root = Node(b"", aclmod.OPEN_ACL, 0, 0, 0)
         self.nodes["/"] = root
@@ -132,7 +163,7 @@ class DataTree:
         if owner > 0:
             paths = self.ephemerals.get(owner)
             if paths is not None:
-                paths.discard(path)
+                paths.pop(path, None)
                 if not paths:
                     del self.ephemerals[owner]
         elif owner == CONTAINER_OWNER:
@@ -143,7 +174,11 @@ class DataTree:
     def index_owner(self, path: str, owner: int) -> None:
         """File a node under its session (ephemeral), or as a container or TTL node."""
         if owner > 0:
-            self.ephemerals.setdefault(owner, set()).add(path)
+            paths = self.ephemerals.setdefault(owner, {})
+            paths[path] = None
+            if len(paths) > 12:  # beyond a new HashSet's first resize threshold
+                capacity = self.ephemeral_capacity.get(owner, javahash.DEFAULT_CAPACITY)
+                self.ephemeral_capacity[owner] = javahash.grown_capacity(len(paths), capacity)
         elif owner == CONTAINER_OWNER:
             self.containers.add(path)
         elif owner < 0:
@@ -152,10 +187,24 @@ class DataTree:
     def apply(self, txn: Txn) -> tuple[Any, list[Event]]:
         """Apply one committed transaction; return (result, watch events)."""
         events: list[Event] = []
-        result = self._apply_op(txn, txn.op, events)
+        if self.digest is None:
+            result = self._apply_op(txn, txn.op, events)
+        else:
+            paths: set[str] = set()
+            digestmod.touched(txn.op, paths)
+            sid = digestmod.session_of(txn.op, txn.session_id)
+            before = digestmod.part(self, paths, sid)
+            result = self._apply_op(txn, txn.op, events)
+            after = digestmod.part(self, paths, sid)
+            self.digest = (self.digest - before + after) & digestmod.MASK
         if txn.zxid > self.last_zxid:
             self.last_zxid = txn.zxid
         return result, events
+
+    def track_digest(self) -> int:
+        """Start keeping `digest` (replicas compare it after every commit)."""
+        self.digest = digestmod.full(self)
+        return self.digest
 
     def _apply_op(self, txn: Txn, op: Any, events: list[Event]) -> Any:
         kind = type(op)
@@ -173,12 +222,13 @@ class DataTree:
                 node.aversion = op.version
             return node
         if kind is MultiTxn:
-            return [self._apply_op(txn, sub, events) for sub in op.txns]
+            return [_stat_at(self._apply_op(txn, sub, events)) for sub in op.txns]
         if kind is CreateSessionTxn:
             self.sessions[txn.session_id] = op.timeout
             return None
         if kind is CloseSessionTxn:
             self.sessions.pop(txn.session_id, None)
+            self.ephemeral_capacity.pop(txn.session_id, None)
             for path in op.paths:
                 self._delete(txn.zxid, path, events)
             return None

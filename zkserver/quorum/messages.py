@@ -1,0 +1,198 @@
+"""Messages between the servers of an ensemble, and their cbor2 encoding.
+
+Election messages travel on the election port, everything else on the quorum port; both are
+attrs records that encode as `[tag, field, ...]`. Transactions inside them are the same
+`zkserver.txn.Txn` records the log stores and the tree applies.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+import cbor2
+
+from zkserver import txn as txnmod
+
+LOOKING, FOLLOWING, LEADING, OBSERVING = 0, 1, 2, 3
+STATE_NAMES = {LOOKING: "looking", FOLLOWING: "follower", LEADING: "leader",
+               OBSERVING: "observer"}
+
+
+@attrs.frozen(slots=True, order=True)
+class Vote:
+    """Ordered as ZooKeeper's totalOrderPredicate: epoch, then zxid, then server id."""
+
+    peer_epoch: int
+    zxid: int
+    leader: int
+
+
+@attrs.frozen(slots=True)
+class Notification:
+    vote: Vote
+    election_epoch: int
+    state: int
+    sid: int
+
+
+@attrs.frozen(slots=True)
+class FollowerInfo:
+    sid: int
+    accepted_epoch: int
+    last_zxid: int
+    observer: bool
+
+
+@attrs.frozen(slots=True)
+class LeaderInfo:
+    epoch: int
+
+
+@attrs.frozen(slots=True)
+class AckEpoch:
+    current_epoch: int
+    last_zxid: int
+
+
+@attrs.frozen(slots=True)
+class Diff:
+    """Committed transactions the follower lacks, in order."""
+
+    txns: tuple[txnmod.Txn, ...]
+
+
+@attrs.frozen(slots=True)
+class Trunc:
+    """Drop every logged transaction after `zxid` (never committed), then take a Diff."""
+
+    zxid: int
+
+
+@attrs.frozen(slots=True)
+class Snap:
+    """The leader's whole committed state at `zxid` (serialized tree)."""
+
+    zxid: int
+    state: bytes
+
+
+@attrs.frozen(slots=True)
+class NewLeader:
+    epoch: int
+    zxid: int
+
+
+@attrs.frozen(slots=True)
+class AckNewLeader:
+    epoch: int
+
+
+@attrs.frozen(slots=True)
+class UpToDate:
+    commit_zxid: int
+
+
+@attrs.frozen(slots=True)
+class Proposal:
+    txn: txnmod.Txn
+
+
+@attrs.frozen(slots=True)
+class Ack:
+    zxid: int
+
+
+@attrs.frozen(slots=True)
+class Commit:
+    zxid: int
+    digest: int
+
+
+@attrs.frozen(slots=True)
+class Inform:
+    """What an observer gets instead of a proposal and its commit."""
+
+    txn: txnmod.Txn
+    digest: int
+
+
+@attrs.frozen(slots=True)
+class Ping:
+    """Leader -> learner heartbeat; the learner answers with the sessions it has seen."""
+
+    zxid: int
+
+
+@attrs.frozen(slots=True)
+class PingReply:
+    touches: tuple[tuple[int, int], ...]  # (session id, timeout)
+
+
+@attrs.frozen(slots=True)
+class Request:
+    """A client write forwarded by a learner, with what the leader's checks need."""
+
+    session_id: int
+    cxid: int
+    op: int
+    data: bytes
+    auth_ids: tuple[tuple[str, str], ...]
+
+
+@attrs.frozen(slots=True)
+class SyncRequest:
+    """A learner's `sync`: answered once everything the leader proposed before is committed."""
+
+    token: int
+
+
+@attrs.frozen(slots=True)
+class SyncReply:
+    token: int
+    zxid: int
+
+
+_CLASSES: list[type] = [Vote, Notification, FollowerInfo, LeaderInfo, AckEpoch, Diff, Trunc, Snap,
+                        NewLeader, AckNewLeader, UpToDate, Proposal, Ack, Commit, Inform, Ping,
+                        PingReply, Request, SyncRequest, SyncReply]
+_TAG = {cls: i for i, cls in enumerate(_CLASSES)}
+
+
+def _to_obj(v: Any) -> Any:
+    if isinstance(v, txnmod.Txn):
+        return ["T", txnmod.to_obj(v)]
+    if attrs.has(type(v)):
+        return [_TAG[type(v)], *(_to_obj(getattr(v, f.name)) for f in attrs.fields(type(v)))]
+    if isinstance(v, tuple):
+        return [_to_obj(x) for x in v]
+    return v
+
+
+def _from_obj(cls: type, obj: list) -> Any:
+    fields = attrs.fields(cls)
+    values = []
+    for f, raw in zip(fields, obj[1:], strict=True):
+        values.append(_field_from_obj(f.name, raw))
+    return cls(*values)
+
+
+def _field_from_obj(name: str, raw: Any) -> Any:
+    if isinstance(raw, list) and raw and raw[0] == "T":
+        return txnmod.from_obj(raw[1])
+    if name == "vote":
+        return _from_obj(Vote, raw)
+    if name == "txns":
+        return tuple(txnmod.from_obj(t[1]) for t in raw)
+    if name in ("touches", "auth_ids"):
+        return tuple(tuple(x) for x in raw)
+    return raw
+
+
+def encode(msg: Any) -> bytes:
+    return cbor2.dumps(_to_obj(msg))
+
+
+def decode(data: bytes) -> Any:
+    obj = cbor2.loads(data)
+    return _from_obj(_CLASSES[obj[0]], obj)

@@ -1,0 +1,147 @@
+"""Trio links between the servers of an ensemble, one `Links` per port (election, quorum).
+
+Every server keeps one outbound TCP stream to each other server (opened on demand, and
+announced with our server id) and accepts their outbound streams as its inbound ones. A stream
+is FIFO, like the links ZAB assumes. On the quorum port a broken stream (either direction) is
+reported as `lost(sid)`: messages queued for it are dropped, exactly as with a TCP connection
+that died, and the ZAB core reacts (a follower looks for a new leader, a leader forgets the
+learner). On the election port, losses are silent: notifications are re-sent anyway.
+"""
+
+from __future__ import annotations
+
+import logging
+import struct
+from collections.abc import Callable
+from typing import Any
+
+import trio
+
+from zkserver.proto.frames import FrameError, FrameSplitter
+from zkserver.quorum import messages
+
+log = logging.getLogger(__name__)
+
+_LEN = struct.Struct(">I")
+MAX_MESSAGE = 1 << 30
+CONNECT_TIMEOUT = 1.0
+
+
+def _frame(payload: bytes) -> bytes:
+    return _LEN.pack(len(payload)) + payload
+
+
+class Links:
+    def __init__(self, me: int, peers: dict[int, tuple[str, int]], listen: tuple[str, int],
+                 on_message: Callable[[int, Any], None], on_lost: Callable[[int], None] | None,
+                 name: str) -> None:
+        self.me = me
+        self.peers = peers
+        self.listen = listen
+        self.on_message = on_message
+        self.on_lost = on_lost
+        self.name = name
+        self.queues: dict[int, list[bytes]] = {sid: [] for sid in peers}
+        self.wake: dict[int, trio.Event] = {sid: trio.Event() for sid in peers}
+        self.out: dict[int, trio.SocketStream | None] = {sid: None for sid in peers}
+        self.reset_out: set[int] = set()
+        self.inbound: dict[int, trio.CancelScope] = {}
+
+    def send(self, sid: int, msg: Any) -> None:
+        q = self.queues.get(sid)
+        if q is None:
+            return
+        q.append(_frame(messages.encode(msg)))
+        self.wake[sid].set()
+
+    def drop(self, sid: int) -> None:
+        """Close both streams to `sid` (the other side sees the connection end)."""
+        if sid in self.out:
+            self.reset_out.add(sid)
+            self.queues[sid].clear()
+            self.wake[sid].set()
+        scope = self.inbound.pop(sid, None)
+        if scope is not None:
+            scope.cancel()
+
+    def _lost(self, sid: int) -> None:
+        if self.on_lost is not None:
+            self.on_lost(sid)
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+                  ) -> None:
+        host, port = self.listen
+        listeners = await trio.open_tcp_listeners(port, host=host or None)
+        async with trio.open_nursery() as nursery:
+            for sid in self.peers:
+                nursery.start_soon(self._sender, sid)
+            nursery.start_soon(trio.serve_listeners, self._inbound, listeners)
+            task_status.started()
+
+    async def _sender(self, sid: int) -> None:
+        host, port = self.peers[sid]
+        while True:
+            await self.wake[sid].wait()
+            self.wake[sid] = trio.Event()
+            if sid in self.reset_out:
+                self.reset_out.discard(sid)
+                await self._close_out(sid)
+            queue = self.queues[sid]
+            if not queue:
+                continue
+            stream = self.out[sid]
+            if stream is None:
+                try:
+                    with trio.fail_after(CONNECT_TIMEOUT):
+                        stream = await trio.open_tcp_stream(host, port)
+                        await stream.send_all(_frame(struct.pack(">q", self.me)))
+                except (OSError, trio.TooSlowError, trio.BrokenResourceError):
+                    queue.clear()
+                    self._lost(sid)
+                    continue
+                self.out[sid] = stream
+            data = b"".join(queue)
+            queue.clear()
+            try:
+                await stream.send_all(data)
+            except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+                await self._close_out(sid)
+                self._lost(sid)
+
+    async def _close_out(self, sid: int) -> None:
+        stream = self.out[sid]
+        self.out[sid] = None
+        if stream is not None:
+            with trio.CancelScope(shield=True):
+                await stream.aclose()
+
+    async def _inbound(self, stream: trio.SocketStream) -> None:
+        splitter = FrameSplitter(MAX_MESSAGE)
+        sid = None
+        try:
+            with trio.CancelScope() as scope:
+                while True:
+                    data = await stream.receive_some(1 << 20)
+                    if not data:
+                        break
+                    for frame in splitter.feed(data):
+                        if sid is None:
+                            sid = struct.unpack(">q", frame)[0]
+                            if sid not in self.peers:
+                                log.warning("%s: connection from unknown server %s", self.name,
+                                            sid)
+                                return
+                            old = self.inbound.get(sid)
+                            if old is not None:
+                                old.cancel()
+                            self.inbound[sid] = scope
+                            continue
+                        self.on_message(sid, messages.decode(frame))
+        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError, FrameError):
+            pass
+        finally:
+            if sid is not None and self.inbound.get(sid) is scope:
+                del self.inbound[sid]
+                self._lost(sid)
+            with trio.CancelScope(shield=True):
+                await stream.aclose()

@@ -1,0 +1,388 @@
+"""A seeded, deterministic simulator of a whole ZAB ensemble in one process.
+
+Every server is the real sans-IO `Peer` with a real `DataTree`; around them the simulator plays
+a fake clock, a network and disks. The network delays, drops, duplicates and reorders election
+messages (they tolerate it, as UDP-like notifications), and treats a quorum link like a TCP
+connection: FIFO while it lasts, and a fault breaks it (every message in flight is lost and both
+ends are told). Disks make logged transactions durable after a delay, and a crash loses what
+was not yet durable. Faults: crashes and restarts, partitions, link resets, message chaos.
+
+After every step the simulator checks ZAB's invariants and raises `InvariantViolation` with the
+seed, so a failing seed replays exactly:
+
+* one established leader per epoch;
+* no committed transaction is ever lost: every leader established later has it;
+* the states of serving servers agree: one's applied sequence is a prefix of the other's;
+* every applied sequence is in strictly increasing zxid order (total and primary order).
+"""
+
+from __future__ import annotations
+
+import bisect
+import heapq
+import pickle
+import random
+from collections.abc import Callable
+from typing import Any
+
+from zkserver.quorum.messages import LEADING, Notification
+from zkserver.quorum.peer import (
+    Become,
+    Deliver,
+    Disconnect,
+    Install,
+    Log,
+    Peer,
+    Persist,
+    Send,
+    Truncate,
+)
+from zkserver.tree.datatree import DataTree
+from zkserver.txn import CreateTxn, SetDataTxn, Txn
+
+TICK = 100
+
+
+class InvariantViolation(AssertionError):
+    pass
+
+
+class SimStateMachine:
+    """A DataTree plus the sequence of transactions it holds (for the invariant checks)."""
+
+    def __init__(self) -> None:
+        self.reset(DataTree(), [])
+
+    def reset(self, tree: DataTree, applied: list[tuple[int, int]]) -> None:
+        self.tree = tree
+        self.tree.track_digest()
+        self.applied = applied  # (zxid, txn id) in apply order
+        self.checked = 0  # how much of `applied` the invariant checks have seen
+
+    def apply(self, txn: Txn) -> int:
+        self.tree.apply(txn)
+        self.applied.append((txn.zxid, txn.cxid))
+        assert self.tree.digest is not None
+        return self.tree.digest
+
+    def digest(self) -> int:
+        assert self.tree.digest is not None
+        return self.tree.digest
+
+    def snapshot(self) -> tuple[int, bytes]:
+        return self.tree.last_zxid, pickle.dumps((self.tree.nodes, self.tree.sessions,
+                                                  self.tree.last_zxid, list(self.applied)))
+
+    def install(self, state: bytes) -> None:
+        nodes, sessions, last_zxid, applied = pickle.loads(state)
+        tree = DataTree()
+        tree.nodes = nodes
+        tree.sessions = sessions
+        tree.last_zxid = last_zxid
+        from zkserver.storage.snapshot import rebuild_indexes
+        rebuild_indexes(tree)
+        self.reset(tree, applied)
+
+
+class Disk:
+    """A server's durable state: epochs, a base snapshot and the log after it."""
+
+    def __init__(self) -> None:
+        self.accepted_epoch = 0
+        self.current_epoch = 0
+        self.snapshot: bytes | None = None
+        self.snapshot_zxid = 0
+        self.log: list[Txn] = []
+        self.pending: list[tuple[str, Any]] = []  # queued writes, in order
+
+
+class Server:
+    def __init__(self, sim: Sim, sid: int) -> None:
+        self.sim = sim
+        self.sid = sid
+        self.disk = Disk()
+        self.up = False
+        self.peer: Peer | None = None
+        self.sm = SimStateMachine()
+
+    def boot(self) -> None:
+        """Start from what the disk holds, as a restarted process would."""
+        self.sm = SimStateMachine()
+        if self.disk.snapshot is not None:
+            self.sm.install(self.disk.snapshot)
+        for txn in self.disk.log:
+            self.sm.apply(txn)
+        self.peer = Peer(self.sid, self.sim.voters, self.sim.observers, sm=self.sm,
+                         tick_ms=TICK, init_limit=10, sync_limit=5,
+                         accepted_epoch=self.disk.accepted_epoch,
+                         current_epoch=self.disk.current_epoch, history=list(self.disk.log),
+                         base_zxid=self.disk.snapshot_zxid)
+        self.up = True
+        self.peer.start(self.sim.now)
+        self.flush()
+
+    def crash(self) -> None:
+        self.up = False
+        self.peer = None
+        kept = self.sim.rng.randrange(len(self.disk.pending) + 1)
+        for kind, arg in self.disk.pending[:kept]:  # some unsynced writes made it anyway
+            self._write(kind, arg)
+        self.disk.pending = []
+
+    def _write(self, kind: str, arg: Any) -> None:
+        d = self.disk
+        if kind == "log":
+            d.log.extend(arg)
+        elif kind == "trunc":
+            d.log = [t for t in d.log if t.zxid <= arg]
+        elif kind == "install":
+            zxid, state = arg
+            d.snapshot, d.snapshot_zxid, d.log = state, zxid, []
+
+    def flush(self) -> None:
+        """Carry out the actions the peer produced."""
+        peer = self.peer
+        if peer is None:
+            return
+        actions, peer.actions = peer.actions, []
+        for a in actions:
+            t = type(a)
+            if t is Send:
+                self.sim.send(self.sid, a.to, a.msg)
+            elif t is Persist:
+                self.disk.accepted_epoch = a.accepted_epoch
+                self.disk.current_epoch = a.current_epoch
+            elif t is Log:
+                self.disk.pending.append(("log", list(a.txns)))
+                self.sim.schedule(self.sim.rng.randrange(1, 20), self._sync_disk)
+            elif t is Truncate:
+                self.disk.pending.append(("trunc", a.zxid))
+                self._rebuild(peer.applied_zxid)
+            elif t is Install:
+                self.disk.pending.append(("install", (a.zxid, a.state)))
+                self.sm.install(a.state)
+            elif t is Become:
+                self.sim.became(self.sid, a)
+            elif t is Disconnect:
+                self.sim.schedule(0, lambda to=a.sid: self.sim.break_link(self.sid, to))
+            elif t is Deliver:
+                pass
+
+    def _rebuild(self, zxid: int) -> None:
+        """After TRUNC the state machine goes back to `zxid`: the base snapshot plus the
+        peer's own history, as a restart would rebuild it."""
+        assert self.peer is not None
+        sm = SimStateMachine()
+        if self.disk.snapshot is not None:
+            sm.install(self.disk.snapshot)
+        for txn in self.peer.history:
+            if sm.tree.last_zxid < txn.zxid <= zxid:
+                sm.apply(txn)
+        self.sm.reset(sm.tree, sm.applied)
+
+    def _sync_disk(self) -> None:
+        if not self.up or not self.disk.pending:
+            return
+        pending, self.disk.pending = self.disk.pending, []
+        last = None
+        for kind, arg in pending:
+            self._write(kind, arg)
+            if kind == "log" and arg:
+                last = arg[-1].zxid
+        if last is not None and self.peer is not None:
+            self.peer.logged(last)
+            self.flush()
+
+
+class Sim:
+    def __init__(self, seed: int, n: int = 3, observers: int = 0, chaos: float = 0.05) -> None:
+        self.seed = seed
+        self.rng = random.Random(seed)
+        self.now = 0
+        self.voters = frozenset(range(1, n + 1))
+        self.observers = frozenset(range(n + 1, n + observers + 1))
+        self.servers = {sid: Server(self, sid) for sid in self.voters | self.observers}
+        self.events: list[tuple[int, int, Callable[[], None]]] = []
+        self.seq = 0
+        self.chaos = chaos
+        self.cut: set[frozenset[int]] = set()
+        self.links: dict[tuple[int, int], int] = {}  # link generation, bumped when it breaks
+        self.link_clock: dict[tuple[int, int], int] = {}  # FIFO: no delivery before the last
+        self.leaders: dict[int, int] = {}  # epoch -> sid established
+        self.committed: dict[int, int] = {}  # zxid -> txn id, applied by a serving server
+        self.committed_zxids: list[int] = []
+        self.next_txn_id = 1
+        self.writes_committed = 0
+
+    # -- scheduling ---------------------------------------------------------------------------
+
+    def schedule(self, delay: int, fn: Callable[[], None]) -> None:
+        self.seq += 1
+        heapq.heappush(self.events, (self.now + delay, self.seq, fn))
+
+    def run(self, until: int) -> None:
+        while self.events and self.events[0][0] <= until:
+            t, _, fn = heapq.heappop(self.events)
+            self.now = t
+            fn()
+            self.check()
+        self.now = until
+
+    # -- network ------------------------------------------------------------------------------
+
+    def reachable(self, a: int, b: int) -> bool:
+        return frozenset((a, b)) not in self.cut
+
+    def send(self, frm: int, to: int, msg: Any) -> None:
+        if to not in self.servers:
+            return
+        rng = self.rng
+        if isinstance(msg, Notification):
+            if not self.reachable(frm, to) or rng.random() < self.chaos:
+                return  # lost
+            copies = 2 if rng.random() < self.chaos else 1
+            for _ in range(copies):
+                self.schedule(rng.randrange(1, 30), lambda: self.deliver(frm, to, msg, None))
+            return
+        key = (frm, to)
+        if not self.reachable(frm, to):
+            self.break_link(frm, to)
+            return
+        gen = self.links.get(key, 0)
+        at = max(self.now + rng.randrange(1, 15), self.link_clock.get(key, 0))
+        self.link_clock[key] = at
+        self.seq += 1
+        heapq.heappush(self.events, (at, self.seq, lambda: self.deliver(frm, to, msg, gen)))
+
+    def deliver(self, frm: int, to: int, msg: Any, gen: int | None) -> None:
+        server = self.servers[to]
+        if not server.up or server.peer is None:
+            return
+        if gen is not None:
+            if self.links.get((frm, to), 0) != gen:
+                return  # the connection it travelled on is gone
+            if not self.reachable(frm, to):
+                self.break_link(frm, to)
+                return
+        server.peer.receive(frm, msg, self.now)
+        server.flush()
+
+    def break_link(self, a: int, b: int) -> None:
+        for key in ((a, b), (b, a)):
+            self.links[key] = self.links.get(key, 0) + 1
+        for x, y in ((a, b), (b, a)):
+            s = self.servers[x]
+            if s.up and s.peer is not None:
+                s.peer.disconnected(y)
+                s.flush()
+
+    # -- the world ------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        for s in self.servers.values():
+            s.boot()
+        for sid in self.servers:
+            self.schedule(self.rng.randrange(TICK), lambda sid=sid: self._tick(sid))
+        self.schedule(5, self._client)
+
+    def _tick(self, sid: int) -> None:
+        s = self.servers[sid]
+        if s.up and s.peer is not None:
+            s.peer.tick(self.now)
+            s.flush()
+        self.schedule(TICK // 2, lambda: self._tick(sid))
+
+    def _client(self) -> None:
+        """A client writing through whichever server leads now."""
+        for s in self.servers.values():
+            p = s.peer
+            if s.up and p is not None and p.role == LEADING and p.established:
+                tid = self.next_txn_id
+                self.next_txn_id += 1
+                if self.rng.random() < 0.3:
+                    op: Any = CreateTxn(f"/n{tid}", b"x", ((31, "world", "anyone"),), 0,
+                                        s.sm.tree.nodes["/"].cversion + 1)
+                else:
+                    op = SetDataTxn("/", b"%d" % tid, 0)
+                if p.propose(Txn(p.next_zxid(), self.now, 0, tid, op)):
+                    s.flush()
+        self.schedule(self.rng.randrange(5, 40), self._client)
+
+    def became(self, sid: int, b: Become) -> None:
+        if b.role != LEADING:
+            return
+        prior = self.leaders.get(b.epoch)
+        if prior is not None and prior != sid:
+            raise InvariantViolation(f"seed {self.seed}: epoch {b.epoch} has two leaders, "
+                                     f"{prior} and {sid}")
+        self.leaders[b.epoch] = sid
+        peer = self.servers[sid].peer
+        assert peer is not None
+        have = {t.zxid: t.cxid for t in peer.history}
+        for zxid, tid in self.committed.items():
+            if zxid > peer._base_zxid and have.get(zxid) != tid:
+                raise InvariantViolation(f"seed {self.seed}: new leader {sid} (epoch "
+                                         f"{b.epoch}) lacks committed zxid {zxid:#x}")
+
+    def crash(self, sid: int) -> None:
+        s = self.servers[sid]
+        if s.up:
+            s.crash()
+            for other in self.servers:
+                if other != sid:
+                    self.break_link(sid, other)
+
+    def restart(self, sid: int) -> None:
+        s = self.servers[sid]
+        if not s.up:
+            s.boot()
+
+    def partition(self, side: set[int]) -> None:
+        others = set(self.servers) - side
+        for a in side:
+            for b in others:
+                self.cut.add(frozenset((a, b)))
+                self.break_link(a, b)
+
+    def heal(self) -> None:
+        self.cut.clear()
+
+    # -- invariants -----------------------------------------------------------------------------
+
+    def check(self) -> None:
+        """The invariants, checked incrementally: only what was applied since the last step."""
+        for s in self.servers.values():
+            p = s.peer
+            if not s.up or p is None:
+                continue
+            seq = s.sm.applied
+            start = s.sm.checked
+            serving = (p.role == LEADING and p.established) or p.stage == "serving"
+            if not serving:
+                continue
+            for i in range(max(start, 1), len(seq)):
+                z1, z2 = seq[i - 1][0], seq[i][0]
+                if z2 <= z1:
+                    raise InvariantViolation(f"seed {self.seed}: server {s.sid} applied "
+                                             f"{z2:#x} after {z1:#x}")
+                # Nothing committed may be skipped between two applied transactions.
+                k = bisect.bisect_right(self.committed_zxids, z1)
+                if k < len(self.committed_zxids) and self.committed_zxids[k] < z2:
+                    raise InvariantViolation(f"seed {self.seed}: server {s.sid} skipped "
+                                             f"committed zxid {self.committed_zxids[k]:#x}")
+            for zxid, tid in seq[start:]:
+                known = self.committed.get(zxid)
+                if known is None:
+                    self.committed[zxid] = tid
+                    bisect.insort(self.committed_zxids, zxid)
+                elif known != tid:
+                    raise InvariantViolation(f"seed {self.seed}: server {s.sid} applied "
+                                             f"another transaction at zxid {zxid:#x}")
+            s.sm.checked = len(seq)
+
+    def serving_leader(self) -> int | None:
+        for s in self.servers.values():
+            p = s.peer
+            if s.up and p is not None and p.role == LEADING and p.established:
+                return s.sid
+        return None
