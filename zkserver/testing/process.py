@@ -52,7 +52,8 @@ class ZkServerProcess:
                  "4lw.commands.whitelist=*", "maxClientCnxns=0", *self.extra]
         self.config_path.write_text("\n".join(lines) + "\n")
 
-    def start(self, timeout: float = 30.0) -> ZkServerProcess:
+    def start_process(self) -> None:
+        """Launch the process without waiting for it to serve."""
         self.base.mkdir(parents=True, exist_ok=True)
         if not self.config_path.exists():
             self.write_config()
@@ -60,6 +61,10 @@ class ZkServerProcess:
         self.proc = subprocess.Popen([*self.command, str(self.config_path)], stdout=log,
                                      stderr=subprocess.STDOUT, start_new_session=True)
         log.close()
+
+    def start(self, timeout: float = 30.0) -> ZkServerProcess:
+        self.start_process()
+        assert self.proc is not None
         deadline = time.monotonic() + timeout
         while True:
             try:
@@ -97,3 +102,156 @@ class ZkServerProcess:
 
     def __exit__(self, *exc: object) -> None:
         self.kill()
+
+
+def free_port_base(n: int, rng_seed: int | None = None) -> int:
+    """A base port b such that b+1..b+n, b+101..b+100+n and b+201..b+200+n are all free now
+    (an ensemble's client, quorum and election ports)."""
+    import random
+    import socket
+
+    rng = random.Random(rng_seed)
+    for _ in range(200):
+        base = rng.randrange(20000, 60000)
+        ports = [base + off + i for off in (0, 100, 200) for i in range(1, n + 1)]
+        socks = []
+        try:
+            for p in ports:
+                s = socket.socket()
+                socks.append(s)
+                s.bind(("127.0.0.1", p))
+            return base
+        except OSError:
+            continue
+        finally:
+            for s in socks:
+                s.close()
+    raise RuntimeError("no free block of ports")
+
+
+class ZkServerEnsemble:
+    """n zkserver processes forming one ensemble on loopback (client ports port+1..port+n),
+    with the nemesis operations tests need: kill -9, restart, SIGSTOP and SIGCONT per server.
+
+    `links` optionally maps (i, j) to the port server i should use to reach server j's quorum
+    and election ports (a proxy the test controls, for partitions); by default servers talk
+    directly.
+    """
+
+    def __init__(self, base_dir: str | os.PathLike, port: int, n: int = 3, observers: int = 0,
+                 extra: list[str] | None = None, tick_time: int = 200) -> None:
+        self.base = Path(base_dir)
+        self.port = port
+        self.n = n
+        self.observers = observers
+        self.extra = list(extra or [])
+        self.tick_time = tick_time
+        self.nodes: dict[int, ZkServerProcess] = {}
+
+    @property
+    def ids(self) -> list[int]:
+        return list(range(1, self.n + 1))
+
+    @property
+    def client_ports(self) -> list[int]:
+        return [self.port + i for i in self.ids]
+
+    @property
+    def hosts(self) -> str:
+        return ",".join(f"127.0.0.1:{p}" for p in self.client_ports)
+
+    def quorum_port(self, i: int) -> int:
+        return self.port + 100 + i
+
+    def election_port(self, i: int) -> int:
+        return self.port + 200 + i
+
+    def server_lines(self, me: int) -> list[str]:
+        lines = []
+        for j in self.ids:
+            kind = ":observer" if j > self.n - self.observers else ""
+            lines.append(f"server.{j}=127.0.0.1:{self.quorum_port(j)}:{self.election_port(j)}"
+                         f"{kind}")
+        return lines
+
+    def start(self, timeout: float = 60.0) -> ZkServerEnsemble:
+        for i in self.ids:
+            node = self._node(i)
+            node.start_process()
+        self.wait_serving(timeout)
+        return self
+
+    def _node(self, i: int) -> ZkServerProcess:
+        node = self.nodes.get(i)
+        if node is None:
+            d = self.base / f"s{i}"
+            extra = [f"tickTime={self.tick_time}", "initLimit=10", "syncLimit=5",
+                     *self.server_lines(i), *self.extra]
+            node = self.nodes[i] = ZkServerProcess(d, self.port + i, extra=extra)
+            node.base.mkdir(parents=True, exist_ok=True)
+            (node.base / "data").mkdir(exist_ok=True)
+            (node.base / "data" / "myid").write_text(f"{i}\n")
+            node.write_config()
+        return node
+
+    def modes(self) -> dict[int, str]:
+        out = {}
+        for i in self.ids:
+            try:
+                text = four_letter("127.0.0.1", self.port + i, "srvr", timeout=1.0)
+            except OSError:
+                out[i] = "down"
+                continue
+            mode = [ln.split(":", 1)[1].strip() for ln in text.splitlines()
+                    if ln.startswith("Mode:")]
+            out[i] = mode[0] if mode else "not serving"
+        return out
+
+    def leader(self) -> int | None:
+        leaders = [i for i, m in self.modes().items() if m == "leader"]
+        return leaders[0] if len(leaders) == 1 else None
+
+    def wait_serving(self, timeout: float = 60.0, ids: list[int] | None = None) -> None:
+        """Until one leader leads and every (listed, running) server follows or observes."""
+        deadline = time.monotonic() + timeout
+        while True:
+            modes = self.modes()
+            want = [i for i in (ids or self.ids) if self.nodes[i].pids()]
+            if list(modes.values()).count("leader") == 1 and all(
+                    modes[i] in ("leader", "follower", "observer") for i in want):
+                return
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"ensemble not serving after {timeout}s: {modes}")
+            time.sleep(0.05)
+
+    def kill(self, i: int) -> None:
+        self.nodes[i].kill()
+
+    def restart(self, i: int) -> None:
+        self.nodes[i].start_process()
+
+    def pause(self, i: int) -> None:
+        proc = self.nodes[i].proc
+        assert proc is not None
+        os.kill(proc.pid, signal.SIGSTOP)
+
+    def resume(self, i: int) -> None:
+        proc = self.nodes[i].proc
+        assert proc is not None
+        os.kill(proc.pid, signal.SIGCONT)
+
+    def pids(self) -> list[int]:
+        return [p for node in self.nodes.values() for p in node.pids()]
+
+    def stop(self) -> None:
+        for node in self.nodes.values():
+            proc = node.proc
+            if proc is not None and proc.poll() is None:
+                os.kill(proc.pid, signal.SIGCONT)
+            node.kill()
+
+    def __enter__(self) -> ZkServerEnsemble:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

@@ -1,0 +1,253 @@
+"""zkserver ensembles as real processes on loopback, driven by kazoo, through failures.
+
+Each test starts fresh servers (tickTime 200 ms, so elections and timeouts are quick), runs
+writers that record every acknowledged write, injects a fault (kill -9, SIGSTOP, a majority
+down), and checks that the ensemble serves again and that nothing acknowledged was lost.
+"""
+
+from __future__ import annotations
+
+import statistics
+import threading
+import time
+
+import pytest
+from kazoo.client import KazooClient
+from kazoo.exceptions import ConnectionLoss, KazooException, SessionExpiredError
+
+from zkserver.testing.process import ZkServerEnsemble, free_port_base
+
+
+def wait_for(cond, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = cond()
+        if value:
+            return value
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.02)
+
+
+def client(hosts: str, **kw) -> KazooClient:
+    k = KazooClient(hosts, timeout=kw.pop("timeout", 4), connection_retry={
+        "max_tries": -1, "delay": 0.05, "max_delay": 0.2}, **kw)
+    k.start(timeout=15)
+    return k
+
+
+@pytest.fixture
+def ensemble(tmp_path):
+    with ZkServerEnsemble(tmp_path, free_port_base(3), n=3) as ens:
+        yield ens
+
+
+class Writers:
+    """Threads that keep writing their own keys and record every acknowledged write."""
+
+    def __init__(self, hosts: list[str], root: str) -> None:
+        self.stop = threading.Event()
+        self.acked: dict[str, bytes] = {}
+        self.ack_times: list[float] = []
+        self.spans: list[tuple[float, float]] = []  # (issued, acknowledged)
+        self.root = root
+        self.clients = [client(h) for h in hosts]
+        self.clients[0].ensure_path(root)
+        self.threads = [threading.Thread(target=self._run, args=(i, k), daemon=True)
+                        for i, k in enumerate(self.clients)]
+        for t in self.threads:
+            t.start()
+
+    def _run(self, i: int, k: KazooClient) -> None:
+        n = 0
+        while not self.stop.is_set():
+            n += 1
+            path = f"{self.root}/w{i}-{n}"
+            issued = time.monotonic()
+            try:
+                k.create(path, b"%d" % n)
+                self.acked[path] = b"%d" % n
+                self.ack_times.append(time.monotonic())
+                self.spans.append((issued, self.ack_times[-1]))
+            except (ConnectionLoss, SessionExpiredError, KazooException):
+                time.sleep(0.02)  # the client reconnects in the background
+
+    def writes_after(self, t: float) -> int:
+        return sum(1 for x in list(self.ack_times) if x > t)
+
+    def first_issued_after(self, t: float) -> float | None:
+        """When the first write issued after `t` was acknowledged."""
+        acks = [ack for issued, ack in list(self.spans) if issued > t]
+        return min(acks) if acks else None
+
+    def finish(self, hosts: str) -> None:
+        self.stop.set()
+        for t in self.threads:
+            t.join(30)
+        for k in self.clients:
+            k.stop()
+            k.close()
+        check = client(hosts)
+        try:
+            check.sync(self.root)
+            have = set(check.get_children(self.root))
+            lost = [p for p in self.acked if p.rsplit("/", 1)[1] not in have]
+            assert not lost, f"acknowledged writes lost: {lost[:5]}"
+            for path, value in list(self.acked.items())[:200]:
+                assert check.get(path)[0] == value
+        finally:
+            check.stop()
+            check.close()
+
+
+def test_every_server_serves_and_agrees(ensemble):
+    hosts = [f"127.0.0.1:{p}" for p in ensemble.client_ports]
+    ks = [client(h) for h in hosts]
+    try:
+        for i, k in enumerate(ks):
+            k.create(f"/via{i}", b"%d" % i)
+        events = []
+        got = threading.Event()
+        ks[1].get("/via0", watch=lambda e: (events.append(e), got.set()))
+        ks[2].set("/via0", b"changed")
+        assert got.wait(10) and events[0].path == "/via0"
+        for k in ks:
+            k.sync("/")
+            assert sorted(c for c in k.get_children("/") if c.startswith("via")) == [
+                "via0", "via1", "via2"]
+            assert k.get("/via0")[0] == b"changed"
+        zxids = {k.exists("/via2").czxid for k in ks}
+        assert len(zxids) == 1 and next(iter(zxids)) >> 32 >= 1  # an epoch above 0
+        k2 = ks[2]
+        k2.create("/eph", b"", ephemeral=True)
+        k2.stop()
+        ks[0].sync("/")
+        assert ks[0].exists("/eph") is None
+    finally:
+        for k in ks:
+            k.stop()
+            k.close()
+
+
+def test_leader_killed_under_load_fails_over_and_loses_nothing(ensemble):
+    hosts = [f"127.0.0.1:{p}" for p in ensemble.client_ports]
+    w = Writers(hosts, "/load")
+    failovers = []
+    try:
+        for _ in range(5):
+            wait_for(lambda: w.writes_after(time.monotonic() - 0.5) > 20, 30, "steady writes")
+            leader = wait_for(ensemble.leader, 30, "a leader")
+            killed_at = time.monotonic()
+            ensemble.kill(leader)
+            first = wait_for(lambda t=killed_at: w.first_issued_after(t), 30,
+                             "a write after failover")
+            failovers.append(first - killed_at)
+            ensemble.restart(leader)
+            ensemble.wait_serving(30)
+    finally:
+        w.finish(ensemble.hosts)
+    median = statistics.median(failovers)
+    print(f"leader kill -> first acknowledged write: median {median * 1000:.0f} ms "
+          f"({', '.join(f'{f * 1000:.0f}' for f in failovers)} ms)")
+    assert median < 5.0
+
+
+def test_follower_killed_catches_up_on_restart(ensemble):
+    leader = wait_for(ensemble.leader, 30, "a leader")
+    follower = next(i for i in ensemble.ids if i != leader)
+    k = client(f"127.0.0.1:{ensemble.port + leader}")
+    try:
+        ensemble.kill(follower)
+        for i in range(50):
+            k.create(f"/while-down-{i}", b"x")
+        ensemble.restart(follower)
+        ensemble.wait_serving(30)
+        f = client(f"127.0.0.1:{ensemble.port + follower}")
+        f.sync("/")
+        assert len([c for c in f.get_children("/") if c.startswith("while-down")]) == 50
+        f.stop()
+        f.close()
+    finally:
+        k.stop()
+        k.close()
+
+
+def test_majority_down_stops_service_and_recovery_keeps_everything(ensemble):
+    leader = wait_for(ensemble.leader, 30, "a leader")
+    k = client(ensemble.hosts)
+    for i in range(20):
+        k.create(f"/before-{i}", b"x")
+    k.stop()
+    k.close()
+    others = [i for i in ensemble.ids if i != leader]
+    ensemble.kill(others[0])
+    ensemble.kill(others[1])
+    wait_for(lambda: ensemble.modes()[leader] == "not serving", 15, "the lone server to stop")
+    ensemble.restart(others[0])
+    ensemble.restart(others[1])
+    ensemble.wait_serving(30)
+    k = client(ensemble.hosts)
+    try:
+        k.sync("/")
+        assert len([c for c in k.get_children("/") if c.startswith("before-")]) == 20
+        k.create("/after", b"y")
+    finally:
+        k.stop()
+        k.close()
+
+
+def test_paused_leader_is_replaced_and_rejoins(ensemble):
+    leader = wait_for(ensemble.leader, 30, "a leader")
+    others = [i for i in ensemble.ids if i != leader]
+    k = client(",".join(f"127.0.0.1:{ensemble.port + i}" for i in others))
+    try:
+        ensemble.pause(leader)
+        wait_for(lambda: ensemble.modes()[others[0]] in ("leader", "follower")
+                 and ensemble.leader() in others, 20, "a new leader")
+        k.create("/during-pause", b"x")
+        ensemble.resume(leader)
+        ensemble.wait_serving(30)
+        assert ensemble.modes()[leader] == "follower"
+        old = client(f"127.0.0.1:{ensemble.port + leader}")
+        old.sync("/")
+        assert old.exists("/during-pause") is not None
+        old.stop()
+        old.close()
+    finally:
+        k.stop()
+        k.close()
+
+
+def test_session_moves_to_another_server(ensemble):
+    leader = wait_for(ensemble.leader, 30, "a leader")
+    follower = next(i for i in ensemble.ids if i != leader)
+    other = next(i for i in ensemble.ids if i not in (leader, follower))
+    k = client(f"127.0.0.1:{ensemble.port + follower},127.0.0.1:{ensemble.port + other}",
+               randomize_hosts=False, timeout=10)
+    try:
+        sid = k.client_id[0]
+        k.create("/mine", b"", ephemeral=True)
+        ensemble.kill(follower)
+        wait_for(lambda: k.connected and k.exists("/mine") is not None, 20, "reconnection")
+        assert k.client_id[0] == sid
+    finally:
+        k.stop()
+        k.close()
+
+
+def test_five_servers_and_an_observer(tmp_path):
+    with ZkServerEnsemble(tmp_path, free_port_base(6), n=6, observers=1) as ens:
+        modes = ens.modes()
+        assert modes[6] == "observer"
+        assert sorted(modes.values()).count("follower") == 4
+        obs = client(f"127.0.0.1:{ens.port + 6}")
+        try:
+            obs.create("/via-observer", b"o")
+            for i in ens.ids:
+                k = client(f"127.0.0.1:{ens.port + i}")
+                k.sync("/")
+                assert k.get("/via-observer")[0] == b"o"
+                k.stop()
+                k.close()
+        finally:
+            obs.stop()
+            obs.close()
