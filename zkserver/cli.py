@@ -86,9 +86,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     for warning in config.warnings:
         log.warning("%s", warning)
+    failed = False
     try:
         trio.run(run_server, config)
-    except OSError as e:
-        print(f"zkserver: {e}", file=sys.stderr)
-        return 1
-    return 0
+    except* OSError as group:
+        for e in group.exceptions:
+            print(f"zkserver: cannot serve: {e}", file=sys.stderr)
+        failed = True
+    return 1 if failed else 0

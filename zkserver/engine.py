@@ -141,7 +141,7 @@ class Client:
 
 class ServerStats:
     __slots__ = ("received", "sent", "lat_min", "lat_max", "lat_sum", "lat_count",
-                 "auth_failed")
+                 "auth_failed", "last_response_size", "min_response_size", "max_response_size")
 
     def __init__(self) -> None:
         self.reset()
@@ -150,6 +150,8 @@ class ServerStats:
         self.received = self.sent = 0
         self.lat_min = self.lat_max = self.lat_sum = self.lat_count = 0
         self.auth_failed = 0
+        self.last_response_size = self.max_response_size = 0
+        self.min_response_size = -1
 
     def latency(self, ms: int) -> None:
         if self.lat_count == 0 or ms < self.lat_min:
@@ -158,6 +160,14 @@ class ServerStats:
             self.lat_max = ms
         self.lat_sum += ms
         self.lat_count += 1
+
+    def sent_one(self, size: int) -> None:
+        self.sent += 1
+        self.last_response_size = size
+        if size > self.max_response_size:
+            self.max_response_size = size
+        if size < self.min_response_size or self.min_response_size < 0:
+            self.min_response_size = size
 
 
 class Engine:
@@ -177,6 +187,7 @@ class Engine:
         self.super_digest = super_digest
         self.reconfig_enabled = reconfig_enabled
         self.max_buffer = max_buffer
+        self.read_only = False  # an ensemble member cut off from its quorum (readonlymode)
         self.clients: set[Client] = set()
         self.by_session: dict[int, Client] = {}
         self.to_commit: list[tuple[Txn, Client | None, Entry | None]] = []
@@ -223,7 +234,7 @@ class Engine:
     def _send(self, client: Client, data: bytes) -> None:
         client.out += data
         client.sent += 1
-        self.stats.sent += 1
+        self.stats.sent_one(len(data))
         client.wake()
 
     def handshake(self, client: Client, data: bytes, now: int) -> bool:
@@ -237,14 +248,19 @@ class Engine:
         self.stats.received += 1
         if req.last_zxid_seen > self.tree.last_zxid:
             return False  # the client has seen a future we don't know: it must try elsewhere
+        if self.read_only and not req.read_only:
+            return False  # a read-only server takes only clients that accept one
         timeout = min(max(req.timeout, self.min_timeout), self.max_timeout)
-        read_only = False if req.read_only is not None else None
+        read_only = self.read_only if req.read_only is not None else None
         if req.session_id == 0:
             sid = self.sessions.new_id()
             self.sessions.add(sid, timeout, now)
             client.session_id = sid
             self.by_session[sid] = client
             resp = R.ConnectResponse(0, timeout, sid, self.sessions.password(sid), read_only)
+            if self.read_only:  # a local session: nothing to commit while cut off
+                self._send(client, _frame_bytes(resp.encode()))
+                return True
             entry = Entry(0, Op.CREATE_SESSION, resp, True, now)
             client.queue.append(entry)
             self.new_session(client, sid, timeout, entry, now)
@@ -282,8 +298,12 @@ class Engine:
         xid, op = struct.unpack_from(">ii", data)
         sid = client.session_id
         self.sessions.touch(sid, now)
-        client.last_cxid = xid
+        if xid >= 0:
+            client.last_cxid = xid
         if op in WRITE_OPS:
+            if self.read_only:
+                self._queue_or_run_reply(client, xid, Err.NOTREADONLY, now)
+                return
             self._write(client, xid, op, data, now)
             return
         if op == Op.PING:
@@ -456,7 +476,7 @@ class Engine:
                 queue.popleft()
                 client.out += head.data
                 client.sent += 1
-                self.stats.sent += 1
+                self.stats.sent_one(len(head.data))
                 client.wake()
             else:
                 queue.popleft()
@@ -563,8 +583,10 @@ class Engine:
         return 0, _strings(sorted(paths))
 
     def _who_am_i(self, client: Client, r: Reader) -> tuple[int, bytes]:
+        """Each identity as its provider names the user: a digest id without its hash."""
         return 0, _pack_int(len(client.auth_ids)) + b"".join(
-            _ustring(s) + _ustring(i) for s, i in client.auth_ids)
+            _ustring(s) + _ustring(i.split(":", 1)[0] if s == "digest" else i)
+            for s, i in client.auth_ids)
 
     def _watch_type(self, r: Reader) -> tuple[str | None, int]:
         path = r.ustring()

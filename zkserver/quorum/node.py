@@ -186,6 +186,9 @@ class QuorumServer(Server):
                  b.epoch)
         engine.stop_serving()
         if b.role == M.LOOKING:
+            if self.config.readonly_mode_enabled:
+                engine.read_only = engine.serving = True  # reads for clients that accept it
+                self.mode = "read-only"
             return
         now = self.now()
         if b.role == M.LEADING:

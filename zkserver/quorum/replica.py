@@ -58,6 +58,7 @@ class QuorumEngine(Engine):
     def stop_serving(self) -> None:
         """Lost the leader (or leadership): every client must go and find a serving server."""
         self.serving = False
+        self.read_only = False
         self.forward = None
         for client in list(self.clients):
             self.disconnect(client)

@@ -55,8 +55,8 @@ async def serve_connection(server: Server, stream: trio.SocketStream) -> None:
             nursery.start_soon(_sender, stream, client, wakeup, nursery.cancel_scope)
             await _receiver(server, stream, client, wakeup)
             nursery.cancel_scope.cancel()
-    except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
-        pass
+    except* (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+        pass  # the client went away (a reset included): its session lives on
     finally:
         engine.disconnect(client)
         server.connection_closed(client)

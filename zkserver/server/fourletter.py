@@ -104,8 +104,10 @@ def _cons(server: Server, rest: bytes) -> str:
             avg = c.lat_sum // c.lat_count if c.lat_count else 0
             info = server.engine.sessions.get(c.session_id)
             s += (f",sid={_hex(c.session_id)},lop={c.last_op},est={c.established},"
-                  f"to={info.timeout if info else 0},lcxid={_hex(c.last_cxid)},"
-                  f"lzxid={_hex(c.last_zxid)},lresp={c.last_response},llat={c.last_latency},"
+                  f"to={info.timeout if info else 0},")
+            if c.last_cxid >= 0:  # ZooKeeper leaves out what it has not seen yet
+                s += f"lcxid={_hex(c.last_cxid)},"
+            s += (f"lzxid={_hex(c.last_zxid)},lresp={c.last_response},llat={c.last_latency},"
                   f"minlat={c.lat_min},avglat={avg},maxlat={c.lat_max}")
         lines.append(s + ")\n")
     return "".join(lines) + "\n"
@@ -134,7 +136,7 @@ def _conf(server: Server, rest: bytes) -> str:
             f"minSessionTimeout={server.engine.min_timeout}\n"
             f"maxSessionTimeout={server.engine.max_timeout}\n"
             f"clientPortListenBacklog={cfg.client_port_listen_backlog}\n"
-            f"serverId={cfg.server_id}\n")
+            f"serverId={cfg.server_id if cfg.is_quorum else 0}\n")
 
 
 def _data_watch_paths(server: Server) -> dict[str, dict]:
@@ -193,8 +195,22 @@ def _envi(server: Server, rest: bytes) -> str:
         ("os.arch", platform.machine()), ("os.version", platform.release()),
         ("user.name", os.environ.get("USER", "")), ("user.home", os.path.expanduser("~")),
         ("user.dir", os.getcwd()),
+        *_memory(),
     ]
     return "Environment:\n" + "".join(f"{k}={v}\n" for k, v in items)
+
+
+def _memory() -> list[tuple[str, str]]:
+    """The JVM's free/max/total memory lines, answered with this process's own figures."""
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
+    try:
+        with open("/proc/meminfo") as f:
+            info = {ln.split(":")[0]: int(ln.split()[1]) // 1024 for ln in f}
+        total, free = info.get("MemTotal", 0), info.get("MemAvailable", 0)
+    except OSError:
+        total = free = 0
+    return [("os.memory.free", f"{free}MB"), ("os.memory.max", f"{total}MB"),
+            ("os.memory.total", f"{rss}MB")]
 
 
 def _dir_size(path: str) -> int:
@@ -258,6 +274,9 @@ def metrics(server: Server) -> dict[str, object]:
         "connection_drop_probability": 0.0,
         "auth_failed_count": s.auth_failed,
         "outstanding_tls_handshake": 0,
+        "last_client_response_size": s.last_response_size,
+        "min_client_response_size": s.min_response_size,
+        "max_client_response_size": s.max_response_size,
     }
 
 

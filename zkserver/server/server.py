@@ -71,7 +71,7 @@ class Server:
         self.handshake_timeout = self.engine.max_timeout / 1000
         self.connections_per_ip: dict[str, int] = {}
         self.listeners: list[trio.SocketListener] = []
-        self.trace_mask = 0
+        self.trace_mask = 306  # ZooKeeper's default trace mask
         self.serving = False
         self.mode = "standalone"
         self.after_recovery(now)
@@ -186,7 +186,10 @@ class Server:
             port = cfg.this_server.client_port
             host = cfg.this_server.client_host or host
         backlog = cfg.client_port_listen_backlog if cfg.client_port_listen_backlog > 0 else None
-        self.listeners = await trio.open_tcp_listeners(port, host=host, backlog=backlog)
+        try:
+            self.listeners = await trio.open_tcp_listeners(port, host=host, backlog=backlog)
+        except OSError as e:
+            raise OSError(e.errno, f"client port {host or '*'}:{port}: {e.strerror}") from e
         self.serving = True
         try:
             async with trio.open_nursery() as nursery:

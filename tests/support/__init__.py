@@ -1,0 +1,1 @@
+"""Helpers shared by the test modules (raw wire protocol, external client drivers)."""
