@@ -251,3 +251,27 @@ def test_five_servers_and_an_observer(tmp_path):
         finally:
             obs.stop()
             obs.close()
+
+
+def test_read_only_mode_when_quorum_is_lost(tmp_path):
+    from kazoo.exceptions import NotReadOnlyCallError
+
+    with ZkServerEnsemble(tmp_path, free_port_base(3), n=3,
+                          extra=["readonlymode.enabled=true"]) as ens:
+        k = client(ens.hosts)
+        k.create("/ro", b"before")
+        k.stop()
+        k.close()
+        survivor = ens.ids[0]
+        for i in ens.ids[1:]:
+            ens.kill(i)
+        wait_for(lambda: ens.modes()[survivor] == "read-only", 15, "read-only mode")
+        ro = KazooClient(f"127.0.0.1:{ens.port + survivor}", read_only=True, timeout=4)
+        ro.start(timeout=15)
+        try:
+            assert ro.get("/ro")[0] == b"before"
+            with pytest.raises(NotReadOnlyCallError):
+                ro.create("/nope", b"")
+        finally:
+            ro.stop()
+            ro.close()

@@ -48,7 +48,7 @@ def run(server: Server, cmd: str, rest: bytes = b"") -> str:
     if cmd == "ruok":
         return "imok"
     if cmd == "isro":
-        return "rw"
+        return "ro" if server.engine.read_only else "rw"
     if not server.is_serving():
         return "This ZooKeeper instance is not currently serving requests\n"
     return _COMMANDS[cmd](server, rest)
