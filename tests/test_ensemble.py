@@ -275,3 +275,18 @@ def test_read_only_mode_when_quorum_is_lost(tmp_path):
         finally:
             ro.stop()
             ro.close()
+
+
+def test_mntr_and_srvr_show_the_roles(ensemble):
+    from zkserver.testing.realzk import four_letter
+
+    leader = wait_for(ensemble.leader, 30, "a leader")
+    text = four_letter("127.0.0.1", ensemble.port + leader, "mntr")
+    lines = dict(ln.split("\t", 1) for ln in text.splitlines())
+    assert lines["zk_server_state"] == "leader"
+    assert lines["zk_peer_state"] == "leading - broadcast"
+    assert lines["zk_synced_followers"] == "2"
+    assert lines["zk_pending_syncs"] == "0"
+    follower = next(i for i in ensemble.ids if i != leader)
+    srvr = four_letter("127.0.0.1", ensemble.port + follower, "srvr")
+    assert "Mode: follower" in srvr

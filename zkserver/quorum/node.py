@@ -42,6 +42,8 @@ from zkserver.txn import Txn
 
 log = logging.getLogger(__name__)
 
+PEER_STATES = {M.LOOKING: "looking", M.LEADING: "leading", M.FOLLOWING: "following",
+               M.OBSERVING: "observing"}
 ROLE_MODES = {M.LOOKING: "looking", M.LEADING: "leader", M.FOLLOWING: "follower",
               M.OBSERVING: "observer"}
 
@@ -102,6 +104,26 @@ class QuorumServer(Server):
 
     def is_serving(self) -> bool:
         return self.serving and self.engine.serving
+
+    def quorum_metrics(self) -> dict[str, object]:
+        peer = self.peer
+        phase = "broadcast" if peer.established or peer.stage == "serving" else "synchronization"
+        state = PEER_STATES[peer.role]
+        out: dict[str, object] = {
+            "peer_state": state if peer.role == M.LOOKING else f"{state} - {phase}",
+        }
+        if peer.role == M.LEADING:
+            learners = list(peer.learners.values())
+            out.update({
+                "learners": len(learners),
+                "synced_followers": sum(1 for lr in learners
+                                        if lr.stage == "acked" and not lr.observer),
+                "synced_non_voting_followers": 0,
+                "synced_observers": sum(1 for lr in learners
+                                        if lr.stage == "acked" and lr.observer),
+                "pending_syncs": len(peer.pending_syncs),
+            })
+        return out
 
     # -- epochs -------------------------------------------------------------------------------
 

@@ -140,6 +140,10 @@ class Server:
     def is_serving(self) -> bool:
         return self.serving
 
+    def quorum_metrics(self) -> dict[str, object]:
+        """Extra `mntr` lines of an ensemble member (none for a standalone server)."""
+        return {}
+
     async def _reap_containers(self) -> None:
         """ZooKeeper's ContainerManager: delete empty used containers and expired TTL nodes."""
         interval = self.config.container_check_interval_ms / 1000

@@ -60,6 +60,17 @@ def _java_split_colon(s: str) -> list[str]:
 _JAVA_INT = re.compile(r"[+-]?\d+")  # what Integer.parseInt accepts
 
 
+def _java_small_int(text: str) -> int | None:
+    """Integer.parseInt(text) for the small values ACL ids use; None if Java would throw."""
+    if not _JAVA_INT.fullmatch(text):
+        return None
+    digits = text.lstrip("+-").lstrip("0") or "0"
+    if len(digits) > 10:
+        return None  # beyond an int: NumberFormatException
+    return -int(digits) if text[0] == "-" else int(digits)
+
+
+@functools.lru_cache(maxsize=1024)
 def _ipv4(addr: str) -> int | None:
     """A dotted IPv4 address as ZooKeeper 3.8's IPAuthenticationProvider reads it, or None.
 
@@ -72,10 +83,8 @@ def _ipv4(addr: str) -> int | None:
         return None
     value = 0
     for part in parts:
-        if not _JAVA_INT.fullmatch(part):
-            return None
-        v = int(part)
-        if not 0 <= v <= 255:
+        v = _java_small_int(part)
+        if v is None or not 0 <= v <= 255:
             return None
         value = value << 8 | v
     return value
@@ -90,10 +99,8 @@ def _ip_pattern(ident: str) -> tuple[int, int] | None:
         return None
     bits = 32
     if slash:
-        if not _JAVA_INT.fullmatch(bits_text):
-            return None
-        bits = int(bits_text)
-        if not 0 <= bits <= 32:
+        bits = _java_small_int(bits_text)
+        if bits is None or not 0 <= bits <= 32:
             return None
     mask = (0xFFFFFFFF << (32 - bits)) & 0xFFFFFFFF
     return value & mask, mask
