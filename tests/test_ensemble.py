@@ -290,3 +290,56 @@ def test_mntr_and_srvr_show_the_roles(ensemble):
     follower = next(i for i in ensemble.ids if i != leader)
     srvr = four_letter("127.0.0.1", ensemble.port + follower, "srvr")
     assert "Mode: follower" in srvr
+
+
+@pytest.fixture
+def proxied(tmp_path):
+    with ZkServerEnsemble(tmp_path, free_port_base(3, proxied=True), n=3, proxied=True) as ens:
+        yield ens
+
+
+def test_partitioned_leader_is_replaced_and_nothing_is_lost(proxied):
+    ens = proxied
+    old = wait_for(ens.leader, 30, "a leader")
+    others = [i for i in ens.ids if i != old]
+    w = Writers([f"127.0.0.1:{ens.port + i}" for i in ens.ids], "/split")
+    try:
+        wait_for(lambda: w.writes_after(time.monotonic() - 0.5) > 20, 30, "steady writes")
+        cut_at = time.monotonic()
+        ens.partition({old})
+        wait_for(lambda: ens.modes()[old] != "leader" and ens.leader() in others, 20,
+                 "the majority to elect a new leader")
+        wait_for(lambda: w.first_issued_after(cut_at + 0.5), 30, "writes on the majority side")
+        ens.heal()
+        ens.wait_serving(30)
+    finally:
+        w.finish(ens.hosts)
+    k = client(f"127.0.0.1:{ens.port + old}")
+    try:
+        k.sync("/")
+        assert len(k.get_children("/split")) >= len(w.acked)
+    finally:
+        k.stop()
+        k.close()
+
+
+def test_partitioned_follower_stops_serving_and_catches_up(proxied):
+    ens = proxied
+    leader = wait_for(ens.leader, 30, "a leader")
+    follower = next(i for i in ens.ids if i != leader)
+    ens.partition({follower})
+    wait_for(lambda: ens.modes()[follower] == "not serving", 20, "the cut-off follower to stop")
+    k = client(f"127.0.0.1:{ens.port + leader}")
+    try:
+        for i in range(30):
+            k.create(f"/while-cut-{i}", b"x")
+        ens.heal()
+        ens.wait_serving(30)
+        f = client(f"127.0.0.1:{ens.port + follower}")
+        f.sync("/")
+        assert len([c for c in f.get_children("/") if c.startswith("while-cut")]) == 30
+        f.stop()
+        f.close()
+    finally:
+        k.stop()
+        k.close()

@@ -16,6 +16,7 @@ import sys
 import time
 from pathlib import Path
 
+from zkserver.testing.proxy import Proxy
 from zkserver.testing.realzk import four_letter
 
 
@@ -104,9 +105,9 @@ class ZkServerProcess:
         self.kill()
 
 
-def free_port_base(n: int, rng_seed: int | None = None) -> int:
+def free_port_base(n: int, rng_seed: int | None = None, proxied: bool = False) -> int:
     """A base port b such that b+1..b+n, b+101..b+100+n and b+201..b+200+n are all free now
-    (an ensemble's client, quorum and election ports)."""
+    (an ensemble's client, quorum and election ports), and the proxy ports if `proxied`."""
     import random
     import socket
 
@@ -114,6 +115,9 @@ def free_port_base(n: int, rng_seed: int | None = None) -> int:
     for _ in range(200):
         base = rng.randrange(20000, 60000)
         ports = [base + off + i for off in (0, 100, 200) for i in range(1, n + 1)]
+        if proxied:
+            ports += [base + off + i * 10 + j for off in (300, 400)
+                      for i in range(1, n + 1) for j in range(1, n + 1) if i != j]
         socks = []
         try:
             for p in ports:
@@ -139,7 +143,10 @@ class ZkServerEnsemble:
     """
 
     def __init__(self, base_dir: str | os.PathLike, port: int, n: int = 3, observers: int = 0,
-                 extra: list[str] | None = None, tick_time: int = 200) -> None:
+                 extra: list[str] | None = None, tick_time: int = 200,
+                 proxied: bool = False) -> None:
+        self.proxied = proxied
+        self.proxies: dict[tuple[int, int, str], Proxy] = {}
         self.base = Path(base_dir)
         self.port = port
         self.n = n
@@ -166,15 +173,39 @@ class ZkServerEnsemble:
     def election_port(self, i: int) -> int:
         return self.port + 200 + i
 
+    def proxy_port(self, i: int, j: int, kind: str) -> int:
+        """Where server i reaches server j's quorum ("q") or election ("e") port when proxied."""
+        return self.port + (300 if kind == "q" else 400) + i * 10 + j
+
     def server_lines(self, me: int) -> list[str]:
         lines = []
         for j in self.ids:
             kind = ":observer" if j > self.n - self.observers else ""
-            lines.append(f"server.{j}=127.0.0.1:{self.quorum_port(j)}:{self.election_port(j)}"
-                         f"{kind}")
+            q, e = self.quorum_port(j), self.election_port(j)
+            if self.proxied and j != me:
+                q, e = self.proxy_port(me, j, "q"), self.proxy_port(me, j, "e")
+            lines.append(f"server.{j}=127.0.0.1:{q}:{e}{kind}")
         return lines
 
+    def partition(self, side: set[int]) -> None:
+        """Cut every link between `side` and the other servers (needs `proxied=True`)."""
+        for (i, j, _), proxy in self.proxies.items():
+            if (i in side) != (j in side):
+                proxy.cut()
+
+    def heal(self) -> None:
+        for proxy in self.proxies.values():
+            proxy.heal()
+
     def start(self, timeout: float = 60.0) -> ZkServerEnsemble:
+        if self.proxied:
+            for i in self.ids:
+                for j in self.ids:
+                    if i != j:
+                        self.proxies[(i, j, "q")] = Proxy(self.proxy_port(i, j, "q"),
+                                                          self.quorum_port(j))
+                        self.proxies[(i, j, "e")] = Proxy(self.proxy_port(i, j, "e"),
+                                                          self.election_port(j))
         for i in self.ids:
             node = self._node(i)
             node.start_process()
@@ -244,6 +275,8 @@ class ZkServerEnsemble:
         return [p for node in self.nodes.values() for p in node.pids()]
 
     def stop(self) -> None:
+        for proxy in self.proxies.values():
+            proxy.close()
         for node in self.nodes.values():
             proc = node.proc
             if proc is not None and proc.poll() is None:
