@@ -1,4 +1,53 @@
-"""A Trio-native ZooKeeper client (work in progress: see the [client] issue).
+"""A Trio-native ZooKeeper client.
 
-It will share zkserver's codec (`zkserver.proto`) rather than carry a second one.
+    import client
+
+    async with client.connect("127.0.0.1:2181/app") as zk:
+        await zk.create("/x", b"hi")
+        data, stat, watch = await zk.get("/x", watch=True)
+
+It shares zkserver's codec (`zkserver.proto`). See docs/client.md for the whole API.
 """
+
+from client.acl import (
+    ACL,
+    CREATOR_ALL_ACL,
+    OPEN_ACL_UNSAFE,
+    READ_ACL_UNSAFE,
+    Id,
+    Perm,
+    digest_acl,
+    digest_id,
+    world_acl,
+)
+from client.client import Client, connect
+from client.errors import *  # noqa: F403 (one class per error code)
+from client.errors import ZooKeeperError, error_class, error_for
+from client.results import (
+    ACLs,
+    Checked,
+    Children,
+    Created,
+    Deleted,
+    ExistsWatched,
+    NodeData,
+    SetDataResult,
+    Stat,
+    WatchedChildren,
+    WatchedEvent,
+    WatchedNodeData,
+)
+from client.retry import RetryPolicy, protected_create, retry
+from client.states import State, StateStream
+from client.transaction import GetChildrenOp, GetDataOp, Transaction
+from client.watches import PersistentWatch, Watch
+from zkserver.proto.codes import CreateMode, EventType, KeeperState
+
+__all__ = [
+    "ACL", "ACLs", "CREATOR_ALL_ACL", "Checked", "Children", "Client", "CreateMode", "Created",
+    "Deleted", "EventType", "ExistsWatched", "GetChildrenOp", "GetDataOp", "Id", "KeeperState",
+    "NodeData", "OPEN_ACL_UNSAFE", "Perm", "PersistentWatch", "READ_ACL_UNSAFE", "RetryPolicy",
+    "SetDataResult", "Stat", "State", "StateStream", "Transaction", "Watch", "WatchedChildren",
+    "WatchedEvent", "WatchedNodeData", "ZooKeeperError", "connect", "digest_acl", "digest_id",
+    "error_class", "error_for", "protected_create", "retry", "world_acl",
+]
