@@ -1,6 +1,6 @@
 """zkserver ensembles as real processes on loopback, driven by kazoo, through failures.
 
-Each test starts fresh servers (tickTime 200 ms, so elections and timeouts are quick), runs
+Each test starts fresh servers (tickTime 300 ms, so elections and timeouts are quick), runs
 writers that record every acknowledged write, injects a fault (kill -9, SIGSTOP, a majority
 down), and checks that the ensemble serves again and that nothing acknowledged was lost.
 """
@@ -38,6 +38,13 @@ def client(hosts: str, **kw) -> KazooClient:
 @pytest.fixture
 def ensemble(tmp_path):
     with ZkServerEnsemble(tmp_path, free_port_base(3), n=3) as ens:
+        yield ens
+
+
+@pytest.fixture(params=[3, 5], ids=["3-servers", "5-servers"])
+def sized_ensemble(tmp_path, request):
+    n = request.param
+    with ZkServerEnsemble(tmp_path, free_port_base(n), n=n) as ens:
         yield ens
 
 
@@ -128,7 +135,8 @@ def test_every_server_serves_and_agrees(ensemble):
             k.close()
 
 
-def test_leader_killed_under_load_fails_over_and_loses_nothing(ensemble):
+def test_leader_killed_under_load_fails_over_and_loses_nothing(sized_ensemble):
+    ensemble = sized_ensemble
     hosts = [f"127.0.0.1:{p}" for p in ensemble.client_ports]
     w = Writers(hosts, "/load")
     failovers = []
@@ -171,7 +179,8 @@ def test_follower_killed_catches_up_on_restart(ensemble):
         k.close()
 
 
-def test_majority_down_stops_service_and_recovery_keeps_everything(ensemble):
+def test_majority_down_stops_service_and_recovery_keeps_everything(sized_ensemble):
+    ensemble = sized_ensemble
     leader = wait_for(ensemble.leader, 30, "a leader")
     k = client(ensemble.hosts)
     for i in range(20):
@@ -179,11 +188,12 @@ def test_majority_down_stops_service_and_recovery_keeps_everything(ensemble):
     k.stop()
     k.close()
     others = [i for i in ensemble.ids if i != leader]
-    ensemble.kill(others[0])
-    ensemble.kill(others[1])
-    wait_for(lambda: ensemble.modes()[leader] == "not serving", 15, "the lone server to stop")
-    ensemble.restart(others[0])
-    ensemble.restart(others[1])
+    down = others[:len(ensemble.ids) // 2 + 1]  # a majority, leaving the leader in the minority
+    for i in down:
+        ensemble.kill(i)
+    wait_for(lambda: ensemble.modes()[leader] == "not serving", 15, "the minority to stop")
+    for i in down:
+        ensemble.restart(i)
     ensemble.wait_serving(30)
     k = client(ensemble.hosts)
     try:

@@ -74,3 +74,18 @@ def test_quiet_ensemble_elects_and_commits():
     sim.run(2_000)
     assert sim.serving_leader() is not None
     assert len(sim.committed) > 50
+
+
+def test_a_replica_whose_state_diverges_stops():
+    """The digest in each COMMIT catches a follower whose tree differs from the leader's."""
+    from zkserver.quorum.peer import DigestMismatch
+
+    sim = Sim(3, n=3, chaos=0.0)
+    sim.start()
+    sim.run(1_000)
+    leader = sim.serving_leader()
+    follower = next(s for s in sim.servers.values() if s.sid != leader)
+    follower.sm.tree.nodes["/"].data = b"corrupted behind ZAB's back"
+    follower.sm.tree.track_digest()
+    with pytest.raises(DigestMismatch, match="differs from the leader"):
+        sim.run(3_000)

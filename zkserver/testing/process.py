@@ -143,7 +143,7 @@ class ZkServerEnsemble:
     """
 
     def __init__(self, base_dir: str | os.PathLike, port: int, n: int = 3, observers: int = 0,
-                 extra: list[str] | None = None, tick_time: int = 200,
+                 extra: list[str] | None = None, tick_time: int = 300,
                  proxied: bool = False) -> None:
         self.proxied = proxied
         self.proxies: dict[tuple[int, int, str], Proxy] = {}
@@ -216,7 +216,9 @@ class ZkServerEnsemble:
         node = self.nodes.get(i)
         if node is None:
             d = self.base / f"s{i}"
-            extra = [f"tickTime={self.tick_time}", "initLimit=10", "syncLimit=5",
+            # Generous limits (3 s at the default tick): a loaded 2-core CI machine may stall a
+            # server for a second, which must not look like a failure.
+            extra = [f"tickTime={self.tick_time}", "initLimit=20", "syncLimit=10",
                      *self.server_lines(i), *self.extra]
             node = self.nodes[i] = ZkServerProcess(d, self.port + i, extra=extra)
             node.base.mkdir(parents=True, exist_ok=True)
