@@ -6,6 +6,8 @@
     zkserver dump-snapshot FILE [-d]  print a snapshot (-d: with data and ACLs)
     zkserver import-zookeeper ZK_DATA_DIR DATA_DIR
                                       import an Apache ZooKeeper data directory
+    zkserver ensemble --size N        a local N-server ensemble for development
+    zkserver shell [-server h:p] ...  the zkcli shell (also installed as `zkcli`)
 
 SIGTERM and SIGINT stop the server cleanly (exit status 0).
 """
@@ -72,6 +74,12 @@ def main(argv: list[str] | None = None) -> int:
     if argv and argv[0] == "import-zookeeper":
         from zkserver.migrate.importer import main as import_main
         return import_main(argv[1:])
+    if argv and argv[0] == "ensemble":
+        from zkserver.devensemble import main as ensemble_main
+        return ensemble_main(argv[1:])
+    if argv and argv[0] == "shell":
+        from zkserver.shell.main import main as shell_main
+        return shell_main(argv[1:])
     parser = argparse.ArgumentParser(prog="zkserver", description=__doc__.split("\n")[0])
     parser.add_argument("config", nargs="?", help="a ZooKeeper zoo.cfg (default: built-in)")
     parser.add_argument("--log-level", default="INFO")

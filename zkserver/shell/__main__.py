@@ -1,0 +1,3 @@
+from zkserver.shell.main import main
+
+raise SystemExit(main())
