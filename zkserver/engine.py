@@ -35,6 +35,7 @@ from zkserver.proto.frames import notification, reply
 from zkserver.proto.jute import JuteError, Reader, Writer
 from zkserver.sessions import SessionTracker
 from zkserver.tree import acl as aclmod
+from zkserver.tree import quota as quotamod
 from zkserver.tree.datatree import DataTree, Node
 from zkserver.txn import CloseSessionTxn, CreateSessionTxn, ErrorTxn, Txn
 
@@ -45,7 +46,8 @@ _pack_int = _INT.pack
 _NULL = b"\xff\xff\xff\xff"
 
 WRITE_OPS = frozenset({Op.CREATE, Op.CREATE2, Op.CREATE_CONTAINER, Op.CREATE_TTL, Op.DELETE,
-                       Op.SET_DATA, Op.SET_ACL, Op.MULTI, Op.CLOSE_SESSION})
+                       Op.SET_DATA, Op.SET_ACL, Op.MULTI, Op.CLOSE_SESSION,
+                       Op.RECONFIG})
 CREATE_OPS = frozenset({Op.CREATE, Op.CREATE2, Op.CREATE_CONTAINER, Op.CREATE_TTL})
 OP_NAMES = {
     Op.CREATE: "CREA", Op.CREATE2: "CREA", Op.CREATE_CONTAINER: "CREA", Op.CREATE_TTL: "CREA",
@@ -179,7 +181,8 @@ class Engine:
                  max_buffer: int = 0xFFFFF) -> None:
         self.tree = tree or DataTree()
         self.tree.can_see = lambda client, acl: client.can_read(acl)
-        self.prep = Prep(self.tree, extended_types=extended_types, skip_acl=skip_acl)
+        self.prep = Prep(self.tree, extended_types=extended_types, skip_acl=skip_acl,
+                         reconfig_enabled=reconfig_enabled)
         self.sessions = SessionTracker(tick_time, server_id, now)
         self.min_timeout = min_session_timeout or 2 * tick_time
         self.max_timeout = max_session_timeout or 20 * tick_time
@@ -201,7 +204,6 @@ class Engine:
             Op.CHECK_WATCHES: self._check_watches, Op.REMOVE_WATCHES: self._remove_watches,
             Op.ADD_WATCH: self._add_watch, Op.SET_WATCHES: self._set_watches,
             Op.SET_WATCHES2: self._set_watches, Op.MULTI_READ: self._multi_read,
-            Op.RECONFIG: self._reconfig,
         }
 
     @property
@@ -435,7 +437,7 @@ class Engine:
         """Apply transactions that are now durable, in zxid order, and answer their writers."""
         tree = self.tree
         for txn, client, entry in batch:
-            result, events = tree.apply(txn)
+            result, events = quotamod.apply(tree, txn)  # tree.apply + quota stats
             self.prep.committed(txn.zxid)
             zxid = txn.zxid
             for watcher, etype, path in events:
@@ -676,9 +678,6 @@ class Engine:
         w = Writer()
         R.encode_multi_results(w, results)
         return 0, w.getvalue()
-
-    def _reconfig(self, client: Client, r: Reader) -> tuple[int, bytes]:
-        return (Err.UNIMPLEMENTED if self.reconfig_enabled else Err.RECONFIGDISABLED), b""
 
     # -- sessions -------------------------------------------------------------------------------
 

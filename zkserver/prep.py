@@ -16,6 +16,7 @@ from zkserver.proto.codes import MAX_TTL_MS, CreateMode, Err, Op, Perm
 from zkserver.proto.records import CreateTTLRequest
 from zkserver.tree import acl as aclmod
 from zkserver.tree import javahash
+from zkserver.tree import quota as quotamod
 from zkserver.tree.datatree import CONTAINER_OWNER, DataTree, ttl_owner
 from zkserver.tree.paths import SYSTEM_PATHS, is_valid
 from zkserver.txn import (
@@ -100,11 +101,14 @@ class Session:
 
 
 class Prep:
+    enforce_quota = False  # enforceQuota (3.7+): hard quota limits fail writes; set by the server
+
     def __init__(self, tree: DataTree, extended_types: bool = False,
-                 skip_acl: bool = False) -> None:
+                 skip_acl: bool = False, reconfig_enabled: bool = False) -> None:
         self.tree = tree
         self.extended_types = extended_types
         self.skip_acl = skip_acl
+        self.reconfig_enabled = reconfig_enabled
         self.last_zxid = tree.last_zxid
         self.changes: dict[str, Rec] = {}
         self.outstanding: deque[tuple[int, str, Rec]] = deque()
@@ -140,17 +144,26 @@ class Prep:
                 del self.changes[path]
 
     def _rollback(self, zxid: int, mark: int) -> None:
-        """Undo the changes a failed multi recorded (everything after `mark`)."""
-        undone = []
+        """Undo the changes a failed multi recorded (everything after `mark`).
+
+        An earlier pending change to the same path must show again: the *last* one recorded,
+        which may share its zxid with others (the ops of an earlier multi).
+        """
+        undone = set()
         while len(self.outstanding) > mark:
-            undone.append(self.outstanding.pop())
-        for _, path, rec in undone:
-            if self.changes.get(path) is rec:
-                del self.changes[path]
-        # An earlier pending change to the same path must show again.
+            _, path, _ = self.outstanding.pop()
+            undone.add(path)
+            self.changes.pop(path, None)
         for _, path, rec in self.outstanding:
-            if path not in self.changes or self.changes[path].zxid < rec.zxid:
+            if path in undone:
                 self.changes[path] = rec
+
+    def _quota(self, path: str, data: bytes | None, create: bool) -> None:
+        """ZooKeeper's checkQuota (after the ACL check): QUOTAEXCEEDED past a hard limit."""
+        try:
+            quotamod.check(self.tree, path, data, create)
+        except quotamod.QuotaExceeded:
+            raise KeeperError(Err.QUOTAEXCEEDED) from None
 
     def _check(self, acl: aclmod.AclList, perm: int, session: Session) -> None:
         if not self.skip_acl and not aclmod.check(acl, perm, session.auth_ids):
@@ -237,6 +250,10 @@ class Prep:
             return self._delete(req.path, req.version, session, zxid)
         if op == Op.SET_ACL:
             return self._set_acl(req, session, zxid)
+        if op == Op.RECONFIG:
+            # A write in ZooKeeper, so a refused one uses up a zxid too; a standalone server
+            # (not a leader) can't reconfigure even when it is enabled.
+            raise KeeperError(Err.UNIMPLEMENTED if self.reconfig_enabled else Err.RECONFIGDISABLED)
         if op == Op.CHECK:
             if not is_valid(req.path):
                 raise KeeperError(Err.BADARGUMENTS)
@@ -280,6 +297,8 @@ class Prep:
             raise KeeperError(Err.NODEEXISTS)
         if parent.owner > 0:
             raise KeeperError(Err.NOCHILDRENFOREPHEMERALS)
+        if self.enforce_quota:
+            self._quota(path, req.data, True)
         if op == Op.CREATE_CONTAINER:
             owner = CONTAINER_OWNER
         elif mode.ttl:
@@ -317,6 +336,8 @@ class Prep:
             raise KeeperError(Err.BADARGUMENTS)
         rec = self._must(req.path)
         self._check(rec.acl, Perm.WRITE, session)
+        if self.enforce_quota:
+            self._quota(req.path, req.data, False)
         version = _next_version(rec.version, req.version)
         rec = rec.copy(zxid)
         rec.version = version

@@ -11,6 +11,7 @@ import base64
 import functools
 import hashlib
 import re
+from collections.abc import Callable
 
 from zkserver.tree import javahash
 
@@ -106,7 +107,18 @@ def _ip_pattern(ident: str) -> tuple[int, int] | None:
     return value & mask, mask
 
 
+# Schemes beyond world/ip/digest that a server registered, with their id check. Process-wide,
+# like ZooKeeper's ProviderRegistry: a server that serves TLS registers `x509`.
+_registered: dict[str, Callable[[str], bool]] = {}
+
+
+def register_scheme(scheme: str, valid: Callable[[str], bool]) -> None:
+    _registered[scheme] = valid
+
+
 def valid_id(scheme: str, ident: str) -> bool:
+    if scheme in _registered:
+        return _registered[scheme](ident)
     if scheme == "world":
         return ident == "anyone"
     if scheme == "digest":
