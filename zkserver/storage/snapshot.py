@@ -17,7 +17,7 @@ import cbor2
 
 from zkserver.storage.files import Disk, SimDisk
 from zkserver.storage.framing import CorruptFile, Scan, frame
-from zkserver.tree.datatree import DataTree, Node
+from zkserver.tree.datatree import NO_CHILDREN, DataTree, Node
 from zkserver.tree.paths import name_of, parent_of
 
 MAGIC = b"ZKSSNAP1"
@@ -143,7 +143,7 @@ def rebuild_indexes(tree: DataTree) -> None:
     """Children sets, ephemerals by session, containers and TTL nodes, from the nodes alone."""
     nodes = tree.nodes
     for n in nodes.values():
-        n.children = set()
+        n.children = NO_CHILDREN
     tree.ephemerals.clear()
     tree.containers.clear()
     tree.ttls.clear()
@@ -151,5 +151,5 @@ def rebuild_indexes(tree: DataTree) -> None:
         if path != "/":
             parent = nodes.get(parent_of(path))
             if parent is not None:
-                parent.children.add(name_of(path))
+                parent.add_child(name_of(path))
         tree.index_owner(path, n.owner)

@@ -60,6 +60,10 @@ def shown_owner(owner: int) -> int:
     return owner if owner > 0 else 0
 
 
+# Most znodes are leaves; they share one empty, immutable set instead of ~200 bytes each.
+NO_CHILDREN: frozenset[str] = frozenset()
+
+
 class Node:
     __slots__ = ("data", "acl", "czxid", "mzxid", "ctime", "mtime", "version", "cversion",
                  "aversion", "owner", "pzxid", "children")
@@ -72,7 +76,21 @@ class Node:
         self.ctime = self.mtime = time
         self.version = self.cversion = self.aversion = 0
         self.owner = owner
-        self.children: set[str] = set()
+        self.children: set[str] | frozenset[str] = NO_CHILDREN
+
+    def add_child(self, name: str) -> None:
+        if self.children is NO_CHILDREN:
+            self.children = {name}
+        else:
+            self.children.add(name)  # type: ignore[union-attr]
+
+    def remove_child(self, name: str) -> None:
+        children = self.children
+        if name in children:
+            if len(children) == 1:
+                self.children = NO_CHILDREN
+            else:
+                children.discard(name)  # type: ignore[union-attr]
 
     def stat(self) -> tuple[int, ...]:
         """The 11 Stat fields in wire order."""
@@ -129,7 +147,7 @@ class DataTree:
         for path, acl in (("/zookeeper", aclmod.OPEN_ACL), ("/zookeeper/quota", aclmod.OPEN_ACL),
                           ("/zookeeper/config", aclmod.READ_ACL)):
             self.nodes[path] = Node(b"", acl, 0, 0, 0)
-            self.nodes[parent_of(path)].children.add(name_of(path))
+            self.nodes[parent_of(path)].add_child(name_of(path))
         self.nodes["/zookeeper/config"].aversion = -1
 
     # -- reads --------------------------------------------------------------------------------
@@ -250,7 +268,7 @@ class DataTree:
             return path, self.nodes.get(path)
         node = Node(op.data, aclmod.intern_acl(op.acl), zxid, time, op.owner)
         self.nodes[path] = node
-        parent.children.add(name_of(path))
+        parent.add_child(name_of(path))
         self.index_owner(path, op.owner)
         watches = self.watches
         if watches.data.by_path or watches.data.recursive:
@@ -266,7 +284,7 @@ class DataTree:
         parent_path = parent_of(path)
         parent = self.nodes.get(parent_path)
         if parent is not None:
-            parent.children.discard(name_of(path))
+            parent.remove_child(name_of(path))
             if zxid > parent.pzxid:
                 parent.pzxid = zxid
         if node is not None:
