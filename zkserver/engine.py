@@ -536,24 +536,23 @@ class Engine:
             self.tree.watches.add_data(path, client)
         return 0, _buffer(node.data) + _pack_stat(*node.stat())
 
-    def _get_children(self, client: Client, r: Reader) -> tuple[int, bytes]:
+    def _children_of(self, client: Client, r: Reader) -> tuple[int, Node | None]:
+        """getChildren and getChildren2: the node (watched if asked), or the error."""
         path = r.ustring()
         watch = r.bool()
         err, node = self._readable(client, path)
-        if node is None:
-            return err, b""
-        if watch:
+        if node is not None and watch:
             self.tree.watches.add_child(path, client)
-        return 0, _strings(node.children)
+        return err, node
+
+    def _get_children(self, client: Client, r: Reader) -> tuple[int, bytes]:
+        err, node = self._children_of(client, r)
+        return (err, b"") if node is None else (0, _strings(node.children))
 
     def _get_children2(self, client: Client, r: Reader) -> tuple[int, bytes]:
-        path = r.ustring()
-        watch = r.bool()
-        err, node = self._readable(client, path)
+        err, node = self._children_of(client, r)
         if node is None:
             return err, b""
-        if watch:
-            self.tree.watches.add_child(path, client)
         return 0, _strings(node.children) + _pack_stat(*node.stat())
 
     def _get_acl(self, client: Client, r: Reader) -> tuple[int, bytes]:

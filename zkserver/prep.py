@@ -90,6 +90,17 @@ def _parent_for_write(path: str | None) -> str:
     return path[:i] or "/"
 
 
+def _fixup(acl: Any, session: Session) -> aclmod.AclList:
+    """A request's ACL validated and expanded, or the error ZooKeeper answers for it."""
+    try:
+        return aclmod.fixup_acl(
+            [(a.perms, a.id.scheme, a.id.id) for a in acl] if acl else None, session.auth_ids)
+    except aclmod.InvalidACL:
+        raise KeeperError(Err.INVALIDACL) from None
+    except aclmod.NullInACL:
+        raise RequestError(Err.MARSHALLINGERROR) from None
+
+
 class Session:
     """What prep needs of the session a request came from."""
 
@@ -279,14 +290,7 @@ class Prep:
             raise KeeperError(Err.BADARGUMENTS)
         path = req.path
         parent_path = _parent_for_write(path)
-        try:
-            acl = aclmod.fixup_acl(
-                [(a.perms, a.id.scheme, a.id.id) for a in req.acl] if req.acl else None,
-                session.auth_ids)
-        except aclmod.InvalidACL:
-            raise KeeperError(Err.INVALIDACL) from None
-        except aclmod.NullInACL:
-            raise RequestError(Err.MARSHALLINGERROR) from None
+        acl = _fixup(req.acl, session)
         parent = self._must(parent_path)
         self._check(parent.acl, Perm.CREATE, session)
         if mode.sequential:
@@ -347,14 +351,7 @@ class Prep:
     def _set_acl(self, req: Any, session: Session, zxid: int) -> SetACLTxn:
         if not is_valid(req.path):
             raise KeeperError(Err.BADARGUMENTS)
-        try:
-            acl = aclmod.fixup_acl(
-                [(a.perms, a.id.scheme, a.id.id) for a in req.acl] if req.acl else None,
-                session.auth_ids)
-        except aclmod.InvalidACL:
-            raise KeeperError(Err.INVALIDACL) from None
-        except aclmod.NullInACL:
-            raise RequestError(Err.MARSHALLINGERROR) from None
+        acl = _fixup(req.acl, session)
         rec = self._must(req.path)
         self._check(rec.acl, Perm.ADMIN, session)
         version = _next_version(rec.aversion, req.version)
