@@ -314,7 +314,7 @@ def test_java_class_keys_are_ignored_with_one_warning() -> None:
     assert config.metrics_http_port == 7000  # the Prometheus provider's default port
 
 
-def test_secure_client_port_and_jks_warn_but_load() -> None:
+def test_tls_keys_load_without_warnings() -> None:
     config = parse(
         MINIMAL
         + "secureClientPort=2281\n"
@@ -330,9 +330,7 @@ def test_secure_client_port_and_jks_warn_but_load() -> None:
     }
     assert config.ssl_quorum is True
     text = "\n".join(config.warnings)
-    assert "TLS is not supported yet; serving the plain client port only" in text
-    assert "JKS" in text and "keystore.jks" in text and "q.pem" not in text
-    assert "sslQuorum" in text
+    assert "TLS" not in text and "JKS" not in text and "sslQuorum" not in text
 
 
 @pytest.mark.parametrize("line, key", [

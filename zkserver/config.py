@@ -3,8 +3,8 @@
 People moving from Apache ZooKeeper must be able to start zkserver with the `zoo.cfg` they
 already have. So the file is read the way Java reads a properties file, every key ZooKeeper
 accepts is accepted here (unknown ones are kept, never rejected), and the defaults are
-ZooKeeper's. What zkserver cannot do yet (TLS, JKS key stores, Java plug-in classes,
-hierarchical quorums) still loads: it ends up in `Config.warnings`, which the server prints once
+ZooKeeper's. What zkserver cannot do yet (Java plug-in classes, hierarchical quorums, several
+addresses per server) still loads: it ends up in `Config.warnings`, which the server prints once
 at start-up, rather than stopping a server that would otherwise run fine.
 
 Parsing and checking are separate from I/O: `parse_config` works on text only, and
@@ -506,8 +506,8 @@ def _servers(r: _Reader) -> dict[int, ServerSpec]:
             "using the first address of each"
         )
     if secure:
-        r.warnings.append(f"{', '.join(secure)}: TLS is not supported yet; secure client "
-                          "ports in server lines are ignored")
+        r.warnings.append(f"{', '.join(secure)}: secure client ports in server lines are not "
+                          "supported yet (use secureClientPort); they are ignored")
     if any(k.startswith(("group", "weight")) for k in r.entries):
         r.warnings.append("group.*/weight.* (hierarchical quorums) are not supported yet; "
                           "a simple majority of all participants is used")
@@ -540,12 +540,6 @@ def _ssl(r: _Reader) -> dict[str, str]:
     ssl = {k[len("zookeeper.") :]: v for k, (v, _) in r.entries.items()
            if k.startswith("zookeeper.ssl.")}
     ssl.update({k: v for k, (v, _) in r.entries.items() if k.startswith("ssl.")})
-    jks = [f"{k}={v}" for k, v in ssl.items()
-           if (k.endswith(".type") and v.upper() == "JKS")
-           or (k.endswith(".location") and v.lower().endswith(".jks"))]
-    if jks:
-        r.warnings.append(f"Java KeyStore (JKS) files cannot be used ({'; '.join(jks)}); "
-                          "convert them to PEM")
     return ssl
 
 
@@ -659,9 +653,6 @@ def _build(entries: Entries, source: str, cwd: str, server_id: int | None) -> Co
     if secure_address is not None and secure_port is None:
         raise ConfigError(f"{r.where('secureClientPortAddress')}: secureClientPortAddress is "
                           "set but secureClientPort is not")
-    if secure_port is not None:
-        r.warnings.append(f"{r.where('secureClientPort')}: secureClientPort={secure_port}: TLS "
-                          "is not supported yet; serving the plain client port only")
     if not quorum and client_port is None and secure_port is None:
         raise ConfigError(f"{source}: no client port: set clientPort (or a ;port in this "
                           "server's server.N line)")
@@ -672,9 +663,6 @@ def _build(entries: Entries, source: str, cwd: str, server_id: int | None) -> Co
         _check_quorum(r, servers, server_id, init_limit, sync_limit)
 
     ssl_quorum = r.flag("sslQuorum", default=False)
-    if ssl_quorum:
-        r.warnings.append(f"{r.where('sslQuorum')}: sslQuorum=true: TLS is not supported yet; "
-                          "quorum traffic is not encrypted")
     _unsupported_warnings(r)
     ssl = _ssl(r)
     readonly = r.flag(*_zk("readonlymode.enabled"), default=False)

@@ -33,7 +33,8 @@ from zkserver.quorum.peer import (
     Truncate,
 )
 from zkserver.quorum.replica import QuorumEngine
-from zkserver.quorum.transport import Links
+from zkserver.quorum.transport import Links, QuorumTLS
+from zkserver.server import tls
 from zkserver.server.server import Server
 from zkserver.storage import snapshot as snapmod
 from zkserver.storage.txnlog import encode_batch, read_segment, segments
@@ -87,14 +88,29 @@ class QuorumServer(Server):
         others = {s.sid: s for s in config.servers.values() if s.sid != me}
         mine = config.servers[me]
         host = "0.0.0.0" if config.quorum_listen_on_all_ips else mine.host
+        quorum_tls = self._quorum_tls(config)
         self.election = Links(me, {sid: (s.host, s.election_port) for sid, s in others.items()},
-                              (host, mine.election_port), self._message, None, "election")
+                              (host, mine.election_port), self._message, None, "election",
+                              quorum_tls)
         self.quorum = Links(me, {sid: (s.host, s.quorum_port) for sid, s in others.items()},
-                            (host, mine.quorum_port), self._message, self._lost, "quorum")
+                            (host, mine.quorum_port), self._message, self._lost, "quorum",
+                            quorum_tls)
+        if config.peer_type == "participant" and len(voters) > 2:
+            # ZooKeeper's leader and followers share globalOutstandingLimit among the others
+            self.outstanding_limit = config.global_outstanding_limit // (len(voters) - 1)
         self.log_queue: deque[Any] = deque()
         self.log_wake = trio.Event()
         self.mode = "looking"
         self.since_snapshot = 0
+
+    @staticmethod
+    def _quorum_tls(config: Any) -> QuorumTLS | None:
+        """sslQuorum=true: TLS between members from the `ssl.quorum.*` keys."""
+        if not config.ssl_quorum:
+            return None
+        return QuorumTLS(tls.server_context(config.ssl, tls.QUORUM_PREFIX),
+                         tls.client_context(config.ssl, tls.QUORUM_PREFIX),
+                         tls.hostname_verification(config.ssl, tls.QUORUM_PREFIX))
 
     def after_recovery(self, now: int) -> None:
         """No snapshot at start-up: the replayed tail may not be committed (ZAB decides)."""

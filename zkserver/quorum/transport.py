@@ -6,15 +6,23 @@ is FIFO, like the links ZAB assumes. On the quorum port a broken stream (either 
 reported as `lost(sid)`: messages queued for it are dropped, exactly as with a TCP connection
 that died, and the ZAB core reacts (a follower looks for a new leader, a leader forgets the
 learner). On the election port, losses are silent: notifications are re-sent anyway.
+
+With `sslQuorum=true` both ports speak TLS (`QuorumTLS`, from the `ssl.quorum.*` keys): each
+side shows its certificate, each checks the other's against the trust store and, unless
+`ssl.quorum.hostnameVerification=false`, that the certificate names the peer's address, as
+ZooKeeper's quorum TLS does.
 """
 
 from __future__ import annotations
 
 import logging
+import socket
+import ssl
 import struct
 from collections.abc import Callable
 from typing import Any
 
+import attrs
 import trio
 
 from zkserver.proto.frames import FrameError, FrameSplitter
@@ -25,6 +33,31 @@ log = logging.getLogger(__name__)
 _LEN = struct.Struct(">I")
 MAX_MESSAGE = 1 << 30
 CONNECT_TIMEOUT = 1.0
+TLS_HANDSHAKE_TIMEOUT = 5.0
+CLOSE_TIMEOUT = 1.0
+
+
+@attrs.frozen
+class QuorumTLS:
+    """What a server needs to speak TLS to the other members (see zkserver.server.tls)."""
+
+    server: ssl.SSLContext  # for the connections other members open to us
+    client: ssl.SSLContext  # for the connections we open
+    verify_hostnames: bool = True
+
+
+async def _close(stream: trio.abc.Stream) -> None:
+    with trio.CancelScope(shield=True):
+        if isinstance(stream, trio.SSLStream):
+            with trio.move_on_after(CLOSE_TIMEOUT):
+                try:
+                    await stream.aclose()
+                    return
+                except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+                    pass
+            await trio.aclose_forcefully(stream.transport_stream)
+        else:
+            await stream.aclose()
 
 
 def _frame(payload: bytes) -> bytes:
@@ -34,8 +67,9 @@ def _frame(payload: bytes) -> bytes:
 class Links:
     def __init__(self, me: int, peers: dict[int, tuple[str, int]], listen: tuple[str, int],
                  on_message: Callable[[int, Any], None], on_lost: Callable[[int], None] | None,
-                 name: str) -> None:
+                 name: str, tls: QuorumTLS | None = None) -> None:
         self.me = me
+        self.tls = tls
         self.peers = peers
         self.listen = listen
         self.on_message = on_message
@@ -43,7 +77,7 @@ class Links:
         self.name = name
         self.queues: dict[int, list[bytes]] = {sid: [] for sid in peers}
         self.wake: dict[int, trio.Event] = {sid: trio.Event() for sid in peers}
-        self.out: dict[int, trio.SocketStream | None] = {sid: None for sid in peers}
+        self.out: dict[int, trio.abc.Stream | None] = {sid: None for sid in peers}
         self.reset_out: set[int] = set()
         self.inbound: dict[int, trio.CancelScope] = {}
 
@@ -91,11 +125,8 @@ class Links:
                 continue
             stream = self.out[sid]
             if stream is None:
-                try:
-                    with trio.fail_after(CONNECT_TIMEOUT):
-                        stream = await trio.open_tcp_stream(host, port)
-                        await stream.send_all(_frame(struct.pack(">q", self.me)))
-                except (OSError, trio.TooSlowError, trio.BrokenResourceError):
+                stream = await self._connect(sid, host, port)
+                if stream is None:
                     queue.clear()
                     self._lost(sid)
                     continue
@@ -108,14 +139,72 @@ class Links:
                 await self._close_out(sid)
                 self._lost(sid)
 
+    async def _connect(self, sid: int, host: str, port: int) -> trio.abc.Stream | None:
+        """A new outbound stream to `sid`, announced with our id (TLS first if configured)."""
+        raw: trio.SocketStream | None = None
+        try:
+            with trio.fail_after(CONNECT_TIMEOUT):
+                raw = await trio.open_tcp_stream(host, port)
+            stream: trio.abc.Stream = raw
+            if self.tls is not None:
+                secure = trio.SSLStream(raw, self.tls.client, server_hostname=host)
+                with trio.fail_after(TLS_HANDSHAKE_TIMEOUT):
+                    await secure.do_handshake()
+                stream = secure
+            await stream.send_all(_frame(struct.pack(">q", self.me)))
+            return stream
+        except (OSError, trio.TooSlowError, trio.BrokenResourceError) as e:
+            if self.tls is not None and raw is not None:
+                log.warning("%s: TLS to server %d (%s:%d) failed: %s", self.name, sid, host,
+                            port, e.__cause__ or e)
+            if raw is not None:
+                await trio.aclose_forcefully(raw)
+            return None
+
+    async def _secure_inbound(self, stream: trio.SocketStream) -> trio.SSLStream | None:
+        """The server side of a member's TLS connection, its certificate checked."""
+        assert self.tls is not None
+        try:
+            ip = str(stream.socket.getpeername()[0])
+        except OSError:
+            return None
+        secure = trio.SSLStream(stream, self.tls.server, server_side=True)
+        try:
+            with trio.fail_after(TLS_HANDSHAKE_TIMEOUT):
+                await secure.do_handshake()
+        except (OSError, trio.TooSlowError, trio.BrokenResourceError) as e:
+            log.warning("%s: TLS handshake with %s failed: %s", self.name, ip, e.__cause__ or e)
+            return None
+        der = secure.getpeercert(binary_form=True)
+        if self.tls.verify_hostnames and der is not None:
+            from zkserver.server.tls import peer_matches_host
+
+            names: list[str] = []
+            if not peer_matches_host(der, ip, []):
+                try:
+                    names = [(await trio.socket.getnameinfo((ip, 0), socket.NI_NAMEREQD))[0]]
+                except OSError:
+                    pass
+                if not peer_matches_host(der, ip, names):
+                    log.warning("%s: the certificate of %s does not name that address; "
+                                "closing (ssl.quorum.hostnameVerification)", self.name, ip)
+                    return None
+        return secure
+
     async def _close_out(self, sid: int) -> None:
         stream = self.out[sid]
         self.out[sid] = None
         if stream is not None:
-            with trio.CancelScope(shield=True):
-                await stream.aclose()
+            await _close(stream)
 
-    async def _inbound(self, stream: trio.SocketStream) -> None:
+    async def _inbound(self, raw: trio.SocketStream) -> None:
+        stream: trio.abc.Stream = raw
+        if self.tls is not None:
+            secure = await self._secure_inbound(raw)
+            if secure is None:
+                await trio.aclose_forcefully(raw)
+                return
+            stream = secure
         splitter = FrameSplitter(MAX_MESSAGE)
         sid = None
         try:
@@ -143,5 +232,4 @@ class Links:
             if sid is not None and self.inbound.get(sid) is scope:
                 del self.inbound[sid]
                 self._lost(sid)
-            with trio.CancelScope(shield=True):
-                await stream.aclose()
+            await _close(stream)

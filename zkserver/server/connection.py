@@ -4,12 +4,17 @@ Two tasks per connection, in one nursery: the receiver parses *every* frame a re
 and hands them to the engine in order; the sender waits until the engine has queued output for
 this connection (its own replies, or notifications caused by other connections' writes) and
 writes all of it with one send. A client that stops reading is not allowed to grow our buffer
-without bound: the receiver stops reading until the sender has drained it.
+without bound: the receiver stops reading until the sender has drained it. Nor may the server
+take on more than `globalOutstandingLimit` requests: past it, connections that already have
+requests in hand stop reading until the backlog shrinks.
+
+The stream is a plain TCP stream or a `trio.SSLStream` whose handshake the server has done.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import trio
@@ -20,11 +25,14 @@ from zkserver.server import fourletter
 if TYPE_CHECKING:
     from zkserver.engine import Client
     from zkserver.server.server import Server
+    from zkserver.tree.acl import Identity
 
 log = logging.getLogger(__name__)
 
 RECEIVE_SIZE = 256 * 1024
 HIGH_WATER = 4 * 1024 * 1024
+CLOSE_NOTIFY_TIMEOUT = 1.0
+THROTTLE_POLL = 0.002  # how often a throttled connection looks whether it may read again
 
 
 class _Wakeup:
@@ -40,16 +48,21 @@ class _Wakeup:
         self.event.set()
 
 
-async def serve_connection(server: Server, stream: trio.SocketStream) -> None:
-    try:
-        peer = stream.socket.getpeername()
-        remote = (str(peer[0]), int(peer[1]))
-    except OSError:
-        return
+async def serve_connection(server: Server, stream: trio.abc.Stream, remote: tuple[str, int],
+                           auth_ids: Sequence[Identity] = (), secure: bool = False) -> None:
+    """Serve one accepted connection (plain, or TLS already past its handshake) until it ends.
+
+    `auth_ids` are identities the transport proved (a TLS client certificate's `x509` id);
+    the connection holds them from the start, next to its `ip` identity.
+    """
     wakeup = _Wakeup()
     engine = server.engine
     client = engine.connect(remote, wakeup.ring, server.now())
-    server.connection_opened(client)
+    for ident in auth_ids:
+        if ident not in client.auth_ids:
+            client.auth_ids.append(ident)
+    if secure:
+        server.tls_clients.add(client)
     try:
         async with trio.open_nursery() as nursery:
             nursery.start_soon(_sender, stream, client, wakeup, nursery.cancel_scope)
@@ -59,12 +72,26 @@ async def serve_connection(server: Server, stream: trio.SocketStream) -> None:
         pass  # the client went away (a reset included): its session lives on
     finally:
         engine.disconnect(client)
-        server.connection_closed(client)
-        with trio.CancelScope(shield=True):
+        server.tls_clients.discard(client)
+        await close_stream(stream)
+
+
+async def close_stream(stream: trio.abc.Stream) -> None:
+    """Close, even when cancelled; a TLS close_notify gets a moment, never a hang."""
+    with trio.CancelScope(shield=True):
+        if isinstance(stream, trio.SSLStream):
+            with trio.move_on_after(CLOSE_NOTIFY_TIMEOUT):
+                try:
+                    await stream.aclose()
+                    return
+                except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+                    pass
+            await trio.aclose_forcefully(stream.transport_stream)
+        else:
             await stream.aclose()
 
 
-async def _sender(stream: trio.SocketStream, client: Client, wakeup: _Wakeup,
+async def _sender(stream: trio.abc.Stream, client: Client, wakeup: _Wakeup,
                   scope: trio.CancelScope) -> None:
     while True:
         await wakeup.event.wait()
@@ -81,7 +108,7 @@ async def _sender(stream: trio.SocketStream, client: Client, wakeup: _Wakeup,
             return
 
 
-async def _receiver(server: Server, stream: trio.SocketStream, client: Client,
+async def _receiver(server: Server, stream: trio.abc.Stream, client: Client,
                     wakeup: _Wakeup) -> None:
     engine = server.engine
     splitter = FrameSplitter(server.max_buffer)
@@ -91,6 +118,7 @@ async def _receiver(server: Server, stream: trio.SocketStream, client: Client,
             data = await stream.receive_some(RECEIVE_SIZE)
             if not data:
                 return
+            server.bytes_received += len(data)
             splitter.buf += data
             word = bytes(splitter.buf[:4])
             if len(word) == 4 and word.decode("latin-1") in fourletter.COMMANDS:
@@ -115,12 +143,22 @@ async def _receiver(server: Server, stream: trio.SocketStream, client: Client,
             now = server.now()
             for f in pending:
                 engine.handle(client, f, now)
+                # globalOutstandingLimit: while the server has too many requests in hand, a
+                # connection with requests of its own outstanding stops taking more (ZooKeeper's
+                # throttle); connections with nothing outstanding keep going.
+                if client.queue and server.over_outstanding_limit(1):
+                    server.commit()
+                    while client.queue and server.over_outstanding_limit(0) \
+                            and not client.closed:
+                        await trio.sleep(THROTTLE_POLL)
+                    now = server.now()
             server.commit()
             while len(client.out) > HIGH_WATER and not client.closed:
                 await wakeup.drained.wait()
         data = await stream.receive_some(RECEIVE_SIZE)
         if not data:
             return
+        server.bytes_received += len(data)
         try:
             pending = splitter.feed(data)
         except FrameError as e:

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import logging
 import os
+import ssl
 import time
 from typing import Any
 
 import trio
 
 from zkserver.engine import Client, Engine
+from zkserver.server import admin, metrics, tls
 from zkserver.server.committer import Committer
 from zkserver.server.connection import serve_connection
 from zkserver.storage import snapshot as snapmod
@@ -23,6 +25,8 @@ from zkserver.storage.files import Disk
 from zkserver.storage.purge import purge
 from zkserver.storage.recovery import recover
 from zkserver.storage.txnlog import TxnLog
+from zkserver.tree import acl as aclmod
+from zkserver.tree import quota as quotamod
 from zkserver.tree.reaper import due_for_reaping
 
 log = logging.getLogger(__name__)
@@ -63,14 +67,36 @@ class Server:
         )
         for sid, timeout in recovered.tree.sessions.items():
             self.engine.sessions.add(sid, timeout, now)
-        self.txnlog = TxnLog(self.disk, self.log_dir, config.pre_alloc_size_kb * 1024,
-                             config.force_sync)
+        self.metrics = metrics.Metrics()
+        self.txnlog = metrics.TimedLog(
+            TxnLog(self.disk, self.log_dir, config.pre_alloc_size_kb * 1024, config.force_sync),
+            self.metrics.fsynctime)
         self.committer = Committer(self, self.disk, self.txnlog, self.snap_dir,
                                    config.snap_count)
         self.max_buffer = config.jute_max_buffer
         self.handshake_timeout = self.engine.max_timeout / 1000
+        self.engine.prep.enforce_quota = config.enforce_quota
+        quotamod.tracker(self.engine.tree)  # find the quota roots, count their stats
         self.connections_per_ip: dict[str, int] = {}
+        self.total_connections = 0
         self.listeners: list[trio.SocketListener] = []
+        self.secure_listeners: list[trio.SocketListener] = []
+        self.tls_context: ssl.SSLContext | None = None
+        self.tls_clients: set[Client] = set()  # connections on the secure client port
+        self.x509_super_user = config.properties.get(
+            "zookeeper.X509AuthenticationProvider.superUser")
+        # Counters for the metrics endpoints (ZooKeeper's names).
+        self.bytes_received = 0
+        self.connections_accepted = 0
+        self.connections_rejected = 0
+        self.unsuccessful_handshakes = 0
+        self.tls_handshakes_in_progress = 0
+        self.throttled = 0
+        self.outstanding_limit = config.global_outstanding_limit
+        self._outstanding_at = -1.0
+        self._outstanding = 0
+        self.admin_address: tuple[str, int] | None = None
+        self.metrics_address: tuple[str, int] | None = None
         self.trace_mask = 306  # ZooKeeper's default trace mask
         self.serving = False
         self.mode = "standalone"
@@ -87,7 +113,13 @@ class Server:
 
     @property
     def addresses(self) -> list[tuple[str, int]]:
+        """Where the plain client port listens."""
         return [lis.socket.getsockname()[:2] for lis in self.listeners]
+
+    @property
+    def secure_addresses(self) -> list[tuple[str, int]]:
+        """Where the TLS client port (secureClientPort) listens."""
+        return [lis.socket.getsockname()[:2] for lis in self.secure_listeners]
 
     # -- the commit path ----------------------------------------------------------------------
 
@@ -96,32 +128,117 @@ class Server:
         if self.engine.to_commit:
             self.committer.kick()
 
-    # -- connection accounting ------------------------------------------------------------------
+    # -- connections --------------------------------------------------------------------------
 
-    def connection_opened(self, client: Client) -> None:
-        ip = client.remote[0]
+    def secure_clients(self) -> set[Client]:
+        return self.tls_clients
+
+    def connection_opened(self, ip: str) -> None:
         self.connections_per_ip[ip] = self.connections_per_ip.get(ip, 0) + 1
+        self.total_connections += 1
 
-    def connection_closed(self, client: Client) -> None:
-        ip = client.remote[0]
+    def connection_closed(self, ip: str) -> None:
+        self.total_connections -= 1
         n = self.connections_per_ip.get(ip, 1) - 1
         if n:
             self.connections_per_ip[ip] = n
         else:
             self.connections_per_ip.pop(ip, None)
 
+    def _admit(self, ip: str) -> bool:
+        """maxClientCnxns (per address) and maxCnxns (all connections, both ports)."""
+        per_ip = self.config.max_client_cnxns
+        if per_ip > 0 and self.connections_per_ip.get(ip, 0) >= per_ip:
+            log.warning("Too many connections from /%s - max is %d (maxClientCnxns)", ip, per_ip)
+            return False
+        total = self.config.max_cnxns
+        if total > 0 and self.total_connections >= total:
+            log.warning("Too many connections %d - max is %d (maxCnxns)",
+                        self.total_connections, total)
+            return False
+        return True
+
+    def over_outstanding_limit(self, added: int) -> bool:
+        """Whether more requests than globalOutstandingLimit are in hand, server-wide.
+
+        Counting every connection's queue costs a walk over them, so the count is redone at
+        most once a millisecond; in between, each caller adds the `added` request it just
+        queued to the estimate."""
+        limit = self.outstanding_limit
+        if limit <= 0:
+            return False
+        now = trio.current_time()
+        if now - self._outstanding_at > 0.001:
+            self._outstanding_at = now
+            self._outstanding = sum(len(c.queue) for c in self.engine.clients)
+        else:
+            self._outstanding += added
+        if self._outstanding > limit:
+            self.throttled += 1
+            return True
+        return False
+
     async def _handle(self, stream: trio.SocketStream) -> None:
-        limit = self.config.max_client_cnxns
+        await self._accept(stream, None)
+
+    async def _handle_secure(self, stream: trio.SocketStream) -> None:
+        await self._accept(stream, self.tls_context)
+
+    async def _accept(self, stream: trio.SocketStream, context: ssl.SSLContext | None) -> None:
         try:
-            ip = str(stream.socket.getpeername()[0])
+            peer = stream.socket.getpeername()
+            remote = (str(peer[0]), int(peer[1]))
         except OSError:
             await stream.aclose()
             return
-        if limit and self.connections_per_ip.get(ip, 0) >= limit:
-            log.warning("too many connections from %s (maxClientCnxns=%d)", ip, limit)
+        ip = remote[0]
+        if not self._admit(ip):
+            self.connections_rejected += 1
             await stream.aclose()
             return
-        await serve_connection(self, stream)
+        self.connections_accepted += 1
+        self.connection_opened(ip)
+        try:
+            if context is None:
+                await serve_connection(self, stream, remote)
+                return
+            secure = await self._tls_handshake(stream, context, remote)
+            if secure is not None:
+                await serve_connection(self, secure, remote, self._tls_identities(secure),
+                                       secure=True)
+        finally:
+            self.connection_closed(ip)
+
+    async def _tls_handshake(self, stream: trio.SocketStream, context: ssl.SSLContext,
+                             remote: tuple[str, int]) -> trio.SSLStream | None:
+        """The TLS handshake, within the time a client gets to say hello at all."""
+        secure = trio.SSLStream(stream, context, server_side=True)
+        self.tls_handshakes_in_progress += 1
+        try:
+            with trio.move_on_after(self.handshake_timeout):
+                await secure.do_handshake()
+                return secure
+            log.info("TLS handshake with %s:%d timed out", *remote)
+        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as e:
+            cause = e.__cause__ or e
+            log.info("unsuccessful TLS handshake with %s:%d: %s", *remote, cause)
+        finally:
+            self.tls_handshakes_in_progress -= 1
+        self.unsuccessful_handshakes += 1
+        self.engine.stats.auth_failed += 1
+        await trio.aclose_forcefully(stream)
+        return None
+
+    def _tls_identities(self, secure: trio.SSLStream) -> list[aclmod.Identity]:
+        """A client certificate's `x509` identity (and `super` for the configured super user)."""
+        der = secure.getpeercert(binary_form=True)
+        if not der:
+            return []  # clientAuth=want and no certificate: just the ip identity
+        dn = tls.x509_identity(der)
+        ids: list[aclmod.Identity] = [("x509", dn)]
+        if self.x509_super_user is not None and dn == self.x509_super_user:
+            ids.append(aclmod.SUPER)
+        return ids
 
     # -- timers -------------------------------------------------------------------------------
 
@@ -181,19 +298,39 @@ class Server:
 
     # -- running ------------------------------------------------------------------------------
 
+    def setup_tls(self) -> None:
+        """The secure client port's TLS context; TLS also registers the `x509` ACL scheme."""
+        cfg = self.config
+        if cfg.secure_client_port is not None:
+            self.tls_context = tls.server_context(cfg.ssl, tls.CLIENT_PREFIX)
+        if cfg.secure_client_port is not None or cfg.ssl_quorum:
+            aclmod.register_scheme("x509", tls.valid_dn)
+
+    async def _listen(self, what: str, port: int, host: str | None
+                      ) -> list[trio.SocketListener]:
+        cfg = self.config
+        backlog = cfg.client_port_listen_backlog if cfg.client_port_listen_backlog > 0 else None
+        try:
+            return await trio.open_tcp_listeners(port, host=host, backlog=backlog)
+        except OSError as e:
+            raise OSError(e.errno, f"{what} {host or '*'}:{port}: {e.strerror}") from e
+
     async def serve(self, *, task_status: trio.TaskStatus[Server] = trio.TASK_STATUS_IGNORED
                     ) -> None:
         cfg = self.config
         host = cfg.client_port_address
-        port = cfg.client_port if cfg.client_port is not None else 2181
+        port = cfg.client_port
         if cfg.this_server is not None and cfg.this_server.client_port:
             port = cfg.this_server.client_port
             host = cfg.this_server.client_host or host
-        backlog = cfg.client_port_listen_backlog if cfg.client_port_listen_backlog > 0 else None
-        try:
-            self.listeners = await trio.open_tcp_listeners(port, host=host, backlog=backlog)
-        except OSError as e:
-            raise OSError(e.errno, f"client port {host or '*'}:{port}: {e.strerror}") from e
+        if port is None and cfg.secure_client_port is None:
+            port = 2181
+        self.setup_tls()
+        if port is not None:
+            self.listeners = await self._listen("client port", port, host)
+        if cfg.secure_client_port is not None:
+            self.secure_listeners = await self._listen(
+                "secure client port", cfg.secure_client_port, cfg.secure_client_port_address)
         self.serving = True
         try:
             async with trio.open_nursery() as nursery:
@@ -202,7 +339,18 @@ class Server:
                 if cfg.autopurge_purge_interval > 0:
                     nursery.start_soon(self._autopurge)
                 nursery.start_soon(self._reap_containers)
-                nursery.start_soon(trio.serve_listeners, self._handle, self.listeners)
+                if self.listeners:
+                    nursery.start_soon(trio.serve_listeners, self._handle, self.listeners)
+                if self.secure_listeners:
+                    nursery.start_soon(trio.serve_listeners, self._handle_secure,
+                                       self.secure_listeners)
+                if cfg.admin_enable_server:
+                    try:
+                        self.admin_address = await nursery.start(admin.serve, self)
+                    except* OSError as group:  # as a ZooKeeper ensemble member: serve on
+                        log.error("Problem starting AdminServer: %s", group.exceptions[0])
+                if cfg.metrics_http_port is not None:
+                    self.metrics_address = await nursery.start(metrics.serve, self)
                 task_status.started(self)
         finally:
             self.serving = False

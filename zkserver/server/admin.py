@@ -1,0 +1,510 @@
+"""The AdminServer: ZooKeeper's HTTP/JSON commands (`/commands/<name>`), on Trio and h11.
+
+    admin.enableServer=true          (ZooKeeper's default up to 3.9; zkserver's built-in
+    admin.serverAddress=0.0.0.0       developer config turns it off)
+    admin.serverPort=8080
+    admin.commandURL=/commands
+
+`GET /commands` lists the commands as ZooKeeper's CommandListServlet does (a link per primary
+name); `GET /commands/<name or alias>` runs one and answers a JSON object with the command's
+own fields, then `"command"` (the primary name) and `"error"` (null when it worked), laid out
+the way Jackson's pretty printer lays it out. An unknown name is answered 200 with an
+`"error"`, as ZooKeeper does. Unlike the four-letter words, the admin commands are not limited
+by `4lw.commands.whitelist`. Commands that need authentication in ZooKeeper 3.9 (snapshot,
+restore, shed_connections) are not offered.
+
+The small HTTP/1.1 server here is shared with the Prometheus endpoint (`metrics.py`).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import platform
+import sys
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs, unquote, urlsplit
+
+import h11
+import trio
+
+from zkserver.server import fourletter
+
+if TYPE_CHECKING:
+    from zkserver.server.server import Server
+
+log = logging.getLogger(__name__)
+
+IDLE_TIMEOUT = 30.0  # admin.idleTimeout
+MAX_REQUEST = 64 * 1024
+
+Response = tuple[int, str, bytes]  # status, content type, body
+Handler = Callable[[str, str], Response | Awaitable[Response]]
+
+
+# -- a small HTTP/1.1 server ----------------------------------------------------------------------
+
+
+async def serve_http(handler: Handler, host: str, port: int, what: str, *,
+                     task_status: trio.TaskStatus[tuple[str, int]] = trio.TASK_STATUS_IGNORED
+                     ) -> None:
+    """Serve `handler(method, target)` on host:port; started with the bound address."""
+    try:
+        listeners = await trio.open_tcp_listeners(port, host=host or None)
+    except OSError as e:
+        raise OSError(e.errno, f"{what} {host or '*'}:{port}: {e.strerror}") from e
+    address = listeners[0].socket.getsockname()[:2]
+    log.info("%s at http://%s:%d/", what, *address)
+    task_status.started((str(address[0]), int(address[1])))
+
+    async def connection(stream: trio.SocketStream) -> None:
+        try:
+            await _http_connection(handler, stream)
+        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+            pass
+        finally:
+            await trio.aclose_forcefully(stream)
+
+    await trio.serve_listeners(connection, listeners)
+
+
+async def _http_connection(handler: Handler, stream: trio.SocketStream) -> None:
+    conn = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_REQUEST)
+    while True:
+        request = None
+        with trio.move_on_after(IDLE_TIMEOUT):
+            try:
+                while True:
+                    event = conn.next_event()
+                    if event is h11.NEED_DATA:
+                        data = await stream.receive_some(16384)
+                        conn.receive_data(data)
+                        continue
+                    if isinstance(event, h11.Request):
+                        request = event
+                    elif isinstance(event, h11.EndOfMessage):
+                        break
+                    elif isinstance(event, h11.ConnectionClosed) or event is h11.PAUSED:
+                        return
+            except h11.RemoteProtocolError as e:
+                if conn.our_state in (h11.IDLE, h11.SEND_RESPONSE):
+                    await _send(stream, conn, e.error_status_hint, "text/plain",
+                                f"{e}\n".encode(), b"GET")
+                return
+        if request is None:
+            return  # idle for too long
+        method = request.method.decode("latin-1")
+        target = request.target.decode("latin-1")
+        if method not in ("GET", "HEAD", "POST"):
+            status, ctype, body = 405, "text/plain", b"method not allowed\n"
+        else:
+            result = handler(method, target)
+            if not isinstance(result, tuple):
+                result = await result
+            status, ctype, body = result
+        await _send(stream, conn, status, ctype, body, request.method)
+        if conn.our_state is h11.MUST_CLOSE or conn.their_state is h11.MUST_CLOSE:
+            return
+        try:
+            conn.start_next_cycle()
+        except h11.LocalProtocolError:
+            return
+
+
+async def _send(stream: trio.SocketStream, conn: h11.Connection, status: int, ctype: str,
+                body: bytes, method: bytes) -> None:
+    headers = [("Content-Type", ctype), ("Content-Length", str(len(body))),
+               ("Server", "zkserver")]
+    out = conn.send(h11.Response(status_code=status, headers=headers))
+    if method != b"HEAD":
+        out += conn.send(h11.Data(data=body))
+    out += conn.send(h11.EndOfMessage())
+    await stream.send_all(out)
+
+
+# -- JSON as ZooKeeper's Jackson writes it ---------------------------------------------------------
+
+
+def jackson(value: Any, indent: int = 0) -> str:
+    """Jackson's default pretty printer: `"key" : value`, arrays inline, two-space indent."""
+    if isinstance(value, dict):
+        if not value:
+            return "{ }"
+        pad = "  " * (indent + 1)
+        items = [f"{pad}{json.dumps(str(k), ensure_ascii=False)} : {jackson(v, indent + 1)}"
+                 for k, v in value.items()]
+        return "{\n" + ",\n".join(items) + "\n" + "  " * indent + "}"
+    if isinstance(value, (list, tuple, set, frozenset)):
+        if not value:
+            return "[ ]"
+        return "[ " + ", ".join(jackson(v, indent) for v in value) + " ]"
+    if isinstance(value, float):
+        return repr(value) if value == value and abs(value) != float("inf") else '"NaN"'
+    return json.dumps(value, ensure_ascii=False)
+
+
+# -- the commands -------------------------------------------------------------------------------
+
+
+def _hex(n: int) -> str:
+    return format(n & 0xFFFFFFFFFFFFFFFF, "x")
+
+
+def _client_response(server: Server) -> dict[str, int]:
+    s = server.engine.stats
+    return {"last_buffer_size": s.last_response_size, "min_buffer_size": s.min_response_size,
+            "max_buffer_size": s.max_response_size}
+
+
+def _server_stats(server: Server) -> dict[str, Any]:
+    e = server.engine
+    s = e.stats
+    from zkserver.server.metrics import non_mtls_connections
+
+    cfg = server.config
+    local, remote = non_mtls_connections(server)
+    return {
+        "packets_sent": s.sent,
+        "packets_received": s.received,
+        "fsync_threshold_exceed_count": 0,
+        "client_response_stats": _client_response(server),
+        "uptime": server.now() - server.started,
+        "data_dir_size": fourletter._dir_size(cfg.data_dir),
+        "log_dir_size": fourletter._dir_size(cfg.data_log_dir),
+        "provider_null": False,
+        "server_state": server.mode,
+        "last_processed_zxid": e.last_zxid,
+        "outstanding_requests": fourletter._outstanding(server),
+        "avg_latency": s.lat_sum / s.lat_count if s.lat_count else 0.0,
+        "max_latency": s.lat_max,
+        "min_latency": s.lat_min,
+        "num_alive_client_connections": len(e.clients),
+        "auth_failed_count": s.auth_failed,
+        "non_mtlsremote_conn_count": remote,
+        "non_mtlslocal_conn_count": local,
+    }
+
+
+def _srvr(server: Server, args: dict[str, str]) -> dict[str, Any]:
+    return {
+        "version": fourletter.VERSION_LINE,
+        "read_only": server.engine.read_only,
+        "server_stats": _server_stats(server),
+        "client_response": _client_response(server),
+        "node_count": server.engine.tree.node_count(),
+    }
+
+
+def _brief(c: Any) -> dict[str, Any]:
+    host, port = c.remote
+    return {"remote_socket_address": f"{host}:{port}", "interest_ops": 1,
+            "outstanding_requests": len(c.queue), "packets_received": c.received,
+            "packets_sent": c.sent}
+
+
+def _full(server: Server, c: Any) -> dict[str, Any]:
+    out = _brief(c)
+    if c.session_id:
+        info = server.engine.sessions.get(c.session_id)
+        out.update({
+            "session_id": c.session_id,
+            "last_operation": c.last_op,
+            "established": c.established,
+            "session_timeout": info.timeout if info else 0,
+            "last_cxid": c.last_cxid,
+            "last_zxid": c.last_zxid,
+            "last_response_time": c.last_response,
+            "last_latency": c.last_latency,
+            "min_latency": c.lat_min,
+            "avg_latency": c.lat_sum // c.lat_count if c.lat_count else 0,
+            "max_latency": c.lat_max,
+        })
+    return out
+
+
+def _split_clients(server: Server) -> tuple[list[Any], list[Any]]:
+    secure = server.secure_clients()
+    clients = sorted(server.engine.clients, key=lambda c: c.remote)
+    return [c for c in clients if c not in secure], [c for c in clients if c in secure]
+
+
+def _stat(server: Server, args: dict[str, str]) -> dict[str, Any]:
+    plain, secure = _split_clients(server)
+    return {**_srvr(server, args), "connections": [_brief(c) for c in plain],
+            "secure_connections": [_brief(c) for c in secure]}
+
+
+def _cons(server: Server, args: dict[str, str]) -> dict[str, Any]:
+    plain, secure = _split_clients(server)
+    return {"connections": [_full(server, c) for c in plain],
+            "secure_connections": [_full(server, c) for c in secure]}
+
+
+def _conf(server: Server, args: dict[str, str]) -> dict[str, Any]:
+    cfg = server.config
+    out: dict[str, Any] = {
+        "client_port": cfg.client_port if cfg.client_port is not None else -1,
+        "data_dir": os.path.join(cfg.data_dir, "zkserver"),
+        "data_log_dir": os.path.join(cfg.data_log_dir, "zkserver"),
+        "tick_time": cfg.tick_time,
+        "max_client_cnxns": cfg.max_client_cnxns,
+        "min_session_timeout": server.engine.min_timeout,
+        "max_session_timeout": server.engine.max_timeout,
+        "server_id": cfg.server_id if cfg.is_quorum else 0,
+        "client_port_listen_backlog": cfg.client_port_listen_backlog,
+    }
+    if cfg.secure_client_port is not None:
+        out["secure_client_port"] = cfg.secure_client_port
+    return out
+
+
+def _crst(server: Server, args: dict[str, str]) -> dict[str, Any]:
+    for c in server.engine.clients:
+        c.reset_stats()
+    return {}
+
+
+def _srst(server: Server, args: dict[str, str]) -> dict[str, Any]:
+    server.engine.stats.reset()
+    return {}
+
+
+def _dirs(server: Server, args: dict[str, str]) -> dict[str, Any]:
+    cfg = server.config
+    return {"datadir_size": fourletter._dir_size(cfg.data_dir),
+            "logdir_size": fourletter._dir_size(cfg.data_log_dir)}
+
+
+def _dump(server: Server, args: dict[str, str]) -> dict[str, Any]:
+    e = server.engine
+    return {
+        "expiry_time_to_session_ids": {str(at): sorted(sids)
+                                       for at, sids in sorted(e.sessions.buckets.items())},
+        "session_id_to_ephemeral_paths": {str(sid): sorted(paths)
+                                          for sid, paths in sorted(e.tree.ephemerals.items())},
+    }
+
+
+def _envi(server: Server, args: dict[str, str]) -> dict[str, Any]:
+    text = fourletter._envi(server, b"")
+    out: dict[str, Any] = {}
+    for line in text.splitlines()[1:]:
+        key, _, value = line.partition("=")
+        out[key] = value
+    return out
+
+
+def _hash(server: Server, args: dict[str, str]) -> dict[str, Any]:
+    tree = server.engine.tree
+    digests = [] if tree.digest is None else [{"zxid": tree.last_zxid, "digest": tree.digest}]
+    return {"digests": digests}
+
+
+def _gtmk(server: Server, args: dict[str, str]) -> dict[str, Any]:
+    return {"tracemask": server.trace_mask}
+
+
+def _stmk(server: Server, args: dict[str, str]) -> dict[str, Any]:
+    try:
+        server.trace_mask = int(args["traceMask"])
+    except (KeyError, ValueError):
+        return {"error": "setTraceMask requires long traceMask argument"}
+    return {"tracemask": server.trace_mask}
+
+
+def _icfg(server: Server, args: dict[str, str]) -> dict[str, Any]:
+    source = server.config.source
+    text = ""
+    if source and os.path.isfile(source):
+        with open(source, encoding="utf-8", errors="replace") as f:
+            text = f.read()
+    return {"initial_configuration": text}
+
+
+def _isro(server: Server, args: dict[str, str]) -> dict[str, Any]:
+    return {"read_only": server.engine.read_only}
+
+
+def _lsnp(server: Server, args: dict[str, str]) -> dict[str, Any]:
+    from zkserver.storage import snapshot as snapmod
+
+    snaps = snapmod.snapshots(server.disk, server.snap_dir)
+    if not snaps:
+        return {"zxid": _hex(-1), "timestamp": -1}
+    zxid, path = snaps[0]
+    try:
+        stamp = int(os.path.getmtime(path))
+    except OSError:
+        stamp = -1
+    return {"zxid": _hex(zxid), "timestamp": stamp}
+
+
+def _lead(server: Server, args: dict[str, str]) -> dict[str, Any]:
+    peer = getattr(server, "peer", None)
+    if peer is None:
+        return {"error": "server is not initialized"}
+    leader = peer.leader
+    spec = server.config.servers.get(leader) if leader is not None else None
+    return {"is_leader": server.mode == "leader",
+            "leader_id": leader if leader is not None else -1,
+            "leader_ip": spec.host if spec is not None else ""}
+
+
+def _monitor(server: Server, args: dict[str, str]) -> dict[str, Any]:
+    from zkserver.server import metrics
+
+    return metrics.monitor_values(server)
+
+
+def _obsr(server: Server, args: dict[str, str]) -> dict[str, Any]:
+    peer = getattr(server, "peer", None)
+    observers = []
+    if peer is not None and server.mode == "leader":
+        observers = [{"sid": sid} for sid, lr in sorted(peer.learners.items())
+                     if lr.observer and lr.stage == "acked"]
+    return {"synced_observers": len(observers), "observers": observers}
+
+
+def _orst(server: Server, args: dict[str, str]) -> dict[str, Any]:
+    return {}
+
+
+def _ruok(server: Server, args: dict[str, str]) -> dict[str, Any]:
+    return {}
+
+
+def _sysp(server: Server, args: dict[str, str]) -> dict[str, Any]:
+    props = {k: v for k, v in sorted(server.config.properties.items())
+             if k.startswith("zookeeper.")}
+    props.update({"os.name": platform.system(), "os.arch": platform.machine(),
+                  "python.version": platform.python_version(), "python.executable":
+                  sys.executable, "user.dir": os.getcwd()})
+    return props
+
+
+def _voting_view(server: Server, args: dict[str, str]) -> dict[str, Any]:
+    cfg = server.config
+    view = {}
+    if cfg.is_quorum:
+        for sid, s in sorted(cfg.servers.items()):
+            client = f"{s.client_host or '0.0.0.0'}:{s.client_port}" if s.client_port else ""
+            view[str(sid)] = (f"{s.host}:{s.quorum_port}:{s.election_port}:{s.peer_type}"
+                              + (f";{client}" if client else ""))
+    return {"current_config": view}
+
+
+def _wchs(server: Server, args: dict[str, str]) -> dict[str, Any]:
+    table = server.engine.tree.watches.data
+    return {"num_connections": len(table.by_watcher), "num_paths": len(table.by_path),
+            "num_total_watches": table.count()}
+
+
+def _wchc(server: Server, args: dict[str, str]) -> dict[str, Any]:
+    table = server.engine.tree.watches.data
+    return {"session_id_to_watched_paths": {
+        str(w.session_id): sorted(paths) for w, paths in table.by_watcher.items()}}
+
+
+def _wchp(server: Server, args: dict[str, str]) -> dict[str, Any]:
+    table = server.engine.tree.watches.data
+    return {"path_to_session_ids": {
+        path: sorted(w.session_id for w in watchers)
+        for path, watchers in sorted(table.by_path.items())}}
+
+
+def _zabstate(server: Server, args: dict[str, str]) -> dict[str, Any]:
+    peer = getattr(server, "peer", None)
+    if peer is None:
+        return {"voting": False, "zabstate": ""}
+    voting = server.config.peer_type == "participant"
+    if server.mode in ("looking", "read-only"):
+        state = "election"
+    elif peer.established or peer.stage == "serving":
+        state = "broadcast"
+    else:
+        state = "synchronization"
+    return {"voting": voting, "zabstate": state}
+
+
+Command = Callable[["Server", dict[str, str]], dict[str, Any]]
+
+# (names, needs a serving server, function): the first name is the primary one.
+COMMANDS: list[tuple[tuple[str, ...], bool, Command]] = [
+    (("configuration", "conf", "config"), True, _conf),
+    (("connection_stat_reset", "crst"), True, _crst),
+    (("connections", "cons"), True, _cons),
+    (("dirs",), True, _dirs),
+    (("dump",), True, _dump),
+    (("environment", "env", "envi"), False, _envi),
+    (("get_trace_mask", "gtmk"), False, _gtmk),
+    (("hash",), True, _hash),
+    (("initial_configuration", "icfg"), True, _icfg),
+    (("is_read_only", "isro"), True, _isro),
+    (("last_snapshot", "lsnp"), True, _lsnp),
+    (("leader", "lead"), True, _lead),
+    (("monitor", "mntr"), False, _monitor),
+    (("observer_connection_stat_reset", "orst"), True, _orst),
+    (("observers", "obsr"), True, _obsr),
+    (("ruok",), True, _ruok),
+    (("server_stats", "srvr"), True, _srvr),
+    (("set_trace_mask", "stmk"), False, _stmk),
+    (("stat_reset", "srst"), True, _srst),
+    (("stats", "stat"), True, _stat),
+    (("system_properties", "sysp"), False, _sysp),
+    (("voting_view",), True, _voting_view),
+    (("watch_summary", "wchs"), True, _wchs),
+    (("watches", "wchc"), True, _wchc),
+    (("watches_by_path", "wchp"), True, _wchp),
+    (("zabstate",), True, _zabstate),
+]
+_BY_NAME = {name: (names[0], needs, fn) for names, needs, fn in COMMANDS for name in names}
+PRIMARY_NAMES = sorted(names[0] for names, _, _ in COMMANDS)
+
+
+def run_command(server: Server, name: str, args: dict[str, str] | None = None
+                ) -> dict[str, Any]:
+    """One admin command's JSON object (as a dict), ZooKeeper's fields and order."""
+    found = _BY_NAME.get(name)
+    if found is None:
+        return {"command": name, "error": f"Unknown command: {name}"}
+    primary, needs_server, fn = found
+    if needs_server and not server.is_serving():
+        return {"command": primary,
+                "error": "This ZooKeeper instance is not currently serving requests"}
+    out = fn(server, args or {})
+    if "error" in out:  # the command failed: ZooKeeper puts "error" first
+        return {"error": out["error"], "command": primary,
+                **{k: v for k, v in out.items() if k != "error"}}
+    return {**out, "command": primary, "error": None}
+
+
+def command_list(base: str) -> str:
+    return "".join(f'<a href="{base}/{name}">{name}</a>\n<br/>\n' for name in PRIMARY_NAMES)
+
+
+def handler(server: Server) -> Handler:
+    base = "/" + server.config.admin_command_url.strip("/")
+
+    def handle(method: str, target: str) -> Response:
+        url = urlsplit(target)
+        path = unquote(url.path).rstrip("/") or "/"
+        if path == base:
+            return 200, "text/html", command_list(base).encode()
+        if path.startswith(base + "/"):
+            name = path[len(base) + 1:]
+            args = {k: v[-1] for k, v in parse_qs(url.query).items()}
+            body = jackson(run_command(server, name, args)) + "\n"
+            return 200, "application/json", body.encode()
+        return 404, "text/plain", b"not found\n"
+
+    return handle
+
+
+async def serve(server: Server, *,
+                task_status: trio.TaskStatus[tuple[str, int]] = trio.TASK_STATUS_IGNORED
+                ) -> None:
+    cfg = server.config
+    await serve_http(handler(server), cfg.admin_server_address, cfg.admin_server_port,
+                     "admin server", task_status=task_status)
