@@ -99,6 +99,13 @@ class Proposal:
 
 
 @attrs.frozen(slots=True)
+class Proposals:
+    """Several proposals in one message (a leader proposes a whole batch at once)."""
+
+    txns: tuple[txnmod.Txn, ...]
+
+
+@attrs.frozen(slots=True)
 class Ack:
     zxid: int
 
@@ -155,7 +162,7 @@ class SyncReply:
 
 _CLASSES: list[type] = [Vote, Notification, FollowerInfo, LeaderInfo, AckEpoch, Diff, Trunc, Snap,
                         NewLeader, AckNewLeader, UpToDate, Proposal, Ack, Commit, Inform, Ping,
-                        PingReply, Request, SyncRequest, SyncReply]
+                        PingReply, Request, SyncRequest, SyncReply, Proposals]
 _TAG = {cls: i for i, cls in enumerate(_CLASSES)}
 
 

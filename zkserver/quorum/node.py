@@ -175,9 +175,8 @@ class QuorumServer(Server):
         if not engine.to_commit:
             return
         batch = engine.take_commits()
-        for txn, client, entry in batch:
-            if not self.peer.propose(txn):
-                break  # leadership lost: the clients are being disconnected
+        taken = self.peer.propose_batch([txn for txn, _, _ in batch])
+        for txn, client, entry in batch[:taken]:
             engine.in_flight[txn.zxid] = (client, entry)
         self._run_actions()
 

@@ -52,6 +52,7 @@ from zkserver.quorum.messages import (
     Ping,
     PingReply,
     Proposal,
+    Proposals,
     Request,
     Snap,
     SyncReply,
@@ -402,10 +403,14 @@ class Peer:
             if self.quorum(self.newleader_acks) and self.logged_zxid >= self.last_zxid:
                 self._establish(now)
         elif isinstance(msg, Ack):
-            ackers = self.acks.get(msg.zxid)
-            if ackers is not None and not learner.observer:
+            # Acks are cumulative: the follower has logged every proposal up to this one.
+            if learner.observer:
+                return
+            for zxid, ackers in self.acks.items():
+                if zxid > msg.zxid:
+                    break
                 ackers.add(frm)
-                self._try_commit()
+            self._try_commit()
         elif isinstance(msg, PingReply):
             self.actions.append(Deliver(frm, msg))
         elif isinstance(msg, SyncRequest):
@@ -470,20 +475,33 @@ class Peer:
 
     def propose(self, txn: Txn) -> bool:
         """The leader's next transaction (its zxid must be the next one). False if not leading."""
+        return self.propose_batch([txn]) == 1
+
+    def propose_batch(self, txns: list[Txn]) -> int:
+        """Propose transactions in order, with one log write and one message per follower.
+
+        Returns how many were proposed (fewer than given if leadership ended on the way).
+        """
         if self.role != LEADING or not self.established:
-            return False
-        if txn.zxid != self.proposed_zxid + 1:
-            raise ValueError(f"zxid {txn.zxid:#x} does not follow {self.proposed_zxid:#x}")
-        if txn.zxid & COUNTER_MASK == COUNTER_MASK:
-            self._look(self.now)  # counter exhausted: a new epoch is needed
-            return False
-        self.proposed_zxid = txn.zxid
-        self.acks[txn.zxid] = set()
-        self._append([txn])
-        for lrn in self.learners.values():
-            if lrn.stage in ("synced", "acked") and not lrn.observer:
-                self._send(lrn.sid, Proposal(txn))
-        return True
+            return 0
+        taken: list[Txn] = []
+        for txn in txns:
+            if txn.zxid != self.proposed_zxid + 1:
+                raise ValueError(f"zxid {txn.zxid:#x} does not follow {self.proposed_zxid:#x}")
+            if txn.zxid & COUNTER_MASK == COUNTER_MASK:
+                break  # the counter is exhausted: after these, a new epoch is needed
+            self.proposed_zxid = txn.zxid
+            self.acks[txn.zxid] = set()
+            taken.append(txn)
+        if taken:
+            self._append(taken)
+            msg = Proposal(taken[0]) if len(taken) == 1 else Proposals(tuple(taken))
+            for lrn in self.learners.values():
+                if lrn.stage in ("synced", "acked") and not lrn.observer:
+                    self._send(lrn.sid, msg)
+        if len(taken) < len(txns):
+            self._look(self.now)
+        return len(taken)
 
     def next_zxid(self) -> int:
         return self.proposed_zxid + 1
@@ -493,25 +511,30 @@ class Peer:
             if self.quorum(self.newleader_acks) and self.logged_zxid >= self.last_zxid:
                 self._establish(self.now)
             return
-        committed = False
+        last: tuple[int, int] | None = None
+        informs: list[tuple[Txn, int]] = []
         while self.acks:
-            zxid = min(self.acks)
+            zxid = next(iter(self.acks))  # proposals are recorded in zxid order
             if not self.quorum(self.acks[zxid]):
                 break
             del self.acks[zxid]
             txn = self._after(zxid - 1)[0]
             digest = self.sm.apply(txn)
             self.applied_zxid = self.commit_zxid = zxid
-            committed = True
-            for lrn in self.learners.values():
-                if lrn.stage not in ("synced", "acked"):
-                    continue
-                if lrn.observer:
+            last = (zxid, digest)
+            informs.append((txn, digest))
+        if last is None:
+            return
+        # One COMMIT covers every transaction up to it; observers get each transaction.
+        for lrn in self.learners.values():
+            if lrn.stage not in ("synced", "acked"):
+                continue
+            if lrn.observer:
+                for txn, digest in informs:
                     self._send(lrn.sid, Inform(txn, digest))
-                else:
-                    self._send(lrn.sid, Commit(zxid, digest))
-        if committed:
-            self._answer_syncs()
+            else:
+                self._send(lrn.sid, Commit(*last))
+        self._answer_syncs()
 
     def _answer_syncs(self) -> None:
         keep = []
@@ -576,10 +599,8 @@ class Peer:
             self.actions.append(Install(msg.zxid, msg.state))
         elif isinstance(msg, NewLeader):
             self.newleader = msg
-            self.current_epoch = msg.epoch
             self.epoch = msg.epoch
             self.acked_zxid = max(self.acked_zxid, msg.epoch << 32)  # only this epoch is acked
-            self._persist()
             self.stage = "newleader"
             self._learner_logged()
         elif isinstance(msg, UpToDate):
@@ -594,6 +615,9 @@ class Peer:
             if msg.txn.zxid > self.last_zxid:
                 self._append([msg.txn])
                 self._learner_logged()
+        elif isinstance(msg, Proposals):
+            self._append([t for t in msg.txns if t.zxid > self.last_zxid])
+            self._learner_logged()
         elif isinstance(msg, Commit):
             self._commit(msg.zxid, msg.digest)
         elif isinstance(msg, Inform):
@@ -622,15 +646,19 @@ class Peer:
     def _learner_logged(self) -> None:
         if self.stage == "newleader" and self.newleader is not None \
                 and self.logged_zxid >= self.last_zxid:
+            # The new epoch becomes ours only once the history it was synced with is durable:
+            # persisting it earlier lets a crash leave a high epoch over a short log, which
+            # could then win an election and lose committed transactions (ZOOKEEPER-4643).
+            self.current_epoch = self.newleader.epoch
+            self._persist()
             self.stage = "acked"
             self._send(self.leader, AckNewLeader(self.newleader.epoch))
         if self.stage in ("acked", "serving") and not self.is_observer:
-            for txn in self._after(self.acked_zxid):
-                if txn.zxid > self.logged_zxid:
-                    break
-                if epoch_of(txn.zxid) == self.epoch:
-                    self._send(self.leader, Ack(txn.zxid))
-                self.acked_zxid = txn.zxid
+            # One cumulative ACK for everything of this epoch logged since the last one.
+            upto = min(self.logged_zxid, self.last_zxid)
+            if upto > self.acked_zxid and epoch_of(upto) == self.epoch:
+                self._send(self.leader, Ack(upto))
+                self.acked_zxid = upto
 
     def _learner_tick(self, now: int) -> None:
         limit = (self.sync_limit if self.stage == "serving" else self.init_limit) * self.tick_ms
