@@ -291,8 +291,13 @@ class Client:
                           on_zxid=self._on_zxid, release_slot=self._slots.release)
 
     async def _run(self, conn: Connection) -> None:
-        """Serve `conn`; whenever the connection drops, find the next server and carry on."""
-        with trio.CancelScope() as scope:
+        """Serve `conn`; whenever the connection drops, find the next server and carry on.
+
+        Shielded: cancelling the caller's scope must not cut the connection before `close()`
+        has told the server (or the session, and its ephemerals, would linger until expiry);
+        `close()` and terminal states end this loop through `_run_scope`.
+        """
+        with trio.CancelScope(shield=True) as scope:
             self._run_scope = scope
             failures = 0
             while True:

@@ -1,0 +1,224 @@
+"""A leader latch: an is-leader flag you can read and await (Curator's LeaderLatch layout).
+
+Layout: participants create protected EPHEMERAL_SEQUENTIAL nodes
+`<path>/_c_<uuid>-latch-<seq>` holding their participant id, under container parents, as
+Curator's LeaderLatch does; a Java LeaderLatch on the same path takes part in the same election.
+The lowest node leads; every other participant watches only its predecessor.
+
+    async with LeaderLatch(zk, "/latch/jobs", "worker-1") as latch:
+        await latch.wait_leader()
+        while latch.is_leader: ...
+
+Why:
+* `is_leader` turns False the moment the connection drops (SUSPENDED): until the session is
+  confirmed, someone else may already lead. On reconnection the latch lists the children again
+  and is leader only if its node still exists, is first, and belongs to this session (the
+  CURATOR-696 check), so a node left by an earlier session never passes for ours.
+* If our node is deleted by someone, the latch queues again with a new node.
+* The latch runs one background task, owned by the `async with`; leaving the block deletes our
+  node (shielded), handing leadership on at once instead of after a session timeout.
+* When the session ends, the latch stops: `is_leader` is False and `wait_leader()` raises the
+  session's error. (A new session needs a new latch: see `recipes.session`.)
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
+
+import attrs
+import trio
+
+from client import CreateMode, State
+from client import errors as E
+from recipes._common import (
+    background,
+    create_unique,
+    delete_by_prefix,
+    drop_watch,
+    ensure_path,
+    guaranteed_delete,
+    join,
+    retrying,
+    sequence,
+)
+
+if TYPE_CHECKING:
+    from client import Client, Watch
+
+LATCH_NAME = "latch-"
+_LATCH_RE = re.compile(r"latch-(?:-\d{9}|\d{10})$")
+
+
+@attrs.frozen
+class Participant:
+    id: str
+    is_leader: bool
+
+
+class LeaderLatch:
+    def __init__(self, zk: Client, path: str, participant_id: str = "") -> None:
+        self.zk = zk
+        self.path = path.rstrip("/")
+        self.id = participant_id
+        self.node: str | None = None
+        self._leader = False
+        self._changed = trio.Event()
+        self._kick = trio.Event()
+        self.error: BaseException | None = None
+        self._cm: AsyncIterator[LeaderLatch] | None = None
+
+    # -- the flag -------------------------------------------------------------------------------
+
+    @property
+    def is_leader(self) -> bool:
+        return self._leader
+
+    def _set_leader(self, value: bool) -> None:
+        if value != self._leader:
+            self._leader = value
+            self._changed.set()
+            self._changed = trio.Event()
+
+    async def wait_leader(self) -> None:
+        """Return once this participant leads; raise the session's error if it ended."""
+        while not self._leader:
+            if self.error is not None:
+                raise self.error
+            await self._changed.wait()
+
+    async def wait_not_leader(self) -> None:
+        """Return once this participant does not lead (at once if it does not)."""
+        while self._leader:
+            await self._changed.wait()
+
+    # -- life cycle -----------------------------------------------------------------------------
+
+    async def __aenter__(self) -> LeaderLatch:
+        self._cm = self._lifetime()
+        return await self._cm.__aenter__()  # type: ignore[attr-defined]
+
+    async def __aexit__(self, *exc: object) -> bool | None:
+        assert self._cm is not None
+        return await self._cm.__aexit__(*exc)  # type: ignore[attr-defined]
+
+    @asynccontextmanager
+    async def _lifetime(self) -> AsyncIterator[LeaderLatch]:
+        try:
+            async with background() as nursery:
+                nursery.start_soon(self._watch_states)
+                nursery.start_soon(self._run)
+                yield self
+        finally:
+            self._set_leader(False)
+            node, self.node = self.node, None
+            if node is not None:
+                await guaranteed_delete(self.zk, node)
+
+    async def _watch_states(self) -> None:
+        async with self.zk.states() as states:
+            async for state in states:
+                if state != State.CONNECTED:
+                    self._set_leader(False)
+                self._kick.set()
+
+    async def _run(self) -> None:
+        try:
+            await ensure_path(self.zk, self.path, container=True)
+            while True:
+                if self.node is None:
+                    prefix = f"_c_{uuid.uuid4().hex}-{LATCH_NAME}"
+                    try:
+                        self.node, _ = await create_unique(
+                            self.zk, self.path, prefix, self.id.encode(),
+                            mode=CreateMode.EPHEMERAL_SEQUENTIAL, container_parents=True)
+                    except BaseException:
+                        await delete_by_prefix(self.zk, self.path, prefix)
+                        raise
+                await self._check()
+        except E.SessionExpiredError as e:
+            self.error = e
+            self._set_leader(False)
+            self._changed.set()
+
+    async def _check(self) -> None:
+        """Follow the election until our node must be made again."""
+        assert self.node is not None
+        name = self.node.rsplit("/", 1)[1]
+        while True:
+            self._kick = trio.Event()
+            if not self.zk.state.connected:
+                self._set_leader(False)
+                if self.zk.state.terminal:
+                    raise E.SessionExpiredError(f"session {self.zk.state.value}")
+                await self._kick.wait()
+                continue
+            try:
+                children = (await retrying(self.zk.get_children, self.path)).children
+            except E.NoNodeError:
+                children = []
+            nodes = sorted((c for c in children if _LATCH_RE.search(c)), key=sequence)
+            if name not in nodes:
+                self._set_leader(False)
+                self.node = None
+                return
+            index = nodes.index(name)
+            if index == 0:
+                stat = await retrying(self.zk.exists, self.node)
+                if stat is None or stat.ephemeralOwner != self.zk.session_id:
+                    self._set_leader(False)
+                    self.node = None
+                    return
+                watched = self.node
+            else:
+                self._set_leader(False)
+                watched = join(self.path, nodes[index - 1])
+            try:
+                _data, _stat, watch = await retrying(self.zk.get, watched, watch=True)
+            except E.NoNodeError:
+                continue
+            if index == 0 and self.zk.state == State.CONNECTED:
+                self._set_leader(True)
+            await self._wait(watch)
+
+    async def _wait(self, watch: Watch) -> None:
+        """Until the watch fires or the connection state changes."""
+        errors: list[E.ZooKeeperError] = []
+        async with trio.open_nursery() as nursery:
+            async def on_watch() -> None:
+                try:
+                    await watch
+                except E.ZooKeeperError as e:
+                    errors.append(e)
+                nursery.cancel_scope.cancel()
+
+            nursery.start_soon(on_watch)
+            await self._kick.wait()
+            nursery.cancel_scope.cancel()
+        if errors:
+            raise errors[0]
+        await drop_watch(watch)
+
+    # -- looking on -----------------------------------------------------------------------------
+
+    async def participants(self) -> list[Participant]:
+        """Every participant, leader first."""
+        try:
+            children = (await retrying(self.zk.get_children, self.path)).children
+        except E.NoNodeError:
+            return []
+        out = []
+        for child in sorted((c for c in children if _LATCH_RE.search(c)), key=sequence):
+            try:
+                data, _ = await retrying(self.zk.get, join(self.path, child))
+            except E.NoNodeError:
+                continue
+            out.append(Participant((data or b"").decode(errors="replace"), not out))
+        return out
+
+    async def leader(self) -> Participant | None:
+        participants = await self.participants()
+        return participants[0] if participants else None

@@ -1,0 +1,192 @@
+"""Barrier, double barrier, counter and group membership, with many clients each; the counter
+and the barriers also against kazoo's recipes on the same node."""
+
+from __future__ import annotations
+
+import struct
+import threading
+from typing import Any
+
+import pytest
+import trio
+from kazoo.recipe.barrier import DoubleBarrier as KazooDoubleBarrier
+from kazoo.recipe.counter import Counter as KazooCounter
+from support.kz import kazoo_client, stop_kazoo
+
+import client
+from recipes.barrier import Barrier
+from recipes.counter import Counter
+from recipes.double_barrier import DoubleBarrier
+from recipes.party import Party
+from tests.recipes.recipe_support import connect, expire, make_root, proxied
+
+
+async def test_barrier_releases_every_waiter(hosts: str) -> None:
+    async with connect(hosts) as zk, connect(hosts) as other:
+        barrier = Barrier(zk, "/barrier")
+        assert await barrier.wait(timeout=0.1)  # not up: no wait
+        await barrier.create()
+        released: list[int] = []
+
+        async def waiter(i: int) -> None:
+            assert await Barrier((zk, other)[i % 2], "/barrier").wait(timeout=5)
+            released.append(i)
+
+        async with trio.open_nursery() as nursery:
+            for i in range(6):
+                nursery.start_soon(waiter, i)
+            await trio.sleep(0.3)
+            assert released == []
+            assert await Barrier(other, "/barrier").remove()
+        assert sorted(released) == list(range(6))
+        assert not await barrier.remove()
+        await barrier.create()
+        assert not await barrier.wait(timeout=0.2)
+
+
+async def test_barrier_wait_survives_connection_loss(zks: Any, root: str, hosts: str) -> None:
+    async with proxied(zks) as proxy, connect(proxy.hosts, root, session_timeout=4.0) as zk, \
+            connect(hosts) as other:
+        await Barrier(other, "/barrier").create()
+        async with trio.open_nursery() as nursery:
+            done = trio.Event()
+
+            async def wait() -> None:
+                assert await Barrier(zk, "/barrier").wait(timeout=10)
+                done.set()
+
+            nursery.start_soon(wait)
+            await trio.sleep(0.2)
+            proxy.cut()
+            await Barrier(other, "/barrier").remove()  # while the waiter is disconnected
+            await trio.sleep(0.3)
+            proxy.restore()
+            with trio.fail_after(5):
+                await done.wait()
+
+
+async def test_double_barrier_enter_and_leave_together(hosts: str) -> None:
+    n = 5
+    log: list[tuple[str, int]] = []
+    async with connect(hosts) as z1, connect(hosts) as z2:
+        async def member(i: int) -> None:
+            zk = (z1, z2)[i % 2]
+            await trio.sleep(0.05 * i)
+            async with DoubleBarrier(zk, "/db", n, f"m{i}"):
+                log.append(("in", i))
+                await trio.sleep(0.05 * (n - i))
+                log.append(("work-done", i))
+            log.append(("out", i))
+
+        with trio.fail_after(15):
+            async with trio.open_nursery() as nursery:
+                for i in range(n):
+                    nursery.start_soon(member, i)
+        kinds = [k for k, _ in log]
+        # Nobody starts before all have entered; nobody leaves before all are done.
+        assert kinds[:n] == ["in"] * n
+        assert kinds[n:2 * n] == ["work-done"] * n
+        assert kinds[2 * n:] == ["out"] * n
+        assert (await z1.get_children("/db")).children == []
+
+
+async def test_double_barrier_enter_times_out_without_quorum(hosts: str) -> None:
+    async with connect(hosts) as zk:
+        barrier = DoubleBarrier(zk, "/db", 3)
+        assert not await barrier.enter(timeout=0.3)
+        assert (await zk.get_children("/db")).children == []
+
+
+async def test_double_barrier_with_kazoo_members(any_server: Any, root: str) -> None:
+    await make_root(any_server.hosts, root)
+    kz = kazoo_client(any_server.hosts + root)
+    entered = threading.Event()
+    try:
+        def kazoo_member() -> None:
+            barrier = KazooDoubleBarrier(kz, "/db", 2)
+            barrier.enter()
+            entered.set()
+            barrier.leave()
+
+        async with connect(any_server.hosts, root) as zk:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(trio.to_thread.run_sync, kazoo_member)
+                with trio.fail_after(10):
+                    async with DoubleBarrier(zk, "/db", 2, "ours"):
+                        assert await trio.to_thread.run_sync(entered.wait, 5)
+    finally:
+        stop_kazoo(kz)
+
+
+@pytest.mark.parametrize("curator", [False, True])
+async def test_counter_concurrent_adds_never_lose_an_update(hosts: str, curator: bool) -> None:
+    async with connect(hosts) as z1, connect(hosts) as z2, connect(hosts) as z3:
+        afters: list[int] = []
+
+        async def adder(zk: client.Client) -> None:
+            counter = Counter(zk, "/count", curator=curator)
+            for _ in range(15):
+                afters.append((await counter.add(1)).post_value)
+
+        async with trio.open_nursery() as nursery:
+            for zk in (z1, z2, z3, z1, z2, z3):
+                nursery.start_soon(adder, zk)
+        assert await Counter(z1, "/count", curator=curator).get() == 90
+        assert sorted(afters) == list(range(1, 91))  # each value seen by exactly one add
+        counter = Counter(z1, "/count", curator=curator)
+        assert not await counter.compare_and_set(5, 6)
+        assert await counter.compare_and_set(90, -3)
+        raw = (await z1.get("/count")).data
+        assert raw == (struct.pack(">i", -3) if curator else b"-3")
+
+
+async def test_counter_shares_the_node_with_kazoo(any_server: Any, root: str) -> None:
+    await make_root(any_server.hosts, root)
+    kz = kazoo_client(any_server.hosts + root)
+    try:
+        async with connect(any_server.hosts, root) as zk:
+            ours = Counter(zk, "/count")
+
+            def kazoo_adds() -> None:
+                counter = KazooCounter(kz, "/count")
+                for _ in range(20):
+                    counter += 1
+
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(trio.to_thread.run_sync, kazoo_adds)
+                for _ in range(20):
+                    await ours.add(1)
+            assert await ours.get() == 40
+            assert await trio.to_thread.run_sync(lambda: KazooCounter(kz, "/count").value) == 40
+    finally:
+        stop_kazoo(kz)
+
+
+async def test_party_membership_follows_members(zks: Any, root: str, hosts: str) -> None:
+    async with connect(hosts) as observer_zk:
+        observer = Party(observer_zk, "/party")
+        seen: list[list[str]] = []
+
+        async def watch() -> None:
+            async for members in observer.watch():
+                seen.append(sorted(members))
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(watch)
+            async with proxied(zks) as proxy, connect(proxy.hosts, root) as doomed:
+                async with connect(hosts) as a, Party(a, "/party", "a"), \
+                        Party(doomed, "/party", "doomed"):
+                    with trio.fail_after(5):
+                        while await observer.members() != ["a", "doomed"] and \
+                                sorted(await observer.members()) != ["a", "doomed"]:
+                            await trio.sleep(0.02)
+                    assert await observer.size() == 2
+                    await expire(doomed, proxy)  # the member dies: it drops out by itself
+                    with trio.fail_after(5):
+                        while await observer.members() != ["a"]:
+                            await trio.sleep(0.02)
+            with trio.fail_after(5):
+                while not seen or seen[-1] != []:
+                    await trio.sleep(0.02)
+            nursery.cancel_scope.cancel()
+        assert ["a", "doomed"] in seen and ["a"] in seen
