@@ -1,0 +1,881 @@
+"""Clusters of real server processes on loopback, and the faults the fault tests inject into them.
+
+Why processes and proxies: the ensemble's promises (no acknowledged write lost, linearizable
+histories) are about crashes, pauses and partitions of whole servers, so the tests run the
+servers the way users do (one process each, a zoo.cfg each) and break them from outside:
+
+* `kill -9` and restart (the same command again), `SIGSTOP` / `SIGCONT`;
+* a partition: every server reaches every other through its own TCP proxy (a link per
+  ordered pair of servers and per port, quorum and election), so the test can cut any set of
+  links. A cut link stops forwarding bytes in both directions and holds new connections
+  without connecting them, like packets dropped by a firewall: TCP does not notice, the
+  servers' own timeouts do. `refuse=True` resets connections instead, like a rejecting one.
+
+`Ensemble` runs n servers from one command template (`real_zookeeper` for Apache ZooKeeper,
+`zkserver_ensemble` for ours); `CallbackCluster` adapts anything else that can be started and
+killed (e.g. one `ZkServerProcess`). `Nemesis` runs a schedule of faults in a thread and, when
+stopped, heals everything and waits for the cluster to serve again.
+
+Nodes are numbered 0..n-1; node i has server id (myid) i+1.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import random
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import trio
+
+from zkserver.testing.realzk import LOG4J, classpath, four_letter
+
+# --- ports --------------------------------------------------------------------------------------
+
+
+def _ephemeral_low() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
+def reserve_ports(count: int, rng: random.Random | None = None) -> list[int]:
+    """`count` distinct ports that are free now, below the kernel's ephemeral range.
+
+    Why not port 0: a server that is killed and restarted must bind its port again, and a
+    port from the ephemeral range may meanwhile have become the local end of some outgoing
+    connection (a client reconnecting, a proxy), which makes the restart fail."""
+    rng = rng or random.Random()
+    high = min(_ephemeral_low(), 32768) - 1
+    ports: list[int] = []
+    for _ in range(10_000):
+        port = rng.randrange(10_000, high)
+        if port in ports:
+            continue
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        ports.append(port)
+        if len(ports) == count:
+            return ports
+    raise RuntimeError("no free ports below the ephemeral range")
+
+
+# --- the network: proxies between servers -------------------------------------------------------
+
+
+class _Link:
+    """One proxied path: `src` connects to `dst` through `listen_port` to `target_port`."""
+
+    def __init__(self, src: int, dst: int, target_port: int, election: bool = False) -> None:
+        self.src = src
+        self.dst = dst
+        self.target_port = target_port
+        self.election = election
+        self.listen_port = 0
+        self.blocked = False
+        self.refuse = False
+        self.healed = trio.Event()
+        self.healed.set()
+        self.scopes: set[trio.CancelScope] = set()
+
+    async def wait_open(self) -> None:
+        while self.blocked:
+            await self.healed.wait()
+
+
+def _reset(stream: trio.SocketStream) -> None:
+    """Close with RST rather than FIN, as a rejecting firewall does."""
+    with contextlib.suppress(OSError):
+        stream.socket.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+
+
+# ZooKeeper's election handshake (QuorumCnxManager.InitialMessage): protocol version, sender
+# id, then the sender's own election address, which the receiver connects back to when the
+# sender's id is lower. That connection would go around the proxies, so election links
+# rewrite the address to the proxy of the reverse link.
+_ZK_ELECTION_PROTOCOLS = (-65536, -65535)
+
+
+def _rewrite_initial_message(buf: bytes, reverse_port: int) -> tuple[bytes, bool]:
+    """(new prefix, done): done is False while more bytes are needed to decide."""
+    if len(buf) < 8:
+        return buf, False
+    (version,) = struct.unpack(">q", buf[:8])
+    if version not in _ZK_ELECTION_PROTOCOLS:
+        return buf, True  # not ZooKeeper's handshake (or the old one without an address)
+    if len(buf) < 20:
+        return buf, False
+    (length,) = struct.unpack(">i", buf[16:20])
+    if length <= 0 or length > 4096:
+        return buf, True
+    if len(buf) < 20 + length:
+        return buf, False
+    addr = f"127.0.0.1:{reverse_port}".encode()
+    return buf[:16] + struct.pack(">i", len(addr)) + addr + buf[20 + length:], True
+
+
+class Network:
+    """TCP proxies for links between nodes, run by Trio in a background thread.
+
+    `link(src, dst, target_port)` returns the port `src` should use to reach `target_port` of
+    `dst`. `partition(groups)` cuts every link between different groups; `heal()` restores
+    them. Thread-safe: every method hands its work to the Trio thread."""
+
+    def __init__(self, connect_patience: float = 3.0) -> None:
+        self.connect_patience = connect_patience
+        self._links: list[_Link] = []
+        self._token: trio.lowlevel.TrioToken | None = None
+        self._nursery: trio.Nursery | None = None
+        self._ready = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._stop: trio.Event | None = None
+        self.bytes_forwarded = 0
+
+    def start(self) -> Network:
+        self._thread = threading.Thread(target=trio.run, args=(self._main,), daemon=True,
+                                        name="nemesis-network")
+        self._thread.start()
+        if not self._ready.wait(10):
+            raise RuntimeError("the proxy thread did not start")
+        return self
+
+    async def _main(self) -> None:
+        self._token = trio.lowlevel.current_trio_token()
+        self._stop = trio.Event()
+        async with trio.open_nursery() as nursery:
+            self._nursery = nursery
+            self._ready.set()
+            await self._stop.wait()
+            nursery.cancel_scope.cancel()
+
+    def _run(self, fn, *args):  # noqa: ANN001, ANN202 - a thin bridge into the Trio thread
+        assert self._token is not None, "Network.start() first"
+        return trio.from_thread.run(fn, *args, trio_token=self._token)
+
+    def stop(self) -> None:
+        if self._token is None or self._thread is None:
+            return
+        with contextlib.suppress(trio.RunFinishedError):
+            trio.from_thread.run_sync(self._stop.set, trio_token=self._token)  # type: ignore
+        self._thread.join(10)
+        self._token = None
+
+    def link(self, src: int, dst: int, target_port: int, election: bool = False) -> int:
+        """A proxy port for `src` to reach `target_port` of `dst`. `election`: the target is
+        a ZooKeeper election port (the handshake's address is rewritten, see above)."""
+        return self._run(self._add_link, src, dst, target_port, election)
+
+    async def _add_link(self, src: int, dst: int, target_port: int, election: bool) -> int:
+        link = _Link(src, dst, target_port, election)
+        listeners = await trio.open_tcp_listeners(0, host="127.0.0.1")
+        link.listen_port = listeners[0].socket.getsockname()[1]
+        assert self._nursery is not None
+        self._nursery.start_soon(self._serve, link, listeners)
+        self._links.append(link)
+        return link.listen_port
+
+    async def _serve(self, link: _Link, listeners: list[trio.SocketListener]) -> None:
+        async def handler(stream: trio.SocketStream) -> None:
+            await self._handle(link, stream)
+
+        await trio.serve_listeners(handler, listeners)
+
+    async def _handle(self, link: _Link, downstream: trio.SocketStream) -> None:
+        upstream: trio.SocketStream | None = None
+        with trio.CancelScope() as scope:
+            link.scopes.add(scope)
+            try:
+                if link.refuse:
+                    return
+                await link.wait_open()  # a dropped SYN: nothing happens until healed
+                upstream = await self._connect(link)
+                if upstream is None:
+                    _reset(downstream)
+                    return
+                if link.election:
+                    await self._handshake(link, downstream, upstream)
+                async with trio.open_nursery() as pair:
+                    pair.start_soon(self._pump, link, downstream, upstream, pair.cancel_scope)
+                    pair.start_soon(self._pump, link, upstream, downstream, pair.cancel_scope)
+            finally:
+                link.scopes.discard(scope)
+                for stream in (downstream, upstream):
+                    if stream is None:
+                        continue
+                    if link.refuse:
+                        _reset(stream)
+                    with trio.CancelScope(shield=True):
+                        await stream.aclose()
+
+    async def _connect(self, link: _Link) -> trio.SocketStream | None:
+        """Connect to the target, retrying refusals for `connect_patience` seconds.
+
+        The kernel accepted the client's connection before we knew whether the target
+        listens, so a refusal can only reach the client as a reset of an established
+        connection, which servers treat differently (a ZooKeeper follower that connects a
+        moment before the new leader listens retries a refused connect, but gives up
+        following on a reset). Retrying a little bridges such starts; a server that stays
+        down is still reported, as a reset, after the patience runs out."""
+        deadline = trio.current_time() + self.connect_patience
+        while True:
+            try:
+                return await trio.open_tcp_stream("127.0.0.1", link.target_port)
+            except OSError:
+                if trio.current_time() > deadline:
+                    return None
+                await trio.sleep(0.05)
+
+    async def _handshake(self, link: _Link, downstream: trio.SocketStream,
+                         upstream: trio.SocketStream) -> None:
+        reverse = [r for r in self._links if r.election and (r.src, r.dst) == (link.dst, link.src)]
+        if not reverse:
+            return
+        buf = b""
+        while True:
+            await link.wait_open()
+            data = await downstream.receive_some(65536)
+            if not data:
+                break
+            buf, done = _rewrite_initial_message(buf + data, reverse[0].listen_port)
+            if done:
+                break
+        if buf:
+            await link.wait_open()
+            await upstream.send_all(buf)
+
+    async def _pump(self, link: _Link, src: trio.SocketStream, dst: trio.SocketStream,
+                    pair: trio.CancelScope) -> None:
+        try:
+            while True:
+                await link.wait_open()
+                data = await src.receive_some(65536)
+                if not data:
+                    break
+                await link.wait_open()  # bytes read before a cut are held, not delivered
+                await dst.send_all(data)
+                self.bytes_forwarded += len(data)
+        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+            pass
+        pair.cancel()  # one side closed: close both
+
+    def partition(self, groups: Sequence[Collection[int]], refuse: bool = False) -> None:
+        """Cut every link between nodes of different groups (a node in no group is cut
+        from everyone). `refuse`: reset the cut connections instead of freezing them."""
+        group_of = {node: g for g, members in enumerate(groups) for node in members}
+        self._run(self._apply, lambda link: group_of.get(link.src, -1 - link.src)
+                  != group_of.get(link.dst, -1 - link.dst), refuse)
+
+    def isolate(self, nodes: Collection[int], refuse: bool = False) -> None:
+        """Cut `nodes` off from the others (they still reach each other)."""
+        iso = set(nodes)
+        self._run(self._apply, lambda link: (link.src in iso) != (link.dst in iso), refuse)
+
+    def heal(self) -> None:
+        self._run(self._apply, lambda link: False, False)
+
+    async def _apply(self, cut: Callable[[_Link], bool], refuse: bool) -> None:
+        for link in self._links:
+            if cut(link):
+                if not link.blocked:
+                    link.blocked = True
+                    link.healed = trio.Event()
+                link.refuse = refuse
+                if refuse:
+                    for scope in list(link.scopes):
+                        scope.cancel()
+            else:
+                link.refuse = False
+                if link.blocked:
+                    link.blocked = False
+                    link.healed.set()
+
+    def blocked(self) -> list[tuple[int, int]]:
+        return sorted({(link.src, link.dst) for link in self._links if link.blocked})
+
+
+# --- clusters -----------------------------------------------------------------------------------
+
+
+class Cluster(Protocol):
+    """What workloads and nemeses need from a cluster under test."""
+
+    n: int
+
+    @property
+    def node_hosts(self) -> list[str]:
+        """One "host:port" client address per node."""
+        ...
+
+    def kill(self, i: int) -> None: ...
+
+    def restart(self, i: int) -> None: ...
+
+    def pause(self, i: int) -> None: ...
+
+    def resume(self, i: int) -> None: ...
+
+    def is_running(self, i: int) -> bool: ...
+
+    def mode(self, i: int) -> str | None:
+        """"leader", "follower", "standalone", ... as `srvr` says; None if not serving."""
+        ...
+
+    def partition(self, groups: Sequence[Collection[int]], refuse: bool = False) -> None: ...
+
+    def isolate(self, nodes: Collection[int], refuse: bool = False) -> None: ...
+
+    def heal(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+
+def _srvr_mode(port: int, timeout: float = 0.5) -> str | None:
+    try:
+        out = four_letter("127.0.0.1", port, "srvr", timeout=timeout)
+    except OSError:
+        return None
+    for line in out.splitlines():
+        if line.startswith("Mode:"):
+            return line.split(":", 1)[1].strip()
+    return None
+
+
+class ClusterBase:
+    """Signals, modes and waiting, shared by the concrete clusters. Subclasses provide
+    `n`, `client_ports`, `pid(i)`, `kill`, `restart`, and the network if any."""
+
+    n: int
+    client_ports: list[int]
+    network: Network | None = None
+
+    @property
+    def node_hosts(self) -> list[str]:
+        return [f"127.0.0.1:{p}" for p in self.client_ports]
+
+    @property
+    def hosts(self) -> str:
+        return ",".join(self.node_hosts)
+
+    def pid(self, i: int) -> int | None:
+        raise NotImplementedError
+
+    def is_running(self, i: int) -> bool:
+        return self.pid(i) is not None
+
+    def _signal(self, i: int, sig: int) -> None:
+        pid = self.pid(i)
+        if pid is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pid, sig)
+
+    def pause(self, i: int) -> None:
+        self._signal(i, signal.SIGSTOP)
+
+    def resume(self, i: int) -> None:
+        self._signal(i, signal.SIGCONT)
+
+    def mode(self, i: int) -> str | None:
+        return _srvr_mode(self.client_ports[i]) if self.is_running(i) else None
+
+    def modes(self) -> list[str | None]:
+        return [self.mode(i) for i in range(self.n)]
+
+    def leader(self) -> int | None:
+        """The node that says it leads (a standalone server counts), if exactly one does."""
+        leaders = [i for i, m in enumerate(self.modes()) if m in ("leader", "standalone")]
+        return leaders[0] if len(leaders) == 1 else None
+
+    def wait_leader(self, timeout: float = 30.0) -> int:
+        deadline = time.monotonic() + timeout
+        while True:
+            leader = self.leader()
+            if leader is not None:
+                return leader
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"no leader within {timeout}s: {self.modes()}")
+            time.sleep(0.1)
+
+    def healthy(self) -> bool:
+        modes = self.modes()
+        if self.n == 1:
+            return modes[0] is not None
+        return (all(m in ("leader", "follower", "observer") for m in modes)
+                and modes.count("leader") == 1)
+
+    def check_crashes(self) -> None:
+        """Raise if a node exited that nobody killed (a server that cannot restart)."""
+
+    def wait_healthy(self, timeout: float = 60.0) -> None:
+        """Every node serving, and (in an ensemble) one leader."""
+        deadline = time.monotonic() + timeout
+        while not self.healthy():
+            self.check_crashes()
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"cluster not healthy within {timeout}s: {self.modes()}")
+            time.sleep(0.1)
+
+    def _require_network(self) -> Network:
+        if self.network is None:
+            raise NotImplementedError("this cluster has no proxies between its servers")
+        return self.network
+
+    def partition(self, groups: Sequence[Collection[int]], refuse: bool = False) -> None:
+        self._require_network().partition(groups, refuse)
+
+    def isolate(self, nodes: Collection[int], refuse: bool = False) -> None:
+        self._require_network().isolate(nodes, refuse)
+
+    def heal(self) -> None:
+        if self.network is not None:
+            self.network.heal()
+
+    def __enter__(self):  # noqa: ANN204 - returns the subclass
+        return self.start()  # type: ignore[attr-defined]
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()  # type: ignore[attr-defined]
+
+
+CommandFactory = Callable[[int, Path, Path], list[str]]  # (node, zoo.cfg, node dir) -> argv
+
+
+def real_zookeeper_command(heap: str = "256m") -> CommandFactory:
+    """Apache ZooKeeper's QuorumPeerMain, as `RealZooKeeper` runs it (Debian's jars)."""
+    cp = classpath()
+
+    def command(i: int, cfg: Path, node_dir: Path) -> list[str]:
+        return ["java", f"-Xmx{heap}", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
+                f"-Dzookeeper.log.dir={node_dir}", f"-Dlog4j.configuration=file:{LOG4J}",
+                "-cp", cp, "org.apache.zookeeper.server.quorum.QuorumPeerMain", str(cfg)]
+
+    return command
+
+
+def zkserver_command(python: str = sys.executable) -> CommandFactory:
+    def command(i: int, cfg: Path, node_dir: Path) -> list[str]:
+        return [python, "-m", "zkserver", str(cfg)]
+
+    return command
+
+
+class Ensemble(ClusterBase):
+    """n servers from a zoo.cfg each, on loopback, peers optionally through a `Network`.
+
+    Node i's zoo.cfg lists itself at its real quorum/election ports and every other node j at
+    the proxy ports of link i->j, so cutting links partitions the ensemble. Standalone when
+    n == 1 (no server lines). The same class runs Apache ZooKeeper and zkserver: only the
+    command differs."""
+
+    def __init__(self, base_dir: str | os.PathLike, n: int, command: CommandFactory,
+                 proxied: bool = True, tick_ms: int = 1000, init_limit: int = 5,
+                 sync_limit: int = 5,
+                 extra: Sequence[str] = (), ports: Sequence[int] | None = None) -> None:
+        self.base = Path(base_dir)
+        self.n = n
+        self.command = command
+        self.tick_ms = tick_ms
+        self.init_limit = init_limit
+        self.sync_limit = sync_limit
+        self.extra = list(extra)
+        ports = list(ports) if ports is not None else reserve_ports(3 * n)
+        self.client_ports = ports[:n]
+        self.quorum_ports = ports[n:2 * n]
+        self.election_ports = ports[2 * n:3 * n]
+        self.network = Network() if proxied and n > 1 else None
+        self.procs: list[subprocess.Popen | None] = [None] * n
+        self.killed: set[int] = set()  # nodes down on purpose
+        self.restarts = 0
+
+    def node_dir(self, i: int) -> Path:
+        return self.base / f"node{i + 1}"
+
+    def config_path(self, i: int) -> Path:
+        return self.node_dir(i) / "zoo.cfg"
+
+    def log_path(self, i: int) -> Path:
+        return self.node_dir(i) / "out.log"
+
+    def _write_configs(self) -> None:
+        peer: dict[tuple[int, int], tuple[int, int]] = {}
+        for i in range(self.n):
+            for j in range(self.n):
+                if i == j:
+                    peer[i, j] = (self.quorum_ports[j], self.election_ports[j])
+                elif self.network is not None:
+                    peer[i, j] = (self.network.link(i, j, self.quorum_ports[j]),
+                                  self.network.link(i, j, self.election_ports[j], True))
+                else:
+                    peer[i, j] = (self.quorum_ports[j], self.election_ports[j])
+        for i in range(self.n):
+            d = self.node_dir(i)
+            data = d / "data"
+            data.mkdir(parents=True, exist_ok=True)
+            lines = [f"tickTime={self.tick_ms}", f"initLimit={self.init_limit}",
+                     f"syncLimit={self.sync_limit}",
+                     f"dataDir={data}", f"clientPort={self.client_ports[i]}",
+                     "clientPortAddress=127.0.0.1", "admin.enableServer=false",
+                     "4lw.commands.whitelist=*", "maxClientCnxns=0", *self.extra]
+            if self.n > 1:
+                (data / "myid").write_text(f"{i + 1}\n")
+                lines += [f"server.{j + 1}=127.0.0.1:{peer[i, j][0]}:{peer[i, j][1]}"
+                          for j in range(self.n)]
+            self.config_path(i).write_text("\n".join(lines) + "\n")
+
+    def _spawn(self, i: int) -> None:
+        argv = self.command(i, self.config_path(i), self.node_dir(i))
+        with open(self.log_path(i), "ab") as log:
+            self.procs[i] = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT,
+                                             start_new_session=True, cwd=self.node_dir(i))
+
+    def start(self, timeout: float = 90.0) -> Ensemble:
+        self.base.mkdir(parents=True, exist_ok=True)
+        if self.network is not None:
+            self.network.start()
+        self._write_configs()
+        for i in range(self.n):
+            self._spawn(i)
+        try:
+            deadline = time.monotonic() + timeout
+            while not self.healthy():
+                self.check_crashes()
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"ensemble not healthy within {timeout}s: "
+                                       f"{self.modes()}; logs in {self.base}")
+                time.sleep(0.1)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def pid(self, i: int) -> int | None:
+        p = self.procs[i]
+        return p.pid if p is not None and p.poll() is None else None
+
+    def kill(self, i: int) -> None:
+        """SIGKILL (the whole process group: a JVM or a Python server and any children)."""
+        p = self.procs[i]
+        self.killed.add(i)
+        if p is not None and p.poll() is None:
+            self._signal(i, signal.SIGCONT)  # a paused process dies just the same; be tidy
+            os.killpg(p.pid, signal.SIGKILL)
+            p.wait()
+
+    def restart(self, i: int) -> None:
+        """Start node i again with the same command and data, if it is not running."""
+        if not self.is_running(i):
+            self._spawn(i)
+            self.restarts += 1
+        self.killed.discard(i)
+
+    def check_crashes(self) -> None:
+        for i, p in enumerate(self.procs):
+            if p is not None and i not in self.killed and p.poll() is not None:
+                tail = self.log_path(i).read_text(errors="replace")[-3000:]
+                raise RuntimeError(f"node {i} exited by itself ({p.returncode}); "
+                                   f"{self.log_path(i)} ends:\n{tail}")
+
+    def stop(self) -> None:
+        for i in range(self.n):
+            self.kill(i)
+        if self.network is not None:
+            self.network.stop()
+
+
+def real_zookeeper(base_dir: str | os.PathLike, n: int = 3, **kw: object) -> Ensemble:
+    """An Apache ZooKeeper ensemble (Debian's package), peers through proxies."""
+    return Ensemble(base_dir, n, real_zookeeper_command(), **kw)  # type: ignore[arg-type]
+
+
+def zkserver_ensemble(base_dir: str | os.PathLike, n: int = 3, **kw: object) -> Ensemble:
+    """zkserver processes from the same zoo.cfg layout (standalone when n == 1)."""
+    return Ensemble(base_dir, n, zkserver_command(), **kw)  # type: ignore[arg-type]
+
+
+class CallbackCluster(ClusterBase):
+    """A cluster from callables, for servers this module does not start itself.
+
+    `start(i)` starts node i (and may block until it serves), `pid(i)` is its process (group
+    leader) id or None, `client_ports` its client ports. Kill is SIGKILL to the process group.
+    No proxies: `partition` raises."""
+
+    def __init__(self, client_ports: Sequence[int], start: Callable[[int], object],
+                 pid: Callable[[int], int | None], stop: Callable[[], object] | None = None
+                 ) -> None:
+        self.n = len(client_ports)
+        self.client_ports = list(client_ports)
+        self._start = start
+        self._pid = pid
+        self._stop = stop
+
+    def pid(self, i: int) -> int | None:
+        return self._pid(i)
+
+    def kill(self, i: int) -> None:
+        pid = self._pid(i)
+        if pid is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pid, signal.SIGCONT)
+                os.killpg(pid, signal.SIGKILL)
+            deadline = time.monotonic() + 30
+            while self._pid(i) is not None and time.monotonic() < deadline:
+                time.sleep(0.01)
+
+    def restart(self, i: int) -> None:
+        if self._pid(i) is None:
+            self._start(i)
+
+    def start(self) -> CallbackCluster:
+        for i in range(self.n):
+            self.restart(i)
+        return self
+
+    def stop(self) -> None:
+        if self._stop is not None:
+            self._stop()
+        else:
+            for i in range(self.n):
+                self.kill(i)
+
+
+def zkserver_process_cluster(server) -> CallbackCluster:  # noqa: ANN001 - ZkServerProcess
+    """Adapt one `ZkServerProcess` (standalone zkserver): kill -9 and restart keep its data
+    directory, so acknowledged writes must survive."""
+
+    def pid(i: int) -> int | None:
+        pids = server.pids()
+        return pids[0] if pids else None
+
+    def start(i: int) -> None:
+        if server.proc is not None and server.proc.poll() is not None:
+            server.proc.wait()
+        server.start()
+
+    return CallbackCluster(server.client_ports, start, pid, server.kill)
+
+
+# --- faults and the nemesis ---------------------------------------------------------------------
+
+Target = str | Callable[[ClusterBase, random.Random], list[int]]
+
+
+def choose(cluster: ClusterBase, target: Target, rng: random.Random) -> list[int]:
+    """Nodes for a fault: "leader", "follower" (a random non-leader), "minority" (random,
+    not the leader), "majority" (the leader and enough others), "random", "all", or a
+    callable(cluster, rng). Falls back to random nodes while no leader is known. A target
+    with no candidate (the follower of a standalone server) is empty: the fault does
+    nothing."""
+    if callable(target):
+        return list(target(cluster, rng))
+    nodes = list(range(cluster.n))
+    leader = cluster.leader()
+    others = [i for i in nodes if i != leader]
+    if target == "leader":
+        return [leader] if leader is not None else [rng.choice(nodes)]
+    if target == "follower":
+        return rng.sample(others, min(1, len(others)))
+    if target == "minority":
+        return rng.sample(others, min(len(others), max(1, (cluster.n - 1) // 2)))
+    if target == "majority":
+        k = cluster.n // 2 + 1
+        first = [leader] if leader is not None else []
+        return first + rng.sample(others, k - len(first))
+    if target == "random":
+        return [rng.choice(nodes)]
+    if target == "all":
+        return nodes
+    raise ValueError(f"unknown target {target!r}")
+
+
+class Fault:
+    """Something that goes wrong for a while, then is repaired."""
+
+    name = "fault"
+
+    def __init__(self, target: Target = "random", active: float | None = None) -> None:
+        """`active`: how long the fault lasts (None: the nemesis's default)."""
+        self.target = target
+        self.active = active
+        self.nodes: list[int] = []
+
+    def inject(self, cluster: ClusterBase, rng: random.Random) -> list[int]:
+        self.nodes = choose(cluster, self.target, rng)
+        self._inject(cluster, self.nodes)
+        return self.nodes
+
+    def heal(self, cluster: ClusterBase) -> None:
+        self._heal(cluster, self.nodes)
+        self.nodes = []
+
+    def _inject(self, cluster: ClusterBase, nodes: list[int]) -> None:
+        raise NotImplementedError
+
+    def _heal(self, cluster: ClusterBase, nodes: list[int]) -> None:
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"{self.name}({self.target if isinstance(self.target, str) else 'custom'})"
+
+
+class Kill(Fault):
+    """kill -9, then start again from the same data."""
+
+    name = "kill"
+
+    def _inject(self, cluster: ClusterBase, nodes: list[int]) -> None:
+        for i in nodes:
+            cluster.kill(i)  # type: ignore[attr-defined]
+
+    def _heal(self, cluster: ClusterBase, nodes: list[int]) -> None:
+        for i in nodes:
+            cluster.restart(i)  # type: ignore[attr-defined]
+
+
+class Pause(Fault):
+    """SIGSTOP, then SIGCONT: a process that stops answering without closing anything (a GC
+    pause, a VM migration), the fault that timeouts rather than resets have to catch."""
+
+    name = "pause"
+
+    def _inject(self, cluster: ClusterBase, nodes: list[int]) -> None:
+        for i in nodes:
+            cluster.pause(i)
+
+    def _heal(self, cluster: ClusterBase, nodes: list[int]) -> None:
+        for i in nodes:
+            cluster.resume(i)
+
+
+class Isolate(Fault):
+    """Cut the chosen nodes off from the rest of the ensemble (clients still reach them)."""
+
+    name = "partition"
+
+    def __init__(self, target: Target = "leader", active: float | None = None,
+                 refuse: bool = False) -> None:
+        super().__init__(target, active)
+        self.refuse = refuse
+
+    def _inject(self, cluster: ClusterBase, nodes: list[int]) -> None:
+        cluster.isolate(nodes, self.refuse)
+
+    def _heal(self, cluster: ClusterBase, nodes: list[int]) -> None:
+        cluster.heal()
+
+
+@dataclass
+class Event:
+    """One thing the nemesis did, on the same clock as the histories (time.monotonic())."""
+
+    time: float
+    action: str  # "inject" or "heal"
+    fault: str
+    nodes: list[int]
+    modes: list[str | None]
+
+
+class Nemesis:
+    """Runs `faults` in turn in a thread: wait `quiet` seconds, inject one fault, wait
+    `active` seconds, heal it; repeat until stopped. With `recover` it also waits, after each
+    heal, until the cluster is healthy again, so that every fault hits a working cluster
+    rather than one still electing after the previous fault. `stop()` heals whatever is
+    broken and waits until the cluster serves again, so that a workload's final reads see
+    every node."""
+
+    def __init__(self, cluster: ClusterBase, faults: Sequence[Fault], quiet: float = 2.0,
+                 active: float = 3.0, seed: int = 0, settle_timeout: float = 90.0,
+                 recover: bool = True) -> None:
+        self.cluster = cluster
+        self.faults = list(faults)
+        self.quiet = quiet
+        self.active = active
+        self.rng = random.Random(seed)
+        self.settle_timeout = settle_timeout
+        self.recover = recover
+        self.events: list[Event] = []
+        self.errors: list[BaseException] = []
+        self._halt = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._current: Fault | None = None
+        self._lock = threading.Lock()
+
+    def _record(self, action: str, fault: Fault, nodes: list[int]) -> None:
+        self.events.append(Event(time.monotonic(), action, fault.name, list(nodes),
+                                 self.cluster.modes()))
+
+    def start(self) -> Nemesis:
+        self._thread = threading.Thread(target=self._run, daemon=True, name="nemesis")
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        try:
+            k = 0
+            while self.faults and not self._halt.wait(self.quiet):
+                fault = self.faults[k % len(self.faults)]
+                k += 1
+                with self._lock:
+                    if self._halt.is_set():
+                        break
+                    nodes = fault.inject(self.cluster, self.rng)
+                    self._current = fault
+                    self._record("inject", fault, nodes)
+                self._halt.wait(self.active if fault.active is None else fault.active)
+                with self._lock:
+                    if self._current is fault:
+                        fault.heal(self.cluster)
+                        self._current = None
+                        self._record("heal", fault, nodes)
+                if self.recover:
+                    self._wait_recovered()
+        except BaseException as e:  # noqa: BLE001 - reported by stop()
+            self.errors.append(e)
+
+    def _wait_recovered(self) -> None:
+        deadline = time.monotonic() + self.settle_timeout
+        while not self._halt.is_set() and not self.cluster.healthy():
+            self.cluster.check_crashes()
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"no recovery within {self.settle_timeout}s: "
+                                   f"{self.cluster.modes()}")
+            self._halt.wait(0.1)
+        if not self._halt.is_set():
+            self.events.append(Event(time.monotonic(), "healthy", "-", [], self.cluster.modes()))
+
+    def stop(self) -> None:
+        """Heal, and wait for the cluster to serve on every node again."""
+        self._halt.set()
+        if self._thread is not None:
+            self._thread.join(self.settle_timeout)
+        with self._lock:
+            if self._current is not None:
+                nodes = self._current.nodes
+                self._current.heal(self.cluster)
+                self._record("heal", self._current, nodes)
+                self._current = None
+        self.cluster.heal()
+        for i in range(self.cluster.n):
+            self.cluster.resume(i)
+            if not self.cluster.is_running(i):
+                self.cluster.restart(i)  # type: ignore[attr-defined]
+        self.cluster.wait_healthy(self.settle_timeout)
+        if self.errors:
+            raise RuntimeError(f"nemesis failed: {self.errors[0]!r}") from self.errors[0]
+
+    def describe(self, t0: float | None = None) -> str:
+        t0 = self.events[0].time if t0 is None and self.events else (t0 or 0.0)
+        return "\n".join(f"{e.time - t0:7.2f}s {e.action:6} {e.fault:9} nodes={e.nodes} "
+                         f"modes={e.modes}" for e in self.events)
