@@ -4,7 +4,7 @@
     python bench/run.py [--secs 5] [--repeat 3] [--modes read,write,mixed,create,latency]
                         [--memory] [--count 1000000] [--out docs/benchmarks.md]
                         [--only zk|zkserver] [--zkserver-cmd "python -m zkserver"]
-                        [--procs P] [--zk-heap 2g]
+                        [--procs P] [--zk-heap 2g] [--ensemble 3]
 
 For each server, one after the other (never both running at once), on a fresh data dir:
   * zkserver: `<zkserver-cmd> <tmp>/zoo.cfg` as a subprocess (cwd = repo root), stopped with
@@ -13,6 +13,10 @@ For each server, one after the other (never both running at once), on a fresh da
 both standalone on 127.0.0.1 with forceSync=yes. Each workload of bench/zkbench.py runs
 `--repeat` times and the median run (by ops/s; by p50 for latency) is reported. With --memory a
 second fresh instance of each server gets `--count` znodes (bench/memory.py).
+
+With --ensemble N the same comparison runs on an N-server ensemble of each (bench/ensemble.py)
+instead. The report has one section per kind of run (standalone, ensemble, and recovery from
+bench/recovery.py); a run replaces only its own section of --out and keeps the others.
 
 Exit status: 0 when everything ran, 1 when some workload failed, 2 when a server did not start
 (then nothing is written).
@@ -79,11 +83,32 @@ def log(msg: str) -> None:
 
 # --------------------------------------------------------------------------- servers
 
-class RealZK:
+def git_version() -> str:
+    """zkserver's version: the repo's commit, and whether zkserver/ has uncommitted changes."""
+    try:
+        out = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"],
+                             capture_output=True, text=True, timeout=10)
+        rev = out.stdout.strip() if out.returncode == 0 else "no commit"
+        dirty = subprocess.run(["git", "-C", str(REPO), "status", "--porcelain",
+                                "--untracked-files=no", "zkserver"],
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+        return f"git {rev}{' + uncommitted changes' if dirty else ''}"
+    except (OSError, subprocess.SubprocessError):
+        return "?"
+
+
+class _Standalone:
+    def workload(self, mode: str, args) -> dict:
+        return zkbench.run(self.hostport, mode, args.conns, args.depth, args.secs, args.size,
+                           args.procs, server_pid=self.pid)
+
+
+class RealZK(_Standalone):
     name = "ZooKeeper"
 
-    def __init__(self, heap: str) -> None:
+    def __init__(self, heap: str, extra: list[str] | None = None) -> None:
         self.heap = heap
+        self.extra = list(extra or [])
         self.zk = None
         self.tmp = None
 
@@ -92,12 +117,28 @@ class RealZK:
         if not realzk.available():
             raise StartError("Apache ZooKeeper is not installed (apt-get install zookeeper)")
         try:
-            self.zk = realzk.RealZooKeeper(self.tmp, realzk.free_port(), extra=["forceSync=yes"],
+            self.zk = realzk.RealZooKeeper(self.tmp, realzk.free_port(),
+                                           extra=["forceSync=yes", *self.extra],
                                            heap=self.heap).start()
         except RuntimeError as e:
             raise StartError(str(e)) from e
         self.hostport = self.zk.hosts
         self.pid = self.zk.pids()[0]
+
+    def kill9(self) -> None:
+        """SIGKILL the server, keep its data dir (realzk's stop is a SIGKILL)."""
+        self.zk.stop()
+
+    def relaunch(self) -> float:
+        """Start again on the same data dir and port; seconds until `srvr` answers (realzk
+        polls every 0.1 s)."""
+        t0 = time.monotonic()
+        try:
+            self.zk.start(timeout=600.0)
+        except RuntimeError as e:
+            raise StartError(str(e)) from e
+        self.pid = self.zk.pids()[0]
+        return time.monotonic() - t0
 
     def version(self) -> str:
         host, port = zkbench.parse_hostport(self.hostport)
@@ -119,12 +160,14 @@ class RealZK:
         return None
 
 
-class ZkServer:
+class ZkServer(_Standalone):
     name = "zkserver"
 
-    def __init__(self, cmd: str, start_timeout: float = 30.0) -> None:
+    def __init__(self, cmd: str, start_timeout: float = 30.0,
+                 extra: list[str] | None = None) -> None:
         self.cmd = shlex.split(cmd)
         self.start_timeout = start_timeout
+        self.extra = list(extra or [])
         self.proc: subprocess.Popen | None = None
         self.tmp = None
 
@@ -132,31 +175,37 @@ class ZkServer:
         self.tmp = Path(tempfile.mkdtemp(prefix="zkbench-zkserver-"))
         data = self.tmp / "data"
         data.mkdir()
-        port = realzk.free_port()
-        cfg = self.tmp / "zoo.cfg"
-        cfg.write_text("\n".join([
+        self.port = port = realzk.free_port()
+        self.cfg = self.tmp / "zoo.cfg"
+        self.cfg.write_text("\n".join([
             "tickTime=2000", f"dataDir={data}", f"clientPort={port}",
             "clientPortAddress=127.0.0.1", "maxClientCnxns=0", "4lw.commands.whitelist=*",
-            "forceSync=yes", "admin.enableServer=false",
+            "forceSync=yes", "admin.enableServer=false", *self.extra,
         ]) + "\n")
         self.log_path = self.tmp / "out.log"
+        self.hostport = f"127.0.0.1:{port}"
+        self.launch()
+
+    def launch(self, poll: float = 0.1) -> float:
+        """Run the server on the prepared config; seconds from just before the process is
+        created until it answers `srvr` with `Mode:`."""
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
-        argv = [*self.cmd, str(cfg)]
-        with open(self.log_path, "wb") as out:
+        argv = [*self.cmd, str(self.cfg)]
+        t0 = time.monotonic()
+        with open(self.log_path, "ab") as out:
             try:
                 self.proc = subprocess.Popen(argv, cwd=REPO, env=env, stdout=out,
                                              stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                              start_new_session=True)
             except OSError as e:
                 raise StartError(f"cannot run {shlex.join(argv)}: {e}") from e
-        self.hostport = f"127.0.0.1:{port}"
         self.pid = self.proc.pid
-        deadline = time.monotonic() + self.start_timeout
+        deadline = t0 + self.start_timeout
         while True:
             try:
-                if "Mode:" in realzk.four_letter("127.0.0.1", port, "srvr", timeout=1.0):
-                    return
+                if "Mode:" in realzk.four_letter("127.0.0.1", self.port, "srvr", timeout=1.0):
+                    return time.monotonic() - t0
             except OSError:
                 pass
             if self.proc.poll() is not None:
@@ -167,7 +216,16 @@ class ZkServer:
                 raise StartError(f"`{shlex.join(argv)}` did not answer the 4lw `srvr` with "
                                  f"`Mode:` on {self.hostport} within {self.start_timeout:.0f} s."
                                  f"\n--- last lines of its output ---\n{self._tail()}")
-            time.sleep(0.1)
+            time.sleep(poll)
+
+    def kill9(self) -> None:
+        """SIGKILL the server (a crash); its data dir stays."""
+        if self.proc is not None and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+
+    def relaunch(self, poll: float = 0.1) -> float:
+        return self.launch(poll)
 
     def _tail(self, n: int = 30) -> str:
         try:
@@ -176,16 +234,7 @@ class ZkServer:
             return "(no output)"
 
     def version(self) -> str:
-        try:
-            out = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"],
-                                 capture_output=True, text=True, timeout=10)
-            rev = out.stdout.strip() if out.returncode == 0 else "no commit"
-            dirty = subprocess.run(["git", "-C", str(REPO), "status", "--porcelain",
-                                    "--untracked-files=no", "zkserver"],
-                                   capture_output=True, text=True, timeout=10).stdout.strip()
-            return f"git {rev}{' + uncommitted changes' if dirty else ''}"
-        except (OSError, subprocess.SubprocessError):
-            return "?"
+        return git_version()
 
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
@@ -243,28 +292,40 @@ def wait_idle(max_wait: float) -> None:
     log(f"   still busy ({busy:.0f}% of a core); running anyway")
 
 
-def run_server(server, args, modes: list[str]) -> dict:
-    """Start the server fresh, run every workload `repeat` times, stop it."""
-    out: dict = {"modes": {}, "warnings": []}
-    log(f"== {server.name}: starting")
+def new_result() -> dict:
+    return {"modes": {}, "runs": {}, "errors": {}, "warnings": []}
+
+
+def run_round(server, args, modes: list[str], out: dict, times: int, label: str = "") -> None:
+    """Start the server fresh, run every workload `times` times (collected in out["runs"]),
+    stop it."""
+    log(f"== {server.name}{label}: starting")
+    t0 = time.monotonic()
     server.start()
+    out.setdefault("start_s", round(time.monotonic() - t0, 1))
     try:
         out["version"] = server.version()
         log(f"== {server.name} {out['version']} on {server.hostport} (pid {server.pid})")
         for mode in modes:
-            runs, error = [], None
-            for i in range(args.repeat):
+            runs = out["runs"].setdefault(mode, [])
+            for _ in range(times):
+                if mode in out["errors"]:
+                    break
+                i = len(runs)
                 if not server.alive():
-                    error = f"{server.name} is no longer running"
+                    out["errors"][mode] = f"{server.name} is no longer running"
                     break
                 wait_idle(args.idle_wait)
                 try:
-                    r = zkbench.run(server.hostport, mode, args.conns, args.depth, args.secs,
-                                    args.size, args.procs, server_pid=server.pid)
+                    r = server.workload(mode, args)
                 except (OSError, RuntimeError) as e:
-                    error = str(e)
+                    out["errors"][mode] = str(e)
+                    log(f"   {mode:8} FAILED: {e}")
                     break
                 runs.append(r)
+                if r.get("leader_change"):
+                    out["warnings"].append(f"{mode} run {i + 1}: the leader changed during the "
+                                           f"run ({r['leader_change']})")
                 if r.get("verified") is False:
                     out["warnings"].append(f"{mode} run {i + 1}: replies failed the sanity "
                                            f"check: {r.get('verify_error')}")
@@ -283,46 +344,73 @@ def run_server(server, args, modes: list[str]) -> dict:
                     f"other cpu {r.get('other_cpu_pct', '?')}%"
                     + (f"  verified {r['verified']}" if "verified" in r else ""))
                 time.sleep(0.5)
-            if error:
-                log(f"   {mode:8} FAILED: {error}")
-                out["modes"][mode] = {"error": error, "runs": runs}
-                continue
-            key = (lambda r: r["p50_ms"]) if mode == "latency" else (lambda r: r["ops_per_s"])
-            ranked = sorted(runs, key=key)
-            med = dict(ranked[(len(ranked) - 1) // 2] if mode == "latency"
-                       else ranked[len(ranked) // 2])
-            med["all_ops_per_s"] = [r["ops_per_s"] for r in runs]
-            med["all_p50_ms"] = [r["p50_ms"] for r in runs]
-            med["max_other_cpu_pct"] = max((r.get("other_cpu_pct", 0.0) for r in runs),
-                                           default=0.0)
-            if med["max_other_cpu_pct"] > OTHER_CPU_WARN:
-                out["warnings"].append(
-                    f"{mode}: other processes on this machine used up to "
-                    f"{med['max_other_cpu_pct']}% of a core during a measured window; "
-                    "its numbers are likely too low and noisy")
-            out["modes"][mode] = med
     finally:
         w = server.stop()
         if w:
             out["warnings"].append(w)
             log(f"   warning: {w}")
-    if args.memory:
-        log(f"== {server.name}: fresh instance for memory ({args.count:,} znodes)")
-        server.start()
-        try:
-            wait_idle(args.idle_wait)
-            out["memory"] = memory.measure(server.hostport, server.pid, count=args.count,
-                                           conns=args.conns, depth=args.depth, size=args.size,
-                                           keep=True)
-            log(f"   memory: {out['memory']}")
-        except (OSError, RuntimeError, subprocess.SubprocessError) as e:
-            out["memory"] = {"error": str(e)}
-            log(f"   memory FAILED: {e}")
-        finally:
-            w = server.stop()
-            if w:
-                out["warnings"].append(w)
+
+
+def summarize(out: dict, modes: list[str]) -> dict:
+    """Pick the median run of each workload into out["modes"]."""
+    for mode in modes:
+        runs = out["runs"].get(mode, [])
+        if mode in out["errors"] or not runs:
+            out["modes"][mode] = {"error": out["errors"].get(mode, "no runs"), "runs": runs}
+            continue
+        lat = mode.startswith("latency")
+        key = (lambda r: r["p50_ms"]) if lat else (lambda r: r["ops_per_s"])
+        ranked = sorted(runs, key=key)
+        med = dict(ranked[(len(ranked) - 1) // 2] if lat else ranked[len(ranked) // 2])
+        med["all_ops_per_s"] = [r["ops_per_s"] for r in runs]
+        med["all_p50_ms"] = [r["p50_ms"] for r in runs]
+        med["max_other_cpu_pct"] = max((r.get("other_cpu_pct", 0.0) for r in runs),
+                                       default=0.0)
+        if med["max_other_cpu_pct"] > OTHER_CPU_WARN:
+            out["warnings"].append(
+                f"{mode}: other processes on this machine used up to "
+                f"{med['max_other_cpu_pct']}% of a core during a measured window; "
+                "its numbers are likely too low and noisy")
+        out["modes"][mode] = med
     return out
+
+
+def run_memory(server, args, out: dict) -> None:
+    log(f"== {server.name}: fresh instance for memory ({args.count:,} znodes)")
+    server.start()
+    try:
+        wait_idle(args.idle_wait)
+        out["memory"] = memory.measure(server.hostport, server.pid, count=args.count,
+                                       conns=args.conns, depth=args.depth, size=args.size,
+                                       keep=True)
+        log(f"   memory: {out['memory']}")
+    except (OSError, RuntimeError, subprocess.SubprocessError) as e:
+        out["memory"] = {"error": str(e)}
+        log(f"   memory FAILED: {e}")
+    finally:
+        w = server.stop()
+        if w:
+            out["warnings"].append(w)
+
+
+def run_all(servers, args, modes: list[str]) -> dict:
+    """Every server's workloads (and memory): one server after the other, or with
+    args.interleave in rounds (each round starts each server fresh in turn and runs every
+    workload once), so that noise from other processes hits both servers alike."""
+    results = {key: new_result() for key, _ in servers}
+    if args.interleave:
+        for rnd in range(args.repeat):
+            for key, server in servers:
+                run_round(server, args, modes, results[key], 1,
+                          f" (round {rnd + 1}/{args.repeat})")
+    else:
+        for key, server in servers:
+            run_round(server, args, modes, results[key], args.repeat)
+    for key, server in servers:
+        summarize(results[key], modes)
+        if args.memory and not args.ensemble:
+            run_memory(server, args, results[key])
+    return results
 
 
 # --------------------------------------------------------------------------- report
@@ -376,46 +464,107 @@ def _ratio(a, b) -> str:
     return f"{a / b:.2f}"
 
 
-def render(args, modes, results: dict, minfo: dict, started: str, elapsed: float) -> str:
+ORDER = ("standalone", "ensemble", "recovery")
+MARK = "<!-- section: {} -->"
+HEADER = """# Benchmarks: zkserver vs Apache ZooKeeper
+
+Written by `bench/run.py` (Standalone: `python bench/run.py --memory`; Ensemble:
+`python bench/run.py --ensemble 3`) and `bench/recovery.py` (Recovery). Each run replaces only
+its own section and says when, how and on how busy a machine it ran. See `bench/README.md` for
+what the numbers mean and how to rerun them. Higher ops/s is better; lower latency is better.
+"""
+
+
+def write_sections(path: Path, sections: dict[str, str]) -> None:
+    """Put `sections` (key -> markdown) into the report at `path`, keeping its other sections."""
+    old: dict[str, str] = {}
+    try:
+        text = path.read_text()
+    except OSError:
+        text = ""
+    parts = text.split("<!-- section: ")
+    for part in parts[1:]:
+        key, _, body = part.partition(" -->")
+        old[key.strip()] = body.strip("\n")
+    if text and len(parts) == 1:
+        log(f"note: {path} has no section markers (old format); replacing all of it")
+    old.update({k: v.strip("\n") for k, v in sections.items()})
+    keys = [k for k in ORDER if k in old] + [k for k in old if k not in ORDER]
+    out = HEADER + "".join(f"\n{MARK.format(k)}\n\n{old[k]}\n" for k in keys)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(out)
+
+
+def load_note(busiest: float, loadavg: tuple[float, float, float]) -> str:
+    return (f"- Machine load: load average {loadavg[0]:.2f} / {loadavg[1]:.2f} / "
+            f"{loadavg[2]:.2f} (1 / 5 / 15 min) at the start; other processes used at most "
+            f"{busiest:.0f}% of one core during any measured window")
+
+
+def render(args, modes, results: dict, minfo: dict, started: str, elapsed: float,
+           loadavg: tuple[float, float, float] = (0.0, 0.0, 0.0)) -> str:
+    """The markdown of one section (standalone, or ensemble with args.ensemble)."""
     zk, zs = results.get("zk"), results.get("zkserver")
+    ens = args.ensemble
+    busiest = max((r.get("max_other_cpu_pct", 0.0) for res in (zk, zs) if res
+                   for r in res["modes"].values()), default=0.0)
+    if ens:
+        title = f"## Ensemble ({ens} servers)"
+        kind = (f"{ens}-server ensemble (tickTime=2000, initLimit=10, syncLimit=5), "
+                "forceSync=yes")
+    else:
+        title = "## Standalone"
+        kind = "standalone, forceSync=yes"
     lines = [
-        "# Benchmarks: zkserver vs Apache ZooKeeper",
-        "",
-        "Generated by `bench/run.py` (see `bench/README.md` for what the numbers mean and how to "
-        "rerun them). Higher ops/s is better; lower latency is better.",
+        title,
         "",
         f"- Date: {started} (took {elapsed / 60:.1f} min)",
         f"- Machine: {minfo['nproc']} CPUs ({minfo['cpu']}), {minfo['mem']} RAM, "
         f"Linux {minfo['kernel']}",
+        load_note(busiest, loadavg),
         f"- Python {minfo['python']}; {minfo['java']}",
         f"- Command: `{shlex.join(['python', 'bench/run.py', *args.argv])}`",
     ]
     if zk and "version" in zk:
         lines.append(f"- ZooKeeper: Apache ZooKeeper {zk['version']} (Debian package), "
-                     f"standalone, forceSync=yes, -Xmx{args.zk_heap}")
+                     f"{kind}, -Xmx{args.zk_heap}")
     if zs and "version" in zs:
-        lines.append(f"- zkserver: `{args.zkserver_cmd}` ({zs['version']}), standalone, "
-                     "forceSync=yes")
-    busiest = max((r.get("max_other_cpu_pct", 0.0) for res in (zk, zs) if res
-                   for r in res["modes"].values()), default=0.0)
+        lines.append(f"- zkserver: `{args.zkserver_cmd}` ({zs['version']}), {kind}")
     banner = []
     if busiest > OTHER_CPU_WARN:
         banner = ["", f"> **Warning: other processes used up to {busiest:.0f}% of a core while "
                   "this ran** (see \"max other CPU %\" below). On a 2-core machine that takes "
                   "CPU from the server, so the throughput and latency figures are low and noisy; "
                   "rerun on an idle machine before quoting them."]
+    load = (f"- Load: `bench/zkbench.py`'s engine, {args.conns} connections x {args.depth} "
+            f"outstanding requests, {args.size}-byte values, {args.procs} generator "
+            f"process(es), {zkbench.WARMUP} s warm-up + {args.secs:g} s measured; each workload "
+            f"run {args.repeat} time(s), median run shown.")
+    if args.interleave:
+        load += (f" Interleaved: {args.repeat} rounds, each starting each server fresh in turn "
+                 "and running every workload once, so that noise from other processes hits "
+                 "both alike.")
+    if ens:
+        load += (f" Session i connects to server i mod {ens} of [followers..., leader], i.e. "
+                 f"{_spread(args.conns, ens)} sessions per server with the leader last (the "
+                 "same for both; a client spread like round-robin clients would be); setup, "
+                 "checks and cleanup go through the leader. Both ensembles on 127.0.0.1, never "
+                 "both at once, each started fresh. Server CPU is the sum over the "
+                 f"{ens} server processes.")
+    else:
+        load += " Both servers on 127.0.0.1, never both at once, each started fresh."
     lines += [
-        f"- Load: `bench/zkbench.py`, {args.conns} connections x {args.depth} outstanding "
-        f"requests, {args.size}-byte values, {args.procs} generator process(es), "
-        f"{zkbench.WARMUP} s warm-up + {args.secs:g} s measured; each workload run "
-        f"{args.repeat} time(s), median run shown. Both servers on 127.0.0.1, one at a time, "
-        "each started fresh.",
+        load,
         *banner,
         "",
         "| workload | ZooKeeper ops/s | zkserver ops/s | ratio (zkserver / ZooKeeper) "
         "| ZooKeeper p50 / p99 ms | zkserver p50 / p99 ms |",
         "|---|---:|---:|---:|---:|---:|",
     ]
+    labels = dict(LABELS)
+    if ens:
+        labels["latency"] = "latency via a follower (1 conn, depth 1)"
+        labels["latency-leader"] = "latency via the leader (1 conn, depth 1)"
 
     def get(res, mode):
         if not res:
@@ -428,32 +577,36 @@ def render(args, modes, results: dict, minfo: dict, started: str, elapsed: float
         ops_b = b.get("ops_per_s") if b and "error" not in b else None
         fa = "FAILED" if a and "error" in a else _n(ops_a)
         fb = "FAILED" if b and "error" in b else _n(ops_b)
-        if mode == "latency":
+        if mode.startswith("latency"):
             pa = a.get("p50_ms") if a and "error" not in a else None
             pb = b.get("p50_ms") if b and "error" not in b else None
             ratio = f"{_ratio(pb, pa)} (ratio of p50s; lower is better)"
-            lines.append(f"| {LABELS[mode]}: sequential ops/s | {fa} | {fb} | {ratio} "
+            lines.append(f"| {labels[mode]}: sequential ops/s | {fa} | {fb} | {ratio} "
                          f"| {_ms(a)} | {_ms(b)} |")
         else:
-            lines.append(f"| {LABELS[mode]} | {fa} | {fb} | {_ratio(ops_b, ops_a)} "
+            lines.append(f"| {labels[mode]} | {fa} | {fb} | {_ratio(ops_b, ops_a)} "
                          f"| {_ms(a)} | {_ms(b)} |")
 
-    if "latency" in modes:
-        la, lb = get(zk, "latency"), get(zs, "latency")
+    for mode in [m for m in modes if m.startswith("latency")]:
+        la, lb = get(zk, mode), get(zs, mode)
         if (la and "per_op" in la) or (lb and "per_op" in lb):
-            lines += ["", "Latency workload, per operation (one connection, one request at a "
-                      "time, ms; lower is better):", "",
+            via = ""
+            if ens:
+                via = " through the leader" if mode == "latency-leader" else " through a follower"
+            lines += ["", f"Latency workload{via}, per operation (one connection, one request "
+                      "at a time, ms; lower is better):", "",
                       "| op | ZooKeeper p50 / p99 | zkserver p50 / p99 | ratio of p50s |",
                       "|---|---:|---:|---:|"]
-            for kind in zkbench.LAT_KINDS:
-                ka = la["per_op"][kind] if la and "per_op" in la else None
-                kb = lb["per_op"][kind] if lb and "per_op" in lb else None
-                lines.append(f"| {kind} | {_ms(ka)} | {_ms(kb)} | "
+            for k in zkbench.LAT_KINDS:
+                ka = la["per_op"][k] if la and "per_op" in la else None
+                kb = lb["per_op"][k] if lb and "per_op" in lb else None
+                lines.append(f"| {k} | {_ms(ka)} | {_ms(kb)} | "
                              f"{_ratio(kb and kb['p50_ms'], ka and ka['p50_ms'])} |")
 
-    if args.memory:
+    if args.memory and not ens:
         lines += ["", f"Memory, {args.count:,} znodes with {args.size}-byte values "
-                  "(bench/memory.py; fresh server; bytes per znode):", "",
+                  "(bench/memory.py; fresh server; bytes per znode; for ZooKeeper compare the "
+                  "Java heap row, for zkserver the RSS row):", "",
                   "| | ZooKeeper | zkserver |", "|---|---:|---:|"]
         ma = (zk or {}).get("memory") or {}
         mb = (zs or {}).get("memory") or {}
@@ -504,12 +657,16 @@ def render(args, modes, results: dict, minfo: dict, started: str, elapsed: float
     return "\n".join(lines) + "\n"
 
 
+def _spread(conns: int, n: int) -> str:
+    return " / ".join(str(len(range(i, conns, n))) for i in range(n))
+
+
 def estimate_minutes(args, modes, nservers: int) -> float:
     per_run = args.secs + zkbench.WARMUP + 1.5
     t = nservers * (len(modes) * args.repeat * per_run + 10)
     if "create" in modes:
         t += nservers * args.repeat * args.secs * 1.0  # deleting what create made
-    if args.memory:
+    if args.memory and not args.ensemble:
         t += nservers * (20 + args.count / 20000)
     return t / 60
 
@@ -518,8 +675,9 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--secs", type=float, default=5.0, help="measured seconds per run (5)")
     ap.add_argument("--repeat", type=int, default=3, help="runs per workload; median shown (3)")
-    ap.add_argument("--modes", default=",".join(ALL_MODES),
-                    help=f"comma-separated subset of {','.join(ALL_MODES)}")
+    ap.add_argument("--modes", default=None,
+                    help=f"comma-separated subset of {','.join(ALL_MODES)} (with --ensemble "
+                    "also latency-leader; default: all)")
     ap.add_argument("--memory", action="store_true", help="also measure bytes per znode")
     ap.add_argument("--count", type=int, default=1_000_000, help="znodes for --memory (1e6)")
     ap.add_argument("--out", default="docs/benchmarks.md",
@@ -536,43 +694,67 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--zk-heap", default="2g", help="ZooKeeper's -Xmx (2g)")
     ap.add_argument("--idle-wait", type=float, default=10.0,
                     help="before each run wait up to this many s for the machine to be idle (10)")
+    ap.add_argument("--interleave", action=argparse.BooleanOptionalAction, default=True,
+                    help="run in rounds, each server fresh in each round, so that noise hits "
+                    "both alike (default); --no-interleave: all runs of one server, then the "
+                    "other's")
+    ap.add_argument("--ensemble", type=int, default=0, metavar="N",
+                    help="compare N-server ensembles (N odd, >= 3) instead of standalone servers")
     args = ap.parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)
-    modes = [m.strip() for m in args.modes.split(",") if m.strip()]
-    bad = [m for m in modes if m not in ALL_MODES]
+    if args.ensemble and (args.ensemble < 3 or args.ensemble % 2 == 0):
+        ap.error("--ensemble N needs an odd N >= 3")
+    if args.ensemble and args.memory:
+        ap.error("--memory is measured on standalone servers only")
+    allowed = ALL_MODES + (("latency-leader",) if args.ensemble else ())
+    modes = [m.strip() for m in (args.modes or ",".join(allowed)).split(",") if m.strip()]
+    bad = [m for m in modes if m not in allowed]
     if bad or not modes:
-        ap.error(f"unknown mode(s) {bad}; choose from {','.join(ALL_MODES)}")
+        ap.error(f"unknown mode(s) {bad}; choose from {','.join(allowed)}")
     args.repeat = max(1, args.repeat)
 
     servers = []
-    if args.only != "zk":
-        servers.append(("zkserver", ZkServer(args.zkserver_cmd)))
-    if args.only != "zkserver":
-        servers.append(("zk", RealZK(args.zk_heap)))
-    log(f"zkserver benchmark: {len(servers)} server(s), modes {','.join(modes)}, "
+    if args.ensemble:
+        import ensemble  # bench/ is not a package: found through sys.path
+        if args.only != "zk":
+            servers.append(("zkserver", ensemble.ZkServerEnsemble(
+                args.zkserver_cmd, args.ensemble, start_error=StartError,
+                git_version=git_version)))
+        if args.only != "zkserver":
+            servers.append(("zk", ensemble.RealZKEnsemble(args.zk_heap, args.ensemble,
+                                                          start_error=StartError)))
+    else:
+        if args.only != "zk":
+            servers.append(("zkserver", ZkServer(args.zkserver_cmd)))
+        if args.only != "zkserver":
+            servers.append(("zk", RealZK(args.zk_heap)))
+    what = f"{args.ensemble}-server ensembles" if args.ensemble else "standalone"
+    log(f"zkserver benchmark ({what}): {len(servers)} server(s), modes {','.join(modes)}, "
         f"{args.repeat} x {args.secs:g} s each; about "
         f"{estimate_minutes(args, modes, len(servers)):.0f} min")
     started = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    loadavg = os.getloadavg()
     t0 = time.monotonic()
-    results: dict = {}
     # zkserver goes first so that a server that cannot start fails fast.
-    for key, server in servers:
-        try:
-            results[key] = run_server(server, args, modes)
-        except StartError as e:
-            server.stop()
-            log(f"\nERROR: {server.name} failed to start: {e}")
-            log("No report written.")
-            return 2
-    report = render(args, modes, results, machine_info(), started, time.monotonic() - t0)
+    try:
+        results = run_all(servers, args, modes)
+    except StartError as e:
+        for _key, server in servers:
+            w = server.stop()
+            if w:
+                log(f"({server.name}: {w})")
+        log(f"\nERROR: a server failed to start: {e}")
+        log("No report written.")
+        return 2
+    report = render(args, modes, results, machine_info(), started, time.monotonic() - t0,
+                    loadavg)
     print(report)
     if args.out:
         out = Path(args.out)
         if not out.is_absolute():
             out = REPO / out
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(report)
-        log(f"wrote {out}")
+        write_sections(out, {"ensemble" if args.ensemble else "standalone": report})
+        log(f"wrote the {'ensemble' if args.ensemble else 'standalone'} section of {out}")
     failed = [f"{k} {m}" for k, res in results.items() for m, r in res["modes"].items()
               if "error" in r]
     failed += [f"{k} memory" for k, res in results.items() if "error" in res.get("memory", {})]
