@@ -391,12 +391,8 @@ def hostile_requests(draw):
     return op, xid, body
 
 
-@pytest.mark.filterwarnings("ignore::hypothesis.errors.HypothesisDeprecationWarning")
-def test_fuzzed_request_frames(zk_server, canary):
-    """Random and mutated frames for every opcode, each on a fresh session: the server answers
-    the request (with its xid) or closes, closes when we hang up, and never dies."""
-
-    @settings(max_examples=250, deadline=None, derandomize=True, database=None,
+def _fuzz(zk_server, canary, examples: int, derandomize: bool) -> None:
+    @settings(max_examples=examples, deadline=None, derandomize=derandomize, database=None,
               suppress_health_check=[HealthCheck.too_slow])
     @given(req=hostile_requests())
     def fuzz(req):
@@ -415,3 +411,17 @@ def test_fuzzed_request_frames(zk_server, canary):
 
     fuzz()
     canary.check()
+
+
+@pytest.mark.filterwarnings("ignore::hypothesis.errors.HypothesisDeprecationWarning")
+def test_fuzzed_request_frames(zk_server, canary):
+    """Random and mutated frames for every opcode, each on a fresh session: the server answers
+    the request (with its xid) or closes, closes when we hang up, and never dies."""
+    _fuzz(zk_server, canary, 250, derandomize=True)
+
+
+@pytest.mark.slow
+@pytest.mark.filterwarnings("ignore::hypothesis.errors.HypothesisDeprecationWarning")
+def test_fuzzed_request_frames_soak(zk_server, canary):
+    """The same for minutes, with fresh random draws each run (`pytest -m slow`)."""
+    _fuzz(zk_server, canary, 20_000, derandomize=False)

@@ -1,8 +1,10 @@
 """Jepsen-style fault tests: workloads under kill -9, SIGSTOP and partitions, histories checked.
 
-They prove the harness on Apache ZooKeeper (the default cluster; see conftest.py to select
-zkserver): every history must be linearizable and no acknowledged write lost. The smoke test
-runs in the default suite; the long runs are marked slow.
+Each test runs against Apache ZooKeeper (which proves the harness: its histories must pass)
+and against zkserver, unless JEPSEN_CLUSTER picks one (see conftest.py). Every history must
+be linearizable and no acknowledged write lost. The smoke tests run in the default suite; the
+long runs are marked slow. A failing run saves its history next to the test's tmp_path
+(`zkserver.testing.jepsen.load_history` reads it back).
 """
 
 from __future__ import annotations

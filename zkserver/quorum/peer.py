@@ -585,7 +585,7 @@ class Peer:
             self.stage = "sync"
             self._send(self.leader, AckEpoch(self.current_epoch, self.last_zxid))
         elif isinstance(msg, Diff):
-            self._append([t for t in msg.txns if t.zxid > self.last_zxid])
+            self._append_contiguous(msg.txns, now)
         elif isinstance(msg, Trunc):
             self.history = [t for t in self.history if t.zxid <= msg.zxid]
             self.logged_zxid = min(self.logged_zxid, msg.zxid)
@@ -612,22 +612,43 @@ class Peer:
             self._apply_upto(self.commit_zxid)
             self.actions.append(Become(self.role, self.leader, self.epoch))
         elif isinstance(msg, Proposal):
-            if msg.txn.zxid > self.last_zxid:
-                self._append([msg.txn])
+            if self._append_contiguous((msg.txn,), now):
                 self._learner_logged()
         elif isinstance(msg, Proposals):
-            self._append([t for t in msg.txns if t.zxid > self.last_zxid])
-            self._learner_logged()
+            if self._append_contiguous(msg.txns, now):
+                self._learner_logged()
         elif isinstance(msg, Commit):
             self._commit(msg.zxid, msg.digest)
         elif isinstance(msg, Inform):
-            if msg.txn.zxid > self.last_zxid:
-                self._append([msg.txn])
-            self._commit(msg.txn.zxid, msg.digest)
+            if self._append_contiguous((msg.txn,), now):
+                self._commit(msg.txn.zxid, msg.digest)
         elif isinstance(msg, Ping):
             self._send(self.leader, PingReply(()))  # the driver adds session touches
         elif isinstance(msg, SyncReply):
             self.actions.append(Deliver(self.leader, msg))
+
+    def _append_contiguous(self, txns: Iterable[Txn], now: int) -> bool:
+        """Log what follows our history; on a gap, drop the leader and synchronise again.
+
+        A link delivers in order, so a gap means messages were lost on the way (a proxy or a
+        network that drops without resetting): acknowledging past it would claim transactions
+        we never logged, so we look for the leader afresh instead.
+        """
+        fresh = []
+        last = self.last_zxid
+        for txn in txns:
+            z = txn.zxid
+            if z <= last:
+                continue
+            follows = z == last + 1 or (epoch_of(z) > epoch_of(last) and z & COUNTER_MASK == 1)
+            if not follows:
+                self._append(fresh)
+                self._look(now)
+                return False
+            fresh.append(txn)
+            last = z
+        self._append(fresh)
+        return True
 
     def _commit(self, zxid: int, digest: int) -> None:
         self.commit_zxid = max(self.commit_zxid, zxid)

@@ -2,10 +2,15 @@
 breaks it, every operation is recorded with its invocation and completion times, and the
 history goes to the linearizability checker.
 
-    cluster = real_zookeeper(tmp, 3).start()
-    nemesis = Nemesis(cluster, [Kill("leader"), Pause("follower")])
+    cluster = real_zookeeper(tmp, 3).start()      # or zkserver_ensemble(tmp, 3)
+    nemesis = Nemesis(cluster, [Kill("leader"), Pause("follower"), Isolate("leader", 8)])
     result = run(RegisterWorkload(), cluster.node_hosts, duration=10, nemesis=nemesis)
     assert result.valid, result.summary()
+
+Any ZooKeeper-compatible servers will do: `run` needs only one "host:port" per server and,
+optionally, a nemesis with start() and stop() (see zkserver.testing.nemesis for clusters that
+it can kill, pause and partition: `Ensemble` for n servers from zoo.cfg files, whichever the
+command, and `CallbackCluster` for servers started some other way).
 
 Workloads (all through kazoo, one client per worker, workers spread over the servers):
 
@@ -511,6 +516,16 @@ class Worker(threading.Thread):
     def connect(self) -> None:
         self.client = Client(self.hosts, self.session_timeout, self.op_timeout)
 
+    def _await_connection(self) -> None:
+        """After a lost reply, wait (a while) for the session to be connected again rather
+        than fire requests that fail at once: a burst of unknown outcomes teaches nothing
+        and makes the history harder to check."""
+        assert self.client is not None
+        deadline = time.monotonic() + self.session_timeout
+        while (not self.client.zk.connected and not self.stop_flag.is_set()
+               and time.monotonic() < deadline):
+            self.stop_flag.wait(0.05)
+
     def run(self) -> None:
         assert self.client is not None
         process = self.index
@@ -521,6 +536,7 @@ class Worker(threading.Thread):
                 self.counts[status] += 1
                 if status == INFO:
                     process += self.workers
+                    self._await_connection()
         except BaseException as e:  # noqa: BLE001 - a bug in a workload: reported by run()
             self.recorder.errors.append(e)
 

@@ -168,14 +168,14 @@ class KeyedModel(Model[S]):
         return self.inner.inert(input[1])
 
     def simplify(self, history: list[Operation]) -> list[Operation]:
-        keep = set()
+        """The inner model's simplification, key by key (it may drop operations and rewrite
+        inputs; the key goes back on whatever it returns)."""
+        out: list[Operation] = []
         for part in self.partition(history):
-            inner = [replace(op, input=op.input[1]) for op in part]
-            kept = self.inner.simplify(inner)
-            kept_ids = {id(op) for op in kept}
-            keep.update(id(orig) for orig, op in zip(part, inner, strict=True)
-                        if id(op) in kept_ids)
-        return [op for op in history if id(op) in keep]
+            key = part[0].input[0]
+            inner = self.inner.simplify([replace(op, input=op.input[1]) for op in part])
+            out.extend(replace(op, input=(key, op.input)) for op in inner)
+        return out
 
     def describe(self, input: Any, output: Any) -> str:
         return f"{input[0]}: {self.inner.describe(input[1], output)}"
