@@ -598,6 +598,9 @@ class Peer:
             self.applied_zxid = msg.zxid
             self.actions.append(Install(msg.zxid, msg.state))
         elif isinstance(msg, NewLeader):
+            if self.last_zxid != msg.zxid:
+                self._look(now)  # the sync did not bring us to the leader's history: redo it
+                return
             self.newleader = msg
             self.epoch = msg.epoch
             self.acked_zxid = max(self.acked_zxid, msg.epoch << 32)  # only this epoch is acked
