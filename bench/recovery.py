@@ -5,7 +5,7 @@
                              [--only zk|zkserver] [--out docs/benchmarks.md]
                              [--zkserver-cmd "python -m zkserver"] [--zk-heap 2g]
 
-For each server (zkserver first, then Apache ZooKeeper; one at a time), standalone on
+For each server (zkserver first, then Apache ZooKeeper; never both running), standalone on
 127.0.0.1 with forceSync=yes and snapCount=2000000 (so no snapshot is taken while writing and
 every transaction stays in the log to be replayed; both servers snapshot after between
 snapCount/2 and snapCount transactions):
@@ -16,11 +16,13 @@ snapCount/2 and snapCount transactions):
    setData (`--size` bytes) round-robin over them for the rest (plus the root and the 8
    parents: creates + setData + 9 = txns; session create/close transactions come on top);
 3. note `srvr`'s Zxid and Node count, the process's RSS and what is in the data dir;
-4. kill -9 it, start it again on the same data dir, and time from just before the process is
-   created until `srvr` answers with `Mode:` (polled every 0.1 s). Check that the Zxid and Node
-   count came back;
-5. kill -9 and start once more: now from the snapshot the server wrote at start-up (both
-   servers snapshot what they replayed before serving).
+4. kill -9 it; then (both servers filled, in turn) start it again on the same data dir and
+   time from just before the process is created until `srvr` answers with `Mode:` (polled
+   every 0.1 s), check that the Zxid and Node count came back, kill -9; `--restarts` times,
+   alternating between the servers, each time deleting the snapshot the previous start wrote
+   so that the whole log is replayed again;
+5. then `--restarts` more timed starts, alternating, from the snapshot the server wrote at
+   start-up (both servers snapshot what they replayed before serving).
 
 Writes the "Recovery" section of --out (other sections are kept). Exit status 0, 1 when a
 check failed (recovered state differs), 2 when a server did not start.
@@ -33,6 +35,7 @@ import datetime
 import functools
 import os
 import shlex
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -125,49 +128,103 @@ def data_dir(server) -> Path:
     return Path(server.tmp) / ("data" if server.name == "zkserver" else "zk1/data")
 
 
-def measure(server, args) -> dict:
+def prepare(server, args) -> dict:
+    """Empty start (timed), the fill, the state before the kill, kill -9. The data dir stays."""
     out: dict = {}
     log(f"== {server.name}: empty start")
+    run.wait_idle(args.idle_wait)
     t0 = time.monotonic()
     server.start()
     out["empty_start_s"] = round(time.monotonic() - t0, 2)
-    try:
-        if server.name == "ZooKeeper":
-            out["version"] = server.version()
-        run.wait_idle(args.idle_wait)
-        log(f"   started in {out['empty_start_s']} s; writing {args.txns:,} transactions")
-        out["fill"] = fill(server.hostport, args.txns, args.creates, args.size)
-        log(f"   {out['fill']}")
-        out["before"] = srvr(server.hostport)
-        out["rss_before_mib"] = rss_mib(server.pid)
-        out["files_before"] = data_files(data_dir(server))
-        log(f"   before the kill: {out['before']}, RSS {out['rss_before_mib']} MiB, "
-            f"{out['files_before']}")
-        run.wait_idle(args.idle_wait)
-        out["busy_before_pct"] = round(run.machine_busy_pct(1.0))
-        server.kill9()
-        log("   killed (SIGKILL); restarting")
-        out["recovery_s"] = round(server.relaunch(), 2)
-        out["after"] = srvr(server.hostport)
-        out["rss_after_mib"] = rss_mib(server.pid)
-        out["files_after"] = data_files(data_dir(server))
-        log(f"   serving after {out['recovery_s']} s: {out['after']}, "
-            f"RSS {out['rss_after_mib']} MiB, {out['files_after']}")
-        out["recovered"] = all(out["after"].get(k) == out["before"].get(k)
-                               for k in ("Zxid", "Node count"))
-        run.wait_idle(args.idle_wait)
-        server.kill9()
-        out["snap_restart_s"] = round(server.relaunch(), 2)
-        out["after2"] = srvr(server.hostport)
-        out["recovered2"] = all(out["after2"].get(k) == out["before"].get(k)
-                                for k in ("Zxid", "Node count"))
-        log(f"   second restart (from the start-up snapshot): {out['snap_restart_s']} s, "
-            f"{out['after2']}")
-    finally:
-        w = server.stop()
-        if w:
-            out["warning"] = w
+    if server.name == "ZooKeeper":
+        out["version"] = server.version()
+    run.wait_idle(args.idle_wait)
+    log(f"   started in {out['empty_start_s']} s; writing {args.txns:,} transactions")
+    out["fill"] = fill(server.hostport, args.txns, args.creates, args.size)
+    log(f"   {out['fill']}")
+    out["before"] = srvr(server.hostport)
+    out["rss_before_mib"] = rss_mib(server.pid)
+    out["files_before"] = data_files(data_dir(server))
+    log(f"   before the kill: {out['before']}, RSS {out['rss_before_mib']} MiB, "
+        f"{out['files_before']}")
+    out.update(recovery_runs=[], snap_runs=[], busy_pcts=[], recovered=True, recovered2=True)
+    server.kill9()
+    log("   killed (SIGKILL)")
     return out
+
+
+def timed_start(server, args, out: dict, from_log: bool) -> None:
+    """One timed start on the data dir as the kill left it (from_log: without the snapshot
+    that an earlier start wrote, so the whole log is replayed), checked, then kill -9."""
+    if from_log:
+        for name in set(data_files(data_dir(server))["snapshots"]) - \
+                set(out["files_before"]["snapshots"]):
+            for p in data_dir(server).rglob(name):
+                p.unlink()
+    run.wait_idle(args.idle_wait)
+    out["busy_pcts"].append(round(run.machine_busy_pct(1.0)))
+    t = round(server.relaunch(), 2)
+    after = srvr(server.hostport)
+    ok = all(after.get(k) == out["before"].get(k) for k in ("Zxid", "Node count"))
+    rss = rss_mib(server.pid)
+    if from_log:
+        out["recovered"] &= ok
+        if not out["recovery_runs"]:
+            out["after"] = after
+            out["rss_after_mib"] = rss
+            out["files_after"] = data_files(data_dir(server))
+        out["recovery_runs"].append(t)
+    else:
+        out["recovered2"] &= ok
+        out["snap_runs"].append(t)
+    log(f"   {server.name}: {'replayed the log' if from_log else 'from the snapshot'}: "
+        f"serving after {t} s: {after}, RSS {rss} MiB")
+    server.kill9()
+
+
+def measure_all(servers, args) -> tuple[dict, int]:
+    """Fill each server in turn, then time the starts alternating between the servers (one
+    running at a time), so that noise from other processes hits both alike."""
+    res: dict = {}
+    status = 0
+    ready = []
+    try:
+        for key, server in servers:
+            try:
+                res[key] = prepare(server, args)
+                ready.append((key, server))
+            except run.StartError as e:
+                log(f"\nERROR: {server.name} did not start: {e}")
+                res[key] = {"error": f"did not start: {str(e).splitlines()[0]}"}
+                status = 2
+            except (OSError, RuntimeError, ValueError) as e:
+                log(f"\nERROR: {server.name}: {e}")
+                res[key] = {"error": str(e)}
+                status = max(status, 1)
+        for from_log in (True, False):
+            for _ in range(args.restarts):
+                for key, server in list(ready):
+                    try:
+                        timed_start(server, args, res[key], from_log)
+                    except (run.StartError, OSError, RuntimeError) as e:
+                        log(f"\nERROR: {server.name}: {e}")
+                        res[key]["error"] = str(e).splitlines()[0]
+                        ready.remove((key, server))
+                        status = max(status, 1)
+    finally:
+        for key, server in servers:
+            w = server.stop()
+            if w and key in res:
+                res[key]["warning"] = w
+    for r in res.values():
+        if r.get("recovery_runs"):
+            r["recovery_s"] = statistics.median(r["recovery_runs"])
+        if r.get("snap_runs"):
+            r["snap_restart_s"] = statistics.median(r["snap_runs"])
+        r["busy_before_pct"] = max(r.get("busy_pcts") or [0])
+        if not r.get("recovered", True) or not r.get("recovered2", True):
+            status = max(status, 1)
+    return res, status
 
 
 def render(args, res: dict, started: str, elapsed: float, loadavg) -> str:
@@ -185,6 +242,9 @@ def render(args, res: dict, started: str, elapsed: float, loadavg) -> str:
         a, b = zk.get(key), zs.get(key)
         return f"{b / a:.2f}" if a and b else "—"
 
+    def runs(r, key):
+        return ", ".join(str(x) for x in r.get(key, [])) or "—"
+
     def ok(r, key):
         if key not in r:
             return "—"
@@ -197,8 +257,9 @@ def render(args, res: dict, started: str, elapsed: float, loadavg) -> str:
         f"- Machine: {minfo['nproc']} CPUs ({minfo['cpu']}), {minfo['mem']} RAM, "
         f"Linux {minfo['kernel']}",
         f"- Machine load: load average {loadavg[0]:.2f} / {loadavg[1]:.2f} / {loadavg[2]:.2f} "
-        f"(1 / 5 / 15 min) at the start; the whole machine used {busy}% of a core in the "
-        "second before each kill",
+        f"(1 / 5 / 15 min) at the start; the whole machine used up to {busy}% of a core in "
+        "the second before a timed start (the servers were down then: that is other "
+        "processes' load)",
         f"- Command: `{shlex.join(['python', 'bench/recovery.py', *args.argv])}`",
         f"- Both standalone on 127.0.0.1, forceSync=yes, snapCount=2000000; ZooKeeper "
         f"{zk.get('version', '?')} with -Xmx{args.zk_heap}; zkserver `{args.zkserver_cmd}` "
@@ -207,18 +268,26 @@ def render(args, res: dict, started: str, elapsed: float, loadavg) -> str:
         f"creates of znodes with {args.size}-byte values, then setData ({args.size} bytes) "
         "round-robin over them (and 9 creates of parents), then kill -9. Start-up time = from "
         "just before the process is created until the 4lw `srvr` answers with `Mode:` "
-        "(polled every 0.1 s).",
+        f"(polled every 0.1 s). Each start is timed {args.restarts} times: from the log (before "
+        "each repeat the snapshot the previous start wrote is deleted, so the data dir is as "
+        "it was at the kill), then from the snapshot the server writes at start-up; each "
+        "start ends with kill -9. Both servers are filled first, then the timed starts "
+        "alternate between them (one server running at a time), so that other processes' "
+        "load hits both alike.",
         "",
         "| | ZooKeeper | zkserver | zkserver / ZooKeeper |",
         "|---|---:|---:|---:|",
         f"| start-up, empty data dir, s | {v(zk, 'empty_start_s')} | {v(zs, 'empty_start_s')} "
         f"| {ratio('empty_start_s')} |",
-        f"| **start-up after kill -9, {args.txns:,} txns in the log, s** "
+        f"| **start-up after kill -9, {args.txns:,} txns in the log, s** (median) "
         f"| **{v(zk, 'recovery_s')}** | **{v(zs, 'recovery_s')}** | {ratio('recovery_s')} |",
-        f"| start-up after a second kill -9 (from the start-up snapshot), s "
+        f"| ... each start, s | {runs(zk, 'recovery_runs')} | {runs(zs, 'recovery_runs')} | |",
+        f"| start-up after kill -9 from the start-up snapshot, s (median) "
         f"| {v(zk, 'snap_restart_s')} | {v(zs, 'snap_restart_s')} | {ratio('snap_restart_s')} |",
-        f"| Zxid and node count back after each restart | {ok(zk, 'recovered')} / "
-        f"{ok(zk, 'recovered2')} | {ok(zs, 'recovered')} / {ok(zs, 'recovered2')} | |",
+        f"| ... each start, s | {runs(zk, 'snap_runs')} | {runs(zs, 'snap_runs')} | |",
+        f"| Zxid and node count back after every restart (log / snapshot) "
+        f"| {ok(zk, 'recovered')} / {ok(zk, 'recovered2')} "
+        f"| {ok(zs, 'recovered')} / {ok(zs, 'recovered2')} | |",
         f"| Zxid before the kill | {v(zk, 'before', 'Zxid', fmt='{}')} "
         f"| {v(zs, 'before', 'Zxid', fmt='{}')} | |",
         f"| node count | {v(zk, 'before', 'Node count', fmt='{}')} "
@@ -255,6 +324,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--creates", type=int, default=100_000,
                     help="of which creates (100,000); the rest are setData")
     ap.add_argument("--size", type=int, default=100, help="value size, bytes (100)")
+    ap.add_argument("--restarts", type=int, default=3,
+                    help="timed starts from the log and from the snapshot, median shown (3)")
     ap.add_argument("--only", choices=("zk", "zkserver"), help="run one server only")
     ap.add_argument("--out", default="docs/benchmarks.md",
                     help="report path, relative to the repo root ('' to skip)")
@@ -265,6 +336,7 @@ def main(argv: list[str] | None = None) -> int:
                     "before each kill (10)")
     args = ap.parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)
+    args.restarts = max(1, args.restarts)
     extra = ["snapCount=2000000"]
     servers = []
     if args.only != "zk":
@@ -275,23 +347,7 @@ def main(argv: list[str] | None = None) -> int:
     started = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
     loadavg = os.getloadavg()
     t0 = time.monotonic()
-    res: dict = {}
-    status = 0
-    for key, server in servers:
-        try:
-            res[key] = measure(server, args)
-        except run.StartError as e:
-            server.stop()
-            log(f"\nERROR: {server.name} did not start: {e}")
-            res[key] = {"error": f"did not start: {str(e).splitlines()[0]}"}
-            status = 2
-        except (OSError, RuntimeError, ValueError) as e:
-            server.stop()
-            log(f"\nERROR: {server.name}: {e}")
-            res[key] = {"error": str(e)}
-            status = max(status, 1)
-        if not res[key].get("recovered", True) or not res[key].get("recovered2", True):
-            status = max(status, 1)
+    res, status = measure_all(servers, args)
     report = render(args, res, started, time.monotonic() - t0, loadavg)
     print(report)
     if args.out:

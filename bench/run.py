@@ -201,6 +201,7 @@ class ZkServer(_Standalone):
             except OSError as e:
                 raise StartError(f"cannot run {shlex.join(argv)}: {e}") from e
         self.pid = self.proc.pid
+        self.killed = False
         deadline = t0 + self.start_timeout
         while True:
             try:
@@ -223,6 +224,7 @@ class ZkServer(_Standalone):
         if self.proc is not None and self.proc.poll() is None:
             os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait()
+            self.killed = True
 
     def relaunch(self, poll: float = 0.1) -> float:
         return self.launch(poll)
@@ -254,7 +256,7 @@ class ZkServer(_Standalone):
                 else:
                     if self.proc.returncode != 0:
                         warning = f"zkserver exited with code {self.proc.returncode} on SIGTERM"
-            else:
+            elif not getattr(self, "killed", False):
                 warning = f"zkserver had already exited (code {self.proc.returncode})"
             self.proc = None
         if self.tmp:

@@ -70,6 +70,7 @@ class EngineMachine:
 
 class QuorumServer(Server):
     engine_class = QuorumEngine
+    keeps_history = True
 
     def __init__(self, config: Any) -> None:
         super().__init__(config)

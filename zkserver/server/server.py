@@ -38,6 +38,7 @@ def wall_ms() -> int:
 
 class Server:
     engine_class: type[Engine] = Engine
+    keeps_history = False  # an ensemble member keeps the replayed log for DIFF syncs
 
     def __init__(self, config: Any, disk: Disk | None = None) -> None:
         self.config = config
@@ -47,7 +48,7 @@ class Server:
         self.disk.makedirs(self.snap_dir)
         self.disk.makedirs(self.log_dir)
         self.started = wall_ms()
-        recovered = recover(self.disk, self.snap_dir, self.log_dir)
+        recovered = recover(self.disk, self.snap_dir, self.log_dir, self.keeps_history)
         for warning in recovered.warnings:
             log.warning("%s", warning)
         self.recovered = recovered

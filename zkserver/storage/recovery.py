@@ -27,7 +27,10 @@ class Recovered:
     txns: list = attrs.Factory(list)  # the replayed transactions (an ensemble's history)
 
 
-def recover(disk: Disk | SimDisk, snap_dir: str, log_dir: str) -> Recovered:
+def recover(disk: Disk | SimDisk, snap_dir: str, log_dir: str,
+            keep_txns: bool = False) -> Recovered:
+    """`keep_txns`: also return the replayed transactions (an ensemble member's history);
+    a standalone server doesn't need them, and a long log would hold a lot of memory."""
     warnings: list[str] = []
     for d in {snap_dir, log_dir}:
         for name in disk.listdir(d):
@@ -63,7 +66,8 @@ def recover(disk: Disk | SimDisk, snap_dir: str, log_dir: str) -> Recovered:
                                   f"zxid {txn.zxid:#x} follows {tree.last_zxid:#x}: "
                                   "transactions are missing")
             tree.apply(txn)
-            txns_seen.append(txn)
+            if keep_txns:
+                txns_seen.append(txn)
             replayed += 1
         if scan.torn:
             if i != len(segs) - 1:
