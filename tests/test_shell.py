@@ -24,10 +24,10 @@ from pathlib import Path
 import pytest
 from support.clis import ZKCLI, zkcli_env
 from support.kz import kazoo_client, stop_kazoo
+from support.realzk import free_port
 
 from zkserver.shell.commands import complete
 from zkserver.shell.text import parse_acl, path_error, tokenize
-from zkserver.testing.realzk import free_port
 
 REPO = Path(__file__).resolve().parent.parent
 SHELL = [sys.executable, "-m", "zkserver.shell"]
