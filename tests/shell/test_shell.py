@@ -29,7 +29,7 @@ from support.realzk import free_port
 from zkserver.shell.commands import complete
 from zkserver.shell.text import parse_acl, path_error, tokenize
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 SHELL = [sys.executable, "-m", "zkserver.shell"]
 _ESCAPES = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b[=>]|[\x07\x08]")
 
