@@ -1,4 +1,4 @@
-"""Run zkserver as a child process, the way users run it, for tests and benchmarks.
+"""Run zkserver as a child process, the way users run it, for the tests.
 
     with ZkServerProcess(tmp_path, port=free_port()) as zk:
         KazooClient(zk.hosts)...
