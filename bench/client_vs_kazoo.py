@@ -28,7 +28,7 @@ import trio
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import client  # noqa: E402
-from zkserver.testing.realzk import RealZooKeeper, free_port  # noqa: E402
+from tests.support.realzk import RealZooKeeper, free_port  # noqa: E402
 
 NODES = 64
 PAYLOAD = b"x" * 64

@@ -46,7 +46,7 @@ import zkbench  # noqa: E402  (bench/ is not a package)
 def _load_realzk():
     # By path, as run.py does, so a half-edited zkserver package cannot break the baseline.
     spec = importlib.util.spec_from_file_location(
-        "_bench_realzk", REPO / "zkserver" / "testing" / "realzk.py")
+        "_bench_realzk", REPO / "tests" / "support" / "realzk.py")
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     return mod

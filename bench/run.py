@@ -9,7 +9,7 @@
 For each server, one after the other (never both running at once), on a fresh data dir:
   * zkserver: `<zkserver-cmd> <tmp>/zoo.cfg` as a subprocess (cwd = repo root), stopped with
     SIGTERM;
-  * Apache ZooKeeper (Debian's package) through zkserver/testing/realzk.py;
+  * Apache ZooKeeper (Debian's package) through tests/support/realzk.py;
 both standalone on 127.0.0.1 with forceSync=yes. Each workload of bench/zkbench.py runs
 `--repeat` times and the median run (by ops/s; by p50 for latency) is reported. With --memory a
 second fresh instance of each server gets `--count` znodes (bench/memory.py).
@@ -48,7 +48,7 @@ import zkbench  # noqa: E402
 def _load_realzk():
     # Load realzk.py by path, so a half-edited zkserver package cannot break the baseline.
     spec = importlib.util.spec_from_file_location(
-        "_bench_realzk", REPO / "zkserver" / "testing" / "realzk.py")
+        "_bench_realzk", REPO / "tests" / "support" / "realzk.py")
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     return mod

@@ -9,10 +9,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-
-from zkserver.testing import realzk
-from zkserver.testing.process import ZkServerProcess
-from zkserver.testing.realzk import RealZooKeeper, free_port
+from support import realzk
+from support.process import ZkServerProcess
+from support.realzk import RealZooKeeper, free_port
 
 
 @pytest.fixture

@@ -17,10 +17,9 @@ from kazoo.exceptions import BadVersionError, NodeExistsError, NoNodeError, NotE
 from kazoo.protocol.states import EventType, KazooState
 from support.clis import CliMt, ZkCli, run_zkcli, zkcli_output
 from support.kz import kazoo_client, stop_kazoo
+from support.process import ZkServerProcess
+from support.realzk import RealZooKeeper, free_port
 from support.wire import four_letter
-
-from zkserver.testing.process import ZkServerProcess
-from zkserver.testing.realzk import RealZooKeeper, free_port
 
 EVENT_TIMEOUT = 10.0
 

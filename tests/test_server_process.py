@@ -21,9 +21,8 @@ from pathlib import Path
 
 import pytest
 from support.kz import kazoo_client, stop_kazoo
+from support.realzk import free_port
 from support.wire import four_letter
-
-from zkserver.testing.realzk import free_port
 
 START_TIMEOUT = 20.0
 STOP_TIMEOUT = 10.0

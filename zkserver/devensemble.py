@@ -27,20 +27,48 @@ from __future__ import annotations
 
 import argparse
 import os
+import random
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import trio
 
-from zkserver.testing.process import free_port_base
-
 SERVING_MODES = ("leader", "follower", "observer", "standalone")
 POLL_INTERVAL = 0.1
 STOP_TIMEOUT = 15.0
+
+
+def free_port_base(n: int, extra: Callable[[int], Iterable[int]] | None = None) -> int:
+    """A base port b such that b+1..b+n, b+101..b+100+n and b+201..b+200+n are all free now
+    (an ensemble's client, quorum and election ports), and `extra(b)` too if given.
+
+    Free now, not reserved: another process may take a port before the servers bind it, so a
+    random base keeps two ensembles started at once from racing for the same block."""
+    rng = random.Random()
+    for _ in range(200):
+        base = rng.randrange(20000, 60000)
+        ports = [base + off + i for off in (0, 100, 200) for i in range(1, n + 1)]
+        if extra is not None:
+            ports += extra(base)
+        socks = []
+        try:
+            for p in ports:
+                s = socket.socket()
+                socks.append(s)
+                s.bind(("127.0.0.1", p))
+            return base
+        except OSError:
+            continue
+        finally:
+            for s in socks:
+                s.close()
+    raise RuntimeError("no free block of ports")
 
 
 class Member:

@@ -13,12 +13,12 @@ from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
+from support import realzk
+from support.process import ZkServerProcess
+from support.realzk import RealZooKeeper, free_port
 
 import client
 from tests.client.proxy import Proxy, open_proxy
-from zkserver.testing import realzk
-from zkserver.testing.process import ZkServerProcess
-from zkserver.testing.realzk import RealZooKeeper, free_port
 
 # Both servers: TTL nodes need extended types; 2 s ticks make the smallest session 4 s.
 SERVER_EXTRA = ["extendedTypesEnabled=true"]

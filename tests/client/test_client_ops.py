@@ -244,7 +244,7 @@ async def test_close_removes_ephemerals(server: object, admin: client.Client) ->
 
 
 async def test_connect_fails_when_nothing_listens() -> None:
-    from zkserver.testing.realzk import free_port
+    from support.realzk import free_port
 
     with pytest.raises(client.ConnectionLossError):
         async with client.connect(f"127.0.0.1:{free_port()}", connect_timeout=1.0):

@@ -13,10 +13,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support import realzk
+from support.realzk import RealZooKeeper, free_port
 
 import client
-from zkserver.testing import realzk
-from zkserver.testing.realzk import RealZooKeeper, free_port
 
 
 @pytest.fixture(scope="module")

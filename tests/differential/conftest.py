@@ -16,11 +16,10 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+from support import realzk  # noqa: E402
+from support.process import ZkServerProcess  # noqa: E402
+from support.realzk import RealZooKeeper, free_port  # noqa: E402
 from zkdiff import Dual  # noqa: E402
-
-from zkserver.testing import realzk  # noqa: E402
-from zkserver.testing.process import ZkServerProcess  # noqa: E402
-from zkserver.testing.realzk import RealZooKeeper, free_port  # noqa: E402
 
 # kazoo logs every connection at INFO; the suite opens thousands of them.
 logging.getLogger("kazoo").setLevel(logging.WARNING)

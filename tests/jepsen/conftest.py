@@ -17,9 +17,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from support import realzk
 
-from zkserver.testing import realzk
-from zkserver.testing.nemesis import Ensemble, real_zookeeper, zkserver_ensemble
+from tests.jepsen.nemesis import Ensemble, real_zookeeper, zkserver_ensemble
 
 # kazoo logs every reconnection at INFO or WARNING; the nemesis causes hundreds.
 logging.getLogger("kazoo").setLevel(logging.ERROR)

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from zkserver.testing.nemesis import Network, _rewrite_initial_message, choose
+from tests.jepsen.nemesis import Network, _rewrite_initial_message, choose
 
 
 class _Echo(socketserver.BaseRequestHandler):

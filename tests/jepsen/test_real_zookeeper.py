@@ -4,7 +4,7 @@ Each test runs against Apache ZooKeeper (which proves the harness: its histories
 and against zkserver, unless JEPSEN_CLUSTER picks one (see conftest.py). Every history must
 be linearizable and no acknowledged write lost. The smoke tests run in the default suite; the
 long runs are marked slow. A failing run saves its history next to the test's tmp_path
-(`zkserver.testing.jepsen.load_history` reads it back).
+(`tests.jepsen.workloads.load_history` reads it back).
 """
 
 from __future__ import annotations
@@ -12,17 +12,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from support.process import ZkServerProcess
 
-from zkserver.testing.jepsen import (
-    WORKLOADS,
-    CounterWorkload,
-    QueueWorkload,
-    RegisterWorkload,
-    RunResult,
-    run,
-)
-from zkserver.testing.linearizability import FAIL, INFO, OK
-from zkserver.testing.nemesis import (
+from tests.jepsen.linearizability import FAIL, INFO, OK
+from tests.jepsen.nemesis import (
     ClusterBase,
     Fault,
     Isolate,
@@ -31,7 +24,14 @@ from zkserver.testing.nemesis import (
     Pause,
     zkserver_process_cluster,
 )
-from zkserver.testing.process import ZkServerProcess
+from tests.jepsen.workloads import (
+    WORKLOADS,
+    CounterWorkload,
+    QueueWorkload,
+    RegisterWorkload,
+    RunResult,
+    run,
+)
 
 
 def run_checked(workload, cluster: ClusterBase, faults: list[Fault], duration: float,
@@ -74,7 +74,7 @@ def test_smoke_register_survives_leader_kill(start_cluster, tmp_path):
 def test_zkserver_process_survives_kill_restart(tmp_path):
     """The runner against one zkserver process (standalone, durable): kill -9 and restart
     twice under the counter workload; no acknowledged add lost."""
-    from zkserver.testing.realzk import free_port
+    from support.realzk import free_port
 
     server = ZkServerProcess(tmp_path / "zkserver", free_port())
     server.start()

@@ -16,11 +16,11 @@ from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
+from support import realzk
+from support.process import ZkServerProcess
+from support.realzk import RealZooKeeper, free_port
 
 from tests.recipes.recipe_support import make_root
-from zkserver.testing import realzk
-from zkserver.testing.process import ZkServerProcess
-from zkserver.testing.realzk import RealZooKeeper, free_port
 
 FAST_TICKS = ["tickTime=200", "extendedTypesEnabled=true"]
 

@@ -18,14 +18,14 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from support import realzk
 from support.kz import kazoo_client, stop_kazoo
+from support.process import ZkServerProcess
+from support.realzk import RealZooKeeper, free_port
 from support.wire import four_letter
 
 from zkserver.server.admin import PRIMARY_NAMES, jackson
 from zkserver.server.metrics import java_double
-from zkserver.testing import realzk
-from zkserver.testing.process import ZkServerProcess
-from zkserver.testing.realzk import RealZooKeeper, free_port
 
 
 class Side:

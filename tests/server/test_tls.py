@@ -25,11 +25,11 @@ from kazoo.exceptions import InvalidACLError, NoAuthError
 from kazoo.retry import KazooRetry
 from kazoo.security import ACL, Id
 from support.kz import kazoo_client, stop_kazoo
+from support.process import ZkServerEnsemble, ZkServerProcess, free_port_base
+from support.realzk import four_letter, free_port
 
 import client
 from zkserver.server import tls
-from zkserver.testing.process import ZkServerEnsemble, ZkServerProcess, free_port_base
-from zkserver.testing.realzk import four_letter, free_port
 
 PASSWORD = "s3cret"
 CLIENT_SUBJECT = "/C=US/ST=Some, State/O=Example/CN=client #1 /emailAddress=a@b.c"

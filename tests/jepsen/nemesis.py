@@ -37,8 +37,7 @@ from pathlib import Path
 from typing import Protocol
 
 import trio
-
-from zkserver.testing.realzk import LOG4J, classpath, four_letter
+from support.realzk import LOG4J, classpath, four_letter
 
 # --- ports --------------------------------------------------------------------------------------
 

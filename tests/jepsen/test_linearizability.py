@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from zkserver.testing.linearizability import (
+from tests.jepsen.linearizability import (
     FAIL,
     INFO,
     OK,

@@ -18,11 +18,11 @@ import time
 
 from kazoo.client import KazooClient, KazooState
 from kazoo.exceptions import ConnectionLoss
+from support.process import ZkServerProcess
+from support.realzk import free_port
 
 from zkserver.proto import records as R
 from zkserver.proto.codes import Op
-from zkserver.testing.process import ZkServerProcess
-from zkserver.testing.realzk import free_port
 
 WRITERS = 4
 KEYS = 3

@@ -8,7 +8,7 @@ history goes to the linearizability checker.
     assert result.valid, result.summary()
 
 Any ZooKeeper-compatible servers will do: `run` needs only one "host:port" per server and,
-optionally, a nemesis with start() and stop() (see zkserver.testing.nemesis for clusters that
+optionally, a nemesis with start() and stop() (see tests.jepsen.nemesis for clusters that
 it can kill, pause and partition: `Ensemble` for n servers from zoo.cfg files, whichever the
 command, and `CallbackCluster` for servers started some other way).
 
@@ -59,7 +59,7 @@ from kazoo.exceptions import (
 )
 from kazoo.handlers.threading import KazooTimeoutError
 
-from zkserver.testing.linearizability import (
+from tests.jepsen.linearizability import (
     FAIL,
     INFO,
     OK,

@@ -33,14 +33,14 @@ from kazoo.protocol.serialization import (
     write_string,
 )
 from kazoo.security import OPEN_ACL_UNSAFE, READ_ACL_UNSAFE, make_acl, make_digest_acl
+from support import realzk
+from support.process import ZkServerProcess
+from support.realzk import RealZooKeeper, four_letter, free_port
 
 from zkserver.migrate import MigrationError, import_zookeeper, zkfiles
 from zkserver.migrate.importer import build_tree
 from zkserver.storage import snapshot as snapmod
 from zkserver.storage.files import Disk
-from zkserver.testing import realzk
-from zkserver.testing.process import ZkServerProcess
-from zkserver.testing.realzk import RealZooKeeper, four_letter, free_port
 
 HOUR = 3_600_000
 ZK_EXTRA = ["extendedTypesEnabled=true", "4lw.commands.whitelist=*"]

@@ -21,13 +21,13 @@ from typing import Any
 import pytest
 import trio
 from support import wire as W
+from support.process import ZkServerProcess
+from support.realzk import free_port
 from support.wire import Closed, RawConnection
 
 import client
 from zkserver.config import parse_config
 from zkserver.server.server import Server
-from zkserver.testing.process import ZkServerProcess
-from zkserver.testing.realzk import free_port
 
 HOST = "127.0.0.1"
 

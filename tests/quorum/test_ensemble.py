@@ -14,8 +14,7 @@ import time
 import pytest
 from kazoo.client import KazooClient
 from kazoo.exceptions import ConnectionLoss, KazooException, SessionExpiredError
-
-from zkserver.testing.process import ZkServerEnsemble, free_port_base
+from support.process import ZkServerEnsemble, free_port_base
 
 
 def wait_for(cond, timeout: float, what: str):
@@ -295,7 +294,7 @@ def test_read_only_mode_when_quorum_is_lost(tmp_path):
 
 
 def test_mntr_and_srvr_show_the_roles(ensemble):
-    from zkserver.testing.realzk import four_letter
+    from support.realzk import four_letter
 
     leader = wait_for(ensemble.leader, 30, "a leader")
     text = four_letter("127.0.0.1", ensemble.port + leader, "mntr")

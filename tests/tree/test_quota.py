@@ -15,15 +15,15 @@ from typing import Any
 
 import pytest
 from kazoo.exceptions import QuotaExceededError
+from support import realzk
 from support.clis import ZkCli
 from support.kz import kazoo_client, stop_kazoo
+from support.process import ZkServerProcess
+from support.realzk import RealZooKeeper, free_port
 
 from zkserver.prep import Prep, Session
 from zkserver.proto import records as R
 from zkserver.proto.codes import Err, Op
-from zkserver.testing import realzk
-from zkserver.testing.process import ZkServerProcess
-from zkserver.testing.realzk import RealZooKeeper, free_port
 from zkserver.tree import digest as digestmod
 from zkserver.tree import quota
 from zkserver.tree.datatree import DataTree

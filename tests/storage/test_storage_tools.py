@@ -7,9 +7,8 @@ import sys
 import time
 
 from kazoo.client import KazooClient
-
-from zkserver.testing.process import ZkServerProcess
-from zkserver.testing.realzk import free_port
+from support.process import ZkServerProcess
+from support.realzk import free_port
 
 
 def run(*args: str) -> subprocess.CompletedProcess:

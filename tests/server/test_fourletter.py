@@ -18,10 +18,9 @@ import time
 import pytest
 from kazoo.client import KazooClient
 from support.kz import kazoo_client, stop_kazoo
+from support.process import ZkServerProcess
+from support.realzk import RealZooKeeper, free_port
 from support.wire import four_letter
-
-from zkserver.testing.process import ZkServerProcess
-from zkserver.testing.realzk import RealZooKeeper, free_port
 
 ALL_WORDS = ["ruok", "srvr", "stat", "mntr", "conf", "cons", "crst", "srst", "wchs", "wchc",
              "wchp", "dump", "envi", "isro", "dirs", "gtmk", "stmk"]

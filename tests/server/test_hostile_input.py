@@ -20,10 +20,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from support import wire as W
 from support.canary import Canary
+from support.process import ZkServerProcess
+from support.realzk import free_port
 from support.wire import Closed, RawConnection
-
-from zkserver.testing.process import ZkServerProcess
-from zkserver.testing.realzk import free_port
 
 HOST = "127.0.0.1"
 REPLY_TIMEOUT = 3.0

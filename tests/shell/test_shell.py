@@ -24,12 +24,12 @@ from pathlib import Path
 import pytest
 from support.clis import ZKCLI, zkcli_env
 from support.kz import kazoo_client, stop_kazoo
+from support.realzk import free_port
 
 from zkserver.shell.commands import complete
 from zkserver.shell.text import parse_acl, path_error, tokenize
-from zkserver.testing.realzk import free_port
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 SHELL = [sys.executable, "-m", "zkserver.shell"]
 _ESCAPES = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b[=>]|[\x07\x08]")
 

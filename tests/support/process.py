@@ -1,4 +1,4 @@
-"""Run zkserver as a child process, the way users run it, for tests and benchmarks.
+"""Run zkserver as a child process, the way users run it, for the tests.
 
     with ZkServerProcess(tmp_path, port=free_port()) as zk:
         KazooClient(zk.hosts)...
@@ -16,8 +16,9 @@ import sys
 import time
 from pathlib import Path
 
-from zkserver.testing.proxy import Proxy
-from zkserver.testing.realzk import four_letter
+from support.proxy import Proxy
+from support.realzk import four_letter
+from zkserver import devensemble
 
 
 class ZkServerProcess:
@@ -105,32 +106,14 @@ class ZkServerProcess:
         self.kill()
 
 
-def free_port_base(n: int, rng_seed: int | None = None, proxied: bool = False) -> int:
+def free_port_base(n: int, proxied: bool = False) -> int:
     """A base port b such that b+1..b+n, b+101..b+100+n and b+201..b+200+n are all free now
     (an ensemble's client, quorum and election ports), and the proxy ports if `proxied`."""
-    import random
-    import socket
+    def proxy_ports(base: int) -> list[int]:
+        return [base + off + i * 10 + j for off in (300, 400)
+                for i in range(1, n + 1) for j in range(1, n + 1) if i != j]
 
-    rng = random.Random(rng_seed)
-    for _ in range(200):
-        base = rng.randrange(20000, 60000)
-        ports = [base + off + i for off in (0, 100, 200) for i in range(1, n + 1)]
-        if proxied:
-            ports += [base + off + i * 10 + j for off in (300, 400)
-                      for i in range(1, n + 1) for j in range(1, n + 1) if i != j]
-        socks = []
-        try:
-            for p in ports:
-                s = socket.socket()
-                socks.append(s)
-                s.bind(("127.0.0.1", p))
-            return base
-        except OSError:
-            continue
-        finally:
-            for s in socks:
-                s.close()
-    raise RuntimeError("no free block of ports")
+    return devensemble.free_port_base(n, proxy_ports if proxied else None)
 
 
 class ZkServerEnsemble:
