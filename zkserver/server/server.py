@@ -22,7 +22,7 @@ from typing import Any
 import trio
 
 from zkserver.engine import Client, Engine
-from zkserver.server import admin, metrics, tls
+from zkserver.server import admin, lograte, metrics, tls
 from zkserver.server.committer import Committer
 from zkserver.server.connection import serve_connection
 from zkserver.storage import snapshot as snapmod
@@ -89,6 +89,7 @@ class Server:
         self.handshake_timeout = self.engine.max_timeout / 1000
         self.engine.prep.enforce_quota = config.enforce_quota
         quotamod.tracker(self.engine.tree)  # find the quota roots, count their stats
+        lograte.limit(quotamod.limits_log)  # one quota warning a second, as ZooKeeper's
         self.connections_per_ip: dict[str, int] = {}
         self.total_connections = 0
         self.listeners: list[trio.SocketListener] = []
