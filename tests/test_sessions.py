@@ -45,3 +45,17 @@ def test_ids_carry_the_server_id_and_are_unique():
     assert len(ids) == 1000
     assert all(i >> 56 == 3 for i in ids)
     assert 1 << 63 not in ids and 0 not in ids
+
+
+def test_ids_come_from_the_wall_clock_and_deadlines_from_the_callers_monotonic_one():
+    """Ids are seeded from the wall clock at start (unique across reboots); expiry runs on the
+    monotonic `now` alone, which starts near zero at boot, nowhere near the wall clock."""
+    wall = 1_700_000_000_000
+    t = SessionTracker(1000, 5, wall=wall)
+    sid = t.new_id()
+    assert sid == (5 << 56) | (((wall << 24) & ((1 << 64) - 1)) >> 8)
+    t.add(sid, 3000, now=2_200)
+    assert t.next_deadline() == 6_000  # the first tick boundary after 2_200 + 3_000
+    assert t.expired(5_999) == []
+    assert t.expired(6_000) == [sid]
+
