@@ -4,10 +4,10 @@ Connections hand it decoded frames (`handshake`, `handle`) with the time, twice 
 milliseconds on the monotonic clock, for every deadline and latency, and `wall`, the wall-clock
 time a write's transaction carries (ctime/mtime), so that a step of the wall clock moves
 nothing but the timestamps ZooKeeper shows. It answers by appending bytes to each `Client.out`
-and calling `Client.wake()`. Writes become transactions
-(`prep`) queued in `to_commit`; whoever drives the engine makes them durable (or replicated) and
-then calls `apply_committed`, which changes the tree, queues watch notifications on the watching
-connections at that moment, and sends the writer its reply.
+and calling `Client.wake()`. Writes become transactions (`prep`) queued in `to_commit`; whoever
+drives the engine makes them durable (or replicated) and then calls `apply_committed`, which
+changes the tree, queues watch notifications on the watching connections at that moment, and
+sends the writer its reply.
 
 Order on a connection is strict: a request arriving while an earlier write of the same connection
 is still uncommitted waits in `Client.queue` and runs (a read) or is answered (a write) in
