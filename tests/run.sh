@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # The project's test command: installs what the tests need, then runs the suite.
 #   bash tests/run.sh [pytest args...]
-# apt: Apache ZooKeeper (the oracle and baseline), its C client, Curator; pip: zkserver[test].
+# apt: Apache ZooKeeper (the oracle and baseline), its C client, Curator, libfaketime (clock-step
+# tests); pip: zkserver[test].
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-apt_packages=(zookeeper zookeeper-bin libcurator-recipes-java libcurator-discovery-java)
+apt_packages=(zookeeper zookeeper-bin libcurator-recipes-java libcurator-discovery-java faketime)
 missing=()
 for p in "${apt_packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

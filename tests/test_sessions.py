@@ -20,7 +20,7 @@ def test_password_is_zookeepers_own(real_zk):
 
 
 def test_expiry_is_bucketed_to_ticks():
-    t = SessionTracker(2000, 1, now=10_000)
+    t = SessionTracker(2000, 1, wall=10_000)
     sid = t.new_id()
     t.add(sid, 4000, now=10_500)
     assert t.next_deadline() == 16_000  # first tick boundary after 14_500
@@ -30,7 +30,7 @@ def test_expiry_is_bucketed_to_ticks():
 
 
 def test_touch_moves_the_deadline_and_closing_sessions_stay_closed():
-    t = SessionTracker(1000, 1, now=0)
+    t = SessionTracker(1000, 1, wall=0)
     sid = t.new_id()
     t.add(sid, 3000, now=0)
     t.touch(sid, 2500)
@@ -40,8 +40,22 @@ def test_touch_moves_the_deadline_and_closing_sessions_stay_closed():
 
 
 def test_ids_carry_the_server_id_and_are_unique():
-    t = SessionTracker(2000, 3, now=1_700_000_000_000)
+    t = SessionTracker(2000, 3, wall=1_700_000_000_000)
     ids = {t.new_id() for _ in range(1000)}
     assert len(ids) == 1000
     assert all(i >> 56 == 3 for i in ids)
     assert 1 << 63 not in ids and 0 not in ids
+
+
+def test_ids_come_from_the_wall_clock_and_deadlines_from_the_callers_monotonic_one():
+    """Ids are seeded from the wall clock at start (unique across reboots); expiry runs on the
+    monotonic `now` alone, which starts near zero at boot, nowhere near the wall clock."""
+    wall = 1_700_000_000_000
+    t = SessionTracker(1000, 5, wall=wall)
+    sid = t.new_id()
+    assert sid == (5 << 56) | (((wall << 24) & ((1 << 64) - 1)) >> 8)
+    t.add(sid, 3000, now=2_200)
+    assert t.next_deadline() == 6_000  # the first tick boundary after 2_200 + 3_000
+    assert t.expired(5_999) == []
+    assert t.expired(6_000) == [sid]
+

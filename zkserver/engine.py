@@ -1,10 +1,13 @@
 """The request engine: ZooKeeper's request pipeline as a plain object, with no I/O and no clock.
 
-Connections hand it decoded frames (`handshake`, `handle`) with the time; it answers by
-appending bytes to each `Client.out` and calling `Client.wake()`. Writes become transactions
-(`prep`) queued in `to_commit`; whoever drives the engine makes them durable (or replicated) and
-then calls `apply_committed`, which changes the tree, queues watch notifications on the watching
-connections at that moment, and sends the writer its reply.
+Connections hand it decoded frames (`handshake`, `handle`) with the time, twice over: `now`,
+milliseconds on the monotonic clock, for every deadline and latency, and `wall`, the wall-clock
+time a write's transaction carries (ctime/mtime), so that a step of the wall clock moves
+nothing but the timestamps ZooKeeper shows. It answers by appending bytes to each `Client.out`
+and calling `Client.wake()`. Writes become transactions (`prep`) queued in `to_commit`; whoever
+drives the engine makes them durable (or replicated) and then calls `apply_committed`, which
+changes the tree, queues watch notifications on the watching connections at that moment, and
+sends the writer its reply.
 
 Order on a connection is strict: a request arriving while an earlier write of the same connection
 is still uncommitted waits in `Client.queue` and runs (a read) or is answered (a write) in
@@ -107,7 +110,8 @@ class Client:
                  "last_latency", "lat_min", "lat_max", "lat_sum", "lat_count", "established",
                  "last_response", "read_only_aware", "__weakref__")
 
-    def __init__(self, remote: tuple[str, int], wake: Callable[[], None], now: int) -> None:
+    def __init__(self, remote: tuple[str, int], wake: Callable[[], None], now: int,
+                 wall: int) -> None:
         self.remote = remote
         self.out = bytearray()
         self.queue: deque[Entry] = deque()
@@ -116,8 +120,8 @@ class Client:
         self.close_after_flush = False
         self.closed = False
         self.wake = wake
-        self.established = now
-        self.last_response = now
+        self.established = wall  # shown as a date (cons, AdminServer), as ZooKeeper does
+        self.last_response = now  # ZooKeeper's lresp: its elapsed-time clock
         self.read_only_aware = True
         self.reset_stats()
 
@@ -175,7 +179,7 @@ class ServerStats:
 class Engine:
     def __init__(self, *, tree: DataTree | None = None, tick_time: int = 2000,
                  min_session_timeout: int | None = None, max_session_timeout: int | None = None,
-                 server_id: int = 1, now: int = 0,
+                 server_id: int = 1, wall: int = 0,
                  extended_types: bool = False, skip_acl: bool = False,
                  super_digest: str | None = None, reconfig_enabled: bool = False,
                  max_buffer: int = 0xFFFFF) -> None:
@@ -183,7 +187,7 @@ class Engine:
         self.tree.can_see = lambda client, acl: client.can_read(acl)
         self.prep = Prep(self.tree, extended_types=extended_types, skip_acl=skip_acl,
                          reconfig_enabled=reconfig_enabled)
-        self.sessions = SessionTracker(tick_time, server_id, now)
+        self.sessions = SessionTracker(tick_time, server_id, wall)  # wall seeds session ids
         self.min_timeout = min_session_timeout or 2 * tick_time
         self.max_timeout = max_session_timeout or 20 * tick_time
         self.skip_acl = skip_acl
@@ -212,8 +216,9 @@ class Engine:
 
     # -- connections --------------------------------------------------------------------------
 
-    def connect(self, remote: tuple[str, int], wake: Callable[[], None], now: int) -> Client:
-        client = Client(remote, wake, now)
+    def connect(self, remote: tuple[str, int], wake: Callable[[], None], now: int,
+                wall: int) -> Client:
+        client = Client(remote, wake, now, wall)
         self.clients.add(client)
         return client
 
@@ -239,7 +244,7 @@ class Engine:
         self.stats.sent_one(len(data))
         client.wake()
 
-    def handshake(self, client: Client, data: bytes, now: int) -> bool:
+    def handshake(self, client: Client, data: bytes, now: int, wall: int) -> bool:
         """A ConnectRequest. Returns False if the connection must close at once, unanswered."""
         try:
             req = R.ConnectRequest.decode(data, self.max_buffer)
@@ -265,7 +270,7 @@ class Engine:
                 return True
             entry = Entry(0, Op.CREATE_SESSION, resp, True, now)
             client.queue.append(entry)
-            self.new_session(client, sid, timeout, entry, now)
+            self.new_session(client, sid, timeout, entry, wall)
             return True
         sid = req.session_id
         old = self.by_session.get(sid)
@@ -288,7 +293,7 @@ class Engine:
 
     # -- requests -----------------------------------------------------------------------------
 
-    def handle(self, client: Client, data: bytes, now: int) -> None:
+    def handle(self, client: Client, data: bytes, now: int, wall: int) -> None:
         """One request frame (header + body) from an established connection."""
         if client.close_after_flush or client.closed:
             return
@@ -306,7 +311,7 @@ class Engine:
             if self.read_only:
                 self._queue_or_run_reply(client, xid, Err.NOTREADONLY, now)
                 return
-            self._write(client, xid, op, data, now)
+            self._write(client, xid, op, data, now, wall)
             return
         if op == Op.PING:
             self._queue_or_run(client, Entry(PING_XID, op, None, False, now), now)
@@ -376,7 +381,8 @@ class Engine:
             self._send(client, reply(AUTH_XID, 0, Err.AUTHFAILED))
             self._close(client)
 
-    def _write(self, client: Client, xid: int, op: int, data: bytes, now: int) -> None:
+    def _write(self, client: Client, xid: int, op: int, data: bytes, now: int,
+               wall: int) -> None:
         decoded = self.decode_write(op, data)
         if decoded is None:
             self._queue_or_run_reply(client, xid, Err.MARSHALLINGERROR, now)
@@ -384,7 +390,7 @@ class Engine:
         req, subops = decoded
         entry = Entry(xid, op, subops, True, now)
         client.queue.append(entry)
-        self.submit_write(client, entry, req, data, now)
+        self.submit_write(client, entry, req, data, wall)
 
     def decode_write(self, op: int, data: bytes) -> tuple[Any, list[int] | None] | None:
         """A write's request record (and a multi's sub-op codes); None if it doesn't parse."""
@@ -400,24 +406,24 @@ class Engine:
             return None
 
     def prep_write(self, sid: int, auth_ids: list[aclmod.Identity], xid: int, op: int,
-                   req: Any, now: int) -> Txn:
+                   req: Any, wall: int) -> Txn:
         prep = self.prep
         if op == Op.CLOSE_SESSION:
             self.sessions.set_closing(sid)
-            return prep.close_session(sid, xid, now)
+            return prep.close_session(sid, xid, wall)
         if not self.sessions.alive(sid):
-            return prep.error(sid, xid, now, Err.SESSIONEXPIRED)
-        return prep.write(op, req, Session(sid, auth_ids), xid, now)
+            return prep.error(sid, xid, wall, Err.SESSIONEXPIRED)
+        return prep.write(op, req, Session(sid, auth_ids), xid, wall)
 
     def submit_write(self, client: Client, entry: Entry, req: Any, data: bytes,
-                     now: int) -> None:
+                     wall: int) -> None:
         """Prepare the write here (standalone, or the leader); an ensemble follower forwards."""
-        txn = self.prep_write(client.session_id, client.auth_ids, entry.xid, entry.op, req, now)
+        txn = self.prep_write(client.session_id, client.auth_ids, entry.xid, entry.op, req, wall)
         self.to_commit.append((txn, client, entry))
 
     def new_session(self, client: Client, sid: int, timeout: int, entry: Entry,
-                    now: int) -> None:
-        self.to_commit.append((self.prep.create_session(sid, timeout, now), client, entry))
+                    wall: int) -> None:
+        self.to_commit.append((self.prep.create_session(sid, timeout, wall), client, entry))
 
     def _queue_or_run_reply(self, client: Client, xid: int, err: int, now: int) -> None:
         entry = Entry(xid, Op.ERROR, None, True, now)
@@ -680,11 +686,12 @@ class Engine:
 
     # -- sessions -------------------------------------------------------------------------------
 
-    def expire_sessions(self, now: int) -> list[int]:
-        """Close every session whose deadline has passed (one closeSession txn each)."""
+    def expire_sessions(self, now: int, wall: int) -> list[int]:
+        """Close every session whose deadline (monotonic `now`) has passed: one closeSession
+        txn each, stamped `wall`."""
         expired = self.sessions.expired(now)
         for sid in expired:
-            self.to_commit.append((self.prep.close_session(sid, 0, now), None, None))
+            self.to_commit.append((self.prep.close_session(sid, 0, wall), None, None))
         return expired
 
 

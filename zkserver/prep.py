@@ -4,7 +4,9 @@ Checks run against the tree *plus every transaction already prepared but not yet
 (waiting for fsync or a quorum), so a create followed at once by a create of its child, or the
 ops inside one multi, see each other. The order of checks decides which error a client gets and
 follows ZooKeeper exactly. A write that fails its checks still becomes a transaction (an
-ErrorTxn) with its own zxid, as in ZooKeeper. Nothing here does I/O or reads a clock.
+ErrorTxn) with its own zxid, as in ZooKeeper. Nothing here does I/O or reads a clock: the
+caller passes `wall`, the wall-clock time (ms) the transaction carries to every replica and that
+the tree stamps as ctime/mtime (ZooKeeper's txn time, taken where the request is prepared).
 """
 
 from __future__ import annotations
@@ -182,14 +184,14 @@ class Prep:
 
     # -- transactions -------------------------------------------------------------------------
 
-    def _txn(self, session_id: int, cxid: int, now: int, op: Any) -> Txn:
+    def _txn(self, session_id: int, cxid: int, wall: int, op: Any) -> Txn:
         self.last_zxid += 1
-        return Txn(self.last_zxid, now, session_id, cxid, op)
+        return Txn(self.last_zxid, wall, session_id, cxid, op)
 
-    def create_session(self, session_id: int, timeout: int, now: int) -> Txn:
-        return self._txn(session_id, 0, now, CreateSessionTxn(timeout))
+    def create_session(self, session_id: int, timeout: int, wall: int) -> Txn:
+        return self._txn(session_id, 0, wall, CreateSessionTxn(timeout))
 
-    def close_session(self, session_id: int, cxid: int, now: int) -> Txn:
+    def close_session(self, session_id: int, cxid: int, wall: int) -> Txn:
         """ZooKeeper lists (and deletes) the ephemerals in the iteration order of a clone of the
         session's HashSet, adjusted by the pending changes; clients watching them see that
         order, so it is reproduced (javahash)."""
@@ -214,9 +216,9 @@ class Prep:
                 prec.num_children -= 1
                 self._change(parent, prec)
             self._change(path, Rec(zxid, False))
-        return self._txn(session_id, cxid, now, CloseSessionTxn(ordered))
+        return self._txn(session_id, cxid, wall, CloseSessionTxn(ordered))
 
-    def write(self, op: int, req: Any, session: Session, cxid: int, now: int) -> Txn:
+    def write(self, op: int, req: Any, session: Session, cxid: int, wall: int) -> Txn:
         """A write request -> its transaction (an ErrorTxn if a check fails)."""
         zxid = self.last_zxid + 1
         try:
@@ -226,10 +228,10 @@ class Prep:
                 body = self._one(op, req, session, zxid)
         except (KeeperError, RequestError) as e:
             body = ErrorTxn(e.code)
-        return self._txn(session.id, cxid, now, body)
+        return self._txn(session.id, cxid, wall, body)
 
-    def error(self, session_id: int, cxid: int, now: int, err: int) -> Txn:
-        return self._txn(session_id, cxid, now, ErrorTxn(err))
+    def error(self, session_id: int, cxid: int, wall: int, err: int) -> Txn:
+        return self._txn(session_id, cxid, wall, ErrorTxn(err))
 
     def _multi(self, ops: list[tuple[int, Any]], session: Session, zxid: int) -> MultiTxn:
         mark = len(self.outstanding)
@@ -361,7 +363,7 @@ class Prep:
         self._change(req.path, rec)
         return SetACLTxn(req.path, acl, version)
 
-    def delete_container(self, path: str, now: int) -> Txn | None:
+    def delete_container(self, path: str, wall: int) -> Txn | None:
         """The reaper's delete of an empty container or expired TTL node (no ACL check).
 
         Returns None when the node changed since the reaper looked (it has children again or
@@ -376,4 +378,4 @@ class Prep:
         prec.num_children -= 1
         self._change(parent_path, prec)
         self._change(path, Rec(zxid, False))
-        return self._txn(0, 0, now, DeleteTxn(path))
+        return self._txn(0, 0, wall, DeleteTxn(path))

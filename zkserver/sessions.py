@@ -2,7 +2,9 @@
 
 Deadlines are bucketed to multiples of tickTime, as ZooKeeper's ExpiryQueue does: a session
 expires at the first tick boundary after `last activity + timeout`, so one timer per tick serves
-every session. Nothing here reads a clock: every call takes `now` (ms).
+every session. Nothing here reads a clock: every call takes `now`, milliseconds on the caller's
+*monotonic* clock, so that a step of the wall clock neither ends live sessions nor keeps silent
+ones alive. Only the session ids are seeded from the wall clock (see `SessionTracker`).
 """
 
 from __future__ import annotations
@@ -41,10 +43,14 @@ class SessionInfo:
 
 
 class SessionTracker:
-    def __init__(self, tick_time: int, server_id: int, now: int) -> None:
+    def __init__(self, tick_time: int, server_id: int, wall: int) -> None:
         self.tick = tick_time
-        # ZooKeeper: the server id in the top byte, a millisecond clock below it.
-        base = ((now << 24) & _U64) >> 8
+        # ZooKeeper: the server id in the top byte, a millisecond clock below it. The clock here
+        # is the wall clock at start (`wall`, ms), not the monotonic one ZooKeeper 3.5+ uses:
+        # ids must not repeat across restarts (sessions, and their ephemerals, outlive a
+        # restarted member of an ensemble), and a monotonic clock starts again from zero at
+        # every boot. Nothing else here depends on it.
+        base = ((wall << 24) & _U64) >> 8
         self.next_id = base | (server_id << 56)
         self.sessions: dict[int, SessionInfo] = {}
         self.buckets: dict[int, set[int]] = {}

@@ -23,11 +23,12 @@ from zkserver import devensemble
 
 class ZkServerProcess:
     def __init__(self, base_dir: str | os.PathLike, port: int, extra: list[str] | None = None,
-                 command: list[str] | None = None) -> None:
+                 command: list[str] | None = None, env: dict[str, str] | None = None) -> None:
         self.base = Path(base_dir)
         self.port = port
         self.extra = list(extra or [])
         self.command = command or [sys.executable, "-m", "zkserver"]
+        self.env = dict(env or {})  # added to the inherited environment (e.g. libfaketime's)
         self.proc: subprocess.Popen | None = None
 
     @property
@@ -61,7 +62,8 @@ class ZkServerProcess:
             self.write_config()
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen([*self.command, str(self.config_path)], stdout=log,
-                                     stderr=subprocess.STDOUT, start_new_session=True)
+                                     stderr=subprocess.STDOUT, start_new_session=True,
+                                     env={**os.environ, **self.env} if self.env else None)
         log.close()
 
     def start(self, timeout: float = 30.0) -> ZkServerProcess:
@@ -127,8 +129,9 @@ class ZkServerEnsemble:
 
     def __init__(self, base_dir: str | os.PathLike, port: int, n: int = 3, observers: int = 0,
                  extra: list[str] | None = None, tick_time: int = 300,
-                 proxied: bool = False) -> None:
+                 proxied: bool = False, env: dict[str, str] | None = None) -> None:
         self.proxied = proxied
+        self.env = dict(env or {})
         self.proxies: dict[tuple[int, int, str], Proxy] = {}
         self.base = Path(base_dir)
         self.port = port
@@ -203,7 +206,7 @@ class ZkServerEnsemble:
             # server for a second, which must not look like a failure.
             extra = [f"tickTime={self.tick_time}", "initLimit=20", "syncLimit=10",
                      *self.server_lines(i), *self.extra]
-            node = self.nodes[i] = ZkServerProcess(d, self.port + i, extra=extra)
+            node = self.nodes[i] = ZkServerProcess(d, self.port + i, extra=extra, env=self.env)
             node.base.mkdir(parents=True, exist_ok=True)
             (node.base / "data").mkdir(exist_ok=True)
             (node.base / "data" / "myid").write_text(f"{i}\n")

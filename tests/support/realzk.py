@@ -60,8 +60,10 @@ def four_letter(host: str, port: int, cmd: str, timeout: float = 2.0) -> str:
 
 class RealZooKeeper:
     def __init__(self, base_dir: str | os.PathLike, port: int, n: int = 1,
-                 extra: list[str] | None = None, heap: str = "1g") -> None:
+                 extra: list[str] | None = None, heap: str = "1g",
+                 env: dict[str, str] | None = None) -> None:
         self.base = Path(base_dir)
+        self.env = dict(env or {})  # added to the inherited environment of every JVM
         self.port = port
         self.n = n
         self.extra = list(extra or [])
@@ -102,7 +104,8 @@ class RealZooKeeper:
                 ["java", f"-Xmx{self.heap}", f"-Dzookeeper.log.dir={d}",
                  f"-Dlog4j.configuration=file:{LOG4J}", "-cp", cp,
                  "org.apache.zookeeper.server.quorum.QuorumPeerMain", str(cfg)],
-                stdout=log, stderr=subprocess.STDOUT, start_new_session=True))
+                stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                env={**os.environ, **self.env} if self.env else None))
             log.close()
         deadline = time.monotonic() + timeout
         for client_port in self.client_ports:

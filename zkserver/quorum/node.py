@@ -65,7 +65,7 @@ class EngineMachine:
 
     def snapshot(self) -> tuple[int, bytes]:
         tree = self.node.engine.tree
-        return tree.last_zxid, b"".join(snapmod.SnapshotWriter(tree, self.node.now()).chunks())
+        return tree.last_zxid, b"".join(snapmod.SnapshotWriter(tree, self.node.wall()).chunks())
 
 
 class QuorumServer(Server):
@@ -113,7 +113,7 @@ class QuorumServer(Server):
                          tls.client_context(config.ssl, tls.QUORUM_PREFIX),
                          tls.hostname_verification(config.ssl, tls.QUORUM_PREFIX))
 
-    def after_recovery(self, now: int) -> None:
+    def after_recovery(self, wall: int) -> None:
         """No snapshot at start-up: the replayed tail may not be committed (ZAB decides)."""
 
     def expires_sessions(self) -> bool:
@@ -253,7 +253,7 @@ class QuorumServer(Server):
         engine = self.engine
         now = self.now()
         if type(msg) is M.Request:
-            engine.remote_write(msg, now)
+            engine.remote_write(msg, now, self.wall())
             self.commit()
         elif type(msg) is M.SyncReply:
             engine.sync_answered(msg.token, msg.zxid, now)

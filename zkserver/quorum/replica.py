@@ -44,7 +44,7 @@ class QuorumEngine(Engine):
 
     # -- connections --------------------------------------------------------------------------
 
-    def handshake(self, client: Client, data: bytes, now: int) -> bool:
+    def handshake(self, client: Client, data: bytes, now: int, wall: int) -> bool:
         if not self.serving:
             return False
         try:
@@ -53,7 +53,7 @@ class QuorumEngine(Engine):
             return False
         if sid and sid in self.tree.sessions and self.sessions.get(sid) is None:
             self.sessions.add(sid, self.tree.sessions[sid], now)  # created through another
-        return super().handshake(client, data, now)
+        return super().handshake(client, data, now, wall)
 
     def stop_serving(self) -> None:
         """Lost the leader (or leadership): every client must go and find a serving server."""
@@ -69,7 +69,7 @@ class QuorumEngine(Engine):
         self.sync_ready.clear()
         self.to_commit.clear()
 
-    def handle(self, client: Client, data: bytes, now: int) -> None:
+    def handle(self, client: Client, data: bytes, now: int, wall: int) -> None:
         if client.session_id:
             info = self.sessions.get(client.session_id)
             if info is not None:
@@ -78,14 +78,14 @@ class QuorumEngine(Engine):
                 and not client.close_after_flush:
             self._sync_request(client, data, now)
             return
-        super().handle(client, data, now)
+        super().handle(client, data, now, wall)
 
     # -- writes -------------------------------------------------------------------------------
 
     def submit_write(self, client: Client, entry: Entry, req: Any, data: bytes,
-                     now: int) -> None:
+                     wall: int) -> None:
         if self.forward is None:
-            super().submit_write(client, entry, req, data, now)
+            super().submit_write(client, entry, req, data, wall)
             return
         if entry.op == Op.CLOSE_SESSION:
             self.sessions.set_closing(client.session_id)
@@ -94,27 +94,28 @@ class QuorumEngine(Engine):
                              tuple(client.auth_ids)))
 
     def new_session(self, client: Client, sid: int, timeout: int, entry: Entry,
-                    now: int) -> None:
+                    wall: int) -> None:
         if self.forward is None:
-            super().new_session(client, sid, timeout, entry, now)
+            super().new_session(client, sid, timeout, entry, wall)
             return
         self.waiting[(sid, 0)] = (client, entry)
         self.forward(Request(sid, 0, SESSION_REQUEST, timeout.to_bytes(4, "big"), ()))
 
-    def remote_write(self, req: Request, now: int) -> None:
-        """On the leader: a write a follower forwarded."""
+    def remote_write(self, req: Request, now: int, wall: int) -> None:
+        """On the leader: a write a follower forwarded (its time stamped here, as ZooKeeper's
+        leader stamps the transactions it prepares)."""
         if req.op == SESSION_REQUEST:
             timeout = int.from_bytes(req.data, "big")
             self.sessions.add(req.session_id, timeout, now)
-            self.to_commit.append((self.prep.create_session(req.session_id, timeout, now),
+            self.to_commit.append((self.prep.create_session(req.session_id, timeout, wall),
                                    None, None))
             return
         decoded = self.decode_write(req.op, req.data)
         if decoded is None:
-            txn = self.prep.error(req.session_id, req.cxid, now, -5)
+            txn = self.prep.error(req.session_id, req.cxid, wall, -5)
         else:
             txn = self.prep_write(req.session_id, list(req.auth_ids), req.cxid, req.op,
-                                  decoded[0], now)
+                                  decoded[0], wall)
         self.to_commit.append((txn, None, None))
 
     def apply_txn(self, txn: Txn, now: int) -> int:

@@ -90,7 +90,7 @@ class Committer:
         """A fuzzy snapshot, a chunk per step, so requests keep flowing between chunks."""
         self.snapshotting = True
         try:
-            writer = snapmod.SnapshotWriter(self.server.engine.tree, self.server.now())
+            writer = snapmod.SnapshotWriter(self.server.engine.tree, self.server.wall())
             path = os.path.join(self.snap_dir, snapmod.snapshot_name(writer.zxid))
             f = await trio.to_thread.run_sync(self.disk.open_log, path + ".tmp")
             for chunk in writer.chunks():

@@ -57,7 +57,7 @@ async def serve_connection(server: Server, stream: trio.abc.Stream, remote: tupl
     """
     wakeup = _Wakeup()
     engine = server.engine
-    client = engine.connect(remote, wakeup.ring, server.now())
+    client = engine.connect(remote, wakeup.ring, server.now(), server.wall())
     for ident in auth_ids:
         if ident not in client.auth_ids:
             client.auth_ids.append(ident)
@@ -132,7 +132,7 @@ async def _receiver(server: Server, stream: trio.abc.Stream, client: Client,
                 break
     if scope.cancelled_caught:
         return
-    if not engine.handshake(client, frames[0], server.now()):
+    if not engine.handshake(client, frames[0], server.now(), server.wall()):
         return
     server.commit()
     pending = frames[1:]
@@ -140,9 +140,9 @@ async def _receiver(server: Server, stream: trio.abc.Stream, client: Client,
         if client.close_after_flush:
             await trio.sleep_forever()  # the sender closes once the reply is out
         if pending:
-            now = server.now()
+            now, wall = server.now(), server.wall()
             for f in pending:
-                engine.handle(client, f, now)
+                engine.handle(client, f, now, wall)
                 # globalOutstandingLimit: while the server has too many requests in hand, a
                 # connection with requests of its own outstanding stops taking more (ZooKeeper's
                 # throttle); connections with nothing outstanding keep going.
@@ -151,7 +151,7 @@ async def _receiver(server: Server, stream: trio.abc.Stream, client: Client,
                     while client.queue and server.over_outstanding_limit(0) \
                             and not client.closed:
                         await trio.sleep(THROTTLE_POLL)
-                    now = server.now()
+                    now, wall = server.now(), server.wall()
             server.commit()
             while len(client.out) > HIGH_WATER and not client.closed:
                 await wakeup.drained.wait()

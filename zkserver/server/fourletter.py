@@ -171,7 +171,7 @@ def _dump(server: Server, rest: bytes) -> str:
     lines = ["SessionTracker dump:",
              f"Session Sets ({len(buckets)})/({len(e.sessions.sessions)}):"]
     for at in sorted(buckets):
-        when = time.strftime("%a %b %d %H:%M:%S UTC %Y", time.gmtime(at / 1000))
+        when = time.strftime("%a %b %d %H:%M:%S UTC %Y", time.gmtime(server.wall_of(at) / 1000))
         lines.append(f"{len(buckets[at])} expire at {when}:")
         lines += [f"\t{_hex(sid)}" for sid in sorted(buckets[at])]
     eph = e.tree.ephemerals

@@ -1,9 +1,14 @@
 """A standalone server: the engine, the client listener, the committer and the timers.
 
-This is the Trio edge around the sans-IO `Engine`: it owns the sockets, the clock and (through
-the committer) the disk. At start-up it recovers the tree from the newest snapshot and the log;
-every write the engine prepares then goes through `commit()`, which hands it to the group
-committer: logged and synced first, applied and answered after.
+This is the Trio edge around the sans-IO `Engine`: it owns the sockets, the clocks and (through
+the committer) the disk. Two clocks: every deadline (session expiry, handshakes, the reaper's and
+the ensemble's timers, latencies) runs on the monotonic one, `now()`; the wall clock, `wall()`,
+only stamps what ZooKeeper shows as a date (ctime/mtime, through the transactions prepared here;
+snapshot headers; connection times) and is what TTL and container ages are measured against.
+
+At start-up it recovers the tree from the newest snapshot and the log; every write the engine
+prepares then goes through `commit()`, which hands it to the group committer: logged and synced
+first, applied and answered after.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ from typing import Any
 import trio
 
 from zkserver.engine import Client, Engine
-from zkserver.server import admin, metrics, tls
+from zkserver.server import admin, lograte, metrics, tls
 from zkserver.server.committer import Committer
 from zkserver.server.connection import serve_connection
 from zkserver.storage import snapshot as snapmod
@@ -32,7 +37,13 @@ from zkserver.tree.reaper import due_for_reaping
 log = logging.getLogger(__name__)
 
 
+def monotonic_ms() -> int:
+    """The clock of every deadline: NTP steps and VM resumes leave it alone."""
+    return time.monotonic_ns() // 1_000_000
+
+
 def wall_ms() -> int:
+    """The wall clock: for timestamps people read, never for deciding when something is due."""
     return time.time_ns() // 1_000_000
 
 
@@ -47,7 +58,7 @@ class Server:
         self.log_dir = os.path.join(config.data_log_dir, "zkserver")
         self.disk.makedirs(self.snap_dir)
         self.disk.makedirs(self.log_dir)
-        self.started = wall_ms()
+        self.started = self.now()  # for uptime
         recovered = recover(self.disk, self.snap_dir, self.log_dir, self.keeps_history)
         for warning in recovered.warnings:
             log.warning("%s", warning)
@@ -59,7 +70,7 @@ class Server:
             min_session_timeout=config.min_session_timeout,
             max_session_timeout=config.max_session_timeout,
             server_id=config.server_id,
-            now=now,
+            wall=self.wall(),
             extended_types=config.extended_types_enabled,
             skip_acl=config.skip_acl,
             super_digest=config.super_digest,
@@ -78,6 +89,7 @@ class Server:
         self.handshake_timeout = self.engine.max_timeout / 1000
         self.engine.prep.enforce_quota = config.enforce_quota
         quotamod.tracker(self.engine.tree)  # find the quota roots, count their stats
+        lograte.limit(quotamod.limits_log)  # one quota warning a second, as ZooKeeper's
         self.connections_per_ip: dict[str, int] = {}
         self.total_connections = 0
         self.listeners: list[trio.SocketListener] = []
@@ -101,16 +113,27 @@ class Server:
         self.trace_mask = 306  # ZooKeeper's default trace mask
         self.serving = False
         self.mode = "standalone"
-        self.after_recovery(now)
+        self.after_recovery(self.wall())
 
-    def after_recovery(self, now: int) -> None:
+    def after_recovery(self, wall: int) -> None:
         """A standalone server snapshots what it replayed, so the next start is quick."""
         if self.recovered.replayed:
-            snapmod.write(self.disk, self.snap_dir, self.recovered.tree, now)
+            snapmod.write(self.disk, self.snap_dir, self.recovered.tree, wall)
 
     @staticmethod
     def now() -> int:
+        """Monotonic milliseconds: what every deadline and latency is measured on."""
+        return monotonic_ms()
+
+    @staticmethod
+    def wall() -> int:
+        """Wall-clock milliseconds: for the timestamps ZooKeeper shows."""
         return wall_ms()
+
+    @staticmethod
+    def wall_of(at: int) -> int:
+        """A monotonic instant as wall-clock time, for display (ZooKeeper's elapsedTimeToDate)."""
+        return wall_ms() - monotonic_ms() + at
 
     @property
     def addresses(self) -> list[tuple[str, int]]:
@@ -248,7 +271,7 @@ class Server:
         while True:
             now = self.now()
             await trio.sleep(((now // tick + 1) * tick - now) / 1000)
-            if self.expires_sessions() and self.engine.expire_sessions(self.now()):
+            if self.expires_sessions() and self.engine.expire_sessions(self.now(), self.wall()):
                 self.commit()
 
     def expires_sessions(self) -> bool:
@@ -273,12 +296,12 @@ class Server:
     def reap_once(self) -> int:
         engine = self.engine
         cfg = self.config
-        now = self.now()
-        victims = due_for_reaping(engine.tree, now, cfg.container_max_never_used_interval_ms)
+        wall = self.wall()  # ages are wall time against mtime, as ZooKeeper's ContainerManager
+        victims = due_for_reaping(engine.tree, wall, cfg.container_max_never_used_interval_ms)
         per_round = max(1, cfg.container_max_per_minute * cfg.container_check_interval_ms // 60000)
         done = 0
         for path in victims[:per_round]:
-            txn = engine.prep.delete_container(path, now)
+            txn = engine.prep.delete_container(path, wall)
             if txn is not None:
                 engine.to_commit.append((txn, None, None))
                 done += 1

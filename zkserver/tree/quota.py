@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import logging
 import re
-import time
 import weakref
 from typing import TYPE_CHECKING, Any
 
@@ -39,6 +38,9 @@ if TYPE_CHECKING:
     from zkserver.tree.datatree import DataTree
 
 log = logging.getLogger(__name__)
+# What a check finds (a limit passed, a quota node missing), logged at every write that finds it;
+# the server lets at most one line a second through (ZooKeeper's RateLogger), on its own clock.
+limits_log = logging.getLogger(__name__ + ".limits")
 
 QUOTA_ROOT = "/zookeeper/quota"
 LIMIT_NODE = "zookeeper_limits"
@@ -102,7 +104,6 @@ class Quotas:
     def __init__(self, tree: DataTree) -> None:
         self.tree = tree
         self.roots: set[str] = set()
-        self._last_log = 0.0
         self.rebuild()
 
     # -- the roots ------------------------------------------------------------------------------
@@ -232,7 +233,7 @@ class Quotas:
         nodes = self.tree.nodes
         limit_node = nodes.get(limit_path(root))
         if limit_node is None:
-            self._rate_log(logging.ERROR, "Missing limit node for quota %s", limit_path(root))
+            limits_log.error("Missing limit node for quota %s", limit_path(root))
             return
         limits = parse_stats(limit_node.data)
         dcount = 1 if create else 0
@@ -245,7 +246,7 @@ class Quotas:
             return
         stat_node = nodes.get(stat_path(root))
         if stat_node is None:
-            self._rate_log(logging.ERROR, "Missing node for stat %s", stat_path(root))
+            limits_log.error("Missing node for stat %s", stat_path(root))
             return
         current = parse_stats(stat_node.data)
         if check_count:
@@ -258,17 +259,10 @@ class Quotas:
         if value <= limit:
             return
         kind = "hard" if hard > -1 else "soft"
-        self._rate_log(logging.WARNING, "Quota exceeded: %s [current %s=%d, %s%sLimit=%d]",
-                       root, what, value, kind, "Count" if what == "count" else "Byte", limit)
+        limits_log.warning("Quota exceeded: %s [current %s=%d, %s%sLimit=%d]",
+                           root, what, value, kind, "Count" if what == "count" else "Byte", limit)
         if hard > -1:
             raise QuotaExceeded(root)
-
-    def _rate_log(self, level: int, msg: str, *args: Any) -> None:
-        """At most one line a second, as ZooKeeper's RateLogger."""
-        now = time.monotonic()
-        if now - self._last_log >= 1.0:
-            self._last_log = now
-            log.log(level, msg, *args)
 
 
 def _touched(op: Any, out: list[str]) -> None:

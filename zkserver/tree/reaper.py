@@ -6,6 +6,10 @@
 * A TTL node is deleted when it has no children and has not been modified (mtime) for longer
   than its TTL.
 
+Ages are ZooKeeper's: the current *wall* time against the node's mtime (the wall-clock stamp
+of the transaction that last changed it), so a step of the wall clock moves them, as it does in
+ZooKeeper. *When* the reaper looks is the server's business, on its monotonic clock.
+
 The reaper's deletes are ordinary transactions (no ACL check) that fire the usual watches.
 """
 
@@ -14,18 +18,18 @@ from __future__ import annotations
 from zkserver.tree.datatree import DataTree, ttl_of
 
 
-def due_for_reaping(tree: DataTree, now: int, max_never_used_ms: int = 0) -> list[str]:
+def due_for_reaping(tree: DataTree, wall: int, max_never_used_ms: int = 0) -> list[str]:
     victims: list[str] = []
     nodes = tree.nodes
     for path in sorted(tree.containers):
         node = nodes[path]
         if node.children:
             continue
-        if node.cversion > 0 or (max_never_used_ms > 0 and now - node.mtime > max_never_used_ms):
+        if node.cversion > 0 or (max_never_used_ms > 0 and wall - node.mtime > max_never_used_ms):
             victims.append(path)
     for path in sorted(tree.ttls):
         node = nodes[path]
         ttl = ttl_of(node.owner)
-        if not node.children and ttl is not None and now - node.mtime > ttl:
+        if not node.children and ttl is not None and wall - node.mtime > ttl:
             victims.append(path)
     return victims
