@@ -25,12 +25,11 @@ from pathlib import Path
 import pytest
 from kazoo.client import KazooClient, KazooState
 from kazoo.protocol.states import WatchedEvent
+from support import realzk
 from support.kz import kazoo_client, stop_kazoo
+from support.process import ZkServerEnsemble, ZkServerProcess, free_port_base
+from support.realzk import RealZooKeeper, free_port
 from support.wire import CREATE, OPEN_ACL, RawConnection, buf, i32, ustr
-
-from zkserver.testing import realzk
-from zkserver.testing.process import ZkServerEnsemble, ZkServerProcess, free_port_base
-from zkserver.testing.realzk import RealZooKeeper, free_port
 
 LIBFAKETIME = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1"
 STEP = 600  # seconds: ten minutes
