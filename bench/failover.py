@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import json
 import os
 import random
 import shutil
@@ -287,8 +288,8 @@ def failover(cluster: Cluster, timeout: float) -> dict:
 
     def watch() -> None:
         while not watching.is_set():
-            now = time.monotonic()
             modes = [mode(p) for p in survivors.values()]
+            now = time.monotonic()
             if "notice" not in marks and any(m != "follower" for m in modes):
                 marks["notice"] = now
             if "notice" in marks and sorted(modes) == ["follower", "leader"]:
@@ -297,13 +298,14 @@ def failover(cluster: Cluster, timeout: float) -> dict:
             time.sleep(0.01)
 
     watcher = threading.Thread(target=watch, daemon=True)
-    cluster.kill(leader)
-    killed_at = time.monotonic()  # the leader is dead (reaped): nothing after is its doing
     watcher.start()
+    killed_at = time.monotonic()
+    cluster.kill(leader)
+    dead_at = time.monotonic()  # reaped: no write issued after this can be its doing
     first = None
     deadline = killed_at + timeout
     while first is None and time.monotonic() < deadline:
-        after = [a for w in writers for (_, issued, a) in list(w.acks) if issued > killed_at]
+        after = [a for w in writers for (_, issued, a) in list(w.acks) if issued > dead_at]
         first = min(after) if after else None
         time.sleep(0.005)
     time.sleep(0.5)  # a few more writes under the new leader
@@ -386,6 +388,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--zk-heap", default="1g")
     ap.add_argument("--zkserver-cmd", default=f"{sys.executable} -m zkserver")
     ap.add_argument("--keep-logs", action="store_true")
+    ap.add_argument("--json", action="store_true",
+                    help="end with one JSON line: the medians per server, in seconds")
     args = ap.parse_args(argv)
     args.zkserver_cmd = args.zkserver_cmd.split()
     kinds = [args.only] if args.only else ["zkserver", "zookeeper"]
@@ -423,6 +427,9 @@ def main(argv: list[str] | None = None) -> int:
             b = median([res.get(key) for res in results["zookeeper"]])
             line += f" | {a / b:.2f}x" if a is not None and b else " | -"
         print(line + " |")
+    if args.json:
+        print(json.dumps({k: {key: median([res.get(key) for res in results[k]])
+                              for _, key, _ in rows} for k in kinds}))
     lost = sum(1 for k in kinds for res in results[k] if res.get("lost"))
     missing = sum(1 for k in kinds for res in results[k] if res["start"] is None)
     if lost or missing:
