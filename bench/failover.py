@@ -33,7 +33,7 @@ zkserver / ZooKeeper. Standard library only; it does not import the zkserver pac
 from __future__ import annotations
 
 import argparse
-import importlib.util
+import datetime
 import json
 import os
 import random
@@ -52,18 +52,10 @@ from pathlib import Path
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
 sys.path.insert(0, str(BENCH))
-import zkbench  # noqa: E402  (bench/ is not a package)
+import run  # noqa: E402  (bench/ is not a package)
+import zkbench  # noqa: E402
 
-
-def _load_realzk():
-    spec = importlib.util.spec_from_file_location(
-        "_bench_realzk", REPO / "zkserver" / "testing" / "realzk.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-realzk = sys.modules.get("_bench_realzk") or _load_realzk()
+realzk = run.realzk  # loaded by path, so a half-edited zkserver package cannot break it
 
 OP_SYNC = 9
 REPLY_TIMEOUT = 2.0
@@ -359,9 +351,10 @@ def one_round(kind: str, args) -> dict:
 
 
 def fmt(x: float | None, unit: str = "s") -> str:
+    """Seconds as a number in `unit` ("s": 2 decimals, "ms": whole), "-" if missing."""
     if x is None:
         return "-"
-    return f"{x:.2f} s" if unit == "s" else f"{x * 1000:.0f} ms"
+    return f"{x:.2f}" if unit == "s" else f"{x * 1000:.0f}"
 
 
 def summary(values: list[float | None], unit: str) -> str:
@@ -378,6 +371,70 @@ def median(values: list[float | None]) -> float | None:
     return statistics.median(got) if len(got) == len(values) and got else None
 
 
+ROWS = [("start -> every member serving, s", "start", "s"),
+        ("leader kill -> survivors notice, ms", "notice", "ms"),
+        ("leader kill -> new leader and follower serving, ms", "elected", "ms"),
+        ("**leader kill -> first acknowledged write, ms**", "first", "ms")]
+
+
+def table(results: dict[str, list[dict]], rows: list[tuple[str, str, str]]) -> list[str]:
+    kinds = list(results)
+    both = len(kinds) == 2
+    names = {"zkserver": "zkserver", "zookeeper": "ZooKeeper"}
+    lines = ["| median (min-max) | " + " | ".join(names[k] for k in kinds)
+             + (" | zkserver / ZooKeeper |" if both else " |"),
+             "|---" + "|---:" * (len(kinds) + both) + "|"]
+    for label, key, unit in rows:
+        cells = [summary([res.get(key) for res in results[k]], unit) for k in kinds]
+        line = f"| {label} | " + " | ".join(cells)
+        if both:
+            a = median([res.get(key) for res in results["zkserver"]])
+            b = median([res.get(key) for res in results["zookeeper"]])
+            line += f" | {a / b:.2f}" if a is not None and b else " | -"
+        lines.append(line + " |")
+        each = [", ".join(fmt(res.get(key), unit) for res in results[k]) for k in kinds]
+        lines.append("| ... each round | " + " | ".join(each) + (" | |" if both else " |"))
+    return lines
+
+
+def render(args, results: dict[str, list[dict]], rows, started: str, elapsed: float,
+           loadavg: tuple[float, float, float]) -> str:
+    minfo = run.machine_info()
+    lost = {k: sum(1 for res in results[k] if res.get("lost")) for k in results}
+    acked = {k: sum(res.get("acked", 0) for res in results[k]) for k in results}
+    lines = [
+        "## Failover (3 servers)",
+        "",
+        f"- Date: {started} (took {elapsed / 60:.1f} min)",
+        f"- Machine: {minfo['nproc']} CPUs ({minfo['cpu']}), {minfo['mem']} RAM, "
+        f"Linux {minfo['kernel']}",
+        f"- Machine load: load average {loadavg[0]:.2f} / {loadavg[1]:.2f} / {loadavg[2]:.2f} "
+        "(1 / 5 / 15 min) at the start",
+        f"- Command: `{' '.join(['python', 'bench/failover.py', *args.argv])}`",
+        f"- {args.rounds} rounds; in each, a fresh 3-server ensemble of each server in turn "
+        "(order alternating), every member on 127.0.0.1 with the same zoo.cfg: tickTime=2000, "
+        f"initLimit=10, syncLimit=5. ZooKeeper 3.8 (Debian) with -Xmx{args.zk_heap}, its JVM "
+        f"start included; zkserver `{' '.join(args.zkserver_cmd)}` ({run.git_version()}).",
+        "- Serving = a new session is accepted and getData(\"/\") answers on that member "
+        "(polled every 20 ms). Start = from just before the first process is created until "
+        "every member serves.",
+        "- Failover: 3 raw-protocol writers (one create at a time, each starting on another "
+        "member, reconnecting at once to the next member when a connection breaks or stays "
+        "silent 2 s) write steadily; then SIGKILL to the leader's process group. Notice = the "
+        "first survivor whose `srvr` stops saying follower; elected = one survivor says "
+        "leader, the other follower (both polled every 10 ms); first write = the first create "
+        "issued after the leader was dead, acknowledged. Then the killed server restarts and "
+        "every member is checked (sync + getChildren) for every acknowledged create.",
+        "",
+        *table(results, rows),
+        "",
+        "Acknowledged creates lost: " + ", ".join(
+            f"{k} {lost[k]} round(s) of {len(results[k])} ({acked[k]:,} acknowledged)"
+            for k in results) + ".",
+    ]
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--rounds", type=int, default=5)
@@ -388,13 +445,20 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--zk-heap", default="1g")
     ap.add_argument("--zkserver-cmd", default=f"{sys.executable} -m zkserver")
     ap.add_argument("--keep-logs", action="store_true")
+    ap.add_argument("--out", default="docs/benchmarks.md",
+                    help="report path, relative to the repo root ('' to skip); only a full "
+                    "run (both servers, with failover) writes it")
     ap.add_argument("--json", action="store_true",
                     help="end with one JSON line: the medians per server, in seconds")
     args = ap.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)
     args.zkserver_cmd = args.zkserver_cmd.split()
     kinds = [args.only] if args.only else ["zkserver", "zookeeper"]
     if "zookeeper" in kinds and not realzk.available():
         ap.error("Apache ZooKeeper is not installed (apt-get install zookeeper)")
+    started = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    loadavg = os.getloadavg()
+    t0 = time.monotonic()
     results: dict[str, list[dict]] = {k: [] for k in kinds}
     for r in range(args.rounds):
         order = kinds if r % 2 == 0 else kinds[::-1]
@@ -402,39 +466,30 @@ def main(argv: list[str] | None = None) -> int:
             res = one_round(kind, args)
             results[kind].append(res)
             members = " ".join(f"{i}:{t:.2f}" for i, t in sorted(res["members"].items()))
-            line = f"round {r + 1} {kind:9} start {fmt(res['start'])} [{members}]"
+            line = f"round {r + 1} {kind:9} start {fmt(res['start'])} s [{members}]"
             if "first" in res:
                 line += (f" | leader {res['old_leader']} killed: notice "
-                         f"{fmt(res['notice'], 'ms')}, elected {fmt(res['elected'], 'ms')}, "
-                         f"first write {fmt(res['first'], 'ms')}, {res['acked']} acked, "
+                         f"{fmt(res['notice'], 'ms')} ms, elected {fmt(res['elected'], 'ms')} "
+                         f"ms, first write {fmt(res['first'], 'ms')} ms, {res['acked']} acked, "
                          f"lost {res['lost'] or 'none'}")
-            print(line, flush=True)
-    rows = [("start -> all members serving", "start", "s"),
-            ("leader kill -> survivors notice", "notice", "ms"),
-            ("leader kill -> new leader and follower", "elected", "ms"),
-            ("leader kill -> first acknowledged write", "first", "ms")]
-    if args.no_failover:
-        rows = rows[:1]
-    print()
-    print(f"| {args.rounds} rounds, median (min-max) | " + " | ".join(kinds)
-          + (" | zkserver / ZooKeeper |" if len(kinds) == 2 else " |"))
-    print("|---" * (len(kinds) + 1 + (len(kinds) == 2)) + "|")
-    for label, key, unit in rows:
-        cells = [summary([res.get(key) for res in results[k]], unit) for k in kinds]
-        line = f"| {label} | " + " | ".join(cells)
-        if len(kinds) == 2:
-            a = median([res.get(key) for res in results["zkserver"]])
-            b = median([res.get(key) for res in results["zookeeper"]])
-            line += f" | {a / b:.2f}x" if a is not None and b else " | -"
-        print(line + " |")
+            print(line, file=sys.stderr, flush=True)
+    rows = ROWS[:1] if args.no_failover else ROWS
+    report = render(args, results, rows, started, time.monotonic() - t0, loadavg)
+    print(report)
+    if args.out and not args.only and not args.no_failover:
+        out = Path(args.out)
+        if not out.is_absolute():
+            out = REPO / out
+        run.write_sections(out, {"failover": report})
+        print(f"wrote the failover section of {out}", file=sys.stderr)
     if args.json:
         print(json.dumps({k: {key: median([res.get(key) for res in results[k]])
                               for _, key, _ in rows} for k in kinds}))
     lost = sum(1 for k in kinds for res in results[k] if res.get("lost"))
     missing = sum(1 for k in kinds for res in results[k] if res["start"] is None)
     if lost or missing:
-        print(f"\nPROBLEMS: {lost} round(s) lost acknowledged writes, "
-              f"{missing} start(s) left a member out")
+        print(f"PROBLEMS: {lost} round(s) lost acknowledged writes, "
+              f"{missing} start(s) left a member out", file=sys.stderr)
         return 1
     return 0
 
