@@ -292,7 +292,7 @@ def test_start_and_failover_at_least_as_fast_as_zookeeper():
     """bench/failover.py, 5 rounds of each, alternating: medians no worse than ZooKeeper's and
     nothing acknowledged lost."""
     out = subprocess.run([sys.executable, str(REPO / "bench" / "failover.py"), "--rounds", "5",
-                          "--json"], capture_output=True, text=True, timeout=1200, cwd=REPO)
+                          "--json", "--out", ""], capture_output=True, text=True, timeout=1200, cwd=REPO)
     print(out.stdout)
     assert out.returncode == 0, out.stdout + out.stderr
     res = json.loads(out.stdout.strip().splitlines()[-1])
