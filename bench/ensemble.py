@@ -63,7 +63,7 @@ def free_port_base(n: int) -> int:
     quorum and election ports, the layout of realzk.RealZooKeeper)."""
     rng = random.Random()
     for _ in range(200):
-        base = rng.randrange(20000, 60000)
+        base = rng.randrange(10000, 32000)  # below the kernel's ephemeral ports (32768-)
         socks = []
         try:
             for off in (0, 100, 200):

@@ -107,13 +107,22 @@ class ZkServerProcess:
 
 def free_port_base(n: int, rng_seed: int | None = None, proxied: bool = False) -> int:
     """A base port b such that b+1..b+n, b+101..b+100+n and b+201..b+200+n are all free now
-    (an ensemble's client, quorum and election ports), and the proxy ports if `proxied`."""
+    (an ensemble's client, quorum and election ports), and the proxy ports if `proxied`.
+
+    Below the kernel's ephemeral range: a port in it that is free now may become the local end
+    of some outgoing connection (any process's) before the server binds it, and the server
+    then fails to start."""
     import random
     import socket
 
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            ephemeral_low = int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        ephemeral_low = 32768
     rng = random.Random(rng_seed)
     for _ in range(200):
-        base = rng.randrange(20000, 60000)
+        base = rng.randrange(10000, min(ephemeral_low, 32768) - 500)
         ports = [base + off + i for off in (0, 100, 200) for i in range(1, n + 1)]
         if proxied:
             ports += [base + off + i * 10 + j for off in (300, 400)
