@@ -315,7 +315,7 @@ class QuorumServer(Server):
             await trio.sleep(min(POLL_S, half))
             now = trio.current_time()
             if now >= next_full:
-                next_full = now + half
+                next_full = max(next_full + half, now)
             elif self.peer.role == M.LEADING:
                 continue
             try:
