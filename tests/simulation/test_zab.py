@@ -85,7 +85,8 @@ def test_a_replica_whose_state_diverges_stops():
     sim.run(1_000)
     leader = sim.serving_leader()
     follower = next(s for s in sim.servers.values() if s.sid != leader)
-    follower.sm.tree.nodes["/"].data = b"corrupted behind ZAB's back"
+    # A node the simulated clients never write, so no later transaction can mend it.
+    follower.sm.tree.nodes["/zookeeper"].data = b"corrupted behind ZAB's back"
     follower.sm.tree.track_digest()
     with pytest.raises(DigestMismatch, match="differs from the leader"):
         sim.run(3_000)

@@ -85,6 +85,10 @@ class Election:
                 self.recv[self.sid] = n.vote
                 self.decide_at = None
                 self._broadcast(now)
+            elif self.proposal is not None and n.vote < self.proposal:
+                # It may have missed our vote (it reached it while it still followed the old
+                # leader): tell it now rather than at the next resend, so it can adopt it.
+                self.send(n.sid, Notification(self.proposal, self.clock, LOOKING, self.sid))
             self.recv[n.sid] = n.vote
             if self.proposal is not None and self.quorum(self._agreeing(self.proposal,
                                                                         self.recv)):

@@ -47,6 +47,7 @@ PEER_STATES = {M.LOOKING: "looking", M.LEADING: "leading", M.FOLLOWING: "followi
                M.OBSERVING: "observing"}
 ROLE_MODES = {M.LOOKING: "looking", M.LEADING: "leader", M.FOLLOWING: "follower",
               M.OBSERVING: "observer"}
+POLL_S = 0.05  # how often the peer's timers are checked (a leader's ping tick aside)
 
 
 class EngineMachine:
@@ -301,9 +302,22 @@ class QuorumServer(Server):
         nursery.start_soon(self._ticker)
 
     async def _ticker(self) -> None:
+        """Tick the peer every POLL_S, except a leader, which ticks (and pings) every half tick.
+
+        An election's timers (200 ms finalize wait, 400 ms notification resends) and a new
+        follower's FOLLOWERINFO retries are much finer than a tick: driven only every half tick
+        (1 s at tickTime 2000) they made every election and every join wait for the next tick,
+        and let servers decide up to a second apart (ZooKeeper polls these every 100-200 ms).
+        """
         half = self.config.tick_time / 2000
+        next_full = trio.current_time() + half
         while True:
-            await trio.sleep(half)
+            await trio.sleep(min(POLL_S, half))
+            now = trio.current_time()
+            if now >= next_full:
+                next_full = max(next_full + half, now)
+            elif self.peer.role == M.LEADING:
+                continue
             try:
                 self.peer.tick(self.now())
                 self._run_actions()

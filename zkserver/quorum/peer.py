@@ -298,6 +298,11 @@ class Peer:
         elif self.role in (FOLLOWING, OBSERVING) and frm == self.leader:
             self.leader_heard = now
             self._learner_receive(msg, now)
+        elif isinstance(msg, FollowerInfo) and self.role != LOOKING:
+            # We follow someone else, so the sender decided on a leader that isn't one (it
+            # finished its election on votes that changed after). Refuse it, as ZooKeeper's
+            # closed learner port does, so it elects again now rather than after initLimit.
+            self.actions.append(Disconnect(frm))
 
     def logged(self, zxid: int) -> None:
         """Transactions up to `zxid` are durable on this server."""
