@@ -78,7 +78,7 @@ def test_quiet_ensemble_elects_and_commits():
 
 def test_a_replica_whose_state_diverges_stops():
     """The digest in each COMMIT catches a follower whose tree differs from the leader's."""
-    from zkserver.quorum.peer import DigestMismatch
+    from zkserver.quorum.digests import DigestMismatch
 
     sim = Sim(3, n=3, chaos=0.0)
     sim.start()

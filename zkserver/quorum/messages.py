@@ -13,10 +13,7 @@ import attrs
 import cbor2
 
 from zkserver import txn as txnmod
-
-LOOKING, FOLLOWING, LEADING, OBSERVING = 0, 1, 2, 3
-STATE_NAMES = {LOOKING: "looking", FOLLOWING: "follower", LEADING: "leader",
-               OBSERVING: "observer"}
+from zkserver.quorum.roles import Role
 
 
 @attrs.frozen(slots=True, order=True)
@@ -32,7 +29,7 @@ class Vote:
 class Notification:
     vote: Vote
     election_epoch: int
-    state: int
+    state: Role
     sid: int
 
 
@@ -112,23 +109,31 @@ class Ack:
 
 @attrs.frozen(slots=True)
 class Commit:
+    """Everything up to `zxid` is committed. `digest` is the leader's state digest after
+    `digest_zxid`, the last zxid it had applied (0: none yet), for the learner to check."""
+
     zxid: int
+    digest_zxid: int
     digest: int
 
 
 @attrs.frozen(slots=True)
 class Inform:
-    """What an observer gets instead of a proposal and its commit."""
+    """What an observer gets instead of a proposal and its commit (digest as in `Commit`)."""
 
     txn: txnmod.Txn
+    digest_zxid: int
     digest: int
 
 
 @attrs.frozen(slots=True)
 class Ping:
-    """Leader -> learner heartbeat; the learner answers with the sessions it has seen."""
+    """Leader -> learner heartbeat; the learner answers with the sessions it has seen. It
+    carries the leader's latest digest too, so a check is not left waiting for more writes."""
 
     zxid: int
+    digest_zxid: int
+    digest: int
 
 
 @attrs.frozen(slots=True)
@@ -189,6 +194,8 @@ def _field_from_obj(name: str, raw: Any) -> Any:
         return txnmod.from_obj(raw[1])
     if name == "vote":
         return _from_obj(Vote, raw)
+    if name == "state":
+        return Role(raw)
     if name == "txns":
         return tuple(txnmod.from_obj(t[1]) for t in raw)
     if name in ("touches", "auth_ids"):
