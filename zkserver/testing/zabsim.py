@@ -36,6 +36,7 @@ from zkserver.quorum.messages import Notification, Snap
 from zkserver.quorum.peer import Peer
 from zkserver.quorum.quorum import Majority
 from zkserver.quorum.ready import (
+    EMPTY,
     Append,
     Disconnect,
     Install,
@@ -164,8 +165,11 @@ class Server:
     def flush(self) -> None:
         """Carry out every batch the peer has ready."""
         peer = self.peer
-        while peer is not None and self.up and peer.has_ready():
-            self._execute(peer, peer.ready())
+        while peer is not None and self.up:
+            ready = peer.ready()
+            if ready is EMPTY:
+                return
+            self._execute(peer, ready)
 
     def _execute(self, peer: Peer, r: Ready) -> None:
         sim = self.sim
