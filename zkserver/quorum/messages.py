@@ -185,7 +185,10 @@ def _from_obj(cls: type, obj: list) -> Any:
     fields = attrs.fields(cls)
     values = []
     for f, raw in zip(fields, obj[1:], strict=True):
-        values.append(_field_from_obj(f.name, raw))
+        value = _field_from_obj(f.name, raw)
+        if f.type in ("Role", Role):
+            value = Role(value)
+        values.append(value)
     return cls(*values)
 
 
@@ -194,8 +197,6 @@ def _field_from_obj(name: str, raw: Any) -> Any:
         return txnmod.from_obj(raw[1])
     if name == "vote":
         return _from_obj(Vote, raw)
-    if name == "state":
-        return Role(raw)
     if name == "txns":
         return tuple(txnmod.from_obj(t[1]) for t in raw)
     if name in ("touches", "auth_ids"):
