@@ -22,7 +22,7 @@ SAMPLES = [
     M.Diff((T1, T2)),
     M.Diff(()),
     M.Trunc(0x100000001),
-    M.Snap(0x100000002, b"ZKSSNAP1 a tree"),
+    M.Snap(0x100000002, b"ZKSSNAP1 a tree", True, False),
     M.NewLeader(2, 0x100000002),
     M.AckNewLeader(2),
     M.UpToDate(0x100000002),

@@ -105,10 +105,10 @@ def render_ready(r: Ready) -> list[str]:
         if type(op) is Append:
             out.append(f"log append {zxids(op.txns)}")
         elif type(op) is Truncate:
-            replay = "" if op.replay is None else f" replay=[{zxids(op.replay)}]"
-            out.append(f"log truncate {op.zxid:#x}{replay}")
+            out.append(f"log truncate {op.zxid:#x}" + (" rebuild" if op.rebuild else ""))
         elif type(op) is Install:
-            out.append(f"log install {op.zxid:#x} {op.state!r}")
+            flags = "".join(f" {name}" for name in ("first", "last") if getattr(op, name))
+            out.append(f"log install {op.zxid:#x}{flags} {op.chunk!r}")
     if r.committed:
         out.append(f"apply {zxids(r.committed)}")
     for net in r.network:
@@ -167,6 +167,8 @@ class PeerScenario:
             p.logged(int(args[0], 0))
         elif cmd == "installed":
             p.installed(int(args[0], 0))
+        elif cmd == "truncated":
+            p.truncated(int(args[0], 0))
         elif cmd == "applied":
             p.applied(int(args[0], 0), int(_options(args[1:])["digest"], 0))
         elif cmd == "propose":
@@ -187,7 +189,7 @@ class PeerScenario:
         return (f"role={p.role.name} stage={p.stage.name} leader={p.leader} epoch={p.epoch} "
                 f"accepted={p.accepted_epoch} current={p.current_epoch} "
                 f"last={p.last_zxid:#x} logged={p.logged_zxid:#x} "
-                f"commit={p.commit_zxid:#x} applied={p.applied_zxid:#x}")
+                f"commit={p.commit_zxid:#x} applied={p.applied_zxid:#x} resets={p.resets}")
 
 
 class ElectionScenario:

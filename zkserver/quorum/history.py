@@ -5,6 +5,9 @@ a TRUNC back to the last zxid both hold, or — when the learner's position lies
 window — a SNAP of the whole state. A learner keeps the same window to append to, check for
 gaps and roll back to. Transactions are in strictly increasing zxid order; `base_zxid` is the
 state's zxid just before the first of them (a snapshot's, or 0 for an empty tree).
+
+The window keeps about `limit` transactions, but never drops one its owner has not applied
+yet (`trim` is told how far that is): those are still to be handed to the state machine.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ class History:
         self._txns: list[Txn] = list(txns)
         self._base = base_zxid
         self.limit = limit
-        self._trim()
+        self.trim(self.last_zxid)
 
     def __len__(self) -> int:
         return len(self._txns)
@@ -47,15 +50,16 @@ class History:
 
     def append(self, txns: Iterable[Txn]) -> None:
         self._txns.extend(txns)
-        self._trim()
 
-    def _trim(self) -> None:
+    def trim(self, applied: int) -> None:
+        """Forget the oldest transactions beyond the limit, of those up to `applied`."""
         # Trim in steps of an eighth of the window, not one batch at a time: deleting from the
         # front of a long list moves all of it.
-        excess = len(self._txns) - self.limit
-        if excess > 0 and (excess >= self.limit // 8 or excess == len(self._txns)):
-            self._base = self._txns[excess - 1].zxid
-            del self._txns[:excess]
+        h = self._txns
+        excess = min(len(h) - self.limit, bisect.bisect_right(h, applied, key=_zxid))
+        if excess > 0 and (excess >= self.limit // 8 or excess == len(h)):
+            self._base = h[excess - 1].zxid
+            del h[:excess]
 
     def after(self, zxid: int) -> list[Txn]:
         """Transactions with a zxid above `zxid`, in order."""

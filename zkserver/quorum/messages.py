@@ -68,10 +68,14 @@ class Trunc:
 
 @attrs.frozen(slots=True)
 class Snap:
-    """The leader's whole committed state at `zxid` (serialized tree)."""
+    """One chunk of the leader's state at `zxid` (a snapshot file's bytes, in order): the
+    leader streams a SNAP as a run of these, `first` to `last`, so neither end ever holds the
+    whole tree image at once."""
 
     zxid: int
-    state: bytes
+    chunk: bytes
+    first: bool
+    last: bool
 
 
 @attrs.frozen(slots=True)

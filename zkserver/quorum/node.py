@@ -44,6 +44,7 @@ from zkserver.quorum.transport import Links, QuorumTLS
 from zkserver.server import tls
 from zkserver.server.server import Server
 from zkserver.storage import snapshot as snapmod
+from zkserver.storage.recovery import recover
 from zkserver.storage.txnlog import encode_batch, read_segment, segments
 from zkserver.tree.datatree import DataTree
 from zkserver.txn import Txn
@@ -91,6 +92,10 @@ class QuorumServer(Server):
         self.log_wake = trio.Event()
         self.mode = "looking"
         self.since_snapshot = 0
+        self.nursery: trio.Nursery | None = None  # where snapshot streams run
+        self.streams: dict[int, trio.CancelScope] = {}  # learner -> its SNAP being sent
+        self.held: dict[int, list[Any]] = {}  # learner -> messages waiting behind its SNAP
+        self.incoming: Any = None  # the .tmp file of a SNAP being received
 
     @staticmethod
     def _quorum_tls(config: Any) -> QuorumTLS | None:
@@ -167,6 +172,7 @@ class QuorumServer(Server):
         self._step(self.peer.receive, sid, msg, self.now())
 
     def _lost(self, sid: int) -> None:
+        self._stop_stream(sid)
         self._step(self.peer.disconnected, sid)
 
     def commit(self) -> None:
@@ -189,12 +195,8 @@ class QuorumServer(Server):
     def _execute(self, r: Ready) -> None:
         if r.epochs is not None:
             self._write_epochs(r.epochs.accepted, r.epochs.current)
-        for op in r.log:
-            if type(op) is Install:
-                self._install(op.zxid, op.state)
-            elif type(op) is Truncate and op.replay is not None:
-                self._rebuild_tree(op.zxid, op.replay)
-            self.log_queue.append(op)
+        if r.log:
+            self.log_queue.extend(r.log)
             self.log_wake.set()
         if r.committed:
             digest = self.engine.apply_txns(r.committed, self.now())
@@ -203,23 +205,61 @@ class QuorumServer(Server):
             if type(net) is Send:
                 if type(net.msg) is M.Notification:
                     self.election.send(net.to, net.msg)
+                elif net.to in self.held:
+                    self.held[net.to].append(net.msg)  # behind a snapshot still streaming
                 else:
                     self.quorum.send(net.to, net.msg)
             elif type(net) is SendSnapshot:
                 self._send_snapshot(net.to, net.zxid)
             elif type(net) is Disconnect:
+                self._stop_stream(net.sid)
                 self.quorum.drop(net.sid)
         for role in r.roles:
             self._become(role)
         if r.deliveries:
             self._deliver(r.deliveries)
 
+    # -- SNAP: streaming the tree to a learner -----------------------------------------------
+
     def _send_snapshot(self, to: int, zxid: int) -> None:
-        """A SNAP of the tree as it stands (at `zxid` or later: the learner skips the rest)."""
-        tree = self.engine.tree
-        assert tree.last_zxid >= zxid, "the peer asked for a state the tree has not reached"
-        state = b"".join(snapmod.SnapshotWriter(tree, self.now()).chunks())
-        self.quorum.send(to, M.Snap(tree.last_zxid, state))
+        """Stream the tree to `to`; what the peer sends it meanwhile waits in `held`."""
+        assert self.engine.tree.last_zxid >= zxid, "asked for a state the tree has not reached"
+        assert self.nursery is not None
+        self._stop_stream(to)
+        self.held[to] = []
+        scope = self.streams[to] = trio.CancelScope()
+        self.nursery.start_soon(self._stream_snapshot, to, scope)
+
+    def _stop_stream(self, to: int) -> None:
+        scope = self.streams.pop(to, None)
+        if scope is not None:
+            scope.cancel()
+        self.held.pop(to, None)
+
+    async def _stream_snapshot(self, to: int, scope: trio.CancelScope) -> None:
+        """A fuzzy snapshot, a chunk per step: writes go on between chunks (the learner replays
+        the transactions after the snapshot's zxid over it, which makes it exact), and no
+        more than a chunk of the tree image exists at a time on this side. The link's queue
+        still holds what the network has not taken yet: bounding that needs backpressure from
+        `Links` (a send that waits while a peer's queue is long)."""
+        with scope:
+            await trio.sleep(0)  # (stopped before it began: nothing to send)
+            writer = snapmod.SnapshotWriter(self.engine.tree, self.now())
+            chunks = writer.chunks()
+            chunk = next(chunks)
+            first = True
+            sent = 1
+            for following in chunks:
+                self.quorum.send(to, M.Snap(writer.zxid, chunk, first, False))
+                chunk, first = following, False
+                sent += 1
+                await trio.sleep(0)
+            self.quorum.send(to, M.Snap(writer.zxid, chunk, first, True))
+            log.info("server %d: SNAP at %#x sent to server %d in %d chunks (tree now at %#x)",
+                     self.peer.sid, writer.zxid, to, sent, self.engine.tree.last_zxid)
+            del self.streams[to]
+            for msg in self.held.pop(to):
+                self.quorum.send(to, msg)
 
     def _become(self, b: RoleChange) -> None:
         engine = self.engine
@@ -265,28 +305,46 @@ class QuorumServer(Server):
                     engine.sessions.touch(session_id, now)
         self.commit()  # the forwarded writes, all in one proposal
 
-    def _rebuild_tree(self, zxid: int, replay: tuple[Txn, ...]) -> None:
-        """After TRUNC below what the tree holds: the newest snapshot at or below `zxid` plus
-        the peer's transactions after it."""
-        snaps = [path for snap_zxid, path in snapmod.snapshots(self.disk, self.snap_dir)
-                 if snap_zxid <= zxid]
-        tree = snapmod.load(self.disk, snaps[0]) if snaps else DataTree()
-        for txn in replay:
-            if tree.last_zxid < txn.zxid <= zxid:
-                tree.apply(txn)
-        self._replace_tree(tree)
+    async def _install_chunk(self, op: Install) -> None:
+        """A chunk of the leader's snapshot goes to a .tmp file as it comes; with the last,
+        the file becomes our snapshot, the log restarts after it, and the tree is loaded from
+        it — all off the event loop."""
+        path = os.path.join(self.snap_dir, snapmod.snapshot_name(op.zxid))
+        if op.first:
+            if self.incoming is not None:
+                await trio.to_thread.run_sync(self.incoming.close)  # one left unfinished
+            self.incoming = await trio.to_thread.run_sync(self._open_incoming, path + ".tmp")
+        f = self.incoming
+        assert f is not None, "the peer passes on no chunk of a snapshot it saw no start of"
+        await trio.to_thread.run_sync(f.write, op.chunk)
+        if not op.last:
+            return
+        self.incoming = None
+        await trio.to_thread.run_sync(snapmod.finish, self.disk, f, path)
+        await trio.to_thread.run_sync(self._reset_log, op.zxid)
+        self.since_snapshot = 0
+        self._replace_tree(await trio.to_thread.run_sync(self._load_tree, path))
+        log.info("server %d: installed the leader's snapshot at %#x", self.peer.sid, op.zxid)
+        self._step(self.peer.installed, op.zxid)
 
-    def _install(self, zxid: int, state: bytes) -> None:
-        path = os.path.join(self.snap_dir, snapmod.snapshot_name(zxid))
-        f = self.disk.open_log(path + ".tmp")
+    def _open_incoming(self, path: str) -> Any:
+        f = self.disk.open_log(path)
         f.truncate(0)
-        f.write(state)
-        snapmod.finish(self.disk, f, path)
-        self._replace_tree(snapmod.load(self.disk, path))
+        return f
 
-    def _replace_tree(self, tree: Any) -> None:
-        engine = self.engine
+    def _load_tree(self, path: str) -> DataTree:
+        tree = snapmod.load(self.disk, path)
         tree.track_digest()
+        return tree
+
+    def _rebuilt_tree(self) -> DataTree:
+        """The state after a truncation, as a restart would find it on disk."""
+        tree = recover(self.disk, self.snap_dir, self.log_dir).tree
+        tree.track_digest()
+        return tree
+
+    def _replace_tree(self, tree: DataTree) -> None:
+        engine = self.engine
         tree.can_see = engine.tree.can_see
         engine.tree = tree
         engine.prep.tree = tree
@@ -297,6 +355,7 @@ class QuorumServer(Server):
     # -- tasks ----------------------------------------------------------------------------------
 
     async def start_tasks(self, nursery: trio.Nursery) -> None:
+        self.nursery = nursery
         await nursery.start(self.election.run)
         await nursery.start(self.quorum.run)
         nursery.start_soon(self._log_writer)
@@ -330,9 +389,11 @@ class QuorumServer(Server):
                         await self.committer.snapshot()
                 elif type(item) is Truncate:
                     await trio.to_thread.run_sync(self._truncate_files, item.zxid)
-                else:  # Install: the snapshot is written; the log starts again after it
-                    await trio.to_thread.run_sync(self._reset_log, item.zxid)
-                    self._step(self.peer.installed, item.zxid)
+                    if item.rebuild:
+                        self._replace_tree(await trio.to_thread.run_sync(self._rebuilt_tree))
+                    self._step(self.peer.truncated, item.zxid)
+                else:
+                    await self._install_chunk(item)
 
     def _truncate_files(self, zxid: int) -> None:
         """Drop every logged transaction after `zxid` from the segments on disk."""

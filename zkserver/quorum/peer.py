@@ -3,11 +3,18 @@ and broadcast, with no sockets, no clock, no disk and no state machine of its ow
 
 Inputs are methods: `start(now)`, `receive(sid, msg, now)`, `disconnected(sid)`, `tick(now)`
 (`now` is monotonic milliseconds), `logged(zxid)` (the log is durable up to `zxid`),
-`installed(zxid)` (a snapshot from the leader is durable), `applied(zxid, digest)` (the driver
-applied committed transactions up to `zxid`), `propose_batch(txns)` (the leader's own writes),
-`local_sync(token)` and `touch(sessions)` (sessions this server's clients kept alive). After
-each, `ready()` returns the `Ready` batch of what to do (see `zkserver.quorum.ready`): nothing
-is carried out inside a step, and the driver never has to edit what comes out.
+`installed(zxid)` and `truncated(zxid)` (an `Install` or `Truncate` is done and durable),
+`applied(zxid, digest)` (the driver applied committed transactions up to `zxid`),
+`propose_batch(txns)` (the leader's own writes), `local_sync(token)` and `touch(sessions)`
+(sessions this server's clients kept alive). After each, `ready()` returns the `Ready` batch of
+what to do (see `zkserver.quorum.ready`): nothing is carried out inside a step, and the driver
+never has to edit what comes out.
+
+Installing a snapshot or truncating the log takes the driver time (it streams the snapshot to
+disk and loads it, or cuts the log and rebuilds the state, off the event loop), so both are
+confirmed. Until every such reset is, `logged` reports are stale (they concern appends made
+before it) and are ignored, and nothing is acknowledged or committed: a learner acknowledges
+NEWLEADER, and a leader establishes itself, only on a history that is durable as it is now.
 
 The protocol is ZooKeeper's: a new leader takes an epoch above every accepted epoch of a quorum
 (discovery), brings each follower to its history by DIFF, TRUNC or SNAP (synchronisation), and
@@ -103,6 +110,8 @@ class Peer:
         self.current_epoch = current_epoch
         self.history = history if history is not None else History()
         self.logged_zxid = self.history.last_zxid  # what recovery found is durable
+        self.resets = 0  # `Install`s and `Truncate`s the driver has not confirmed yet
+        self._snap_zxid: int | None = None  # a snapshot from the leader, arriving in chunks
         # The state machine's zxid as the driver holds it once it has carried out every batch
         # (recovery replays the whole log, so by default the last logged zxid).
         self.applied_zxid = self.history.last_zxid if applied_zxid is None else applied_zxid
@@ -201,6 +210,7 @@ class Peer:
         if txns:
             self._committed.extend(txns)
             self.applied_zxid = txns[-1].zxid
+            self.history.trim(self.applied_zxid)
 
     # -- inputs -------------------------------------------------------------------------------
 
@@ -223,6 +233,7 @@ class Peer:
         self.pending_syncs = []
         self.newleader = None
         self.stage = SyncStage.IDLE
+        self._snap_zxid = None
         self.decided = None
         self.digests.reset(self.applied_zxid)
         if was != Role.LOOKING:
@@ -259,7 +270,7 @@ class Peer:
 
     def logged(self, zxid: int) -> None:
         """Transactions up to `zxid` are durable on this server."""
-        if zxid <= self.logged_zxid:
+        if zxid <= self.logged_zxid or self.resets:
             return
         self.logged_zxid = min(zxid, self.last_zxid)
         if self.role == Role.LEADING:
@@ -272,8 +283,23 @@ class Peer:
             self._learner_logged()
 
     def installed(self, zxid: int) -> None:
-        """The snapshot at `zxid` from an `Install` is durable (the log starts after it)."""
-        self.logged(zxid)
+        """The snapshot at `zxid` (an `Install`'s last chunk) is the driver's state, durably;
+        its log starts again after it."""
+        self.resets -= 1
+        self.logged_zxid = zxid
+        self._after_reset()
+
+    def truncated(self, zxid: int) -> None:
+        """A `Truncate` to `zxid` is durable (and the state rebuilt, if it had to be)."""
+        self.resets -= 1
+        self.logged_zxid = min(self.logged_zxid, zxid)
+        self._after_reset()
+
+    def _after_reset(self) -> None:
+        if self.role == Role.LEADING:
+            self._try_commit()
+        elif self.role in (Role.FOLLOWING, Role.OBSERVING):
+            self._learner_logged()
 
     def applied(self, zxid: int, digest: int) -> None:
         """The driver applied the committed transactions up to `zxid`; its state digest.
@@ -379,7 +405,7 @@ class Peer:
                 return
             if not learner.observer:
                 self.newleader_acks.add(frm)
-            if self.quorum.has_quorum(self.newleader_acks) and self.logged_zxid >= self.last_zxid:
+            if self.quorum.has_quorum(self.newleader_acks) and self._history_durable():
                 self._establish()
         elif isinstance(msg, Ack):
             # Acks are cumulative: the follower has logged every proposal up to this one.
@@ -423,6 +449,9 @@ class Peer:
                 self._send(learner.sid, Proposal(txn))
         self._send(learner.sid, NewLeader(self.new_epoch, self.last_zxid))
         learner.stage = LearnerStage.SYNCED
+
+    def _history_durable(self) -> bool:
+        return not self.resets and self.logged_zxid >= self.last_zxid
 
     def _send_snap(self, learner: Learner) -> None:
         # The driver sends the state as it stands once this batch's commits are applied: at
@@ -482,7 +511,7 @@ class Peer:
 
     def _try_commit(self) -> None:
         if not self.established:
-            if self.quorum.has_quorum(self.newleader_acks) and self.logged_zxid >= self.last_zxid:
+            if self.quorum.has_quorum(self.newleader_acks) and self._history_durable():
                 self._establish()
             return
         last = 0
@@ -570,16 +599,14 @@ class Peer:
         elif isinstance(msg, Trunc):
             self.history.truncate(msg.zxid)
             self.logged_zxid = min(self.logged_zxid, msg.zxid)
-            replay = None
-            if self.applied_zxid > msg.zxid:
-                replay = tuple(self.history.between(0, msg.zxid))
+            # Recovery replayed our whole log into the state, so it may hold what is cut now.
+            rebuild = self.applied_zxid > msg.zxid
+            if rebuild:
                 self._state_replaced(msg.zxid)
-            self._log.append(Truncate(msg.zxid, replay))
+            self.resets += 1
+            self._log.append(Truncate(msg.zxid, rebuild))
         elif isinstance(msg, Snap):
-            self.history.reset(msg.zxid)
-            self.logged_zxid = 0  # durable again once the driver reports `installed`
-            self._state_replaced(msg.zxid)
-            self._log.append(Install(msg.zxid, msg.state))
+            self._snapshot_chunk(msg, now)
         elif isinstance(msg, NewLeader):
             if self.last_zxid != msg.zxid:
                 self._look(now)  # the sync did not bring us to the leader's history: redo it
@@ -615,6 +642,22 @@ class Peer:
             self.digests.theirs(msg.digest_zxid, msg.digest)
         elif isinstance(msg, SyncReply):
             self._deliveries.append(Deliver(leader, msg))
+
+    def _snapshot_chunk(self, msg: Snap, now: int) -> None:
+        """A SNAP arrives in chunks, each written by the driver as it comes; only the last
+        makes it our state (a stream cut short leaves our history as it was)."""
+        if msg.first:
+            self._snap_zxid = msg.zxid
+        elif self._snap_zxid != msg.zxid:
+            self._look(now)  # the beginning of this snapshot never came: synchronise again
+            return
+        self._log.append(Install(msg.zxid, msg.chunk, msg.first, msg.last))
+        if msg.last:
+            self._snap_zxid = None
+            self.history.reset(msg.zxid)
+            self.logged_zxid = msg.zxid
+            self.resets += 1
+            self._state_replaced(msg.zxid)
 
     def _state_replaced(self, zxid: int) -> None:
         """The driver's state machine goes back to (or jumps to) `zxid`: no digest known."""
@@ -652,7 +695,7 @@ class Peer:
 
     def _learner_logged(self) -> None:
         if self.stage == SyncStage.NEWLEADER and self.newleader is not None \
-                and self.logged_zxid >= self.last_zxid:
+                and self._history_durable():
             # The new epoch becomes ours only once the history it was synced with is durable:
             # persisting it earlier lets a crash leave a high epoch over a short log, which
             # could then win an election and lose committed transactions (ZOOKEEPER-4643).
@@ -660,7 +703,8 @@ class Peer:
             self._persist()
             self.stage = SyncStage.ACKED
             self._send(self._leader(), AckNewLeader(self.newleader.epoch))
-        if self.stage in (SyncStage.ACKED, SyncStage.SERVING) and not self.is_observer:
+        if self.stage in (SyncStage.ACKED, SyncStage.SERVING) and not self.is_observer \
+                and not self.resets:
             # One cumulative ACK for everything of this epoch logged since the last one.
             upto = min(self.logged_zxid, self.last_zxid)
             if upto > self.acked_zxid and epoch_of(upto) == self.epoch:

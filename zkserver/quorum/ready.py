@@ -5,15 +5,20 @@ input it takes leaves a batch, which the driver takes with `Peer.ready()` and ca
 this order:
 
 1. `epochs`: write both epochs durably before any message of the batch leaves;
-2. `log`: in order — `Append` transactions (answer `logged(zxid)` once durable); `Truncate`
-   the log (and, when `replay` is given, take the state machine back to that zxid: the newest
-   snapshot at or below it plus `replay`); `Install` a leader's snapshot as the whole state
-   (answer `installed(zxid)` once durable). Only durability may lag; the state changes at once;
+2. `log`: one ordered stream, which the driver may carry out in the background, but in
+   order — `Append` transactions (answer `logged(zxid)` once durable); `Truncate` the log
+   (and, when `rebuild` is set, take the state machine back to that zxid as recovery would:
+   the newest snapshot plus the log, both cut at it; answer `truncated(zxid)` once done and
+   durable); `Install` a
+   leader's snapshot, chunk by chunk as it arrives, and with the last chunk make it the state
+   machine and restart the log after it (answer `installed(zxid)`). The core commits nothing
+   while a `Truncate` or `Install` is unconfirmed, so the state machine may lag behind them;
 3. `committed`: apply these transactions to the state machine, in order, then report
    `applied(zxid, digest)` for the last of them;
-4. `network`: in order — `Send` a message; `SendSnapshot`, a snapshot of the state machine
-   (as it stands after step 3) to a learner, at that point of its stream; `Disconnect` the
-   quorum connection to a server;
+4. `network`: in order — `Send` a message; `SendSnapshot`: stream a snapshot of the state
+   machine (as it stands after step 3, or later: it may be fuzzy) to a learner as `Snap`
+   chunks, at that point of its stream (what follows for that learner waits behind it);
+   `Disconnect` the quorum connection to a server;
 5. `roles`: start serving clients in this role (or stop, when looking);
 6. `deliveries`: messages for the server around the core (forwarded writes, sync replies,
    session touches from learners).
@@ -46,13 +51,18 @@ class Append:
 @attrs.frozen(slots=True)
 class Truncate:
     zxid: int
-    replay: tuple[Txn, ...] | None = None  # set when the applied state is beyond `zxid`
+    rebuild: bool = False  # the state machine holds transactions after `zxid`
 
 
 @attrs.frozen(slots=True)
 class Install:
+    """A chunk of the leader's snapshot at `zxid`; `first` starts a new one (dropping any
+    earlier one left unfinished), `last` completes it."""
+
     zxid: int
-    state: bytes
+    chunk: bytes
+    first: bool
+    last: bool
 
 
 LogOp = Append | Truncate | Install

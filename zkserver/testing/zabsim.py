@@ -102,6 +102,7 @@ class Disk:
         self.snapshot: bytes | None = None
         self.snapshot_zxid = 0
         self.log: list[Txn] = []
+        self.partial: list[bytes] = []  # a snapshot still arriving (a .tmp file)
         self.pending: list[tuple[str, Any]] = []  # queued writes, in order
 
 
@@ -115,7 +116,6 @@ class Server:
         self.up = False
         self.peer: Peer | None = None
         self.sm = SimStateMachine()
-        self.base: tuple[int, bytes | None] = (0, None)  # the newest snapshot this process has
         self.mono_origin = sim.rng.randrange(1 << 40)  # monotonic clocks share no origin
         self.wall_offset = sim.rng.randrange(-5_000, 5_000)  # and wall clocks are a bit off
 
@@ -132,11 +132,11 @@ class Server:
         self.sm = SimStateMachine()
         if self.disk.snapshot is not None:
             self.sm.install(self.disk.snapshot)
-        self.base = (self.disk.snapshot_zxid, self.disk.snapshot)
         for txn in self.disk.log:
             self.sm.apply(txn)
         self.peer = Peer(self.sid, self.sim.quorum,
-                         history=History(self.disk.log, self.disk.snapshot_zxid),
+                         history=History(self.disk.log, self.disk.snapshot_zxid,
+                                         self.sim.history_limit),
                          tick_ms=TICK, init_limit=10, sync_limit=5,
                          accepted_epoch=self.disk.accepted_epoch,
                          current_epoch=self.disk.current_epoch)
@@ -157,10 +157,14 @@ class Server:
         if kind == "log":
             d.log.extend(arg)
         elif kind == "trunc":
-            d.log = [t for t in d.log if t.zxid <= arg]
+            d.log = [t for t in d.log if t.zxid <= arg.zxid]
         elif kind == "install":
-            zxid, state = arg
-            d.snapshot, d.snapshot_zxid, d.log = state, zxid, []
+            if arg.first:
+                d.partial = []
+            d.partial.append(arg.chunk)
+            if arg.last:  # the snapshot is complete: it replaces the log
+                d.snapshot, d.snapshot_zxid, d.log = b"".join(d.partial), arg.zxid, []
+                d.partial = []
 
     def flush(self) -> None:
         """Carry out every batch the peer has ready."""
@@ -179,16 +183,11 @@ class Server:
         for op in r.log:
             if type(op) is Append:
                 self.disk.pending.append(("log", list(op.txns)))
-                sim.schedule(sim.rng.randrange(1, 20), self._sync_disk)
             elif type(op) is Truncate:
-                self.disk.pending.append(("trunc", op.zxid))
-                if op.replay is not None:
-                    self._rebuild(op.zxid, op.replay)
+                self.disk.pending.append(("trunc", op))
             elif type(op) is Install:
-                self.disk.pending.append(("install", (op.zxid, op.state)))
-                sim.schedule(sim.rng.randrange(1, 20), self._sync_disk)
-                self.sm.install(op.state)
-                self.base = (op.zxid, op.state)
+                self.disk.pending.append(("install", op))
+            sim.schedule(sim.rng.randrange(1, 20), self._sync_disk)
         if r.committed:
             for txn in r.committed:
                 self.sm.apply(txn)
@@ -201,44 +200,59 @@ class Server:
                 if zxid < net.zxid:
                     raise InvariantViolation(f"seed {sim.seed}: server {self.sid} asked to "
                                              f"snapshot {net.zxid:#x} holds only {zxid:#x}")
-                sim.send(self.sid, net.to, Snap(zxid, state))
+                cuts = sorted(sim.rng.sample(range(1, len(state)), sim.rng.randrange(3)))
+                bounds = [0, *cuts, len(state)]
+                for i in range(len(bounds) - 1):
+                    sim.send(self.sid, net.to, Snap(zxid, state[bounds[i]:bounds[i + 1]],
+                                                    i == 0, i == len(bounds) - 2))
             elif type(net) is Disconnect:
                 sim.schedule(0, lambda to=net.sid: sim.break_link(self.sid, to))
         for role in r.roles:
             sim.became(self.sid, role)
 
-    def _rebuild(self, zxid: int, replay: tuple[Txn, ...]) -> None:
-        """After TRUNC the state machine goes back to `zxid`: the newest snapshot plus the
-        transactions the peer replays, as a restart would rebuild it."""
-        base_zxid, state = self.base
-        if base_zxid > zxid:
+    def _rebuild(self, zxid: int) -> None:
+        """After TRUNC the state machine goes back to `zxid`: the snapshot and the (now cut)
+        log on disk, as a restart would rebuild it."""
+        d = self.disk
+        if d.snapshot_zxid > zxid:
             raise InvariantViolation(f"seed {self.sim.seed}: server {self.sid} truncates to "
-                                     f"{zxid:#x}, below its snapshot {base_zxid:#x}")
+                                     f"{zxid:#x}, below its snapshot {d.snapshot_zxid:#x}")
         sm = SimStateMachine()
-        if state is not None:
-            sm.install(state)
-        for txn in replay:
-            if sm.tree.last_zxid < txn.zxid <= zxid:
-                sm.apply(txn)
+        if d.snapshot is not None:
+            sm.install(d.snapshot)
+        for txn in d.log:
+            sm.apply(txn)
+        if sm.tree.last_zxid != zxid:
+            raise InvariantViolation(f"seed {self.sim.seed}: server {self.sid} rebuilt to "
+                                     f"{sm.tree.last_zxid:#x}, not {zxid:#x}")
         self.sm.reset(sm.tree, sm.applied)
 
     def _sync_disk(self) -> None:
-        if not self.up or not self.disk.pending:
+        """Everything queued becomes durable, in order; the state machine follows the resets
+        (a completed snapshot, a truncation), and the peer hears of each in stream order."""
+        peer = self.peer
+        if not self.up or peer is None or not self.disk.pending:
             return
         pending, self.disk.pending = self.disk.pending, []
-        last = installed = None
+        last = None
         for kind, arg in pending:
             self._write(kind, arg)
-            if kind == "log" and arg:
+            if kind == "log":
                 last = arg[-1].zxid
-            elif kind == "install":
-                installed, last = arg[0], None
-        if self.peer is not None:
-            if installed is not None:
-                self.peer.installed(installed)
+                continue
             if last is not None:
-                self.peer.logged(last)
-            self.flush()
+                peer.logged(last)
+                last = None
+            if kind == "trunc":
+                if arg.rebuild:
+                    self._rebuild(arg.zxid)
+                peer.truncated(arg.zxid)
+            elif arg.last:
+                self.sm.install(self.disk.snapshot)
+                peer.installed(arg.zxid)
+        if last is not None:
+            peer.logged(last)
+        self.flush()
 
 
 class Sim:
@@ -251,6 +265,8 @@ class Sim:
         self.events: list[tuple[int, int, Callable[[], None]]] = []
         self.seq = 0
         self.chaos = chaos
+        # A short in-memory history in some runs, so that learners fall behind it: SNAP.
+        self.history_limit = self.rng.choice((100_000, self.rng.randrange(20, 300)))
         self.cut: set[frozenset[int]] = set()
         self.links: dict[tuple[int, int], int] = {}  # link generation, bumped when it breaks
         self.link_clock: dict[tuple[int, int], int] = {}  # FIFO: no delivery before the last
