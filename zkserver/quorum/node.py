@@ -2,9 +2,10 @@
 request engine.
 
 The peer decides; this driver carries out. Every input (a message, a lost link, a tick, a log
-write made durable, the leader's own writes) goes to the peer through `_step`, which then
-executes each `Ready` batch the peer has, in the order `zkserver.quorum.ready` prescribes:
-epochs to a small fsynced file, log writes to one ordered writer task (group commit:
+write made durable, the leader's own writes) goes to the peer through `_input`, at once; one
+task (`_executor`, etcd's node loop) takes each `Ready` batch the peer has and carries it out
+in the order `zkserver.quorum.ready` prescribes: epochs to a small fsynced file (off the event
+loop; the batch's messages wait for it), log writes to one ordered writer task (group commit:
 consecutive batches share a write and an fsync, off the event loop), committed transactions
 to the engine (which is how replies and watch notifications go out on every server; the digest
 after them goes back to the peer), messages to the election or quorum links, role changes to
@@ -90,6 +91,7 @@ class QuorumServer(Server):
             self.outstanding_limit = config.global_outstanding_limit // (len(voters) - 1)
         self.log_queue: deque[Any] = deque()
         self.log_wake = trio.Event()
+        self.ready_wake = trio.Event()  # the peer has a batch for the executor
         self.mode = "looking"
         self.since_snapshot = 0
         self.nursery: trio.Nursery | None = None  # where snapshot streams run
@@ -155,35 +157,35 @@ class QuorumServer(Server):
 
     # -- the peer's inputs --------------------------------------------------------------------
 
-    def _step(self, event: Callable[..., object], *args: Any) -> None:
-        """Give the peer one input, then carry out everything it decided."""
+    def _input(self, event: Callable[..., object], *args: Any) -> None:
+        """Give the peer one input; the executor carries out what it decides."""
         peer = self.peer
         try:
             if self.engine.touched:
                 peer.touch(self.engine.take_touched())
             event(*args)
-            while peer.has_ready():
-                self._execute(peer.ready())
         except DigestMismatch as e:
             log.critical("%s", e)
             raise
+        if peer.has_ready():
+            self.ready_wake.set()
 
     def _message(self, sid: int, msg: Any) -> None:
-        self._step(self.peer.receive, sid, msg, self.now())
+        self._input(self.peer.receive, sid, msg, self.now())
 
     def _lost(self, sid: int) -> None:
         self._stop_stream(sid)
-        self._step(self.peer.disconnected, sid)
+        self._input(self.peer.disconnected, sid)
 
     def commit(self) -> None:
         """Client writes prepared here go to ZAB (only a leader prepares any); and whatever the
-        engine asked of the peer meanwhile (a leader's own `sync`) is carried out."""
+        engine asked of the peer meanwhile (a leader's own `sync`) gets carried out."""
         engine = self.engine
         if engine.to_commit:
             batch = engine.take_commits()
-            self._step(self._propose, batch)
+            self._input(self._propose, batch)
         elif self.peer.has_ready():
-            self._step(lambda: None)
+            self.ready_wake.set()
 
     def _propose(self, batch: list[tuple[Txn, Any, Any]]) -> None:
         taken = self.peer.propose_batch([txn for txn, _, _ in batch])
@@ -192,9 +194,26 @@ class QuorumServer(Server):
 
     # -- the peer's outputs -------------------------------------------------------------------
 
+    async def _executor(self) -> None:
+        """Carry out the peer's batches, one at a time and in order. Only the epoch file is
+        waited for (it must be durable before the batch's messages leave); everything else is
+        done at once or queued (the log writer, snapshot streams)."""
+        peer = self.peer
+        while True:
+            await self.ready_wake.wait()
+            self.ready_wake = trio.Event()
+            while peer.has_ready():
+                r = peer.ready()
+                if r.epochs is not None:
+                    await trio.to_thread.run_sync(self._write_epochs, r.epochs.accepted,
+                                                  r.epochs.current)
+                try:
+                    self._execute(r)
+                except DigestMismatch as e:
+                    log.critical("%s", e)
+                    raise
+
     def _execute(self, r: Ready) -> None:
-        if r.epochs is not None:
-            self._write_epochs(r.epochs.accepted, r.epochs.current)
         if r.log:
             self.log_queue.extend(r.log)
             self.log_wake.set()
@@ -325,7 +344,7 @@ class QuorumServer(Server):
         self.since_snapshot = 0
         self._replace_tree(await trio.to_thread.run_sync(self._load_tree, path))
         log.info("server %d: installed the leader's snapshot at %#x", self.peer.sid, op.zxid)
-        self._step(self.peer.installed, op.zxid)
+        self._input(self.peer.installed, op.zxid)
 
     def _open_incoming(self, path: str) -> Any:
         f = self.disk.open_log(path)
@@ -359,14 +378,15 @@ class QuorumServer(Server):
         await nursery.start(self.election.run)
         await nursery.start(self.quorum.run)
         nursery.start_soon(self._log_writer)
-        self._step(self.peer.start, self.now())
+        nursery.start_soon(self._executor)
+        self._input(self.peer.start, self.now())
         nursery.start_soon(self._ticker)
 
     async def _ticker(self) -> None:
         half = self.config.tick_time / 2000
         while True:
             await trio.sleep(half)
-            self._step(self.peer.tick, self.now())
+            self._input(self.peer.tick, self.now())
 
     async def _log_writer(self) -> None:
         while True:
@@ -381,7 +401,7 @@ class QuorumServer(Server):
                     data = encode_batch(txns)
                     await trio.to_thread.run_sync(self.txnlog.append, txns[0].zxid, data)
                     self.since_snapshot += len(txns)
-                    self._step(self.peer.logged, txns[-1].zxid)
+                    self._input(self.peer.logged, txns[-1].zxid)
                     if self.since_snapshot >= self.config.snap_count \
                             and not self.committer.snapshotting:
                         self.since_snapshot = 0
@@ -391,7 +411,7 @@ class QuorumServer(Server):
                     await trio.to_thread.run_sync(self._truncate_files, item.zxid)
                     if item.rebuild:
                         self._replace_tree(await trio.to_thread.run_sync(self._rebuilt_tree))
-                    self._step(self.peer.truncated, item.zxid)
+                    self._input(self.peer.truncated, item.zxid)
                 else:
                     await self._install_chunk(item)
 
