@@ -115,6 +115,7 @@ class Server:
         self.disk = Disk()
         self.up = False
         self.peer: Peer | None = None
+        self.flush_due = False
         self.sm = SimStateMachine()
         self.mono_origin = sim.rng.randrange(1 << 40)  # monotonic clocks share no origin
         self.wall_offset = sim.rng.randrange(-5_000, 5_000)  # and wall clocks are a bit off
@@ -167,7 +168,18 @@ class Server:
                 d.partial = []
 
     def flush(self) -> None:
-        """Carry out every batch the peer has ready."""
+        """Carry out what the peer decided: at once, or — as a driver whose executor task runs
+        a little later would — after a few more inputs, as one batch."""
+        if self.flush_due:
+            return
+        if self.sim.rng.random() < 0.2:
+            self.flush_due = True
+            self.sim.schedule(self.sim.rng.randrange(3), self._flush_now)
+        else:
+            self._flush_now()
+
+    def _flush_now(self) -> None:
+        self.flush_due = False
         peer = self.peer
         while peer is not None and self.up:
             ready = peer.ready()
