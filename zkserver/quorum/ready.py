@@ -1,8 +1,9 @@
 """What the ZAB core asks of its driver: one `Ready` batch per step (etcd-raft's Ready).
 
 The core (`Peer`) never touches the disk, the network, the clock or the state machine. Each
-input it takes leaves a batch, which the driver takes with `Peer.ready()` and carries out in
-this order:
+input it takes adds to a batch, which the driver takes with `Peer.ready()` — after every
+input, or after several (a batch then holds what they all decided, each part in order) — and
+carries out in this order:
 
 1. `epochs`: write both epochs durably before any message of the batch leaves;
 2. `log`: one ordered stream, which the driver may carry out in the background, but in
