@@ -112,7 +112,9 @@ class QuorumServer(Server):
         """No snapshot at start-up: the replayed tail may not be committed (ZAB decides)."""
 
     def expires_sessions(self) -> bool:
-        return self.peer.role == Role.LEADING and self.peer.established
+        # Both: the engine has taken the role (its sessions got fresh deadlines in `_become`),
+        # and the peer still leads.
+        return self.mode == "leader" and self.peer.role == Role.LEADING and self.peer.serving
 
     def is_serving(self) -> bool:
         return self.serving and self.engine.serving
