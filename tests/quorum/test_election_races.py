@@ -9,20 +9,24 @@ from __future__ import annotations
 
 from typing import Any
 
-from zkserver.quorum.messages import FOLLOWING, LEADING, LOOKING, FollowerInfo, Notification
-from zkserver.quorum.peer import Disconnect, Peer, Send
-from zkserver.testing.zabsim import SimStateMachine
+from zkserver.quorum.messages import FollowerInfo, Notification
+from zkserver.quorum.peer import Peer
+from zkserver.quorum.quorum import Majority
+from zkserver.quorum.ready import Disconnect, Send
+from zkserver.quorum.roles import Role
+
+FOLLOWING, LEADING, LOOKING = Role.FOLLOWING, Role.LEADING, Role.LOOKING
 
 VOTERS = (1, 2, 3)
 
 
 def peers() -> dict[int, Peer]:
-    return {sid: Peer(sid, VOTERS, (), sm=SimStateMachine()) for sid in VOTERS}
+    return {sid: Peer(sid, Majority(VOTERS)) for sid in VOTERS}
 
 
 def take(p: Peer) -> list[Any]:
-    out, p.actions = p.actions, []
-    return out
+    """What the peer asks to send (or drop) since the last call."""
+    return list(p.ready().network)
 
 
 def sent(actions: list[Any], kind: type, to: int | None = None) -> list[Any]:

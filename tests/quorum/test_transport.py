@@ -80,7 +80,7 @@ async def test_drop_closes_a_link_whose_send_is_blocked():
         nursery.start_soon(trio.serve_listeners, peer, listeners)
         ln = links(port, free_port())
         await nursery.start(ln.run)
-        ln.send(OTHER, Snap(1, b"x" * (64 << 20)))  # far more than the socket buffers hold
+        ln.send(OTHER, Snap(1, b"x" * (64 << 20), True, True))  # more than socket buffers hold
         with trio.fail_after(5):
             while not accepted:
                 await trio.sleep(0.01)
