@@ -61,6 +61,8 @@ PEER_STATES = {Role.LOOKING: "looking", Role.LEADING: "leading", Role.FOLLOWING:
 ROLE_MODES = {Role.LOOKING: "looking", Role.LEADING: "leader", Role.FOLLOWING: "follower",
               Role.OBSERVING: "observer"}
 POLL_S = 0.05  # how often the peer's timers are checked (a leader's ping tick aside)
+SNAP_WINDOW = 4  # snapshot chunks that may wait in a link's queue while a SNAP streams
+SNAP_DRAIN_S = 0.005  # how often a SNAP stream held back by a full window looks again
 
 
 class Member:
@@ -286,10 +288,9 @@ class Member:
 
     async def _stream_snapshot(self, to: int, scope: trio.CancelScope) -> None:
         """A fuzzy snapshot, a chunk per step: writes go on between chunks (the learner replays
-        the transactions after the snapshot's zxid over it, which makes it exact), and no
-        more than a chunk of the tree image exists at a time on this side. The link's queue
-        still holds what the network has not taken yet: bounding that needs backpressure from
-        `Links` (a send that waits while a peer's queue is long)."""
+        the transactions after the snapshot's zxid over it, which makes it exact). A chunk is
+        made only once the link has taken all but `SNAP_WINDOW` of those sent before, so a
+        slow learner holds a few chunks of the tree image in memory here, never the whole."""
         with scope:
             await trio.sleep(0)  # (stopped before it began: nothing to send)
             writer = snapmod.SnapshotWriter(self.engine.tree, self.wall())
@@ -301,13 +302,22 @@ class Member:
                 self.quorum.send(to, M.Snap(writer.zxid, chunk, first, False))
                 chunk, first = following, False
                 sent += 1
-                await trio.sleep(0)
+                await self._window(to)
             self.quorum.send(to, M.Snap(writer.zxid, chunk, first, True))
             log.info("server %d: SNAP at %#x sent to server %d in %d chunks (tree now at %#x)",
                      self.peer.sid, writer.zxid, to, sent, self.engine.tree.last_zxid)
             del self.streams[to]
             for msg in self.held.pop(to):
                 self.quorum.send(to, msg)
+
+    async def _window(self, to: int) -> None:
+        """Yield, then wait while the link to `to` still queues `SNAP_WINDOW` messages. (The
+        link has no "drained" event to wait on, so this looks again every few ms; a cut link
+        ends the stream through `_lost`.)"""
+        await trio.sleep(0)
+        queue = self.quorum.queues.get(to)
+        while queue is not None and len(queue) >= SNAP_WINDOW:
+            await trio.sleep(SNAP_DRAIN_S)
 
     def _become(self, b: RoleChange) -> None:
         engine = self.engine

@@ -295,12 +295,7 @@ class Server:
         wall = self.wall()  # ages are wall time against mtime, as ZooKeeper's ContainerManager
         victims = due_for_reaping(engine.tree, wall, cfg.container_max_never_used_interval_ms)
         per_round = max(1, cfg.container_max_per_minute * cfg.container_check_interval_ms // 60000)
-        done = 0
-        for path in victims[:per_round]:
-            txn = engine.prep.delete_container(path, wall)
-            if txn is not None:
-                engine.to_commit.append((txn, None, None))
-                done += 1
+        done = engine.reap(victims[:per_round], wall)
         self.commit()
         return done
 
