@@ -123,3 +123,48 @@ async def test_shutdown_logs_what_is_still_queued(tmp_path: Path) -> None:
         log.gate.set()
     assert durable == [[1]]  # the second was never reported durable, so never answered
     assert recover(Disk(), str(tmp_path / "snap"), str(tmp_path / "log")).tree.last_zxid == 2
+
+
+class SlowSnapshotDisk(Disk):
+    """A disk on which a snapshot file cannot be opened until the test says so."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.snapshot_opened = threading.Event()
+        self.gate = threading.Event()
+
+    def open_log(self, path: str):  # type: ignore[no-untyped-def]
+        if path.endswith(".tmp"):
+            self.snapshot_opened.set()
+            self.gate.wait(10)
+        return super().open_log(path)
+
+
+async def test_appends_go_on_while_a_snapshot_is_being_written(tmp_path: Path) -> None:
+    disk = SlowSnapshotDisk()
+    log = TxnLog(disk, str(tmp_path / "log"), 1 << 16)
+    (tmp_path / "snap").mkdir()
+    tree = DataTree()
+    policy = SnapshotPolicy(disk, str(tmp_path / "snap"), 2, lambda: tree, lambda: WALL)
+    durable: list[int] = []
+    committer: GroupCommitter[Txn] = GroupCommitter(
+        log, policy, lambda batch: durable.extend(t.zxid for t in batch), lambda t: t)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(committer.run)
+        z = 0
+        while not disk.snapshot_opened.is_set():  # log until a snapshot has begun
+            z += 1
+            tree.apply(create(z))
+            committer.append([create(z)])
+            await wait_for(lambda z=z: durable[-1:] == [z])
+        assert policy.running
+        begun = z
+        for z in range(begun + 1, begun + 20):  # the snapshot is stuck; rounds are not
+            tree.apply(create(z))
+            committer.append([create(z)])
+            await wait_for(lambda z=z: durable[-1:] == [z])
+        assert policy.running
+        disk.gate.set()
+        await wait_for(lambda: not policy.running)
+        nursery.cancel_scope.cancel()
+    assert policy.last_zxid > 0
