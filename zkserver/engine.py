@@ -694,6 +694,12 @@ class Engine:
             self.to_commit.append((self.prep.close_session(sid, 0, wall), None, None))
         return expired
 
+    def restore_sessions(self, now: int) -> None:
+        """Give every session the tree holds a fresh deadline from `now`, as ZooKeeper does
+        after a restart and when a new leader takes over."""
+        for sid, timeout in self.tree.sessions.items():
+            self.sessions.add(sid, timeout, now)
+
     def reap(self, paths: Iterable[str], wall: int) -> int:
         """Delete these empty containers and expired TTL nodes (ZooKeeper's ContainerManager),
         each one that is still due once pending writes are counted; how many were prepared."""

@@ -189,8 +189,7 @@ class QuorumEngine(Engine):
         self.prep.last_zxid = epoch << 32
         self.prep.changes.clear()
         self.prep.outstanding.clear()
-        for sid, timeout in self.tree.sessions.items():
-            self.sessions.add(sid, timeout, now)
+        self.restore_sessions(now)
         self.request_sync = request_sync
         self.forward = None
         self.serving = True

@@ -85,8 +85,7 @@ class Server:
             reconfig_enabled=config.reconfig_enabled,
             max_buffer=config.jute_max_buffer,
         )
-        for sid, timeout in recovered.tree.sessions.items():
-            self.engine.sessions.add(sid, timeout, now)
+        self.engine.restore_sessions(now)
         self.metrics = metrics.Metrics()
         self.txnlog = metrics.TimedLog(
             TxnLog(self.disk, self.log_dir, config.pre_alloc_size_kb * 1024, config.force_sync),
