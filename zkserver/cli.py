@@ -29,11 +29,7 @@ log = logging.getLogger("zkserver")
 
 
 async def run_server(config: Config) -> None:
-    if config.is_quorum:
-        from zkserver.quorum.node import QuorumServer
-        server: Server = QuorumServer(config)
-    else:
-        server = Server(config)
+    server = Server(config)
     with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
         async with trio.open_nursery() as nursery:
             await nursery.start(server.serve)

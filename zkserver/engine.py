@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import struct
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from zkserver.prep import Prep, Session
@@ -693,6 +693,23 @@ class Engine:
         for sid in expired:
             self.to_commit.append((self.prep.close_session(sid, 0, wall), None, None))
         return expired
+
+    def restore_sessions(self, now: int) -> None:
+        """Give every session the tree holds a fresh deadline from `now`, as ZooKeeper does
+        after a restart and when a new leader takes over."""
+        for sid, timeout in self.tree.sessions.items():
+            self.sessions.add(sid, timeout, now)
+
+    def reap(self, paths: Iterable[str], wall: int) -> int:
+        """Delete these empty containers and expired TTL nodes (ZooKeeper's ContainerManager),
+        each one that is still due once pending writes are counted; how many were prepared."""
+        done = 0
+        for path in paths:
+            txn = self.prep.delete_container(path, wall)
+            if txn is not None:
+                self.to_commit.append((txn, None, None))
+                done += 1
+        return done
 
 
 def _frame_bytes(body: bytes) -> bytes:

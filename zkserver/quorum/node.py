@@ -1,12 +1,13 @@
-"""A server of an ensemble: the sans-IO ZAB `Peer` wired to Trio links, the disk and the
-request engine.
+"""An ensemble member's commit path: the sans-IO ZAB `Peer` wired to Trio links, the disk and
+the request engine of the `Server` that holds it.
 
 The peer decides; this driver carries out. Every input (a message, a lost link, a tick, a log
 write made durable, the leader's own writes) goes to the peer through `_input`, at once; one
 task (`_executor`, etcd's node loop) takes each `Ready` batch the peer has and carries it out
 in the order `zkserver.quorum.ready` prescribes: epochs to a small fsynced file (off the event
-loop; the batch's messages wait for it), log writes to one ordered writer task (group commit:
-consecutive batches share a write and an fsync, off the event loop), committed transactions
+loop; the batch's messages wait for it), log writes, truncations and snapshot installs to the
+group committer (`storage.group_commit`: consecutive batches share a write and an fsync, off the
+event loop; the same snapshot policy as a standalone server's), committed transactions
 to the engine (which is how replies and watch notifications go out on every server; the digest
 after them goes back to the peer), messages to the election or quorum links, role changes to
 the engine (serve, forward writes to the leader, or refuse clients), and deliveries (forwarded
@@ -17,9 +18,8 @@ from __future__ import annotations
 
 import logging
 import os
-from collections import deque
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import trio
 
@@ -43,12 +43,16 @@ from zkserver.quorum.replica import QuorumEngine
 from zkserver.quorum.roles import LearnerStage, Role
 from zkserver.quorum.transport import Links, QuorumTLS
 from zkserver.server import tls
-from zkserver.server.server import Server
 from zkserver.storage import snapshot as snapmod
-from zkserver.storage.recovery import recover
-from zkserver.storage.txnlog import encode_batch, read_segment, segments
+from zkserver.storage.group_commit import GroupCommitter
+from zkserver.storage.recovery import Recovered, recover
+from zkserver.storage.snapshot_policy import SnapshotPolicy
+from zkserver.storage.txnlog import read_segment, segments
 from zkserver.tree.datatree import DataTree
 from zkserver.txn import Txn
+
+if TYPE_CHECKING:
+    from zkserver.server.server import Server
 
 log = logging.getLogger(__name__)
 
@@ -57,23 +61,42 @@ PEER_STATES = {Role.LOOKING: "looking", Role.LEADING: "leading", Role.FOLLOWING:
 ROLE_MODES = {Role.LOOKING: "looking", Role.LEADING: "leader", Role.FOLLOWING: "follower",
               Role.OBSERVING: "observer"}
 POLL_S = 0.05  # how often the peer's timers are checked (a leader's ping tick aside)
+SNAP_WINDOW = 4  # snapshot chunks that may wait in a link's queue while a SNAP streams
+SNAP_DRAIN_S = 0.005  # how often a SNAP stream held back by a full window looks again
 
 
-class QuorumServer(Server):
-    engine_class = QuorumEngine
-    keeps_history = True
+class Member:
+    """The commit path of an ensemble member (see `server.commit_path.CommitPath`).
 
-    def __init__(self, config: Any) -> None:
-        super().__init__(config)
-        self.engine: QuorumEngine
-        self.engine.tree.track_digest()
+    No snapshot of the replayed log at start-up: its tail may not be committed (ZAB decides)."""
+
+    keeps_history: ClassVar[bool] = True  # the replayed log serves DIFF syncs
+    engine_class: ClassVar[type[QuorumEngine]] = QuorumEngine
+
+    def __init__(self, server: Server, recovered: Recovered) -> None:
+        config = self.config = server.config
+        self.disk = server.disk
+        self.snap_dir = server.snap_dir
+        self.log_dir = server.log_dir
+        self.now = server.now
+        self.wall = server.wall
+        engine = server.engine
+        assert isinstance(engine, QuorumEngine)
+        self.engine = engine
+        engine.tree.track_digest()
+        self.txnlog = server.txnlog
+        self.snapshots = SnapshotPolicy(self.disk, self.snap_dir, config.snap_count,
+                                        lambda: self.engine.tree, self.wall)
+        self.committer: GroupCommitter[Txn] = GroupCommitter(
+            self.txnlog, self.snapshots, self._logged, lambda t: t)
         self.epoch_path = os.path.join(self.snap_dir, "epochs")
         accepted, current = self._read_epochs()
         me = config.server_id
         voters = {s.sid for s in config.servers.values() if s.peer_type == "participant"}
         observers = {s.sid for s in config.servers.values() if s.peer_type == "observer"}
+        self.voters = voters
         self.peer = Peer(me, Majority(voters, observers),
-                         history=History(self.recovered.txns, self.recovered.snapshot_zxid),
+                         history=History(recovered.txns, recovered.snapshot_zxid),
                          tick_ms=config.tick_time, init_limit=config.init_limit or 10,
                          sync_limit=config.sync_limit or 5, accepted_epoch=accepted,
                          current_epoch=current)
@@ -87,14 +110,8 @@ class QuorumServer(Server):
         self.quorum = Links(me, {sid: (s.host, s.quorum_port) for sid, s in others.items()},
                             (host, mine.quorum_port), self._message, self._lost, "quorum",
                             quorum_tls)
-        if config.peer_type == "participant" and len(voters) > 2:
-            # ZooKeeper's leader and followers share globalOutstandingLimit among the others
-            self.outstanding_limit = config.global_outstanding_limit // (len(voters) - 1)
-        self.log_queue: deque[Any] = deque()
-        self.log_wake = trio.Event()
         self.ready_wake = trio.Event()  # the peer has a batch for the executor
         self.mode = "looking"
-        self.since_snapshot = 0
         self.nursery: trio.Nursery | None = None  # where snapshot streams run
         self.streams: dict[int, trio.CancelScope] = {}  # learner -> its SNAP being sent
         self.held: dict[int, list[Any]] = {}  # learner -> messages waiting behind its SNAP
@@ -109,18 +126,25 @@ class QuorumServer(Server):
                          tls.client_context(config.ssl, tls.QUORUM_PREFIX),
                          tls.hostname_verification(config.ssl, tls.QUORUM_PREFIX))
 
-    def after_recovery(self, wall: int) -> None:
-        """No snapshot at start-up: the replayed tail may not be committed (ZAB decides)."""
+    @property
+    def outstanding_limit(self) -> int:
+        limit = int(self.config.global_outstanding_limit)
+        if self.config.peer_type == "participant" and len(self.voters) > 2:
+            # ZooKeeper's leader and followers share globalOutstandingLimit among the others
+            return limit // (len(self.voters) - 1)
+        return limit
 
+    @property
     def expires_sessions(self) -> bool:
         # Both: the engine has taken the role (its sessions got fresh deadlines in `_become`),
         # and the peer still leads.
         return self.mode == "leader" and self.peer.role == Role.LEADING and self.peer.serving
 
-    def is_serving(self) -> bool:
-        return self.serving and self.engine.serving
+    @property
+    def serving(self) -> bool:
+        return self.engine.serving
 
-    def quorum_metrics(self) -> dict[str, object]:
+    def metrics(self) -> dict[str, object]:
         peer = self.peer
         phase = "broadcast" if peer.serving else "synchronization"
         state = PEER_STATES[peer.role]
@@ -180,7 +204,7 @@ class QuorumServer(Server):
         self._stop_stream(sid)
         self._input(self.peer.disconnected, sid)
 
-    def commit(self) -> None:
+    def submit(self) -> None:
         """Client writes prepared here go to ZAB (only a leader prepares any); and whatever the
         engine asked of the peer meanwhile (a leader's own `sync`) gets carried out."""
         engine = self.engine
@@ -193,7 +217,7 @@ class QuorumServer(Server):
     def _propose(self, batch: list[tuple[Txn, Any, Any]]) -> None:
         taken = self.peer.propose_batch([txn for txn, _, _ in batch])
         for txn, client, entry in batch[:taken]:
-            self.engine.in_flight[txn.zxid] = (client, entry)
+            self.engine.track(txn.zxid, client, entry)
 
     # -- the peer's outputs -------------------------------------------------------------------
 
@@ -217,9 +241,13 @@ class QuorumServer(Server):
                     raise
 
     def _execute(self, r: Ready) -> None:
-        if r.log:
-            self.log_queue.extend(r.log)
-            self.log_wake.set()
+        for item in r.log:
+            if type(item) is Append:
+                self.committer.append(item.txns)
+            elif type(item) is Truncate:
+                self.committer.then(lambda t=item: self._truncate(t))
+            else:
+                self.committer.then(lambda op=item: self._install_chunk(op))
         if r.committed:
             digest = self.engine.apply_txns(r.committed, self.now())
             self.peer.applied(r.committed[-1].zxid, digest)
@@ -260,10 +288,9 @@ class QuorumServer(Server):
 
     async def _stream_snapshot(self, to: int, scope: trio.CancelScope) -> None:
         """A fuzzy snapshot, a chunk per step: writes go on between chunks (the learner replays
-        the transactions after the snapshot's zxid over it, which makes it exact), and no
-        more than a chunk of the tree image exists at a time on this side. The link's queue
-        still holds what the network has not taken yet: bounding that needs backpressure from
-        `Links` (a send that waits while a peer's queue is long)."""
+        the transactions after the snapshot's zxid over it, which makes it exact). A chunk is
+        made only once the link has taken all but `SNAP_WINDOW` of those sent before, so a
+        slow learner holds a few chunks of the tree image in memory here, never the whole."""
         with scope:
             await trio.sleep(0)  # (stopped before it began: nothing to send)
             writer = snapmod.SnapshotWriter(self.engine.tree, self.wall())
@@ -275,13 +302,22 @@ class QuorumServer(Server):
                 self.quorum.send(to, M.Snap(writer.zxid, chunk, first, False))
                 chunk, first = following, False
                 sent += 1
-                await trio.sleep(0)
+                await self._window(to)
             self.quorum.send(to, M.Snap(writer.zxid, chunk, first, True))
             log.info("server %d: SNAP at %#x sent to server %d in %d chunks (tree now at %#x)",
                      self.peer.sid, writer.zxid, to, sent, self.engine.tree.last_zxid)
             del self.streams[to]
             for msg in self.held.pop(to):
                 self.quorum.send(to, msg)
+
+    async def _window(self, to: int) -> None:
+        """Yield, then wait while the link to `to` still queues `SNAP_WINDOW` messages. (The
+        link has no "drained" event to wait on, so this looks again every few ms; a cut link
+        ends the stream through `_lost`.)"""
+        await trio.sleep(0)
+        queue = self.quorum.queues.get(to)
+        while queue is not None and len(queue) >= SNAP_WINDOW:
+            await trio.sleep(SNAP_DRAIN_S)
 
     def _become(self, b: RoleChange) -> None:
         engine = self.engine
@@ -291,22 +327,12 @@ class QuorumServer(Server):
         engine.stop_serving()
         if b.role == Role.LOOKING:
             if self.config.readonly_mode_enabled:
-                engine.read_only = engine.serving = True  # reads for clients that accept it
+                engine.serve_read_only()  # reads for clients that accept it
                 self.mode = "read-only"
-            return
-        now = self.now()
-        if b.role == Role.LEADING:
-            engine.prep.last_zxid = b.epoch << 32
-            engine.prep.changes.clear()
-            engine.prep.outstanding.clear()
-            for sid, timeout in engine.tree.sessions.items():
-                engine.sessions.add(sid, timeout, now)
-            engine.request_sync = self.peer.local_sync
-            engine.forward = None
+        elif b.role == Role.LEADING:
+            engine.lead(b.epoch, self.now(), self.peer.local_sync)
         else:
-            engine.forward = self._to_leader
-            engine.request_sync = lambda token: self._to_leader(M.SyncRequest(token))
-        engine.serving = True
+            engine.follow(self._to_leader)
 
     def _to_leader(self, msg: Any) -> None:
         leader = self.peer.leader
@@ -323,9 +349,8 @@ class QuorumServer(Server):
             elif type(msg) is M.SyncReply:
                 engine.sync_answered(msg.token, msg.zxid, now)
             elif type(msg) is M.PingReply:
-                for session_id, _ in msg.touches:
-                    engine.sessions.touch(session_id, now)
-        self.commit()  # the forwarded writes, all in one proposal
+                engine.touch_sessions((session_id for session_id, _ in msg.touches), now)
+        self.submit()  # the forwarded writes, all in one proposal
 
     async def _install_chunk(self, op: Install) -> None:
         """A chunk of the leader's snapshot goes to a .tmp file as it comes; with the last,
@@ -342,10 +367,11 @@ class QuorumServer(Server):
         if not op.last:
             return
         self.incoming = None
+        await self.snapshots.stop()  # ours would describe the tree being replaced
         await trio.to_thread.run_sync(snapmod.finish, self.disk, f, path)
         await trio.to_thread.run_sync(self._reset_log, op.zxid)
-        self.since_snapshot = 0
-        self._replace_tree(await trio.to_thread.run_sync(self._load_tree, path))
+        self.snapshots.reset()
+        self.engine.reset_to(await trio.to_thread.run_sync(self._load_tree, path))
         log.info("server %d: installed the leader's snapshot at %#x", self.peer.sid, op.zxid)
         self._input(self.peer.installed, op.zxid)
 
@@ -365,22 +391,13 @@ class QuorumServer(Server):
         tree.track_digest()
         return tree
 
-    def _replace_tree(self, tree: DataTree) -> None:
-        engine = self.engine
-        tree.can_see = engine.tree.can_see
-        engine.tree = tree
-        engine.prep.tree = tree
-        engine.prep.last_zxid = tree.last_zxid
-        engine.prep.changes.clear()
-        engine.prep.outstanding.clear()
-
     # -- tasks ----------------------------------------------------------------------------------
 
-    async def start_tasks(self, nursery: trio.Nursery) -> None:
+    async def start(self, nursery: trio.Nursery) -> None:
         self.nursery = nursery
+        await nursery.start(self.committer.run)
         await nursery.start(self.election.run)
         await nursery.start(self.quorum.run)
-        nursery.start_soon(self._log_writer)
         nursery.start_soon(self._executor)
         self._input(self.peer.start, self.now())
         nursery.start_soon(self._ticker)
@@ -404,32 +421,16 @@ class QuorumServer(Server):
                 continue
             self._input(self.peer.tick, self.now())
 
-    async def _log_writer(self) -> None:
-        while True:
-            await self.log_wake.wait()
-            self.log_wake = trio.Event()
-            while self.log_queue:
-                item = self.log_queue.popleft()
-                if type(item) is Append:
-                    txns = list(item.txns)
-                    while self.log_queue and type(self.log_queue[0]) is Append:
-                        txns.extend(self.log_queue.popleft().txns)
-                    data = encode_batch(txns)
-                    await trio.to_thread.run_sync(self.txnlog.append, txns[0].zxid, data)
-                    self.since_snapshot += len(txns)
-                    self._input(self.peer.logged, txns[-1].zxid)
-                    if self.since_snapshot >= self.config.snap_count \
-                            and not self.committer.snapshotting:
-                        self.since_snapshot = 0
-                        self.txnlog.roll()
-                        await self.committer.snapshot()
-                elif type(item) is Truncate:
-                    await trio.to_thread.run_sync(self._truncate_files, item.zxid)
-                    if item.rebuild:
-                        self._replace_tree(await trio.to_thread.run_sync(self._rebuilt_tree))
-                    self._input(self.peer.truncated, item.zxid)
-                else:
-                    await self._install_chunk(item)
+    def _logged(self, txns: list[Txn]) -> None:
+        self._input(self.peer.logged, txns[-1].zxid)
+
+    async def _truncate(self, op: Truncate) -> None:
+        """Drop the log after `op.zxid`; rebuild the tree from disk if it applied any of it."""
+        await self.snapshots.stop()  # it may be of a state being truncated away
+        await trio.to_thread.run_sync(self._truncate_files, op.zxid)
+        if op.rebuild:
+            self.engine.reset_to(await trio.to_thread.run_sync(self._rebuilt_tree))
+        self._input(self.peer.truncated, op.zxid)
 
     def _truncate_files(self, zxid: int) -> None:
         """Drop every logged transaction after `zxid` from the segments on disk."""

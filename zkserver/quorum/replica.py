@@ -23,7 +23,8 @@ from zkserver.proto.codes import Err, Op
 from zkserver.proto.frames import reply
 from zkserver.proto.jute import JuteError, Reader
 from zkserver.proto.records import ConnectRequest
-from zkserver.quorum.messages import Request
+from zkserver.quorum.messages import Request, SyncRequest
+from zkserver.tree.datatree import DataTree
 from zkserver.txn import Txn
 
 SESSION_REQUEST = Op.CREATE_SESSION  # a forwarded new session: data = the timeout
@@ -179,3 +180,46 @@ class QuorumEngine(Engine):
             else:
                 keep.append((zxid, client, entry))
         self.sync_ready = keep
+
+    # -- roles and state, as the ensemble's driver sets them ------------------------------------
+
+    def lead(self, epoch: int, now: int, request_sync: Callable[[int], None]) -> None:
+        """Serve as the leader of `epoch`: prepare writes from zxid epoch<<32 on, give every
+        known session a fresh deadline (only a leader expires them), and ask ZAB for syncs."""
+        self.prep.last_zxid = epoch << 32
+        self.prep.changes.clear()
+        self.prep.outstanding.clear()
+        self.restore_sessions(now)
+        self.request_sync = request_sync
+        self.forward = None
+        self.serving = True
+
+    def follow(self, forward: Callable[[Any], None]) -> None:
+        """Serve as a follower (or observer): writes and syncs go to the leader through
+        `forward`."""
+        self.forward = forward
+        self.request_sync = lambda token: forward(SyncRequest(token))
+        self.serving = True
+
+    def serve_read_only(self) -> None:
+        """No leader: serve reads to the clients that asked for a read-only server."""
+        self.read_only = self.serving = True
+
+    def reset_to(self, tree: DataTree) -> None:
+        """Continue from `tree` (a leader's snapshot, or the state after a truncation): it is
+        what has been committed here, and nothing prepared on the old tree survives."""
+        tree.can_see = self.tree.can_see
+        self.tree = tree
+        self.prep.tree = tree
+        self.prep.last_zxid = tree.last_zxid
+        self.prep.changes.clear()
+        self.prep.outstanding.clear()
+
+    def track(self, zxid: int, client: Client | None, entry: Entry | None) -> None:
+        """A write of this server's client was proposed as `zxid`: answer it when it commits."""
+        self.in_flight[zxid] = (client, entry)
+
+    def touch_sessions(self, session_ids: Iterable[int], now: int) -> None:
+        """The leader heard from these sessions through a follower's ping."""
+        for session_id in session_ids:
+            self.sessions.touch(session_id, now)

@@ -342,7 +342,7 @@ def _lsnp(server: Server, args: dict[str, str]) -> dict[str, Any]:
 
 
 def _lead(server: Server, args: dict[str, str]) -> dict[str, Any]:
-    peer = getattr(server, "peer", None)
+    peer = getattr(server.commit_path, "peer", None)
     if peer is None:
         return {"error": "server is not initialized"}
     leader = peer.leader
@@ -359,7 +359,7 @@ def _monitor(server: Server, args: dict[str, str]) -> dict[str, Any]:
 
 
 def _obsr(server: Server, args: dict[str, str]) -> dict[str, Any]:
-    peer = getattr(server, "peer", None)
+    peer = getattr(server.commit_path, "peer", None)
     observers = []
     if peer is not None and server.mode == "leader":
         observers = [{"sid": sid} for sid, lr in sorted(peer.learners.items())
@@ -415,7 +415,7 @@ def _wchp(server: Server, args: dict[str, str]) -> dict[str, Any]:
 
 
 def _zabstate(server: Server, args: dict[str, str]) -> dict[str, Any]:
-    peer = getattr(server, "peer", None)
+    peer = getattr(server.commit_path, "peer", None)
     if peer is None:
         return {"voting": False, "zabstate": ""}
     voting = server.config.peer_type == "participant"

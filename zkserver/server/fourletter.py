@@ -277,7 +277,7 @@ def metrics(server: Server) -> dict[str, object]:
         "last_client_response_size": s.last_response_size,
         "min_client_response_size": s.min_response_size,
         "max_client_response_size": s.max_response_size,
-        **server.quorum_metrics(),
+        **server.commit_path.metrics(),
     }
 
 

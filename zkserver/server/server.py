@@ -1,14 +1,15 @@
-"""A standalone server: the engine, the client listener, the committer and the timers.
+"""A server: the engine, the client listeners, the timers and a commit path.
 
 This is the Trio edge around the sans-IO `Engine`: it owns the sockets, the clocks and (through
-the committer) the disk. Two clocks: every deadline (session expiry, handshakes, the reaper's and
+the commit path) the disk. Two clocks: every deadline (session expiry, handshakes, the reaper's and
 the ensemble's timers, latencies) runs on the monotonic one, `now()`; the wall clock, `wall()`,
 only stamps what ZooKeeper shows as a date (ctime/mtime, through the transactions prepared here;
 snapshot headers; connection times) and is what TTL and container ages are measured against.
 
 At start-up it recovers the tree from the newest snapshot and the log; every write the engine
-prepares then goes through `commit()`, which hands it to the group committer: logged and synced
-first, applied and answered after.
+prepares then goes through `commit()` to the commit path the configuration chose (see
+`server.commit_path`): the local log of a standalone server (logged and synced first, applied
+and answered after) or ZAB for an ensemble member (`quorum.node.Member`).
 """
 
 from __future__ import annotations
@@ -17,15 +18,14 @@ import logging
 import os
 import ssl
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import trio
 
-from zkserver.engine import Client, Engine
+from zkserver.engine import Client
 from zkserver.server import admin, lograte, metrics, tls
-from zkserver.server.committer import Committer
+from zkserver.server.commit_path import CommitPath, LocalLog
 from zkserver.server.connection import serve_connection
-from zkserver.storage import snapshot as snapmod
 from zkserver.storage.files import Disk
 from zkserver.storage.purge import purge
 from zkserver.storage.recovery import recover
@@ -33,6 +33,9 @@ from zkserver.storage.txnlog import TxnLog
 from zkserver.tree import acl as aclmod
 from zkserver.tree import quota as quotamod
 from zkserver.tree.reaper import due_for_reaping
+
+if TYPE_CHECKING:
+    from zkserver.quorum.node import Member
 
 log = logging.getLogger(__name__)
 
@@ -47,10 +50,15 @@ def wall_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
-class Server:
-    engine_class: type[Engine] = Engine
-    keeps_history = False  # an ensemble member keeps the replayed log for DIFF syncs
+def commit_path_class(config: Any) -> type[LocalLog] | type[Member]:
+    """ZAB for an ensemble member, the local log otherwise."""
+    if config.is_quorum:
+        from zkserver.quorum.node import Member
+        return Member
+    return LocalLog
 
+
+class Server:
     def __init__(self, config: Any, disk: Disk | None = None) -> None:
         self.config = config
         self.disk = disk or Disk()
@@ -59,12 +67,12 @@ class Server:
         self.disk.makedirs(self.snap_dir)
         self.disk.makedirs(self.log_dir)
         self.started = self.now()  # for uptime
-        recovered = recover(self.disk, self.snap_dir, self.log_dir, self.keeps_history)
+        path_class = commit_path_class(config)
+        recovered = recover(self.disk, self.snap_dir, self.log_dir, path_class.keeps_history)
         for warning in recovered.warnings:
             log.warning("%s", warning)
-        self.recovered = recovered
         now = self.now()
-        self.engine = self.engine_class(
+        self.engine = path_class.engine_class(
             tree=recovered.tree,
             tick_time=config.tick_time,
             min_session_timeout=config.min_session_timeout,
@@ -77,14 +85,11 @@ class Server:
             reconfig_enabled=config.reconfig_enabled,
             max_buffer=config.jute_max_buffer,
         )
-        for sid, timeout in recovered.tree.sessions.items():
-            self.engine.sessions.add(sid, timeout, now)
+        self.engine.restore_sessions(now)
         self.metrics = metrics.Metrics()
         self.txnlog = metrics.TimedLog(
             TxnLog(self.disk, self.log_dir, config.pre_alloc_size_kb * 1024, config.force_sync),
             self.metrics.fsynctime)
-        self.committer = Committer(self, self.disk, self.txnlog, self.snap_dir,
-                                   config.snap_count)
         self.max_buffer = config.jute_max_buffer
         self.handshake_timeout = self.engine.max_timeout / 1000
         self.engine.prep.enforce_quota = config.enforce_quota
@@ -105,20 +110,18 @@ class Server:
         self.unsuccessful_handshakes = 0
         self.tls_handshakes_in_progress = 0
         self.throttled = 0
-        self.outstanding_limit = config.global_outstanding_limit
         self._outstanding_at = -1.0
         self._outstanding = 0
         self.admin_address: tuple[str, int] | None = None
         self.metrics_address: tuple[str, int] | None = None
         self.trace_mask = 306  # ZooKeeper's default trace mask
         self.serving = False
-        self.mode = "standalone"
-        self.after_recovery(self.wall())
+        self.commit_path: CommitPath = path_class(self, recovered)
+        self.outstanding_limit = self.commit_path.outstanding_limit
 
-    def after_recovery(self, wall: int) -> None:
-        """A standalone server snapshots what it replayed, so the next start is quick."""
-        if self.recovered.replayed:
-            snapmod.write(self.disk, self.snap_dir, self.recovered.tree, wall)
+    @property
+    def mode(self) -> str:
+        return self.commit_path.mode
 
     @staticmethod
     def now() -> int:
@@ -148,9 +151,8 @@ class Server:
     # -- the commit path ----------------------------------------------------------------------
 
     def commit(self) -> None:
-        """Hand prepared transactions to the group committer."""
-        if self.engine.to_commit:
-            self.committer.kick()
+        """Hand what the engine prepared to the commit path."""
+        self.commit_path.submit()
 
     # -- connections --------------------------------------------------------------------------
 
@@ -271,26 +273,19 @@ class Server:
         while True:
             now = self.now()
             await trio.sleep(((now // tick + 1) * tick - now) / 1000)
-            if self.expires_sessions() and self.engine.expire_sessions(self.now(), self.wall()):
+            if self.commit_path.expires_sessions \
+                    and self.engine.expire_sessions(self.now(), self.wall()):
                 self.commit()
 
-    def expires_sessions(self) -> bool:
-        """Whether this server runs the session and container timers (an ensemble's leader)."""
-        return True
-
     def is_serving(self) -> bool:
-        return self.serving
-
-    def quorum_metrics(self) -> dict[str, object]:
-        """Extra `mntr` lines of an ensemble member (none for a standalone server)."""
-        return {}
+        return self.serving and self.commit_path.serving
 
     async def _reap_containers(self) -> None:
         """ZooKeeper's ContainerManager: delete empty used containers and expired TTL nodes."""
         interval = self.config.container_check_interval_ms / 1000
         while True:
             await trio.sleep(interval)
-            if self.expires_sessions():
+            if self.commit_path.expires_sessions:
                 self.reap_once()
 
     def reap_once(self) -> int:
@@ -299,12 +294,7 @@ class Server:
         wall = self.wall()  # ages are wall time against mtime, as ZooKeeper's ContainerManager
         victims = due_for_reaping(engine.tree, wall, cfg.container_max_never_used_interval_ms)
         per_round = max(1, cfg.container_max_per_minute * cfg.container_check_interval_ms // 60000)
-        done = 0
-        for path in victims[:per_round]:
-            txn = engine.prep.delete_container(path, wall)
-            if txn is not None:
-                engine.to_commit.append((txn, None, None))
-                done += 1
+        done = engine.reap(victims[:per_round], wall)
         self.commit()
         return done
 
@@ -315,10 +305,6 @@ class Server:
             removed = await trio.to_thread.run_sync(
                 purge, self.disk, self.snap_dir, self.log_dir, cfg.autopurge_snap_retain_count)
             log.info("autopurge removed %d files", len(removed))
-
-    async def start_tasks(self, nursery: trio.Nursery) -> None:
-        """What commits transactions: here, the group committer on the local log."""
-        await nursery.start(self.committer.run)
 
     # -- running ------------------------------------------------------------------------------
 
@@ -358,7 +344,7 @@ class Server:
         self.serving = True
         try:
             async with trio.open_nursery() as nursery:
-                await self.start_tasks(nursery)
+                await self.commit_path.start(nursery)
                 nursery.start_soon(self._expire_sessions)
                 if cfg.autopurge_purge_interval > 0:
                     nursery.start_soon(self._autopurge)
