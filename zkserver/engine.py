@@ -38,7 +38,6 @@ from zkserver.proto.frames import notification, reply
 from zkserver.proto.jute import JuteError, Reader, Writer
 from zkserver.sessions import SessionTracker
 from zkserver.tree import acl as aclmod
-from zkserver.tree import quota as quotamod
 from zkserver.tree.datatree import DataTree, Node
 from zkserver.txn import CloseSessionTxn, CreateSessionTxn, ErrorTxn, Txn
 
@@ -184,7 +183,6 @@ class Engine:
                  super_digest: str | None = None, reconfig_enabled: bool = False,
                  max_buffer: int = 0xFFFFF) -> None:
         self.tree = tree or DataTree()
-        self.tree.can_see = lambda client, acl: client.can_read(acl)
         self.prep = Prep(self.tree, extended_types=extended_types, skip_acl=skip_acl,
                          reconfig_enabled=reconfig_enabled)
         self.sessions = SessionTracker(tick_time, server_id, wall)  # wall seeds session ids
@@ -209,6 +207,16 @@ class Engine:
             Op.ADD_WATCH: self._add_watch, Op.SET_WATCHES: self._set_watches,
             Op.SET_WATCHES2: self._set_watches, Op.MULTI_READ: self._multi_read,
         }
+
+    @property
+    def tree(self) -> DataTree:
+        return self._tree
+
+    @tree.setter
+    def tree(self, tree: DataTree) -> None:
+        """The tree served from now on; it keeps its quota stats from here (tree/quota.py)."""
+        self._tree = tree
+        tree.track_quotas()
 
     @property
     def last_zxid(self) -> int:
@@ -443,7 +451,7 @@ class Engine:
         """Apply transactions that are now durable, in zxid order, and answer their writers."""
         tree = self.tree
         for txn, client, entry in batch:
-            result, events = quotamod.apply(tree, txn)  # tree.apply + quota stats
+            result, events = tree.apply(txn, Client.can_read)
             self.prep.committed(txn.zxid)
             zxid = txn.zxid
             for watcher, etype, path in events:
