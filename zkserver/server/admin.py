@@ -177,9 +177,9 @@ def _server_stats(server: Server) -> dict[str, Any]:
         "server_state": server.mode,
         "last_processed_zxid": e.last_zxid,
         "outstanding_requests": fourletter._outstanding(server),
-        "avg_latency": s.lat_sum / s.lat_count if s.lat_count else 0.0,
-        "max_latency": s.lat_max,
-        "min_latency": s.lat_min,
+        "avg_latency": s.latency.average(),
+        "max_latency": s.latency.max,
+        "min_latency": s.latency.min,
         "num_alive_client_connections": len(e.clients),
         "auth_failed_count": s.auth_failed,
         "non_mtlsremote_conn_count": remote,
@@ -200,8 +200,8 @@ def _srvr(server: Server, args: dict[str, str]) -> dict[str, Any]:
 def _brief(c: Any) -> dict[str, Any]:
     host, port = c.remote
     return {"remote_socket_address": f"{host}:{port}", "interest_ops": 1,
-            "outstanding_requests": len(c.queue), "packets_received": c.received,
-            "packets_sent": c.sent}
+            "outstanding_requests": len(c.queue), "packets_received": c.stats.received,
+            "packets_sent": c.stats.sent}
 
 
 def _full(server: Server, c: Any) -> dict[str, Any]:
@@ -210,16 +210,17 @@ def _full(server: Server, c: Any) -> dict[str, Any]:
         info = server.engine.sessions.get(c.session_id)
         out.update({
             "session_id": c.session_id,
-            "last_operation": c.last_op,
+            "last_operation": c.stats.last_op,
             "established": c.established,
             "session_timeout": info.timeout if info else 0,
-            "last_cxid": c.last_cxid,
-            "last_zxid": c.last_zxid,
+            "last_cxid": c.stats.last_cxid,
+            "last_zxid": c.stats.last_zxid,
             "last_response_time": c.last_response,
-            "last_latency": c.last_latency,
-            "min_latency": c.lat_min,
-            "avg_latency": c.lat_sum // c.lat_count if c.lat_count else 0,
-            "max_latency": c.lat_max,
+            "last_latency": c.stats.last_latency,
+            "min_latency": c.stats.latency.min,
+            "avg_latency": (c.stats.latency.total // c.stats.latency.count
+                            if c.stats.latency.count else 0),
+            "max_latency": c.stats.latency.max,
         })
     return out
 
@@ -262,7 +263,7 @@ def _conf(server: Server, args: dict[str, str]) -> dict[str, Any]:
 
 def _crst(server: Server, args: dict[str, str]) -> dict[str, Any]:
     for c in server.engine.clients:
-        c.reset_stats()
+        c.stats.reset()
     return {}
 
 

@@ -59,9 +59,9 @@ def _hex(n: int) -> str:
 
 
 def _latency(s: object) -> str:
-    count = s.lat_count  # type: ignore[attr-defined]
-    avg = s.lat_sum / count if count else 0.0  # type: ignore[attr-defined]
-    return f"{s.lat_min}/{avg}/{s.lat_max}"  # type: ignore[attr-defined]
+    count = s.count  # type: ignore[attr-defined]
+    avg = s.total / count if count else 0.0  # type: ignore[attr-defined]
+    return f"{s.min}/{avg}/{s.max}"  # type: ignore[attr-defined]
 
 
 def _outstanding(server: Server) -> int:
@@ -70,7 +70,7 @@ def _outstanding(server: Server) -> int:
 
 def _summary(server: Server) -> str:
     e = server.engine
-    return (f"Latency min/avg/max: {_latency(e.stats)}\n"
+    return (f"Latency min/avg/max: {_latency(e.stats.latency)}\n"
             f"Received: {e.stats.received}\n"
             f"Sent: {e.stats.sent}\n"
             f"Connections: {len(e.clients)}\n"
@@ -87,7 +87,7 @@ def _srvr(server: Server, rest: bytes) -> str:
 def _client_brief(c: object) -> str:
     host, port = c.remote  # type: ignore[attr-defined]
     return (f" /{host}:{port}[1](queued={len(c.queue)},"  # type: ignore[attr-defined]
-            f"recved={c.received},sent={c.sent}")  # type: ignore[attr-defined]
+            f"recved={c.stats.received},sent={c.stats.sent}")  # type: ignore[attr-defined]
 
 
 def _stat(server: Server, rest: bytes) -> str:
@@ -101,21 +101,22 @@ def _cons(server: Server, rest: bytes) -> str:
     for c in server.engine.clients:
         s = _client_brief(c)
         if c.session_id:
-            avg = c.lat_sum // c.lat_count if c.lat_count else 0
+            avg = c.stats.latency.total // c.stats.latency.count if c.stats.latency.count else 0
             info = server.engine.sessions.get(c.session_id)
-            s += (f",sid={_hex(c.session_id)},lop={c.last_op},est={c.established},"
+            s += (f",sid={_hex(c.session_id)},lop={c.stats.last_op},est={c.established},"
                   f"to={info.timeout if info else 0},")
-            if c.last_cxid >= 0:  # ZooKeeper leaves out what it has not seen yet
-                s += f"lcxid={_hex(c.last_cxid)},"
-            s += (f"lzxid={_hex(c.last_zxid)},lresp={c.last_response},llat={c.last_latency},"
-                  f"minlat={c.lat_min},avglat={avg},maxlat={c.lat_max}")
+            if c.stats.last_cxid >= 0:  # ZooKeeper leaves out what it has not seen yet
+                s += f"lcxid={_hex(c.stats.last_cxid)},"
+            s += (f"lzxid={_hex(c.stats.last_zxid)},lresp={c.last_response},"
+                  f"llat={c.stats.last_latency},"
+                  f"minlat={c.stats.latency.min},avglat={avg},maxlat={c.stats.latency.max}")
         lines.append(s + ")\n")
     return "".join(lines) + "\n"
 
 
 def _crst(server: Server, rest: bytes) -> str:
     for c in server.engine.clients:
-        c.reset_stats()
+        c.stats.reset()
     return "Connection stats reset.\n"
 
 
@@ -255,9 +256,9 @@ def metrics(server: Server) -> dict[str, object]:
     return {
         "version": VERSION_LINE,
         "server_state": server.mode,
-        "avg_latency": s.lat_sum / s.lat_count if s.lat_count else 0.0,
-        "max_latency": s.lat_max,
-        "min_latency": s.lat_min,
+        "avg_latency": s.latency.average(),
+        "max_latency": s.latency.max,
+        "min_latency": s.latency.min,
         "packets_received": s.received,
         "packets_sent": s.sent,
         "num_alive_connections": len(e.clients),

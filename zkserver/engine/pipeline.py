@@ -1,0 +1,256 @@
+"""The Engine: ZooKeeper's request pipeline as a plain object, routing each frame to its part.
+
+It holds the tree, the sessions and `Prep`, the connections and the server's counters, and
+decides what each request frame is: the handshake (handshake.py), a write (writes.py, then
+commits.py once committed), or something answered in turn without a transaction: a read
+(reads.py), a watch request (watching.py), addAuth (auth.py) or a ping. Order on a connection is
+ordering.py's rule.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Callable
+from typing import Any
+
+from zkserver.engine import commits, handshake
+from zkserver.engine.auth import authenticate
+from zkserver.engine.commits import Commit
+from zkserver.engine.ordering import Client, Entry
+from zkserver.engine.reads import Handler, Reads
+from zkserver.engine.watching import HANDLERS as WATCH_HANDLERS
+from zkserver.engine.writes import WRITE_OPS, decode_write, prepare
+from zkserver.prep import Prep
+from zkserver.proto.codes import AUTH_XID, PING_XID, Err, Op
+from zkserver.proto.frames import reply
+from zkserver.proto.jute import JuteError, Reader
+from zkserver.server.counters import OP_NAMES, ServerStats
+from zkserver.sessions import SessionTracker
+from zkserver.tree import acl as aclmod
+from zkserver.tree.datatree import DataTree
+from zkserver.txn import Txn
+
+_header = struct.Struct(">ii").unpack_from
+
+
+class Engine:
+    """Connections hand it decoded frames (`handshake`, `handle`) with the time, twice over:
+    `now`, milliseconds on the monotonic clock, for every deadline and latency, and `wall`, the
+    wall-clock time a write's transaction carries (ctime/mtime), so that a step of the wall
+    clock moves nothing but the timestamps ZooKeeper shows. It answers by appending bytes to
+    each `Client.out` and ringing `Client.wake`. Writes become transactions queued in
+    `to_commit`; whoever drives the engine makes them durable (or replicated) and then calls
+    `apply_committed`."""
+
+    def __init__(self, *, tree: DataTree | None = None, tick_time: int = 2000,
+                 min_session_timeout: int | None = None, max_session_timeout: int | None = None,
+                 server_id: int = 1, wall: int = 0,
+                 extended_types: bool = False, skip_acl: bool = False,
+                 super_digest: str | None = None, reconfig_enabled: bool = False,
+                 max_buffer: int = 0xFFFFF) -> None:
+        self.tree = tree or DataTree()
+        self.prep = Prep(self._tree, extended_types=extended_types, skip_acl=skip_acl,
+                         reconfig_enabled=reconfig_enabled)
+        self.sessions = SessionTracker(tick_time, server_id, wall)  # wall seeds session ids
+        self.min_timeout = min_session_timeout or 2 * tick_time
+        self.max_timeout = max_session_timeout or 20 * tick_time
+        self.skip_acl = skip_acl
+        self.super_digest = super_digest
+        self.reconfig_enabled = reconfig_enabled
+        self.max_buffer = max_buffer
+        self.read_only = False  # an ensemble member cut off from its quorum (readonlymode)
+        self.clients: set[Client] = set()
+        self.by_session: dict[int, Client] = {}
+        self.to_commit: list[Commit] = []
+        self.stats = ServerStats()
+        self._handlers: dict[int, Handler] = {**Reads(skip_acl).handlers, **WATCH_HANDLERS}
+
+    @property
+    def tree(self) -> DataTree:
+        return self._tree
+
+    @tree.setter
+    def tree(self, tree: DataTree) -> None:
+        """The tree served from now on; it keeps its quota stats from here (tree/quota.py)."""
+        self._tree = tree
+        tree.track_quotas()
+
+    @property
+    def last_zxid(self) -> int:
+        return self._tree.last_zxid
+
+    # -- connections --------------------------------------------------------------------------
+
+    def connect(self, remote: tuple[str, int], wake: Callable[[], None], now: int,
+                wall: int) -> Client:
+        client = Client(remote, wake, now, wall, self.stats)
+        self.clients.add(client)
+        return client
+
+    def disconnect(self, client: Client) -> None:
+        """The socket is gone: drop its watches and pending replies; the session lives on."""
+        if client.closed:
+            return
+        client.closed = True
+        self.clients.discard(client)
+        self._tree.watches.remove_watcher(client)
+        if self.by_session.get(client.session_id) is client:
+            del self.by_session[client.session_id]
+        client.queue.clear()
+
+    def bind(self, client: Client, sid: int) -> None:
+        """`client` is the connection of session `sid` from now on."""
+        client.session_id = sid
+        self.by_session[sid] = client
+
+    def client_of(self, sid: int) -> Client | None:
+        return self.by_session.get(sid)
+
+    def session_closed(self, sid: int) -> None:
+        """Session `sid` is gone (its closeSession is applied): close its connection."""
+        self.sessions.remove(sid)
+        client = self.by_session.pop(sid, None)
+        if client is not None:
+            client.close()
+
+    def handshake(self, client: Client, data: bytes, now: int, wall: int) -> bool:
+        """A ConnectRequest. Returns False if the connection must close at once, unanswered."""
+        return handshake.handshake(self, client, data, now, wall)
+
+    # -- requests -----------------------------------------------------------------------------
+
+    def handle(self, client: Client, data: bytes, now: int, wall: int) -> None:
+        """One request frame (header + body) from an established connection."""
+        if client.close_after_flush or client.closed:
+            return
+        counts = client.stats
+        counts.received += 1
+        self.stats.received += 1
+        if len(data) < 8:
+            client.close()
+            return
+        xid, op = _header(data)
+        self.sessions.touch(client.session_id, now)
+        if xid >= 0:
+            counts.last_cxid = xid
+        if op in WRITE_OPS:
+            if self.read_only:
+                self._queue_or_run_reply(client, xid, Err.NOTREADONLY, now)
+                return
+            self._write(client, xid, op, data, now, wall)
+            return
+        if op == Op.PING:
+            xid = PING_XID
+        elif op == Op.AUTH:
+            xid = AUTH_XID
+        elif op not in self._handlers and op != Op.SASL:
+            # Unknown opcodes (and a stand-alone check): UNIMPLEMENTED, then close.
+            client.send(reply(xid, self._tree.last_zxid, Err.UNIMPLEMENTED))
+            client.close()
+            return
+        if client.queue:
+            client.queue.append(Entry(xid, op, data, False, now))
+        else:
+            self.run_read(client, xid, op, data, now)
+
+    def run_read(self, client: Client, xid: int, op: int, frame: bytes, now: int) -> None:
+        """Answer a request that needs no transaction, now that its turn has come."""
+        counts = client.stats
+        counts.last_op = OP_NAMES.get(op, "NA")
+        handler = self._handlers.get(op)
+        if handler is None:
+            self._special(client, xid, op, frame)
+            return
+        tree = self._tree
+        try:
+            err, body = handler(tree, client, Reader(frame, 8, max_buffer=self.max_buffer))
+        except JuteError:
+            err, body = Err.MARSHALLINGERROR, b""
+        zxid = tree.last_zxid
+        counts.last_zxid = zxid
+        if xid != PING_XID:
+            self.stats.latency.add_zero()
+            counts.read_answered()
+        client.send(reply(xid, zxid, err, body if err == 0 else b""))
+
+    def _special(self, client: Client, xid: int, op: int, frame: bytes) -> None:
+        """Ping, addAuth and SASL (which zkserver does not offer)."""
+        if op == Op.PING:
+            client.send(reply(PING_XID, self._tree.last_zxid, 0))
+        elif op == Op.AUTH:
+            err = authenticate(client.auth_ids, frame, self.max_buffer, self.super_digest)
+            if err == Err.AUTHFAILED:
+                self.stats.auth_failed += 1
+                client.send(reply(AUTH_XID, 0, err))
+                client.close()
+            else:
+                client.send(reply(AUTH_XID, 0, err))
+        else:
+            client.send(reply(xid, 0, Err.AUTHFAILED))
+            client.close()
+
+    # -- writes -------------------------------------------------------------------------------
+
+    def _write(self, client: Client, xid: int, op: int, data: bytes, now: int,
+               wall: int) -> None:
+        decoded = self.decode_write(op, data)
+        if decoded is None:
+            self._queue_or_run_reply(client, xid, Err.MARSHALLINGERROR, now)
+            return
+        req, subops = decoded
+        entry = Entry(xid, op, subops, True, now)
+        client.queue.append(entry)
+        self.submit_write(client, entry, req, data, wall)
+
+    def decode_write(self, op: int, data: bytes) -> tuple[Any, list[int] | None] | None:
+        """A write's request record (and a multi's sub-op codes); None if it doesn't parse."""
+        return decode_write(op, data, self.max_buffer)
+
+    def prep_write(self, sid: int, auth_ids: list[aclmod.Identity], xid: int, op: int,
+                   req: Any, wall: int) -> Txn:
+        return prepare(self.prep, self.sessions, sid, auth_ids, xid, op, req, wall)
+
+    def submit_write(self, client: Client, entry: Entry, req: Any, data: bytes,
+                     wall: int) -> None:
+        """Prepare the write here (standalone, or the leader); an ensemble follower forwards."""
+        txn = self.prep_write(client.session_id, client.auth_ids, entry.xid, entry.op, req, wall)
+        self.to_commit.append((txn, client, entry))
+
+    def new_session(self, client: Client, sid: int, timeout: int, entry: Entry,
+                    wall: int) -> None:
+        self.to_commit.append((self.prep.create_session(sid, timeout, wall), client, entry))
+
+    def _queue_or_run_reply(self, client: Client, xid: int, err: int, now: int) -> None:
+        """Answer a write with an error without preparing it, in its turn on the connection."""
+        entry = Entry(xid, Op.ERROR, None, True, now)
+        entry.data = reply(xid, self._tree.last_zxid, err)
+        client.queue.append(entry)
+        client.drain(self.run_read, now)
+
+    # What quorum/replica.py's QuorumEngine calls, until it stops subclassing Engine.
+    def _close(self, client: Client) -> None:
+        client.close()
+
+    def _drain(self, client: Client, now: int) -> None:
+        client.drain(self.run_read, now)
+
+    # -- commit -------------------------------------------------------------------------------
+
+    def take_commits(self) -> list[Commit]:
+        batch = self.to_commit
+        self.to_commit = []
+        return batch
+
+    def apply_committed(self, batch: list[Commit], now: int) -> None:
+        """Apply transactions that are now durable, in zxid order, and answer their writers."""
+        commits.apply_committed(self, batch, now)
+
+    # -- sessions -------------------------------------------------------------------------------
+
+    def expire_sessions(self, now: int, wall: int) -> list[int]:
+        """Close every session whose deadline (monotonic `now`) has passed: one closeSession
+        txn each, stamped `wall`."""
+        expired = self.sessions.expired(now)
+        for sid in expired:
+            self.to_commit.append((self.prep.close_session(sid, 0, wall), None, None))
+        return expired
