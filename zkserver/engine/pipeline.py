@@ -54,9 +54,7 @@ class Engine:
         self.sessions = SessionTracker(tick_time, server_id, wall)  # wall seeds session ids
         self.min_timeout = min_session_timeout or 2 * tick_time
         self.max_timeout = max_session_timeout or 20 * tick_time
-        self.skip_acl = skip_acl
         self.super_digest = super_digest
-        self.reconfig_enabled = reconfig_enabled
         self.max_buffer = max_buffer
         self.read_only = False  # an ensemble member cut off from its quorum (readonlymode)
         self.clients: set[Client] = set()
