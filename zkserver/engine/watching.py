@@ -9,13 +9,15 @@ instead, as a notification with zxid -1, the way ZooKeeper answers it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from zkserver.engine.ordering import Client
 from zkserver.engine.reads import Handler
 from zkserver.proto import records as R
 from zkserver.proto.codes import AddWatchMode, Err, EventType, Op, WatcherType
 from zkserver.proto.frames import notification
 from zkserver.proto.jute import JuteError, Reader
-from zkserver.tree.datatree import DataTree
+from zkserver.tree.datatree import DataTree, Node
 
 
 def _watch_type(r: Reader) -> tuple[str | None, int]:
@@ -65,12 +67,8 @@ def set_watches(tree: DataTree, client: Client, r: Reader) -> tuple[int, bytes]:
     watches = tree.watches
     for path in data:
         node = nodes.get(path)
-        if node is None:
-            client.send(notification(-1, EventType.NODE_DELETED, path))
-        elif node.mzxid > rel:
-            client.send(notification(-1, EventType.NODE_DATA_CHANGED, path))
-        else:
-            watches.add_data(path, client)
+        _rearm(client, path, node, node is not None and node.mzxid > rel,
+               EventType.NODE_DATA_CHANGED, watches.add_data)
     for path in exist:
         if path in nodes:
             client.send(notification(-1, EventType.NODE_CREATED, path))
@@ -78,17 +76,25 @@ def set_watches(tree: DataTree, client: Client, r: Reader) -> tuple[int, bytes]:
             watches.add_data(path, client)
     for path in child:
         node = nodes.get(path)
-        if node is None:
-            client.send(notification(-1, EventType.NODE_DELETED, path))
-        elif node.pzxid > rel:
-            client.send(notification(-1, EventType.NODE_CHILDREN_CHANGED, path))
-        else:
-            watches.add_child(path, client)
+        _rearm(client, path, node, node is not None and node.pzxid > rel,
+               EventType.NODE_CHILDREN_CHANGED, watches.add_child)
     for path in persistent:
         watches.add_persistent(path, client, False)
     for path in recursive:
         watches.add_persistent(path, client, True)
     return 0, b""
+
+
+def _rearm(client: Client, path: str, node: Node | None, changed: bool, event: int,
+           add: Callable[[str, Client], None]) -> None:
+    """A watch the client held before it reconnected: fired now if its node is gone or has
+    changed since (`event`), set again otherwise."""
+    if node is None:
+        client.send(notification(-1, EventType.NODE_DELETED, path))
+    elif changed:
+        client.send(notification(-1, event, path))
+    else:
+        add(path, client)
 
 
 HANDLERS: dict[int, Handler] = {
