@@ -25,11 +25,9 @@ import base64
 import functools
 import importlib.util
 import os
-import random
 import shlex
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -41,6 +39,8 @@ BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
 sys.path.insert(0, str(BENCH))
 import zkbench  # noqa: E402  (bench/ is not a package)
+
+from zkserver.devensemble import free_port_base  # noqa: E402
 
 
 def _load_realzk():
@@ -56,28 +56,6 @@ realzk = sys.modules.get("_bench_realzk") or _load_realzk()
 
 # "latency" goes through a follower, "latency-leader" through the leader.
 MODES = ("read", "write", "mixed", "create", "latency", "latency-leader")
-
-
-def free_port_base(n: int) -> int:
-    """A base port b with b+1..b+n, b+101..b+100+n and b+201..b+200+n all free now (client,
-    quorum and election ports, the layout of realzk.RealZooKeeper)."""
-    rng = random.Random()
-    for _ in range(200):
-        base = rng.randrange(20000, 60000)
-        socks = []
-        try:
-            for off in (0, 100, 200):
-                for i in range(1, n + 1):
-                    s = socket.socket()
-                    socks.append(s)
-                    s.bind(("127.0.0.1", base + off + i))
-            return base
-        except OSError:
-            continue
-        finally:
-            for s in socks:
-                s.close()
-    raise RuntimeError("no free block of ports")
 
 
 def srvr_mode(port: int) -> str:

@@ -466,12 +466,13 @@ def _ratio(a, b) -> str:
     return f"{a / b:.2f}"
 
 
-ORDER = ("standalone", "ensemble", "recovery")
+ORDER = ("standalone", "ensemble", "recovery", "failover")
 MARK = "<!-- section: {} -->"
 HEADER = """# Benchmarks: zkserver vs Apache ZooKeeper
 
 Written by `bench/run.py` (Standalone: `python bench/run.py --memory`; Ensemble:
-`python bench/run.py --ensemble 3`) and `bench/recovery.py` (Recovery). Each run replaces only
+`python bench/run.py --ensemble 3`), `bench/recovery.py` (Recovery) and `bench/failover.py`
+(Failover). Each run replaces only
 its own section and says when, how and on how busy a machine it ran. See `bench/README.md` for
 what the numbers mean and how to rerun them. Higher ops/s is better; lower latency is better.
 """

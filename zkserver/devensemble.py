@@ -49,10 +49,17 @@ def free_port_base(n: int, extra: Callable[[int], Iterable[int]] | None = None) 
     (an ensemble's client, quorum and election ports), and `extra(b)` too if given.
 
     Free now, not reserved: another process may take a port before the servers bind it, so a
-    random base keeps two ensembles started at once from racing for the same block."""
+    random base keeps two ensembles started at once from racing for the same block. The block
+    lies below the kernel's ephemeral range: a port in it that is free now may become the local
+    end of some outgoing connection (any process's) before the server binds it."""
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            ephemeral_low = int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        ephemeral_low = 32768
     rng = random.Random()
     for _ in range(200):
-        base = rng.randrange(20000, 60000)
+        base = rng.randrange(10000, min(ephemeral_low, 32768) - 500)
         ports = [base + off + i for off in (0, 100, 200) for i in range(1, n + 1)]
         if extra is not None:
             ports += extra(base)

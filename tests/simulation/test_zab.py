@@ -1,5 +1,8 @@
 """Seeded simulations of whole ensembles through faults; every step checks ZAB's invariants.
 
+Besides crashes, partitions, link resets and message chaos, every server's wall clock steps by
+minutes, forwards and backwards, while its monotonic clock runs on: ZAB sees only the latter.
+
 A failing seed replays exactly: `Sim(seed)` and the same fault schedule.
 """
 
@@ -7,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from zkserver.testing.zabsim import Sim
+from zkserver.testing.zabsim import WALL_EPOCH, Sim
 
 DURATION = 10_000  # simulated ms per seed
 
@@ -16,6 +19,17 @@ def crash_leader(sim: Sim) -> None:
     leader = sim.serving_leader()
     if leader is not None:
         sim.crash(leader)
+
+
+def wall_jumps(sim: Sim, until: int) -> None:
+    """Every server's wall clock steps by minutes, forwards and backwards, now and then."""
+    rng = sim.rng
+    for sid in sorted(sim.servers):
+        t = rng.randrange(200, 1_000)
+        while t < until:
+            delta = rng.choice((-1, 1)) * rng.randrange(60_000, 600_000)
+            sim.schedule(t - sim.now, lambda sid=sid, delta=delta: sim.jump_wall(sid, delta))
+            t += rng.randrange(300, 2_000)
 
 
 def chaos_schedule(sim: Sim) -> None:
@@ -48,6 +62,7 @@ def run_seed(seed: int, n: int, observers: int = 0) -> Sim:
     sim = Sim(seed, n=n, observers=observers)
     sim.start()
     chaos_schedule(sim)
+    wall_jumps(sim, DURATION)
     sim.run(DURATION - 1_500)
     before = len(sim.committed)
     sim.run(DURATION)
@@ -68,6 +83,29 @@ def test_five_servers_with_an_observer(block):
         run_seed(seed, 5, observers=1)
 
 
+@pytest.mark.parametrize("seed", range(20))
+def test_a_wall_clock_jump_changes_no_role(seed):
+    """With no fault but wall-clock steps of minutes on every server, the ensemble elects once
+    and then nobody changes role; transactions carry the leader's (jumped) wall time."""
+    sim = Sim(seed, n=3, chaos=0.0)
+    sim.start()
+    sim.run(1_000)
+    leader = sim.serving_leader()
+    assert leader is not None
+    settled = len(sim.role_changes)
+    assert settled == 3  # one leader, two followers
+    wall_jumps(sim, DURATION)
+    stamped = set()  # how far (in minutes) the leader's wall clock was off when it stamped
+    for t in range(1_000, DURATION, 100):
+        sim.run(t)
+        mtime = sim.servers[leader].sm.tree.nodes["/"].mtime
+        stamped.add(round((mtime - WALL_EPOCH - sim.now) / 60_000))
+    assert sim.role_changes[settled:] == []
+    assert sim.serving_leader() == leader
+    assert len(sim.committed) > 300
+    assert len(stamped) > 1
+
+
 def test_quiet_ensemble_elects_and_commits():
     sim = Sim(1, n=3, chaos=0.0)
     sim.start()
@@ -76,16 +114,20 @@ def test_quiet_ensemble_elects_and_commits():
     assert len(sim.committed) > 50
 
 
-def test_a_replica_whose_state_diverges_stops():
+@pytest.mark.parametrize("seed", range(10))
+def test_a_replica_whose_state_diverges_stops(seed):
     """The digest in each COMMIT catches a follower whose tree differs from the leader's."""
-    from zkserver.quorum.peer import DigestMismatch
+    from zkserver.quorum.digests import DigestMismatch
 
-    sim = Sim(3, n=3, chaos=0.0)
+    sim = Sim(seed, n=3, chaos=0.0)
     sim.start()
     sim.run(1_000)
     leader = sim.serving_leader()
     follower = next(s for s in sim.servers.values() if s.sid != leader)
-    follower.sm.tree.nodes["/"].data = b"corrupted behind ZAB's back"
+    # A node no later write touches (the workload only sets "/" and creates new nodes), so
+    # the damage stays until a digest comparison finds it.
+    created = next(path for path in follower.sm.tree.nodes if path.startswith("/n"))
+    follower.sm.tree.nodes[created].data = b"corrupted behind ZAB's back"
     follower.sm.tree.track_digest()
     with pytest.raises(DigestMismatch, match="differs from the leader"):
         sim.run(3_000)

@@ -2,41 +2,43 @@
 
 A looking server votes for the best server it knows of, ordered by (epoch, last zxid, id),
 tells every voter, and adopts any better vote it hears in the same election round. Once a
-majority of voters back its current proposal, it waits `finalize_wait` for a better vote and then
+quorum of voters back its current proposal, it waits `finalize_wait` for a better vote and then
 decides. A server that joins late learns the leader from the votes of servers already following
 or leading it. Observers never vote; they only learn who leads.
 
-No clock, no sockets: `send(sid, notification)` is a callback and time comes in as `now` (ms).
-Lost notifications are re-sent on `tick` while the election runs.
+No clock, no sockets: time comes in as `now` (ms, monotonic), and the notifications to send
+collect in `outbox` for the owner to take (`take_messages`). Lost notifications are re-sent on
+`tick` while the election runs.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
-from zkserver.quorum.messages import LEADING, LOOKING, Notification, Vote
+from zkserver.quorum.messages import Notification, Vote
+from zkserver.quorum.quorum import QuorumVerifier
+from zkserver.quorum.roles import Role
 
 RESEND_MS = 400
 
 
 class Election:
-    def __init__(self, sid: int, voters: frozenset[int], observer: bool,
-                 send: Callable[[int, Notification], None], finalize_wait: int = 200) -> None:
+    def __init__(self, sid: int, quorum: QuorumVerifier, finalize_wait: int = 200) -> None:
         self.sid = sid
-        self.voters = voters
-        self.observer = observer
-        self.send = send
+        self.quorum = quorum
+        self.observer = sid not in quorum.voters
         self.finalize_wait = finalize_wait
         self.clock = 0  # the election round ("logical clock")
+        self.own: Vote | None = None
         self.proposal: Vote | None = None
         self.recv: dict[int, Vote] = {}
-        self.out: dict[int, tuple[Vote, int, int]] = {}  # sid -> (vote, state, election epoch)
+        self.out: dict[int, tuple[Vote, Role, int]] = {}  # sid -> (vote, state, election epoch)
         self.decide_at: int | None = None
         self.next_resend = 0
         self.running = False
+        self.outbox: list[tuple[int, Notification]] = []
 
-    def quorum(self, sids: set[int]) -> bool:
-        return len(sids & self.voters) * 2 > len(self.voters)
+    def take_messages(self) -> list[tuple[int, Notification]]:
+        out, self.outbox = self.outbox, []
+        return out
 
     def start(self, own: Vote, now: int) -> None:
         self.clock += 1
@@ -50,11 +52,16 @@ class Election:
             self.recv[self.sid] = self.proposal
         self._broadcast(now)
 
-    def _broadcast(self, now: int) -> None:
+    def _current(self) -> Vote:
         vote = self.proposal or self.own
-        for sid in self.voters:
+        assert vote is not None
+        return vote
+
+    def _broadcast(self, now: int) -> None:
+        n = Notification(self._current(), self.clock, Role.LOOKING, self.sid)
+        for sid in sorted(self.quorum.voters):
             if sid != self.sid:
-                self.send(sid, Notification(vote, self.clock, LOOKING, self.sid))
+                self.outbox.append((sid, n))
         self.next_resend = now + RESEND_MS
 
     def _agreeing(self, vote: Vote, votes: dict[int, Vote]) -> set[int]:
@@ -64,60 +71,72 @@ class Election:
         """A notification while looking. Returns the winning vote once decided."""
         if not self.running:
             return None
-        if n.state == LOOKING:
-            if self.observer or n.sid not in self.voters or n.vote.leader not in self.voters:
+        voters = self.quorum.voters
+        if n.state == Role.LOOKING:
+            if self.observer or n.sid not in voters or n.vote.leader not in voters:
                 return None
             if n.election_epoch > self.clock:
                 self.clock = n.election_epoch
                 self.recv = {}
-                best = max(n.vote, self.own)
+                best = max(n.vote, self._own())
                 self.proposal = best
                 self.recv[self.sid] = best
                 self.decide_at = None
                 self._broadcast(now)
             elif n.election_epoch < self.clock:
                 # A server behind us: tell it our round, so it catches up.
-                self.send(n.sid, Notification(self.proposal or self.own, self.clock, LOOKING,
-                                              self.sid))
+                self.outbox.append((n.sid, Notification(self._current(), self.clock,
+                                                        Role.LOOKING, self.sid)))
                 return None
             elif self.proposal is not None and n.vote > self.proposal:
                 self.proposal = n.vote
                 self.recv[self.sid] = n.vote
                 self.decide_at = None
                 self._broadcast(now)
+            elif self.proposal is not None and n.vote < self.proposal:
+                # It may have missed our vote (it reached it while it still followed the old
+                # leader): tell it now rather than at the next resend, so it can adopt it.
+                self.outbox.append((n.sid, Notification(self.proposal, self.clock, Role.LOOKING,
+                                                        self.sid)))
             self.recv[n.sid] = n.vote
-            if self.proposal is not None and self.quorum(self._agreeing(self.proposal,
-                                                                        self.recv)):
+            if self.proposal is not None and self.quorum.has_quorum(
+                    self._agreeing(self.proposal, self.recv)):
                 if self.decide_at is None:
                     self.decide_at = now + self.finalize_wait
             return self._maybe_decide(now)
         # The sender already follows or leads: an established ensemble we may join.
-        if n.sid not in self.voters and not n.state == LEADING:
+        if n.sid not in voters and n.state != Role.LEADING:
             return None
         self.out[n.sid] = (n.vote, n.state, n.election_epoch)
         if n.election_epoch == self.clock and not self.observer:
             self.recv[n.sid] = n.vote
-            if self.quorum(self._agreeing(n.vote, self.recv)) and self._leader_ok(n.vote):
+            if self.quorum.has_quorum(self._agreeing(n.vote, self.recv)) \
+                    and self._leader_ok(n.vote):
                 return self._decide(n.vote)
         # Established servers agree on who leads and in which epoch, not on their zxids.
         backers = {sid for sid, (v, _, _) in self.out.items()
                    if v.leader == n.vote.leader and v.peer_epoch == n.vote.peer_epoch}
-        if self.quorum(backers | ({self.sid} if not self.observer else set())) \
-                and self._leader_ok(n.vote):
+        if not self.observer:
+            backers.add(self.sid)
+        if self.quorum.has_quorum(backers) and self._leader_ok(n.vote):
             self.clock = n.election_epoch
             return self._decide(n.vote)
         return None
+
+    def _own(self) -> Vote:
+        assert self.own is not None
+        return self.own
 
     def _leader_ok(self, vote: Vote) -> bool:
         """ZooKeeper's checkLeader: someone must actually be leading, or it is us."""
         if vote.leader == self.sid:
             return True
         seen = self.out.get(vote.leader)
-        return seen is not None and seen[1] == LEADING
+        return seen is not None and seen[1] == Role.LEADING
 
     def _maybe_decide(self, now: int) -> Vote | None:
         if self.decide_at is not None and now >= self.decide_at and self.proposal is not None:
-            if self.quorum(self._agreeing(self.proposal, self.recv)):
+            if self.quorum.has_quorum(self._agreeing(self.proposal, self.recv)):
                 return self._decide(self.proposal)
             self.decide_at = None
         return None
@@ -137,7 +156,7 @@ class Election:
             self._broadcast(now)
         return None
 
-    def answer(self, n: Notification, state: int, vote: Vote) -> None:
+    def answer(self, n: Notification, state: Role, vote: Vote) -> None:
         """We are not looking: tell a looking server who we follow (or that we lead)."""
-        if n.state == LOOKING:
-            self.send(n.sid, Notification(vote, self.clock, state, self.sid))
+        if n.state == Role.LOOKING:
+            self.outbox.append((n.sid, Notification(vote, self.clock, state, self.sid)))

@@ -13,10 +13,7 @@ import attrs
 import cbor2
 
 from zkserver import txn as txnmod
-
-LOOKING, FOLLOWING, LEADING, OBSERVING = 0, 1, 2, 3
-STATE_NAMES = {LOOKING: "looking", FOLLOWING: "follower", LEADING: "leader",
-               OBSERVING: "observer"}
+from zkserver.quorum.roles import Role
 
 
 @attrs.frozen(slots=True, order=True)
@@ -32,7 +29,7 @@ class Vote:
 class Notification:
     vote: Vote
     election_epoch: int
-    state: int
+    state: Role
     sid: int
 
 
@@ -71,10 +68,14 @@ class Trunc:
 
 @attrs.frozen(slots=True)
 class Snap:
-    """The leader's whole committed state at `zxid` (serialized tree)."""
+    """One chunk of the leader's state at `zxid` (a snapshot file's bytes, in order): the
+    leader streams a SNAP as a run of these, `first` to `last`, so neither end ever holds the
+    whole tree image at once."""
 
     zxid: int
-    state: bytes
+    chunk: bytes
+    first: bool
+    last: bool
 
 
 @attrs.frozen(slots=True)
@@ -112,23 +113,31 @@ class Ack:
 
 @attrs.frozen(slots=True)
 class Commit:
+    """Everything up to `zxid` is committed. `digest` is the leader's state digest after
+    `digest_zxid`, the last zxid it had applied (0: none yet), for the learner to check."""
+
     zxid: int
+    digest_zxid: int
     digest: int
 
 
 @attrs.frozen(slots=True)
 class Inform:
-    """What an observer gets instead of a proposal and its commit."""
+    """What an observer gets instead of a proposal and its commit (digest as in `Commit`)."""
 
     txn: txnmod.Txn
+    digest_zxid: int
     digest: int
 
 
 @attrs.frozen(slots=True)
 class Ping:
-    """Leader -> learner heartbeat; the learner answers with the sessions it has seen."""
+    """Leader -> learner heartbeat; the learner answers with the sessions it has seen. It
+    carries the leader's latest digest too, so a check is not left waiting for more writes."""
 
     zxid: int
+    digest_zxid: int
+    digest: int
 
 
 @attrs.frozen(slots=True)
@@ -180,7 +189,10 @@ def _from_obj(cls: type, obj: list) -> Any:
     fields = attrs.fields(cls)
     values = []
     for f, raw in zip(fields, obj[1:], strict=True):
-        values.append(_field_from_obj(f.name, raw))
+        value = _field_from_obj(f.name, raw)
+        if f.type in ("Role", Role):
+            value = Role(value)
+        values.append(value)
     return cls(*values)
 
 

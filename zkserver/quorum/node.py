@@ -1,12 +1,16 @@
 """A server of an ensemble: the sans-IO ZAB `Peer` wired to Trio links, the disk and the
 request engine.
 
-Everything the peer decides comes out as actions, carried out here in order (`_run_actions`):
-messages go to the election or quorum links, epochs to a small fsynced file, log writes to one
-ordered writer task (group commit: consecutive batches share a write and an fsync, off the
-event loop), role changes to the engine (serve, forward writes to the leader, or refuse
-clients). Committed transactions reach the engine through `apply`, which is how replies and
-watch notifications go out on every server.
+The peer decides; this driver carries out. Every input (a message, a lost link, a tick, a log
+write made durable, the leader's own writes) goes to the peer through `_input`, at once; one
+task (`_executor`, etcd's node loop) takes each `Ready` batch the peer has and carries it out
+in the order `zkserver.quorum.ready` prescribes: epochs to a small fsynced file (off the event
+loop; the batch's messages wait for it), log writes to one ordered writer task (group commit:
+consecutive batches share a write and an fsync, off the event loop), committed transactions
+to the engine (which is how replies and watch notifications go out on every server; the digest
+after them goes back to the peer), messages to the election or quorum links, role changes to
+the engine (serve, forward writes to the leader, or refuse clients), and deliveries (forwarded
+writes, sync replies, session touches) to the engine.
 """
 
 from __future__ import annotations
@@ -14,58 +18,45 @@ from __future__ import annotations
 import logging
 import os
 from collections import deque
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import trio
 
 from zkserver import txn as txnmod
 from zkserver.quorum import messages as M
-from zkserver.quorum.peer import (
-    Become,
-    Deliver,
-    DigestMismatch,
+from zkserver.quorum.digests import DigestMismatch
+from zkserver.quorum.history import History
+from zkserver.quorum.peer import Peer
+from zkserver.quorum.quorum import Majority
+from zkserver.quorum.ready import (
+    Append,
     Disconnect,
     Install,
-    Log,
-    Peer,
-    Persist,
+    Ready,
+    RoleChange,
     Send,
+    SendSnapshot,
     Truncate,
 )
 from zkserver.quorum.replica import QuorumEngine
+from zkserver.quorum.roles import LearnerStage, Role
 from zkserver.quorum.transport import Links, QuorumTLS
 from zkserver.server import tls
 from zkserver.server.server import Server
 from zkserver.storage import snapshot as snapmod
+from zkserver.storage.recovery import recover
 from zkserver.storage.txnlog import encode_batch, read_segment, segments
 from zkserver.tree.datatree import DataTree
 from zkserver.txn import Txn
 
 log = logging.getLogger(__name__)
 
-PEER_STATES = {M.LOOKING: "looking", M.LEADING: "leading", M.FOLLOWING: "following",
-               M.OBSERVING: "observing"}
-ROLE_MODES = {M.LOOKING: "looking", M.LEADING: "leader", M.FOLLOWING: "follower",
-              M.OBSERVING: "observer"}
-
-
-class EngineMachine:
-    """The peer's view of the state machine: the engine's tree."""
-
-    def __init__(self, node: QuorumServer) -> None:
-        self.node = node
-
-    def apply(self, txn: Txn) -> int:
-        return self.node.engine.apply_txn(txn, self.node.now())
-
-    def digest(self) -> int:
-        d = self.node.engine.tree.digest
-        assert d is not None
-        return d
-
-    def snapshot(self) -> tuple[int, bytes]:
-        tree = self.node.engine.tree
-        return tree.last_zxid, b"".join(snapmod.SnapshotWriter(tree, self.node.wall()).chunks())
+PEER_STATES = {Role.LOOKING: "looking", Role.LEADING: "leading", Role.FOLLOWING: "following",
+               Role.OBSERVING: "observing"}
+ROLE_MODES = {Role.LOOKING: "looking", Role.LEADING: "leader", Role.FOLLOWING: "follower",
+              Role.OBSERVING: "observer"}
+POLL_S = 0.05  # how often the peer's timers are checked (a leader's ping tick aside)
 
 
 class QuorumServer(Server):
@@ -81,11 +72,11 @@ class QuorumServer(Server):
         me = config.server_id
         voters = {s.sid for s in config.servers.values() if s.peer_type == "participant"}
         observers = {s.sid for s in config.servers.values() if s.peer_type == "observer"}
-        self.peer = Peer(me, voters, observers, sm=EngineMachine(self),
+        self.peer = Peer(me, Majority(voters, observers),
+                         history=History(self.recovered.txns, self.recovered.snapshot_zxid),
                          tick_ms=config.tick_time, init_limit=config.init_limit or 10,
                          sync_limit=config.sync_limit or 5, accepted_epoch=accepted,
-                         current_epoch=current, history=self.recovered.txns,
-                         base_zxid=self.recovered.snapshot_zxid)
+                         current_epoch=current)
         others = {s.sid: s for s in config.servers.values() if s.sid != me}
         mine = config.servers[me]
         host = "0.0.0.0" if config.quorum_listen_on_all_ips else mine.host
@@ -101,8 +92,13 @@ class QuorumServer(Server):
             self.outstanding_limit = config.global_outstanding_limit // (len(voters) - 1)
         self.log_queue: deque[Any] = deque()
         self.log_wake = trio.Event()
+        self.ready_wake = trio.Event()  # the peer has a batch for the executor
         self.mode = "looking"
         self.since_snapshot = 0
+        self.nursery: trio.Nursery | None = None  # where snapshot streams run
+        self.streams: dict[int, trio.CancelScope] = {}  # learner -> its SNAP being sent
+        self.held: dict[int, list[Any]] = {}  # learner -> messages waiting behind its SNAP
+        self.incoming: Any = None  # the .tmp file of a SNAP being received
 
     @staticmethod
     def _quorum_tls(config: Any) -> QuorumTLS | None:
@@ -117,27 +113,29 @@ class QuorumServer(Server):
         """No snapshot at start-up: the replayed tail may not be committed (ZAB decides)."""
 
     def expires_sessions(self) -> bool:
-        return self.peer.role == M.LEADING and self.peer.established
+        # Both: the engine has taken the role (its sessions got fresh deadlines in `_become`),
+        # and the peer still leads.
+        return self.mode == "leader" and self.peer.role == Role.LEADING and self.peer.serving
 
     def is_serving(self) -> bool:
         return self.serving and self.engine.serving
 
     def quorum_metrics(self) -> dict[str, object]:
         peer = self.peer
-        phase = "broadcast" if peer.established or peer.stage == "serving" else "synchronization"
+        phase = "broadcast" if peer.serving else "synchronization"
         state = PEER_STATES[peer.role]
         out: dict[str, object] = {
-            "peer_state": state if peer.role == M.LOOKING else f"{state} - {phase}",
+            "peer_state": state if peer.role == Role.LOOKING else f"{state} - {phase}",
         }
-        if peer.role == M.LEADING:
+        if peer.role == Role.LEADING:
             learners = list(peer.learners.values())
             out.update({
                 "learners": len(learners),
                 "synced_followers": sum(1 for lr in learners
-                                        if lr.stage == "acked" and not lr.observer),
+                                        if lr.stage == LearnerStage.ACKED and not lr.observer),
                 "synced_non_voting_followers": 0,
                 "synced_observers": sum(1 for lr in learners
-                                        if lr.stage == "acked" and lr.observer),
+                                        if lr.stage == LearnerStage.ACKED and lr.observer),
                 "pending_syncs": len(peer.pending_syncs),
             })
         return out
@@ -162,74 +160,142 @@ class QuorumServer(Server):
 
     # -- the peer's inputs --------------------------------------------------------------------
 
+    def _input(self, event: Callable[..., object], *args: Any) -> None:
+        """Give the peer one input; the executor carries out what it decides."""
+        peer = self.peer
+        try:
+            if self.engine.touched:
+                peer.touch(self.engine.take_touched())
+            event(*args)
+        except DigestMismatch as e:
+            log.critical("%s", e)
+            raise
+        if peer.has_ready():
+            self.ready_wake.set()
+
     def _message(self, sid: int, msg: Any) -> None:
-        self.peer.receive(sid, msg, self.now())
-        self._run_actions()
+        self._input(self.peer.receive, sid, msg, self.now())
 
     def _lost(self, sid: int) -> None:
-        self.peer.disconnected(sid)
-        self._run_actions()
+        self._stop_stream(sid)
+        self._input(self.peer.disconnected, sid)
 
     def commit(self) -> None:
-        """Client writes prepared here go to ZAB (only a leader prepares any)."""
+        """Client writes prepared here go to ZAB (only a leader prepares any); and whatever the
+        engine asked of the peer meanwhile (a leader's own `sync`) gets carried out."""
         engine = self.engine
-        if not engine.to_commit:
-            return
-        batch = engine.take_commits()
+        if engine.to_commit:
+            batch = engine.take_commits()
+            self._input(self._propose, batch)
+        elif self.peer.has_ready():
+            self.ready_wake.set()
+
+    def _propose(self, batch: list[tuple[Txn, Any, Any]]) -> None:
         taken = self.peer.propose_batch([txn for txn, _, _ in batch])
         for txn, client, entry in batch[:taken]:
-            engine.in_flight[txn.zxid] = (client, entry)
-        self._run_actions()
+            self.engine.in_flight[txn.zxid] = (client, entry)
 
     # -- the peer's outputs -------------------------------------------------------------------
 
-    def _run_actions(self) -> None:
+    async def _executor(self) -> None:
+        """Carry out the peer's batches, one at a time and in order. Only the epoch file is
+        waited for (it must be durable before the batch's messages leave); everything else is
+        done at once or queued (the log writer, snapshot streams)."""
         peer = self.peer
-        while peer.actions:
-            actions, peer.actions = peer.actions, []
-            for a in actions:
-                self._act(a)
+        while True:
+            await self.ready_wake.wait()
+            self.ready_wake = trio.Event()
+            while peer.has_ready():
+                r = peer.ready()
+                if r.epochs is not None:
+                    await trio.to_thread.run_sync(self._write_epochs, r.epochs.accepted,
+                                                  r.epochs.current)
+                try:
+                    self._execute(r)
+                except DigestMismatch as e:
+                    log.critical("%s", e)
+                    raise
 
-    def _act(self, a: Any) -> None:
-        t = type(a)
-        if t is Send:
-            msg = a.msg
-            if type(msg) is M.Notification:
-                self.election.send(a.to, msg)
-            else:
-                if type(msg) is M.PingReply:
-                    msg = M.PingReply(tuple(self.engine.touched.items()))
-                    self.engine.touched.clear()
-                self.quorum.send(a.to, msg)
-        elif t is Persist:
-            self._write_epochs(a.accepted_epoch, a.current_epoch)
-        elif t is Log or t is Truncate:
-            if t is Truncate:
-                self._rebuild_tree()
-            self.log_queue.append(a)
+    def _execute(self, r: Ready) -> None:
+        if r.log:
+            self.log_queue.extend(r.log)
             self.log_wake.set()
-        elif t is Install:
-            self._install(a.zxid, a.state)
-        elif t is Become:
-            self._become(a)
-        elif t is Disconnect:
-            self.quorum.drop(a.sid)
-        elif t is Deliver:
-            self._deliver(a.sid, a.msg)
+        if r.committed:
+            digest = self.engine.apply_txns(r.committed, self.now())
+            self.peer.applied(r.committed[-1].zxid, digest)
+        for net in r.network:
+            if type(net) is Send:
+                if type(net.msg) is M.Notification:
+                    self.election.send(net.to, net.msg)
+                elif net.to in self.held:
+                    self.held[net.to].append(net.msg)  # behind a snapshot still streaming
+                else:
+                    self.quorum.send(net.to, net.msg)
+            elif type(net) is SendSnapshot:
+                self._send_snapshot(net.to, net.zxid)
+            elif type(net) is Disconnect:
+                self._stop_stream(net.sid)
+                self.quorum.drop(net.sid)
+        for role in r.roles:
+            self._become(role)
+        if r.deliveries:
+            self._deliver(r.deliveries)
 
-    def _become(self, b: Become) -> None:
+    # -- SNAP: streaming the tree to a learner -----------------------------------------------
+
+    def _send_snapshot(self, to: int, zxid: int) -> None:
+        """Stream the tree to `to`; what the peer sends it meanwhile waits in `held`."""
+        assert self.engine.tree.last_zxid >= zxid, "asked for a state the tree has not reached"
+        assert self.nursery is not None
+        self._stop_stream(to)
+        self.held[to] = []
+        scope = self.streams[to] = trio.CancelScope()
+        self.nursery.start_soon(self._stream_snapshot, to, scope)
+
+    def _stop_stream(self, to: int) -> None:
+        scope = self.streams.pop(to, None)
+        if scope is not None:
+            scope.cancel()
+        self.held.pop(to, None)
+
+    async def _stream_snapshot(self, to: int, scope: trio.CancelScope) -> None:
+        """A fuzzy snapshot, a chunk per step: writes go on between chunks (the learner replays
+        the transactions after the snapshot's zxid over it, which makes it exact), and no
+        more than a chunk of the tree image exists at a time on this side. The link's queue
+        still holds what the network has not taken yet: bounding that needs backpressure from
+        `Links` (a send that waits while a peer's queue is long)."""
+        with scope:
+            await trio.sleep(0)  # (stopped before it began: nothing to send)
+            writer = snapmod.SnapshotWriter(self.engine.tree, self.wall())
+            chunks = writer.chunks()
+            chunk = next(chunks)
+            first = True
+            sent = 1
+            for following in chunks:
+                self.quorum.send(to, M.Snap(writer.zxid, chunk, first, False))
+                chunk, first = following, False
+                sent += 1
+                await trio.sleep(0)
+            self.quorum.send(to, M.Snap(writer.zxid, chunk, first, True))
+            log.info("server %d: SNAP at %#x sent to server %d in %d chunks (tree now at %#x)",
+                     self.peer.sid, writer.zxid, to, sent, self.engine.tree.last_zxid)
+            del self.streams[to]
+            for msg in self.held.pop(to):
+                self.quorum.send(to, msg)
+
+    def _become(self, b: RoleChange) -> None:
         engine = self.engine
         self.mode = ROLE_MODES[b.role]
         log.info("server %d: %s (leader %s, epoch %d)", self.peer.sid, self.mode, b.leader,
                  b.epoch)
         engine.stop_serving()
-        if b.role == M.LOOKING:
+        if b.role == Role.LOOKING:
             if self.config.readonly_mode_enabled:
                 engine.read_only = engine.serving = True  # reads for clients that accept it
                 self.mode = "read-only"
             return
         now = self.now()
-        if b.role == M.LEADING:
+        if b.role == Role.LEADING:
             engine.prep.last_zxid = b.epoch << 32
             engine.prep.changes.clear()
             engine.prep.outstanding.clear()
@@ -238,9 +304,7 @@ class QuorumServer(Server):
             engine.request_sync = self.peer.local_sync
             engine.forward = None
         else:
-            leader = b.leader
-            assert leader is not None
-            engine.forward = lambda req: self._to_leader(req)
+            engine.forward = self._to_leader
             engine.request_sync = lambda token: self._to_leader(M.SyncRequest(token))
         engine.serving = True
 
@@ -249,40 +313,60 @@ class QuorumServer(Server):
         if leader is not None:
             self.quorum.send(leader, msg)
 
-    def _deliver(self, sid: int, msg: Any) -> None:
+    def _deliver(self, deliveries: Iterable[Any]) -> None:
         engine = self.engine
         now = self.now()
-        if type(msg) is M.Request:
-            engine.remote_write(msg, now, self.wall())
-            self.commit()
-        elif type(msg) is M.SyncReply:
-            engine.sync_answered(msg.token, msg.zxid, now)
-        elif type(msg) is M.PingReply:
-            for session_id, _ in msg.touches:
-                engine.sessions.touch(session_id, now)
+        for d in deliveries:
+            msg = d.msg
+            if type(msg) is M.Request:
+                engine.remote_write(msg, now, self.wall())
+            elif type(msg) is M.SyncReply:
+                engine.sync_answered(msg.token, msg.zxid, now)
+            elif type(msg) is M.PingReply:
+                for session_id, _ in msg.touches:
+                    engine.sessions.touch(session_id, now)
+        self.commit()  # the forwarded writes, all in one proposal
 
-    def _rebuild_tree(self) -> None:
-        """After TRUNC: the newest snapshot on disk plus our history up to what is applied."""
-        snaps = snapmod.snapshots(self.disk, self.snap_dir)
-        tree = snapmod.load(self.disk, snaps[0][1]) if snaps else DataTree()
-        for txn in self.peer.history:
-            if tree.last_zxid < txn.zxid <= self.peer.applied_zxid:
-                tree.apply(txn)
-        self._replace_tree(tree)
+    async def _install_chunk(self, op: Install) -> None:
+        """A chunk of the leader's snapshot goes to a .tmp file as it comes; with the last,
+        the file becomes our snapshot, the log restarts after it, and the tree is loaded from
+        it — all off the event loop."""
+        path = os.path.join(self.snap_dir, snapmod.snapshot_name(op.zxid))
+        if op.first:
+            if self.incoming is not None:
+                await trio.to_thread.run_sync(self.incoming.close)  # one left unfinished
+            self.incoming = await trio.to_thread.run_sync(self._open_incoming, path + ".tmp")
+        f = self.incoming
+        assert f is not None, "the peer passes on no chunk of a snapshot it saw no start of"
+        await trio.to_thread.run_sync(f.write, op.chunk)
+        if not op.last:
+            return
+        self.incoming = None
+        await trio.to_thread.run_sync(snapmod.finish, self.disk, f, path)
+        await trio.to_thread.run_sync(self._reset_log, op.zxid)
+        self.since_snapshot = 0
+        self._replace_tree(await trio.to_thread.run_sync(self._load_tree, path))
+        log.info("server %d: installed the leader's snapshot at %#x", self.peer.sid, op.zxid)
+        self._input(self.peer.installed, op.zxid)
 
-    def _install(self, zxid: int, state: bytes) -> None:
-        path = os.path.join(self.snap_dir, snapmod.snapshot_name(zxid))
-        f = self.disk.open_log(path + ".tmp")
+    def _open_incoming(self, path: str) -> Any:
+        f = self.disk.open_log(path)
         f.truncate(0)
-        f.write(state)
-        snapmod.finish(self.disk, f, path)
-        self.log_queue.append(Install(zxid, b""))
-        self.log_wake.set()
-        self._replace_tree(snapmod.load(self.disk, path))
+        return f
 
-    def _replace_tree(self, tree: Any) -> None:
-        engine = self.engine
+    def _load_tree(self, path: str) -> DataTree:
+        tree = snapmod.load(self.disk, path)
         tree.track_digest()
+        return tree
+
+    def _rebuilt_tree(self) -> DataTree:
+        """The state after a truncation, as a restart would find it on disk."""
+        tree = recover(self.disk, self.snap_dir, self.log_dir).tree
+        tree.track_digest()
+        return tree
+
+    def _replace_tree(self, tree: DataTree) -> None:
+        engine = self.engine
         tree.can_see = engine.tree.can_see
         engine.tree = tree
         engine.prep.tree = tree
@@ -293,23 +377,32 @@ class QuorumServer(Server):
     # -- tasks ----------------------------------------------------------------------------------
 
     async def start_tasks(self, nursery: trio.Nursery) -> None:
+        self.nursery = nursery
         await nursery.start(self.election.run)
         await nursery.start(self.quorum.run)
         nursery.start_soon(self._log_writer)
-        self.peer.start(self.now())
-        self._run_actions()
+        nursery.start_soon(self._executor)
+        self._input(self.peer.start, self.now())
         nursery.start_soon(self._ticker)
 
     async def _ticker(self) -> None:
+        """Tick the peer every POLL_S, except a leader, which ticks (and pings) every half tick.
+
+        An election's timers (200 ms finalize wait, 400 ms notification resends) and a new
+        follower's FOLLOWERINFO retries are much finer than a tick: driven only every half tick
+        (1 s at tickTime 2000) they made every election and every join wait for the next tick,
+        and let servers decide up to a second apart (ZooKeeper polls these every 100-200 ms).
+        """
         half = self.config.tick_time / 2000
+        next_full = trio.current_time() + half
         while True:
-            await trio.sleep(half)
-            try:
-                self.peer.tick(self.now())
-                self._run_actions()
-            except DigestMismatch as e:
-                log.critical("%s", e)
-                raise
+            await trio.sleep(min(POLL_S, half))
+            now = trio.current_time()
+            if now >= next_full:
+                next_full = max(next_full + half, now)
+            elif self.peer.role == Role.LEADING:
+                continue
+            self._input(self.peer.tick, self.now())
 
     async def _log_writer(self) -> None:
         while True:
@@ -317,15 +410,14 @@ class QuorumServer(Server):
             self.log_wake = trio.Event()
             while self.log_queue:
                 item = self.log_queue.popleft()
-                if type(item) is Log:
+                if type(item) is Append:
                     txns = list(item.txns)
-                    while self.log_queue and type(self.log_queue[0]) is Log:
+                    while self.log_queue and type(self.log_queue[0]) is Append:
                         txns.extend(self.log_queue.popleft().txns)
                     data = encode_batch(txns)
                     await trio.to_thread.run_sync(self.txnlog.append, txns[0].zxid, data)
                     self.since_snapshot += len(txns)
-                    self.peer.logged(txns[-1].zxid)
-                    self._run_actions()
+                    self._input(self.peer.logged, txns[-1].zxid)
                     if self.since_snapshot >= self.config.snap_count \
                             and not self.committer.snapshotting:
                         self.since_snapshot = 0
@@ -333,10 +425,11 @@ class QuorumServer(Server):
                         await self.committer.snapshot()
                 elif type(item) is Truncate:
                     await trio.to_thread.run_sync(self._truncate_files, item.zxid)
-                else:  # Install: the snapshot is written; the log starts again after it
-                    await trio.to_thread.run_sync(self._reset_log, item.zxid)
-                    self.peer.logged(item.zxid)
-                    self._run_actions()
+                    if item.rebuild:
+                        self._replace_tree(await trio.to_thread.run_sync(self._rebuilt_tree))
+                    self._input(self.peer.truncated, item.zxid)
+                else:
+                    await self._install_chunk(item)
 
     def _truncate_files(self, zxid: int) -> None:
         """Drop every logged transaction after `zxid` from the segments on disk."""

@@ -1,23 +1,20 @@
 """One server of a ZAB ensemble as a plain state machine: election, discovery, synchronisation
-and broadcast, with no sockets, no clock and no disk.
+and broadcast, with no sockets, no clock, no disk and no state machine of its own.
 
-Inputs: `start`, `receive(sid, msg)`, `disconnected(sid)`, `tick(now)`, `logged(zxid)` (the
-transactions up to `zxid` are durable), `propose(txn)` (the leader's own writes). Outputs:
-`actions`, a list the driver executes in order:
+Inputs are methods: `start(now)`, `receive(sid, msg, now)`, `disconnected(sid)`, `tick(now)`
+(`now` is monotonic milliseconds), `logged(zxid)` (the log is durable up to `zxid`),
+`installed(zxid)` and `truncated(zxid)` (an `Install` or `Truncate` is done and durable),
+`applied(zxid, digest)` (the driver applied committed transactions up to `zxid`),
+`propose_batch(txns)` (the leader's own writes), `local_sync(token)` and `touch(sessions)`
+(sessions this server's clients kept alive). After each, `ready()` returns the `Ready` batch of
+what to do (see `zkserver.quorum.ready`): nothing is carried out inside a step, and the driver
+never has to edit what comes out.
 
-* `Send(to, msg)`: a message to another server (election or quorum channel, by type);
-* `Persist(accepted_epoch, current_epoch)`: durably, before anything after it is sent;
-* `Log(txns)`, `Truncate(zxid)`, `Install(zxid, state)`: the log, in one ordered stream;
-  `Log` is answered by `logged(zxid)` once durable; `Truncate` and `Install` also reset the
-  state machine to that point (they happen only while synchronising with a new leader);
-* `Disconnect(sid)`: drop the quorum connection to a server (a leader that abdicates drops all
-  its learners, so they look for a new leader at once instead of timing out);
-* `Become(role, leader, epoch)`: now serving (or not) in this role;
-* `Deliver(sid, msg)`: a message for the server around the core (a forwarded client write, a
-  sync, session touches).
-
-Committed transactions go to the state machine (`StateMachine.apply`) in zxid order, on every
-server, exactly once per state the machine has.
+Installing a snapshot or truncating the log takes the driver time (it streams the snapshot to
+disk and loads it, or cuts the log and rebuilds the state, off the event loop), so both are
+confirmed. Until every such reset is, `logged` reports are stale (they concern appends made
+before it) and are ignored, and nothing is acknowledged or committed: a learner acknowledges
+NEWLEADER, and a leader establishes itself, only on a history that is durable as it is now.
 
 The protocol is ZooKeeper's: a new leader takes an epoch above every accepted epoch of a quorum
 (discovery), brings each follower to its history by DIFF, TRUNC or SNAP (synchronisation), and
@@ -28,17 +25,13 @@ counter.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Any, Protocol
+from collections.abc import Iterable, Mapping
+from typing import Any
 
-import attrs
-
+from zkserver.quorum.digests import DigestCheck
 from zkserver.quorum.election import Election
+from zkserver.quorum.history import History
 from zkserver.quorum.messages import (
-    FOLLOWING,
-    LEADING,
-    LOOKING,
-    OBSERVING,
     Ack,
     AckEpoch,
     AckNewLeader,
@@ -61,71 +54,31 @@ from zkserver.quorum.messages import (
     UpToDate,
     Vote,
 )
+from zkserver.quorum.quorum import QuorumVerifier
+from zkserver.quorum.ready import (
+    EMPTY,
+    Append,
+    Deliver,
+    Disconnect,
+    Epochs,
+    Install,
+    LogOp,
+    NetOp,
+    Ready,
+    RoleChange,
+    Send,
+    SendSnapshot,
+    Truncate,
+)
+from zkserver.quorum.roles import LearnerStage, Role, SyncStage
 from zkserver.txn import Txn
 
 COUNTER_MASK = 0xFFFFFFFF
+_SYNCED = (LearnerStage.SYNCED, LearnerStage.ACKED)
 
 
 def epoch_of(zxid: int) -> int:
     return zxid >> 32
-
-
-class StateMachine(Protocol):
-    def apply(self, txn: Txn) -> int: ...  # returns the state digest after it
-    def digest(self) -> int: ...
-    def snapshot(self) -> tuple[int, bytes]: ...
-
-
-@attrs.frozen
-class Send:
-    to: int
-    msg: Any
-
-
-@attrs.frozen
-class Persist:
-    accepted_epoch: int
-    current_epoch: int
-
-
-@attrs.frozen
-class Log:
-    txns: tuple[Txn, ...]
-
-
-@attrs.frozen
-class Truncate:
-    zxid: int
-
-
-@attrs.frozen
-class Install:
-    zxid: int
-    state: bytes
-
-
-@attrs.frozen
-class Disconnect:
-    """Close the quorum connection to `sid` (the other end learns of it, as with TCP)."""
-
-    sid: int
-
-
-@attrs.frozen
-class Become:
-    role: int
-    leader: int | None
-    epoch: int
-
-
-@attrs.frozen
-class Deliver:
-    sid: int
-    msg: Any
-
-
-class DigestMismatch(Exception):
-    """This replica's state differs from the leader's after the same transaction."""
 
 
 class Learner:
@@ -136,114 +89,128 @@ class Learner:
     def __init__(self, sid: int, observer: bool, now: int) -> None:
         self.sid = sid
         self.observer = observer
-        self.stage = "info"  # info -> epoch -> synced (NEWLEADER sent) -> acked (AckNewLeader)
+        self.stage = LearnerStage.INFO
         self.last_heard = now
         self.accepted_epoch = -1
         self.last_zxid = 0
 
 
 class Peer:
-    def __init__(self, sid: int, voters: Iterable[int], observers: Iterable[int], *,
-                 sm: StateMachine, tick_ms: int = 2000, init_limit: int = 10,
-                 sync_limit: int = 5, accepted_epoch: int = 0, current_epoch: int = 0,
-                 history: Iterable[Txn] = (), base_zxid: int = 0,
-                 history_limit: int = 100_000) -> None:
+    def __init__(self, sid: int, quorum: QuorumVerifier, *, history: History | None = None,
+                 tick_ms: int = 2000, init_limit: int = 10, sync_limit: int = 5,
+                 accepted_epoch: int = 0, current_epoch: int = 0,
+                 applied_zxid: int | None = None) -> None:
         self.sid = sid
-        self.voters = frozenset(voters)
-        self.observers = frozenset(observers)
-        self.is_observer = sid in self.observers
-        self.sm = sm
+        self.quorum = quorum
+        self.is_observer = sid in quorum.observers
         self.tick_ms = tick_ms
         self.init_limit = init_limit
         self.sync_limit = sync_limit
         self.accepted_epoch = accepted_epoch
         self.current_epoch = current_epoch
-        self.history: list[Txn] = list(history)
-        self._base_zxid = base_zxid  # the state machine's zxid before `history` begins
-        self.history_limit = history_limit
-        self.logged_zxid = self.last_zxid  # what recovery found is durable
-        self.applied_zxid = self.last_zxid  # recovery replayed the whole log
+        self.history = history if history is not None else History()
+        self.logged_zxid = self.history.last_zxid  # what recovery found is durable
+        self.resets = 0  # `Install`s and `Truncate`s the driver has not confirmed yet
+        self._snap_zxid: int | None = None  # a snapshot from the leader, arriving in chunks
+        # The state machine's zxid as the driver holds it once it has carried out every batch
+        # (recovery replays the whole log, so by default the last logged zxid).
+        self.applied_zxid = self.history.last_zxid if applied_zxid is None else applied_zxid
         self.commit_zxid = 0
-        self.actions: list[Any] = []
-        self.role = LOOKING
+        self.role = Role.LOOKING
         self.leader: int | None = None
         self.epoch = 0
-        self.election = Election(sid, self.voters, self.is_observer, self._send_election)
+        self.election = Election(sid, quorum)
         self.decided: Vote | None = None
         self.now = 0
+        self.digests = DigestCheck(sid)
+        self.touches: dict[int, int] = {}  # session id -> timeout, for the next PingReply
+        # what the next Ready holds
+        self._epochs_changed = False
+        self._log: list[LogOp] = []
+        self._committed: list[Txn] = []
+        self._net: list[NetOp] = []
+        self._roles: list[RoleChange] = []
+        self._deliveries: list[Deliver] = []
         # leader
         self.learners: dict[int, Learner] = {}
         self.established = False
         self.new_epoch = 0
+        self._epoch_infos: dict[int, int] = {}
         self.epoch_acks: set[int] = set()
         self.newleader_acks: set[int] = set()
         self.acks: dict[int, set[int]] = {}  # outstanding proposal zxid -> acked by
         self.proposed_zxid = 0
         self.phase_deadline = 0
         self.pending_syncs: list[tuple[int, int, int]] = []  # (zxid needed, sid, token)
+        self.last_digest = (0, 0)  # (zxid, digest) the driver last reported applying
         # learner
         self.leader_heard = 0
-        self.stage = ""
+        self.stage = SyncStage.IDLE
         self.newleader: NewLeader | None = None
         self.acked_zxid = 0
-        self.sync_commit = 0
+
+    # -- the output batch ---------------------------------------------------------------------
+
+    def has_ready(self) -> bool:
+        return bool(self._net or self._log or self._committed or self._epochs_changed
+                    or self._roles or self._deliveries or self.election.outbox)
+
+    def ready(self) -> Ready:
+        """Everything decided since the last call, for the driver to carry out."""
+        if self.election.outbox:
+            for to, n in self.election.take_messages():
+                self._net.append(Send(to, n))
+        if not (self._net or self._log or self._committed or self._epochs_changed
+                or self._roles or self._deliveries):
+            return EMPTY
+        r = Ready(Epochs(self.accepted_epoch, self.current_epoch) if self._epochs_changed
+                  else None, tuple(self._log), tuple(self._committed), tuple(self._net),
+                  tuple(self._roles), tuple(self._deliveries))
+        self._epochs_changed = False
+        self._log = []
+        self._committed = []
+        self._net = []
+        self._roles = []
+        self._deliveries = []
+        return r
 
     # -- helpers ------------------------------------------------------------------------------
 
     @property
     def last_zxid(self) -> int:
-        return self.history[-1].zxid if self.history else self._base_zxid
+        return self.history.last_zxid
 
-    def quorum(self, sids: set[int]) -> bool:
-        return len(sids & self.voters) * 2 > len(self.voters)
+    @property
+    def serving(self) -> bool:
+        """Whether this server is in the broadcast phase (its clients may be served)."""
+        if self.role == Role.LEADING:
+            return self.established
+        return self.stage == SyncStage.SERVING
 
     def _send(self, to: int, msg: Any) -> None:
-        self.actions.append(Send(to, msg))
-
-    def _send_election(self, to: int, n: Notification) -> None:
-        self._send(to, n)
+        self._net.append(Send(to, msg))
 
     def _vote(self) -> Vote:
         return Vote(self.current_epoch, self.last_zxid, self.sid)
 
     def _persist(self) -> None:
-        self.actions.append(Persist(self.accepted_epoch, self.current_epoch))
+        self._epochs_changed = True
 
     def _append(self, txns: list[Txn]) -> None:
         if not txns:
             return
-        self.history.extend(txns)
-        if len(self.history) > self.history_limit:
-            drop = len(self.history) - self.history_limit
-            self._base_zxid = self.history[drop - 1].zxid
-            del self.history[:drop]
-        self.actions.append(Log(tuple(txns)))
+        self.history.append(txns)
+        self._log.append(Append(tuple(txns)))
 
     def _apply_upto(self, zxid: int) -> None:
-        """Apply every logged transaction up to `zxid` not yet in the state machine."""
-        for txn in self._after(self.applied_zxid):
-            if txn.zxid > zxid:
-                break
-            self.sm.apply(txn)
-            self.applied_zxid = txn.zxid
-
-    def _after(self, zxid: int) -> list[Txn]:
-        """Logged transactions with a zxid above `zxid`, in order."""
-        h = self.history
-        lo, hi = 0, len(h)
-        while lo < hi:
-            mid = (lo + hi) // 2
-            if h[mid].zxid <= zxid:
-                lo = mid + 1
-            else:
-                hi = mid
-        return h[lo:]
-
-    def _has(self, zxid: int) -> bool:
-        if zxid == self._base_zxid:
-            return True
-        h = self._after(zxid - 1)
-        return bool(h) and h[0].zxid == zxid
+        """Hand the driver every logged transaction up to `zxid` it has not applied yet."""
+        if zxid <= self.applied_zxid:
+            return
+        txns = self.history.between(self.applied_zxid, zxid)
+        if txns:
+            self._committed.extend(txns)
+            self.applied_zxid = txns[-1].zxid
+            self.history.trim(self.applied_zxid)
 
     # -- inputs -------------------------------------------------------------------------------
 
@@ -253,69 +220,116 @@ class Peer:
 
     def _look(self, now: int) -> None:
         was = self.role
-        if was == LEADING:
+        if was == Role.LEADING:
             for sid in self.learners:
-                self.actions.append(Disconnect(sid))
-        elif was in (FOLLOWING, OBSERVING) and self.leader is not None:
-            self.actions.append(Disconnect(self.leader))
-        self.role = LOOKING
+                self._net.append(Disconnect(sid))
+        elif was in (Role.FOLLOWING, Role.OBSERVING) and self.leader is not None:
+            self._net.append(Disconnect(self.leader))
+        self.role = Role.LOOKING
         self.leader = None
         self.established = False
         self.learners = {}
         self.acks = {}
         self.pending_syncs = []
         self.newleader = None
-        self.stage = ""
+        self.stage = SyncStage.IDLE
+        self._snap_zxid = None
         self.decided = None
-        if was != LOOKING:
-            self.actions.append(Become(LOOKING, None, self.epoch))
+        self.digests.reset(self.applied_zxid)
+        if was != Role.LOOKING:
+            self._roles.append(RoleChange(Role.LOOKING, None, self.epoch))
         self.election.start(self._vote(), now)
 
     def tick(self, now: int) -> None:
         self.now = now
-        if self.role == LOOKING:
+        if self.role == Role.LOOKING:
             vote = self.election.tick(now)
             if vote is not None:
                 self._decided(vote, now)
-        elif self.role == LEADING:
+        elif self.role == Role.LEADING:
             self._leader_tick(now)
         else:
             self._learner_tick(now)
 
     def disconnected(self, sid: int) -> None:
-        if self.role == LEADING and sid in self.learners:
+        if self.role == Role.LEADING and sid in self.learners:
             del self.learners[sid]
             self._check_leader_quorum()
-        elif self.role in (FOLLOWING, OBSERVING) and sid == self.leader:
+        elif self.role in (Role.FOLLOWING, Role.OBSERVING) and sid == self.leader:
             self._look(self.now)
 
     def receive(self, frm: int, msg: Any, now: int) -> None:
         self.now = now
         if isinstance(msg, Notification):
             self._notification(msg, now)
-        elif self.role == LEADING:
+        elif self.role == Role.LEADING:
             self._leader_receive(frm, msg, now)
-        elif self.role in (FOLLOWING, OBSERVING) and frm == self.leader:
-            self.leader_heard = now
-            self._learner_receive(msg, now)
+        elif self.role in (Role.FOLLOWING, Role.OBSERVING):
+            if isinstance(msg, FollowerInfo):
+                # We follow, so the sender decided on a leader that isn't one (it finished its
+                # election on votes that changed after). Refuse it, as ZooKeeper's closed
+                # learner port does, so it elects again now rather than after initLimit. If
+                # it is the one we follow, neither of us leads: we elect again too (its
+                # retries must not pass for a live leader and keep us waiting for ever).
+                self._net.append(Disconnect(frm))
+                if frm == self.leader:
+                    self._look(now)
+            elif frm == self.leader:
+                self.leader_heard = now
+                self._learner_receive(msg, now)
 
     def logged(self, zxid: int) -> None:
         """Transactions up to `zxid` are durable on this server."""
-        if zxid <= self.logged_zxid:
+        if zxid <= self.logged_zxid or self.resets:
             return
         self.logged_zxid = min(zxid, self.last_zxid)
-        if self.role == LEADING:
+        if self.role == Role.LEADING:
             for z, ackers in self.acks.items():
-                if z <= self.logged_zxid:
-                    ackers.add(self.sid)
+                if z > self.logged_zxid:
+                    break
+                ackers.add(self.sid)
             self._try_commit()
-        elif self.role in (FOLLOWING, OBSERVING):
+        elif self.role in (Role.FOLLOWING, Role.OBSERVING):
             self._learner_logged()
+
+    def installed(self, zxid: int) -> None:
+        """The snapshot at `zxid` (an `Install`'s last chunk) is the driver's state, durably;
+        its log starts again after it."""
+        self.resets -= 1
+        self.logged_zxid = zxid
+        self._after_reset()
+
+    def truncated(self, zxid: int) -> None:
+        """A `Truncate` to `zxid` is durable (and the state rebuilt, if it had to be)."""
+        self.resets -= 1
+        self.logged_zxid = min(self.logged_zxid, zxid)
+        self._after_reset()
+
+    def _after_reset(self) -> None:
+        if self.role == Role.LEADING:
+            self._try_commit()
+        elif self.role in (Role.FOLLOWING, Role.OBSERVING):
+            self._learner_logged()
+
+    def applied(self, zxid: int, digest: int) -> None:
+        """The driver applied the committed transactions up to `zxid`; its state digest.
+
+        Raises `DigestMismatch` if the leader's digest at the same zxid differs: the driver
+        must stop the server rather than serve a diverged state."""
+        self.last_digest = (zxid, digest)
+        if self.role != Role.LEADING:
+            self.digests.ours(zxid, digest)
+
+    def touch(self, sessions: Mapping[int, int]) -> None:
+        """Sessions this server's clients kept alive (id -> timeout), for the leader (which
+        keeps its own sessions alive itself)."""
+        if self.role != Role.LEADING:
+            self.touches.update(sessions)
 
     # -- election -----------------------------------------------------------------------------
 
     def _notification(self, n: Notification, now: int) -> None:
-        if self.role == LOOKING:
+        if self.role == Role.LOOKING:
             vote = self.election.receive(n, now)
             if vote is not None:
                 self._decided(vote, now)
@@ -328,8 +342,8 @@ class Peer:
         if vote.leader == self.sid:
             self._lead(now)
         else:
-            self.role = OBSERVING if self.is_observer else FOLLOWING
-            self.stage = "info"
+            self.role = Role.OBSERVING if self.is_observer else Role.FOLLOWING
+            self.stage = SyncStage.INFO
             self.leader_heard = now
             self.phase_deadline = now + self.init_limit * self.tick_ms
             self._send(vote.leader, FollowerInfo(self.sid, self.accepted_epoch, self.last_zxid,
@@ -338,7 +352,7 @@ class Peer:
     # -- leader -------------------------------------------------------------------------------
 
     def _lead(self, now: int) -> None:
-        self.role = LEADING
+        self.role = Role.LEADING
         self.learners = {}
         self.established = False
         self.epoch_acks = {self.sid}
@@ -346,12 +360,12 @@ class Peer:
         self.acks = {}
         self.new_epoch = 0
         self.phase_deadline = now + self.init_limit * self.tick_ms
-        self._epoch_infos: dict[int, int] = {self.sid: self.accepted_epoch}
+        self._epoch_infos = {self.sid: self.accepted_epoch}
 
     def _leader_receive(self, frm: int, msg: Any, now: int) -> None:
         learner = self.learners.get(frm)
         if isinstance(msg, FollowerInfo):
-            if frm not in self.voters and frm not in self.observers:
+            if frm not in self.quorum.voters and frm not in self.quorum.observers:
                 return
             learner = Learner(frm, msg.observer, now)
             learner.accepted_epoch = msg.accepted_epoch
@@ -359,23 +373,23 @@ class Peer:
             self.learners[frm] = learner
             if self.new_epoch:
                 self._send(frm, LeaderInfo(self.new_epoch))
-                learner.stage = "epoch"
+                learner.stage = LearnerStage.EPOCH
                 return
             if not msg.observer:
                 self._epoch_infos[frm] = msg.accepted_epoch
-            if self.quorum(set(self._epoch_infos)):
+            if self.quorum.has_quorum(self._epoch_infos.keys()):
                 self.new_epoch = max(self._epoch_infos.values()) + 1
                 self.accepted_epoch = self.new_epoch
                 self._persist()
                 for lrn in self.learners.values():
                     self._send(lrn.sid, LeaderInfo(self.new_epoch))
-                    lrn.stage = "epoch"
+                    lrn.stage = LearnerStage.EPOCH
             return
         if learner is None:
             return
         learner.last_heard = now
         if isinstance(msg, AckEpoch):
-            if learner.stage != "epoch":
+            if learner.stage != LearnerStage.EPOCH:
                 return
             if (msg.current_epoch, msg.last_zxid) > (self.current_epoch, self.last_zxid) \
                     and not learner.observer:
@@ -386,22 +400,23 @@ class Peer:
                 self.epoch_acks.add(frm)
             if self.established:
                 self._sync_learner(learner)
-            elif self.quorum(self.epoch_acks):
+            elif self.quorum.has_quorum(self.epoch_acks):
                 for lrn in list(self.learners.values()):
-                    if lrn.stage == "epoch" and (lrn.observer or lrn.sid in self.epoch_acks):
+                    if lrn.stage == LearnerStage.EPOCH \
+                            and (lrn.observer or lrn.sid in self.epoch_acks):
                         self._sync_learner(lrn)
                 self.newleader_acks.add(self.sid)  # our own history is logged already
         elif isinstance(msg, AckNewLeader):
-            if learner.stage != "synced" or msg.epoch != self.new_epoch:
+            if learner.stage != LearnerStage.SYNCED or msg.epoch != self.new_epoch:
                 return
-            learner.stage = "acked"
+            learner.stage = LearnerStage.ACKED
             if self.established:
                 self._send(frm, UpToDate(self.commit_zxid))
                 return
             if not learner.observer:
                 self.newleader_acks.add(frm)
-            if self.quorum(self.newleader_acks) and self.logged_zxid >= self.last_zxid:
-                self._establish(now)
+            if self.quorum.has_quorum(self.newleader_acks) and self._history_durable():
+                self._establish()
         elif isinstance(msg, Ack):
             # Acks are cumulative: the follower has logged every proposal up to this one.
             if learner.observer:
@@ -412,55 +427,53 @@ class Peer:
                 ackers.add(frm)
             self._try_commit()
         elif isinstance(msg, PingReply):
-            self.actions.append(Deliver(frm, msg))
+            self._deliveries.append(Deliver(frm, msg))
         elif isinstance(msg, SyncRequest):
             self.pending_syncs.append((self.proposed_zxid, frm, msg.token))
             self._answer_syncs()
         elif isinstance(msg, Request):
-            self.actions.append(Deliver(frm, msg))
+            self._deliveries.append(Deliver(frm, msg))
 
     def _sync_learner(self, learner: Learner) -> None:
         """DIFF, TRUNC+DIFF or SNAP to bring a learner to our history, then NEWLEADER."""
+        h = self.history
         peer_zxid = learner.last_zxid
         limit = self.commit_zxid if self.established else self.last_zxid
+        first = h.first_zxid
         if peer_zxid == limit:
             self._send(learner.sid, Diff(()))
-        elif self._has(peer_zxid) and peer_zxid < limit:
-            self._send(learner.sid, Diff(tuple(t for t in self._after(peer_zxid)
-                                               if t.zxid <= limit)))
-        elif peer_zxid > limit or (self.history and peer_zxid >= self.history[0].zxid):
+        elif h.has(peer_zxid) and peer_zxid < limit:
+            self._send(learner.sid, Diff(tuple(h.between(peer_zxid, limit))))
+        elif peer_zxid > limit or (first is not None and peer_zxid >= first):
             # The learner has transactions we don't: cut back to the last one we share.
-            common = self._last_common(peer_zxid)
+            common = h.last_common(peer_zxid)
             if common is not None:
                 self._send(learner.sid, Trunc(common))
-                self._send(learner.sid, Diff(tuple(t for t in self._after(common)
-                                                   if t.zxid <= limit)))
+                self._send(learner.sid, Diff(tuple(h.between(common, limit))))
             else:
                 self._send_snap(learner)
         else:
             self._send_snap(learner)
         if self.established:
-            for txn in self._after(limit):  # proposals still in flight
+            for txn in h.after(limit):  # proposals still in flight
                 self._send(learner.sid, Proposal(txn))
         self._send(learner.sid, NewLeader(self.new_epoch, self.last_zxid))
-        learner.stage = "synced"
+        learner.stage = LearnerStage.SYNCED
 
-    def _last_common(self, peer_zxid: int) -> int | None:
-        """The highest zxid we hold at or below the learner's, if our memory reaches it."""
-        cands = [t.zxid for t in self.history if t.zxid <= peer_zxid]
-        if cands:
-            return cands[-1]
-        if peer_zxid >= self._base_zxid and self._base_zxid == 0:
-            return 0
-        return None
+    def _history_durable(self) -> bool:
+        return not self.resets and self.logged_zxid >= self.last_zxid
 
     def _send_snap(self, learner: Learner) -> None:
-        zxid, state = self.sm.snapshot()
-        self._send(learner.sid, Snap(zxid, state))
+        # The driver sends the state as it stands once this batch's commits are applied: at
+        # `applied_zxid`, or later if batches were gathered. Before establishment that is
+        # below our history's end, whose rest follows as a DIFF (the learner skips any part
+        # of it the snapshot already holds).
+        zxid = self.applied_zxid
+        self._net.append(SendSnapshot(learner.sid, zxid))
         if zxid < self.last_zxid and not self.established:
-            self._send(learner.sid, Diff(tuple(self._after(zxid))))
+            self._send(learner.sid, Diff(tuple(self.history.after(zxid))))
 
-    def _establish(self, now: int) -> None:
+    def _establish(self) -> None:
         self.established = True
         self.current_epoch = self.new_epoch
         self.epoch = self.new_epoch
@@ -469,9 +482,9 @@ class Peer:
         self._apply_upto(self.commit_zxid)
         self.proposed_zxid = self.new_epoch << 32
         for lrn in self.learners.values():
-            if lrn.stage == "acked":
+            if lrn.stage == LearnerStage.ACKED:
                 self._send(lrn.sid, UpToDate(self.commit_zxid))
-        self.actions.append(Become(LEADING, self.sid, self.epoch))
+        self._roles.append(RoleChange(Role.LEADING, self.sid, self.epoch))
 
     def propose(self, txn: Txn) -> bool:
         """The leader's next transaction (its zxid must be the next one). False if not leading."""
@@ -482,7 +495,7 @@ class Peer:
 
         Returns how many were proposed (fewer than given if leadership ended on the way).
         """
-        if self.role != LEADING or not self.established:
+        if self.role != Role.LEADING or not self.established:
             return 0
         taken: list[Txn] = []
         for txn in txns:
@@ -497,7 +510,7 @@ class Peer:
             self._append(taken)
             msg = Proposal(taken[0]) if len(taken) == 1 else Proposals(tuple(taken))
             for lrn in self.learners.values():
-                if lrn.stage in ("synced", "acked") and not lrn.observer:
+                if lrn.stage in _SYNCED and not lrn.observer:
                     self._send(lrn.sid, msg)
         if len(taken) < len(txns):
             self._look(self.now)
@@ -508,32 +521,32 @@ class Peer:
 
     def _try_commit(self) -> None:
         if not self.established:
-            if self.quorum(self.newleader_acks) and self.logged_zxid >= self.last_zxid:
-                self._establish(self.now)
+            if self.quorum.has_quorum(self.newleader_acks) and self._history_durable():
+                self._establish()
             return
-        last: tuple[int, int] | None = None
-        informs: list[tuple[Txn, int]] = []
+        last = 0
         while self.acks:
             zxid = next(iter(self.acks))  # proposals are recorded in zxid order
-            if not self.quorum(self.acks[zxid]):
+            if not self.quorum.has_quorum(self.acks[zxid]):
                 break
             del self.acks[zxid]
-            txn = self._after(zxid - 1)[0]
-            digest = self.sm.apply(txn)
-            self.applied_zxid = self.commit_zxid = zxid
-            last = (zxid, digest)
-            informs.append((txn, digest))
-        if last is None:
+            last = zxid
+        if not last:
             return
+        first = len(self._committed)
+        self.commit_zxid = last
+        self._apply_upto(last)
         # One COMMIT covers every transaction up to it; observers get each transaction.
+        dz, digest = self.last_digest
+        commit = Commit(last, dz, digest)
         for lrn in self.learners.values():
-            if lrn.stage not in ("synced", "acked"):
+            if lrn.stage not in _SYNCED:
                 continue
             if lrn.observer:
-                for txn, digest in informs:
-                    self._send(lrn.sid, Inform(txn, digest))
+                for txn in self._committed[first:]:
+                    self._send(lrn.sid, Inform(txn, dz, digest))
             else:
-                self._send(lrn.sid, Commit(*last))
+                self._send(lrn.sid, commit)
         self._answer_syncs()
 
     def _answer_syncs(self) -> None:
@@ -541,7 +554,7 @@ class Peer:
         for zxid, sid, token in self.pending_syncs:
             if zxid <= self.commit_zxid:
                 if sid == self.sid:
-                    self.actions.append(Deliver(sid, SyncReply(token, self.commit_zxid)))
+                    self._deliveries.append(Deliver(sid, SyncReply(token, self.commit_zxid)))
                 else:
                     self._send(sid, SyncReply(token, self.commit_zxid))
             else:
@@ -557,8 +570,9 @@ class Peer:
         if not self.established and now > self.phase_deadline:
             self._look(now)
             return
+        ping = Ping(self.commit_zxid, *self.last_digest)
         for lrn in self.learners.values():
-            self._send(lrn.sid, Ping(self.commit_zxid))
+            self._send(lrn.sid, ping)
         self._check_leader_quorum()
 
     def _check_leader_quorum(self) -> None:
@@ -566,15 +580,21 @@ class Peer:
             return
         limit = self.sync_limit * self.tick_ms
         alive = {self.sid} | {lrn.sid for lrn in self.learners.values()
-                              if lrn.stage == "acked" and self.now - lrn.last_heard <= limit}
-        if not self.quorum(alive):
+                              if lrn.stage == LearnerStage.ACKED
+                              and self.now - lrn.last_heard <= limit}
+        if not self.quorum.has_quorum(alive):
             self._look(self.now)
 
     # -- learner ------------------------------------------------------------------------------
 
+    def _leader(self) -> int:
+        assert self.leader is not None, "only a learner with a leader gets here"
+        return self.leader
+
     def _learner_receive(self, msg: Any, now: int) -> None:
+        leader = self._leader()
         if isinstance(msg, LeaderInfo):
-            if self.stage != "info":
+            if self.stage != SyncStage.INFO:
                 return
             if msg.epoch < self.accepted_epoch:
                 self._look(now)
@@ -582,21 +602,21 @@ class Peer:
             if msg.epoch > self.accepted_epoch:
                 self.accepted_epoch = msg.epoch
                 self._persist()
-            self.stage = "sync"
-            self._send(self.leader, AckEpoch(self.current_epoch, self.last_zxid))
+            self.stage = SyncStage.SYNC
+            self._send(leader, AckEpoch(self.current_epoch, self.last_zxid))
         elif isinstance(msg, Diff):
             self._append_contiguous(msg.txns, now)
         elif isinstance(msg, Trunc):
-            self.history = [t for t in self.history if t.zxid <= msg.zxid]
+            self.history.truncate(msg.zxid)
             self.logged_zxid = min(self.logged_zxid, msg.zxid)
-            self.applied_zxid = min(self.applied_zxid, msg.zxid)
-            self.actions.append(Truncate(msg.zxid))
+            # Recovery replayed our whole log into the state, so it may hold what is cut now.
+            rebuild = self.applied_zxid > msg.zxid
+            if rebuild:
+                self._state_replaced(msg.zxid)
+            self.resets += 1
+            self._log.append(Truncate(msg.zxid, rebuild))
         elif isinstance(msg, Snap):
-            self.history = []
-            self._base_zxid = msg.zxid
-            self.logged_zxid = msg.zxid
-            self.applied_zxid = msg.zxid
-            self.actions.append(Install(msg.zxid, msg.state))
+            self._snapshot_chunk(msg, now)
         elif isinstance(msg, NewLeader):
             if self.last_zxid != msg.zxid:
                 self._look(now)  # the sync did not bring us to the leader's history: redo it
@@ -604,16 +624,15 @@ class Peer:
             self.newleader = msg
             self.epoch = msg.epoch
             self.acked_zxid = max(self.acked_zxid, msg.epoch << 32)  # only this epoch is acked
-            self.stage = "newleader"
+            self.stage = SyncStage.NEWLEADER
             self._learner_logged()
         elif isinstance(msg, UpToDate):
-            if self.stage != "acked":
+            if self.stage != SyncStage.ACKED:
                 return
-            self.stage = "serving"
+            self.stage = SyncStage.SERVING
             self.commit_zxid = max(self.commit_zxid, msg.commit_zxid)
-            self.sync_commit = self.commit_zxid
             self._apply_upto(self.commit_zxid)
-            self.actions.append(Become(self.role, self.leader, self.epoch))
+            self._roles.append(RoleChange(self.role, self.leader, self.epoch))
         elif isinstance(msg, Proposal):
             if self._append_contiguous((msg.txn,), now):
                 self._learner_logged()
@@ -621,14 +640,40 @@ class Peer:
             if self._append_contiguous(msg.txns, now):
                 self._learner_logged()
         elif isinstance(msg, Commit):
-            self._commit(msg.zxid, msg.digest)
+            self._commit(msg.zxid)
+            self.digests.theirs(msg.digest_zxid, msg.digest)
         elif isinstance(msg, Inform):
             if self._append_contiguous((msg.txn,), now):
-                self._commit(msg.txn.zxid, msg.digest)
+                self._commit(msg.txn.zxid)
+                self.digests.theirs(msg.digest_zxid, msg.digest)
         elif isinstance(msg, Ping):
-            self._send(self.leader, PingReply(()))  # the driver adds session touches
+            self._send(leader, PingReply(tuple(self.touches.items())))
+            self.touches = {}
+            self.digests.theirs(msg.digest_zxid, msg.digest)
         elif isinstance(msg, SyncReply):
-            self.actions.append(Deliver(self.leader, msg))
+            self._deliveries.append(Deliver(leader, msg))
+
+    def _snapshot_chunk(self, msg: Snap, now: int) -> None:
+        """A SNAP arrives in chunks, each written by the driver as it comes; only the last
+        makes it our state (a stream cut short leaves our history as it was)."""
+        if msg.first:
+            self._snap_zxid = msg.zxid
+        elif self._snap_zxid != msg.zxid:
+            self._look(now)  # the beginning of this snapshot never came: synchronise again
+            return
+        self._log.append(Install(msg.zxid, msg.chunk, msg.first, msg.last))
+        if msg.last:
+            self._snap_zxid = None
+            self.history.reset(msg.zxid)
+            self.logged_zxid = msg.zxid
+            self.resets += 1
+            self._state_replaced(msg.zxid)
+
+    def _state_replaced(self, zxid: int) -> None:
+        """The driver's state machine goes back to (or jumps to) `zxid`: no digest known."""
+        self.applied_zxid = zxid
+        self.last_digest = (0, 0)
+        self.digests.reset(zxid)
 
     def _append_contiguous(self, txns: Iterable[Txn], now: int) -> bool:
         """Log what follows our history; on a gap, drop the leader and synchronise again.
@@ -653,42 +698,35 @@ class Peer:
         self._append(fresh)
         return True
 
-    def _commit(self, zxid: int, digest: int) -> None:
+    def _commit(self, zxid: int) -> None:
         self.commit_zxid = max(self.commit_zxid, zxid)
-        if self.stage != "serving":
-            return  # applied at UPTODATE
-        for txn in self._after(self.applied_zxid):
-            if txn.zxid > self.commit_zxid:
-                break
-            got = self.sm.apply(txn)
-            self.applied_zxid = txn.zxid
-            if txn.zxid == zxid and got != digest:
-                raise DigestMismatch(
-                    f"server {self.sid}: state digest {got:#x} after zxid {zxid:#x} differs "
-                    f"from the leader's {digest:#x}; stopping rather than diverge")
+        if self.stage == SyncStage.SERVING:  # before that, everything is applied at UPTODATE
+            self._apply_upto(self.commit_zxid)
 
     def _learner_logged(self) -> None:
-        if self.stage == "newleader" and self.newleader is not None \
-                and self.logged_zxid >= self.last_zxid:
+        if self.stage == SyncStage.NEWLEADER and self.newleader is not None \
+                and self._history_durable():
             # The new epoch becomes ours only once the history it was synced with is durable:
             # persisting it earlier lets a crash leave a high epoch over a short log, which
             # could then win an election and lose committed transactions (ZOOKEEPER-4643).
             self.current_epoch = self.newleader.epoch
             self._persist()
-            self.stage = "acked"
-            self._send(self.leader, AckNewLeader(self.newleader.epoch))
-        if self.stage in ("acked", "serving") and not self.is_observer:
+            self.stage = SyncStage.ACKED
+            self._send(self._leader(), AckNewLeader(self.newleader.epoch))
+        if self.stage in (SyncStage.ACKED, SyncStage.SERVING) and not self.is_observer \
+                and not self.resets:
             # One cumulative ACK for everything of this epoch logged since the last one.
             upto = min(self.logged_zxid, self.last_zxid)
             if upto > self.acked_zxid and epoch_of(upto) == self.epoch:
-                self._send(self.leader, Ack(upto))
+                self._send(self._leader(), Ack(upto))
                 self.acked_zxid = upto
 
     def _learner_tick(self, now: int) -> None:
-        limit = (self.sync_limit if self.stage == "serving" else self.init_limit) * self.tick_ms
+        limit = (self.sync_limit if self.stage == SyncStage.SERVING
+                 else self.init_limit) * self.tick_ms
         if now - self.leader_heard > limit:
             self._look(now)
-        elif self.stage == "info" and self.leader is not None:
+        elif self.stage == SyncStage.INFO and self.leader is not None:
             # The leader may still have been finishing its election when we first asked.
             self._send(self.leader, FollowerInfo(self.sid, self.accepted_epoch, self.last_zxid,
                                                  self.is_observer))

@@ -15,7 +15,7 @@ A server that is not serving (looking for a leader, or synchronising) refuses co
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from zkserver.engine import Client, Engine, Entry
@@ -118,18 +118,27 @@ class QuorumEngine(Engine):
                                   decoded[0], wall)
         self.to_commit.append((txn, None, None))
 
-    def apply_txn(self, txn: Txn, now: int) -> int:
-        """A committed transaction from ZAB: apply it and answer whoever here waits for it."""
-        client: Client | None
-        entry: Entry | None
-        client, entry = self.in_flight.pop(txn.zxid, (None, None))
-        if client is None:
-            client, entry = self.waiting.pop((txn.session_id, txn.cxid), (None, None))
-        self.apply_committed([(txn, client, entry)], now)
+    def apply_txns(self, txns: Iterable[Txn], now: int) -> int:
+        """Committed transactions from ZAB, in order: apply them, answer whoever here waits
+        for them, and return the tree's digest after the last."""
+        batch: list[tuple[Txn, Client | None, Entry | None]] = []
+        for txn in txns:
+            client: Client | None
+            entry: Entry | None
+            client, entry = self.in_flight.pop(txn.zxid, (None, None))
+            if client is None:
+                client, entry = self.waiting.pop((txn.session_id, txn.cxid), (None, None))
+            batch.append((txn, client, entry))
+        self.apply_committed(batch, now)
         if self.sync_ready:
             self._release_syncs(now)
         assert self.tree.digest is not None
         return self.tree.digest
+
+    def take_touched(self) -> dict[int, int]:
+        """Sessions seen since the last call (id -> timeout), for the leader's next ping."""
+        touched, self.touched = self.touched, {}
+        return touched
 
     # -- sync -----------------------------------------------------------------------------------
 

@@ -7,6 +7,11 @@ reported as `lost(sid)`: messages queued for it are dropped, exactly as with a T
 that died, and the ZAB core reacts (a follower looks for a new leader, a leader forgets the
 learner). On the election port, losses are silent: notifications are re-sent anyway.
 
+A broken stream is noticed when it breaks, not at the next send: the other server never writes
+on our outbound stream, so a task reads it and takes end-of-stream as the connection's end (a
+killed leader's followers learn of it within milliseconds, and nothing is sent into a stream to
+a server that has since restarted). `drop(sid)` closes at once, even a stream blocked mid-send.
+
 With `sslQuorum=true` both ports speak TLS (`QuorumTLS`, from the `ssl.quorum.*` keys): each
 side shows its certificate, each checks the other's against the trust store and, unless
 `ssl.quorum.hostnameVerification=false`, that the certificate names the peer's address, as
@@ -64,6 +69,17 @@ def _frame(payload: bytes) -> bytes:
     return _LEN.pack(len(payload)) + payload
 
 
+class _Out:
+    """Our outbound stream to one server, and the scope of the task watching it."""
+
+    __slots__ = ("stream", "scope", "closed")
+
+    def __init__(self, stream: trio.abc.Stream) -> None:
+        self.stream = stream
+        self.scope = trio.CancelScope()
+        self.closed = False
+
+
 class Links:
     def __init__(self, me: int, peers: dict[int, tuple[str, int]], listen: tuple[str, int],
                  on_message: Callable[[int, Any], None], on_lost: Callable[[int], None] | None,
@@ -77,9 +93,9 @@ class Links:
         self.name = name
         self.queues: dict[int, list[bytes]] = {sid: [] for sid in peers}
         self.wake: dict[int, trio.Event] = {sid: trio.Event() for sid in peers}
-        self.out: dict[int, trio.abc.Stream | None] = {sid: None for sid in peers}
-        self.reset_out: set[int] = set()
+        self.out: dict[int, _Out | None] = {sid: None for sid in peers}
         self.inbound: dict[int, trio.CancelScope] = {}
+        self._nursery: trio.Nursery | None = None
 
     def send(self, sid: int, msg: Any) -> None:
         q = self.queues.get(sid)
@@ -89,11 +105,11 @@ class Links:
         self.wake[sid].set()
 
     def drop(self, sid: int) -> None:
-        """Close both streams to `sid` (the other side sees the connection end)."""
+        """Close both streams to `sid` now, even mid-send (the other side sees the connection
+        end); what was queued for it is dropped."""
         if sid in self.out:
-            self.reset_out.add(sid)
             self.queues[sid].clear()
-            self.wake[sid].set()
+            self._retire(sid, self.out[sid])
         scope = self.inbound.pop(sid, None)
         if scope is not None:
             scope.cancel()
@@ -102,42 +118,97 @@ class Links:
         if self.on_lost is not None:
             self.on_lost(sid)
 
+    def _retire(self, sid: int, conn: _Out | None) -> bool:
+        """Stop using `conn`, whose watcher then closes it. True only the first time, so
+        that one dead connection is reported lost once, whoever noticed first."""
+        if conn is None or conn.closed:
+            return False
+        conn.closed = True
+        if self.out.get(sid) is conn:
+            self.out[sid] = None
+        conn.scope.cancel()
+        return True
+
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
                   ) -> None:
         host, port = self.listen
         listeners = await trio.open_tcp_listeners(port, host=host or None)
         async with trio.open_nursery() as nursery:
+            self._nursery = nursery
             for sid in self.peers:
                 nursery.start_soon(self._sender, sid)
             nursery.start_soon(trio.serve_listeners, self._inbound, listeners)
             task_status.started()
 
     async def _sender(self, sid: int) -> None:
-        host, port = self.peers[sid]
         while True:
             await self.wake[sid].wait()
             self.wake[sid] = trio.Event()
-            if sid in self.reset_out:
-                self.reset_out.discard(sid)
-                await self._close_out(sid)
             queue = self.queues[sid]
             if not queue:
                 continue
-            stream = self.out[sid]
-            if stream is None:
-                stream = await self._connect(sid, host, port)
-                if stream is None:
+            conn = self.out[sid]
+            reused = conn is not None
+            if conn is None:
+                conn = await self._open(sid)
+                if conn is None:
                     queue.clear()
                     self._lost(sid)
                     continue
-                self.out[sid] = stream
             data = b"".join(queue)
             queue.clear()
-            try:
-                await stream.send_all(data)
-            except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
-                await self._close_out(sid)
+            if await self._send(sid, conn, data) or not reused or self.on_lost is not None:
+                continue
+            # Election port: the stream died before its watcher said so (the server went down
+            # and maybe came back). Notifications carry whole state and may repeat, so send
+            # these again on a new connection rather than wait for the next resend.
+            conn = await self._open(sid)
+            if conn is not None:
+                await self._send(sid, conn, data)
+
+    async def _open(self, sid: int) -> _Out | None:
+        host, port = self.peers[sid]
+        stream = await self._connect(sid, host, port)
+        if stream is None:
+            return None
+        conn = self.out[sid] = _Out(stream)
+        assert self._nursery is not None
+        self._nursery.start_soon(self._watch, sid, conn)
+        return conn
+
+    async def _send(self, sid: int, conn: _Out, data: bytes) -> bool:
+        try:
+            await conn.stream.send_all(data)
+            return True
+        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+            if self._retire(sid, conn):
                 self._lost(sid)
+            return False
+
+    async def _watch(self, sid: int, conn: _Out) -> None:
+        """Notice at once when the other end closes our outbound stream.
+
+        The other server never writes on it, so a read that ends means the connection is
+        gone (the process died, or it dropped us). Without this, a dead stream was found only
+        by the next send, which it lost; a stale stream to a restarted server lost the first
+        message after the restart, and a follower whose leader had gone learnt of it late.
+        """
+        with conn.scope:
+            try:
+                while await conn.stream.receive_some(1 << 16):
+                    pass
+            except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+                pass
+        if self._retire(sid, conn):
+            self._lost(sid)
+        stream = conn.stream
+        # Forcefully, and under the socket of a TLS stream: the sender may be mid-send_all,
+        # which then fails at once instead of blocking on a link we gave up on.
+        with trio.CancelScope(shield=True):
+            if isinstance(stream, trio.SSLStream):
+                await trio.aclose_forcefully(stream.transport_stream)
+            else:
+                await trio.aclose_forcefully(stream)
 
     async def _connect(self, sid: int, host: str, port: int) -> trio.abc.Stream | None:
         """A new outbound stream to `sid`, announced with our id (TLS first if configured)."""
@@ -190,12 +261,6 @@ class Links:
                                 "closing (ssl.quorum.hostnameVerification)", self.name, ip)
                     return None
         return secure
-
-    async def _close_out(self, sid: int) -> None:
-        stream = self.out[sid]
-        self.out[sid] = None
-        if stream is not None:
-            await _close(stream)
 
     async def _inbound(self, raw: trio.SocketStream) -> None:
         stream: trio.abc.Stream = raw

@@ -1,11 +1,17 @@
 """A seeded, deterministic simulator of a whole ZAB ensemble in one process.
 
 Every server is the real sans-IO `Peer` with a real `DataTree`; around them the simulator plays
-a fake clock, a network and disks. The network delays, drops, duplicates and reorders election
-messages (they tolerate it, as UDP-like notifications), and treats a quorum link like a TCP
-connection: FIFO while it lasts, and a fault breaks it (every message in flight is lost and both
-ends are told). Disks make logged transactions durable after a delay, and a crash loses what
-was not yet durable. Faults: crashes and restarts, partitions, link resets, message chaos.
+the driver (carrying out each `Ready` batch), two clocks per server, a network and disks. The
+network delays, drops, duplicates and reorders election messages (they tolerate it, as
+UDP-like notifications), and treats a quorum link like a TCP connection: FIFO while it lasts,
+and a fault breaks it (every message in flight is lost and both ends are told). Disks make
+logged transactions durable after a delay, and a crash loses what was not yet durable. Faults:
+crashes and restarts, partitions, link resets, message chaos, and wall-clock jumps.
+
+Each server has a monotonic clock (the simulation's time plus a per-server origin; the only
+time the ZAB core sees) and a wall clock (an offset from it that `jump_wall` moves by minutes,
+forwards or backwards, as an NTP step or a VM resume would). Transactions a leader creates are
+stamped with its wall clock, as ctime/mtime are.
 
 After every step the simulator checks ZAB's invariants and raises `InvariantViolation` with the
 seed, so a failing seed replays exactly:
@@ -25,22 +31,28 @@ import random
 from collections.abc import Callable
 from typing import Any
 
-from zkserver.quorum.messages import LEADING, Notification
-from zkserver.quorum.peer import (
-    Become,
-    Deliver,
+from zkserver.quorum.history import History
+from zkserver.quorum.messages import Notification, Snap
+from zkserver.quorum.peer import Peer
+from zkserver.quorum.quorum import Majority
+from zkserver.quorum.ready import (
+    EMPTY,
+    Append,
     Disconnect,
     Install,
-    Log,
-    Peer,
-    Persist,
+    Ready,
+    RoleChange,
     Send,
+    SendSnapshot,
     Truncate,
 )
+from zkserver.quorum.roles import Role
+from zkserver.storage.snapshot import rebuild_indexes
 from zkserver.tree.datatree import DataTree
 from zkserver.txn import CreateTxn, SetDataTxn, Txn
 
 TICK = 100
+WALL_EPOCH = 1_700_000_000_000  # the simulated wall clocks start near this (ms since 1970)
 
 
 class InvariantViolation(AssertionError):
@@ -59,11 +71,9 @@ class SimStateMachine:
         self.applied = applied  # (zxid, txn id) in apply order
         self.checked = 0  # how much of `applied` the invariant checks have seen
 
-    def apply(self, txn: Txn) -> int:
+    def apply(self, txn: Txn) -> None:
         self.tree.apply(txn)
         self.applied.append((txn.zxid, txn.cxid))
-        assert self.tree.digest is not None
-        return self.tree.digest
 
     def digest(self) -> int:
         assert self.tree.digest is not None
@@ -79,7 +89,6 @@ class SimStateMachine:
         tree.nodes = nodes
         tree.sessions = sessions
         tree.last_zxid = last_zxid
-        from zkserver.storage.snapshot import rebuild_indexes
         rebuild_indexes(tree)
         self.reset(tree, applied)
 
@@ -93,17 +102,31 @@ class Disk:
         self.snapshot: bytes | None = None
         self.snapshot_zxid = 0
         self.log: list[Txn] = []
+        self.partial: list[bytes] = []  # a snapshot still arriving (a .tmp file)
         self.pending: list[tuple[str, Any]] = []  # queued writes, in order
 
 
 class Server:
+    """One simulated process: the driver around its `Peer`."""
+
     def __init__(self, sim: Sim, sid: int) -> None:
         self.sim = sim
         self.sid = sid
         self.disk = Disk()
         self.up = False
         self.peer: Peer | None = None
+        self.flush_due = False
         self.sm = SimStateMachine()
+        self.mono_origin = sim.rng.randrange(1 << 40)  # monotonic clocks share no origin
+        self.wall_offset = sim.rng.randrange(-5_000, 5_000)  # and wall clocks are a bit off
+
+    def mono(self) -> int:
+        """The monotonic clock: the only time the ZAB core is given."""
+        return self.sim.now + self.mono_origin
+
+    def wall(self) -> int:
+        """The wall clock, for ctime/mtime stamps only."""
+        return WALL_EPOCH + self.sim.now + self.wall_offset
 
     def boot(self) -> None:
         """Start from what the disk holds, as a restarted process would."""
@@ -112,13 +135,14 @@ class Server:
             self.sm.install(self.disk.snapshot)
         for txn in self.disk.log:
             self.sm.apply(txn)
-        self.peer = Peer(self.sid, self.sim.voters, self.sim.observers, sm=self.sm,
+        self.peer = Peer(self.sid, self.sim.quorum,
+                         history=History(self.disk.log, self.disk.snapshot_zxid,
+                                         self.sim.history_limit),
                          tick_ms=TICK, init_limit=10, sync_limit=5,
                          accepted_epoch=self.disk.accepted_epoch,
-                         current_epoch=self.disk.current_epoch, history=list(self.disk.log),
-                         base_zxid=self.disk.snapshot_zxid)
+                         current_epoch=self.disk.current_epoch)
         self.up = True
-        self.peer.start(self.sim.now)
+        self.peer.start(self.mono())
         self.flush()
 
     def crash(self) -> None:
@@ -134,64 +158,113 @@ class Server:
         if kind == "log":
             d.log.extend(arg)
         elif kind == "trunc":
-            d.log = [t for t in d.log if t.zxid <= arg]
+            d.log = [t for t in d.log if t.zxid <= arg.zxid]
         elif kind == "install":
-            zxid, state = arg
-            d.snapshot, d.snapshot_zxid, d.log = state, zxid, []
+            if arg.first:
+                d.partial = []
+            d.partial.append(arg.chunk)
+            if arg.last:  # the snapshot is complete: it replaces the log
+                d.snapshot, d.snapshot_zxid, d.log = b"".join(d.partial), arg.zxid, []
+                d.partial = []
 
     def flush(self) -> None:
-        """Carry out the actions the peer produced."""
-        peer = self.peer
-        if peer is None:
+        """Carry out what the peer decided: at once, or — as a driver whose executor task runs
+        a little later would — after a few more inputs, as one batch."""
+        if self.flush_due:
             return
-        actions, peer.actions = peer.actions, []
-        for a in actions:
-            t = type(a)
-            if t is Send:
-                self.sim.send(self.sid, a.to, a.msg)
-            elif t is Persist:
-                self.disk.accepted_epoch = a.accepted_epoch
-                self.disk.current_epoch = a.current_epoch
-            elif t is Log:
-                self.disk.pending.append(("log", list(a.txns)))
-                self.sim.schedule(self.sim.rng.randrange(1, 20), self._sync_disk)
-            elif t is Truncate:
-                self.disk.pending.append(("trunc", a.zxid))
-                self._rebuild(peer.applied_zxid)
-            elif t is Install:
-                self.disk.pending.append(("install", (a.zxid, a.state)))
-                self.sm.install(a.state)
-            elif t is Become:
-                self.sim.became(self.sid, a)
-            elif t is Disconnect:
-                self.sim.schedule(0, lambda to=a.sid: self.sim.break_link(self.sid, to))
-            elif t is Deliver:
-                pass
+        if self.sim.rng.random() < 0.2:
+            self.flush_due = True
+            self.sim.schedule(self.sim.rng.randrange(3), self._flush_now)
+        else:
+            self._flush_now()
+
+    def _flush_now(self) -> None:
+        self.flush_due = False
+        peer = self.peer
+        while peer is not None and self.up:
+            ready = peer.ready()
+            if ready is EMPTY:
+                return
+            self._execute(peer, ready)
+
+    def _execute(self, peer: Peer, r: Ready) -> None:
+        sim = self.sim
+        if r.epochs is not None:
+            self.disk.accepted_epoch = r.epochs.accepted
+            self.disk.current_epoch = r.epochs.current
+        for op in r.log:
+            if type(op) is Append:
+                self.disk.pending.append(("log", list(op.txns)))
+            elif type(op) is Truncate:
+                self.disk.pending.append(("trunc", op))
+            elif type(op) is Install:
+                self.disk.pending.append(("install", op))
+            sim.schedule(sim.rng.randrange(1, 20), self._sync_disk)
+        if r.committed:
+            for txn in r.committed:
+                self.sm.apply(txn)
+            peer.applied(r.committed[-1].zxid, self.sm.digest())
+        for net in r.network:
+            if type(net) is Send:
+                sim.send(self.sid, net.to, net.msg)
+            elif type(net) is SendSnapshot:
+                zxid, state = self.sm.snapshot()
+                if zxid < net.zxid:
+                    raise InvariantViolation(f"seed {sim.seed}: server {self.sid} asked to "
+                                             f"snapshot {net.zxid:#x} holds only {zxid:#x}")
+                cuts = sorted(sim.rng.sample(range(1, len(state)), sim.rng.randrange(3)))
+                bounds = [0, *cuts, len(state)]
+                for i in range(len(bounds) - 1):
+                    sim.send(self.sid, net.to, Snap(zxid, state[bounds[i]:bounds[i + 1]],
+                                                    i == 0, i == len(bounds) - 2))
+            elif type(net) is Disconnect:
+                sim.schedule(0, lambda to=net.sid: sim.break_link(self.sid, to))
+        for role in r.roles:
+            sim.became(self.sid, role)
 
     def _rebuild(self, zxid: int) -> None:
-        """After TRUNC the state machine goes back to `zxid`: the base snapshot plus the
-        peer's own history, as a restart would rebuild it."""
-        assert self.peer is not None
+        """After TRUNC the state machine goes back to `zxid`: the snapshot and the (now cut)
+        log on disk, as a restart would rebuild it."""
+        d = self.disk
+        if d.snapshot_zxid > zxid:
+            raise InvariantViolation(f"seed {self.sim.seed}: server {self.sid} truncates to "
+                                     f"{zxid:#x}, below its snapshot {d.snapshot_zxid:#x}")
         sm = SimStateMachine()
-        if self.disk.snapshot is not None:
-            sm.install(self.disk.snapshot)
-        for txn in self.peer.history:
-            if sm.tree.last_zxid < txn.zxid <= zxid:
-                sm.apply(txn)
+        if d.snapshot is not None:
+            sm.install(d.snapshot)
+        for txn in d.log:
+            sm.apply(txn)
+        if sm.tree.last_zxid != zxid:
+            raise InvariantViolation(f"seed {self.sim.seed}: server {self.sid} rebuilt to "
+                                     f"{sm.tree.last_zxid:#x}, not {zxid:#x}")
         self.sm.reset(sm.tree, sm.applied)
 
     def _sync_disk(self) -> None:
-        if not self.up or not self.disk.pending:
+        """Everything queued becomes durable, in order; the state machine follows the resets
+        (a completed snapshot, a truncation), and the peer hears of each in stream order."""
+        peer = self.peer
+        if not self.up or peer is None or not self.disk.pending:
             return
         pending, self.disk.pending = self.disk.pending, []
         last = None
         for kind, arg in pending:
             self._write(kind, arg)
-            if kind == "log" and arg:
+            if kind == "log":
                 last = arg[-1].zxid
-        if last is not None and self.peer is not None:
-            self.peer.logged(last)
-            self.flush()
+                continue
+            if last is not None:
+                peer.logged(last)
+                last = None
+            if kind == "trunc":
+                if arg.rebuild:
+                    self._rebuild(arg.zxid)
+                peer.truncated(arg.zxid)
+            elif arg.last:
+                self.sm.install(self.disk.snapshot)
+                peer.installed(arg.zxid)
+        if last is not None:
+            peer.logged(last)
+        self.flush()
 
 
 class Sim:
@@ -199,16 +272,18 @@ class Sim:
         self.seed = seed
         self.rng = random.Random(seed)
         self.now = 0
-        self.voters = frozenset(range(1, n + 1))
-        self.observers = frozenset(range(n + 1, n + observers + 1))
-        self.servers = {sid: Server(self, sid) for sid in self.voters | self.observers}
+        self.quorum = Majority(range(1, n + 1), range(n + 1, n + observers + 1))
+        self.servers = {sid: Server(self, sid) for sid in range(1, n + observers + 1)}
         self.events: list[tuple[int, int, Callable[[], None]]] = []
         self.seq = 0
         self.chaos = chaos
+        # A short in-memory history in some runs, so that learners fall behind it: SNAP.
+        self.history_limit = self.rng.choice((100_000, self.rng.randrange(20, 300)))
         self.cut: set[frozenset[int]] = set()
         self.links: dict[tuple[int, int], int] = {}  # link generation, bumped when it breaks
         self.link_clock: dict[tuple[int, int], int] = {}  # FIFO: no delivery before the last
         self.leaders: dict[int, int] = {}  # epoch -> sid established
+        self.role_changes: list[tuple[int, int, RoleChange]] = []  # (time, sid, change)
         self.committed: dict[int, int] = {}  # zxid -> txn id, applied by a serving server
         self.committed_zxids: list[int] = []
         self.next_txn_id = 1
@@ -264,7 +339,7 @@ class Sim:
             if not self.reachable(frm, to):
                 self.break_link(frm, to)
                 return
-        server.peer.receive(frm, msg, self.now)
+        server.peer.receive(frm, msg, server.mono())
         server.flush()
 
     def break_link(self, a: int, b: int) -> None:
@@ -288,7 +363,7 @@ class Sim:
     def _tick(self, sid: int) -> None:
         s = self.servers[sid]
         if s.up and s.peer is not None:
-            s.peer.tick(self.now)
+            s.peer.tick(s.mono())
             s.flush()
         self.schedule(TICK // 2, lambda: self._tick(sid))
 
@@ -296,7 +371,7 @@ class Sim:
         """A client writing through whichever server leads now."""
         for s in self.servers.values():
             p = s.peer
-            if s.up and p is not None and p.role == LEADING and p.established:
+            if s.up and p is not None and p.role == Role.LEADING and p.established:
                 tid = self.next_txn_id
                 self.next_txn_id += 1
                 if self.rng.random() < 0.3:
@@ -304,25 +379,27 @@ class Sim:
                                         s.sm.tree.nodes["/"].cversion + 1)
                 else:
                     op = SetDataTxn("/", b"%d" % tid, 0)
-                if p.propose(Txn(p.next_zxid(), self.now, 0, tid, op)):
+                if p.propose(Txn(p.next_zxid(), s.wall(), 0, tid, op)):
                     s.flush()
         self.schedule(self.rng.randrange(5, 40), self._client)
 
-    def became(self, sid: int, b: Become) -> None:
-        if b.role != LEADING:
+    def became(self, sid: int, change: RoleChange) -> None:
+        self.role_changes.append((self.now, sid, change))
+        if change.role != Role.LEADING:
             return
-        prior = self.leaders.get(b.epoch)
+        prior = self.leaders.get(change.epoch)
         if prior is not None and prior != sid:
-            raise InvariantViolation(f"seed {self.seed}: epoch {b.epoch} has two leaders, "
+            raise InvariantViolation(f"seed {self.seed}: epoch {change.epoch} has two leaders, "
                                      f"{prior} and {sid}")
-        self.leaders[b.epoch] = sid
+        self.leaders[change.epoch] = sid
         peer = self.servers[sid].peer
         assert peer is not None
         have = {t.zxid: t.cxid for t in peer.history}
+        base = peer.history.base_zxid
         for zxid, tid in self.committed.items():
-            if zxid > peer._base_zxid and have.get(zxid) != tid:
+            if zxid > base and have.get(zxid) != tid:
                 raise InvariantViolation(f"seed {self.seed}: new leader {sid} (epoch "
-                                         f"{b.epoch}) lacks committed zxid {zxid:#x}")
+                                         f"{change.epoch}) lacks committed zxid {zxid:#x}")
 
     def crash(self, sid: int) -> None:
         s = self.servers[sid]
@@ -347,18 +424,21 @@ class Sim:
     def heal(self) -> None:
         self.cut.clear()
 
+    def jump_wall(self, sid: int, delta: int) -> None:
+        """Step one server's wall clock by `delta` ms; its monotonic clock does not move."""
+        self.servers[sid].wall_offset += delta
+
     # -- invariants -----------------------------------------------------------------------------
 
     def check(self) -> None:
         """The invariants, checked incrementally: only what was applied since the last step."""
         for s in self.servers.values():
-            p = s.peer
-            if not s.up or p is None:
-                continue
             seq = s.sm.applied
             start = s.sm.checked
-            serving = (p.role == LEADING and p.established) or p.stage == "serving"
-            if not serving:
+            if start == len(seq):
+                continue
+            p = s.peer
+            if not s.up or p is None or not p.serving:
                 continue
             for i in range(max(start, 1), len(seq)):
                 z1, z2 = seq[i - 1][0], seq[i][0]
@@ -383,6 +463,6 @@ class Sim:
     def serving_leader(self) -> int | None:
         for s in self.servers.values():
             p = s.peer
-            if s.up and p is not None and p.role == LEADING and p.established:
+            if s.up and p is not None and p.role == Role.LEADING and p.established:
                 return s.sid
         return None

@@ -1,0 +1,115 @@
+"""The links between ensemble members: a connection that ends is noticed when it ends, a
+dropped link closes at once, and a server that restarts gets the next message.
+
+Real TCP on loopback under Trio; the "other server" is either another `Links` or a bare
+listener the test controls.
+"""
+
+from __future__ import annotations
+
+import struct
+
+import trio
+from support.realzk import free_port
+
+from zkserver.quorum.messages import Ack, Snap
+from zkserver.quorum.transport import Links
+
+ME, OTHER = 1, 2
+
+
+def links(port: int, listen: int, got: list | None = None, lost: list | None = None,
+          election: bool = False) -> Links:
+    def on_message(sid: int, msg: object) -> None:
+        if got is not None:
+            got.append((sid, msg))
+
+    on_lost = None if election else (lost.append if lost is not None else (lambda sid: None))
+    return Links(ME, {OTHER: ("127.0.0.1", port)}, ("127.0.0.1", listen), on_message, on_lost,
+                 "test")
+
+
+async def read_id(stream: trio.SocketStream) -> int:
+    data = b""
+    while len(data) < 12:
+        chunk = await stream.receive_some(12 - len(data))
+        assert chunk, "closed before the server id"
+        data += chunk
+    return struct.unpack(">Iq", data)[1]
+
+
+async def test_the_other_end_closing_is_reported_at_once_without_another_send():
+    port, lost = free_port(), []
+    closed = trio.Event()
+
+    async def peer(stream: trio.SocketStream) -> None:
+        assert await read_id(stream) == ME
+        await stream.aclose()  # the other server drops us (or dies)
+        closed.set()
+
+    listeners = await trio.open_tcp_listeners(port, host="127.0.0.1")
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(trio.serve_listeners, peer, listeners)
+        ln = links(port, free_port(), lost=lost)
+        await nursery.start(ln.run)
+        ln.send(OTHER, Ack(1))
+        await closed.wait()
+        with trio.fail_after(2):
+            while not lost:
+                await trio.sleep(0.01)
+        assert lost == [OTHER]
+        nursery.cancel_scope.cancel()
+
+
+async def test_drop_closes_a_link_whose_send_is_blocked():
+    """The other server stopped reading (a silent network): our send blocks on full buffers.
+    drop() still closes the link at once, and the next message goes on a new connection."""
+    port = free_port()
+    accepted: list[trio.SocketStream] = []
+    second = trio.Event()
+
+    async def peer(stream: trio.SocketStream) -> None:
+        await read_id(stream)
+        accepted.append(stream)
+        if len(accepted) == 2:
+            second.set()
+        await trio.sleep_forever()  # never read the rest
+
+    listeners = await trio.open_tcp_listeners(port, host="127.0.0.1")
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(trio.serve_listeners, peer, listeners)
+        ln = links(port, free_port())
+        await nursery.start(ln.run)
+        ln.send(OTHER, Snap(1, b"x" * (64 << 20), True, True))  # more than socket buffers hold
+        with trio.fail_after(5):
+            while not accepted:
+                await trio.sleep(0.01)
+        await trio.sleep(0.2)  # the sender is now blocked in send_all
+        ln.drop(OTHER)
+        ln.send(OTHER, Ack(2))
+        with trio.fail_after(2):
+            await second.wait()
+        nursery.cancel_scope.cancel()
+
+
+async def test_an_election_message_reaches_a_server_that_restarted():
+    """The first notification after the other server restarted is delivered, not lost in the
+    stream to the old process."""
+    port, got = free_port(), []
+    sender = links(port, free_port(), election=True)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(sender.run)
+        for round_ in range(3):  # the other server's first life, then two restarts
+            with trio.CancelScope() as life:
+                other = Links(OTHER, {ME: ("127.0.0.1", free_port())}, ("127.0.0.1", port),
+                              lambda sid, msg: got.append(msg), None, "other")
+                async with trio.open_nursery() as inner:
+                    await inner.start(other.run)
+                    sender.send(OTHER, Ack(round_))
+                    with trio.fail_after(2):
+                        while Ack(round_) not in got:
+                            await trio.sleep(0.01)
+                    life.cancel()  # the process dies: its sockets close
+            await trio.sleep(0.05)
+        nursery.cancel_scope.cancel()
+    assert got == [Ack(0), Ack(1), Ack(2)]

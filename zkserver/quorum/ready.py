@@ -1,0 +1,124 @@
+"""What the ZAB core asks of its driver: one `Ready` batch per step (etcd-raft's Ready).
+
+The core (`Peer`) never touches the disk, the network, the clock or the state machine. Each
+input it takes adds to a batch, which the driver takes with `Peer.ready()` — after every
+input, or after several (a batch then holds what they all decided, each part in order) — and
+carries out in this order:
+
+1. `epochs`: write both epochs durably before any message of the batch leaves;
+2. `log`: one ordered stream, which the driver may carry out in the background, but in
+   order — `Append` transactions (answer `logged(zxid)` once durable); `Truncate` the log
+   (and, when `rebuild` is set, take the state machine back to that zxid as recovery would:
+   the newest snapshot plus the log, both cut at it; answer `truncated(zxid)` once done and
+   durable); `Install` a
+   leader's snapshot, chunk by chunk as it arrives, and with the last chunk make it the state
+   machine and restart the log after it (answer `installed(zxid)`). The core commits nothing
+   while a `Truncate` or `Install` is unconfirmed, so the state machine may lag behind them;
+3. `committed`: apply these transactions to the state machine, in order, then report
+   `applied(zxid, digest)` for the last of them;
+4. `network`: in order — `Send` a message; `SendSnapshot`: stream a snapshot of the state
+   machine (as it stands after step 3, or later: it may be fuzzy) to a learner as `Snap`
+   chunks, at that point of its stream (what follows for that learner waits behind it);
+   `Disconnect` the quorum connection to a server;
+5. `roles`: start serving clients in this role (or stop, when looking);
+6. `deliveries`: messages for the server around the core (forwarded writes, sync replies,
+   session touches from learners).
+
+The driver never edits what the core produced; what it knows that the core needs (sessions
+its clients touched, digests after applying) goes back in as an input.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+
+from zkserver.quorum.roles import Role
+from zkserver.txn import Txn
+
+
+@attrs.frozen(slots=True)
+class Epochs:
+    accepted: int
+    current: int
+
+
+@attrs.frozen(slots=True)
+class Append:
+    txns: tuple[Txn, ...]
+
+
+@attrs.frozen(slots=True)
+class Truncate:
+    zxid: int
+    rebuild: bool = False  # the state machine holds transactions after `zxid`
+
+
+@attrs.frozen(slots=True)
+class Install:
+    """A chunk of the leader's snapshot at `zxid`; `first` starts a new one (dropping any
+    earlier one left unfinished), `last` completes it."""
+
+    zxid: int
+    chunk: bytes
+    first: bool
+    last: bool
+
+
+LogOp = Append | Truncate | Install
+
+
+@attrs.frozen(slots=True)
+class Send:
+    to: int
+    msg: Any
+
+
+@attrs.frozen(slots=True)
+class SendSnapshot:
+    """Send `to` a SNAP of the applied state; it is at `zxid` or, if the driver applied more
+    since, later (the learner skips what the snapshot already holds)."""
+
+    to: int
+    zxid: int
+
+
+@attrs.frozen(slots=True)
+class Disconnect:
+    """Close the quorum connection to `sid` (the other end learns of it, as with TCP)."""
+
+    sid: int
+
+
+NetOp = Send | SendSnapshot | Disconnect
+
+
+@attrs.frozen(slots=True)
+class RoleChange:
+    role: Role
+    leader: int | None
+    epoch: int
+
+
+@attrs.frozen(slots=True)
+class Deliver:
+    sid: int
+    msg: Any
+
+
+@attrs.frozen(slots=True)
+class Ready:
+    epochs: Epochs | None = None
+    log: tuple[LogOp, ...] = ()
+    committed: tuple[Txn, ...] = ()
+    network: tuple[NetOp, ...] = ()
+    roles: tuple[RoleChange, ...] = ()
+    deliveries: tuple[Deliver, ...] = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.epochs or self.log or self.committed or self.network or self.roles
+                    or self.deliveries)
+
+
+EMPTY = Ready()
