@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from zkserver import __version__
+from zkserver.quorum.roles import LearnerStage
 
 if TYPE_CHECKING:
     from zkserver.engine import Client
@@ -372,7 +373,7 @@ def synced_observers(server: Server) -> list[int]:
     if peer is None or server.mode != "leader":
         return []
     return [sid for sid, lr in sorted(peer.learners.items())
-            if lr.observer and lr.stage == "acked"]
+            if lr.observer and lr.stage == LearnerStage.ACKED]
 
 
 def zab_state(server: Server) -> tuple[bool, str] | None:
@@ -383,7 +384,7 @@ def zab_state(server: Server) -> tuple[bool, str] | None:
     voting = server.config.peer_type == "participant"
     if server.mode in ("looking", "read-only"):
         state = "election"
-    elif peer.established or peer.stage == "serving":
+    elif peer.serving:
         state = "broadcast"
     else:
         state = "synchronization"
