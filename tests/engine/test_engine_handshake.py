@@ -79,7 +79,7 @@ def test_a_client_from_the_future_is_dropped_unanswered() -> None:
 
 def test_a_read_only_server_takes_only_clients_that_accept_one() -> None:
     engine = Engine()
-    engine.read_only = True
+    engine.serve_read_only()
     assert not engine.handshake(_client(engine), connect_request(6000), NOW, WALL)
     client = _client(engine, 2)
     assert engine.handshake(client, connect_request(6000, read_only=True), NOW, WALL)

@@ -7,7 +7,7 @@ kept: a client that has seen a zxid this server has not reached is dropped unans
 try another server), as is a client that does not accept a read-only server when this one is;
 a session that is unknown, closing, or presented with the wrong password gets a ConnectResponse
 of zeros, then the connection closes. A session resumed on a new connection takes it over from
-the old one, which is closed.
+the old one, which is closed. An ensemble member that is not serving takes no connections.
 """
 
 from __future__ import annotations
@@ -28,10 +28,14 @@ _REFUSED_PASSWORD = b"\0" * 16
 
 def handshake(engine: Engine, client: Client, data: bytes, now: int, wall: int) -> bool:
     """A ConnectRequest. Returns False if the connection must close at once, unanswered."""
+    if not engine.serving:
+        return False  # an ensemble member without a role: clients must find a serving server
     try:
         req = R.ConnectRequest.decode(data, engine.max_buffer)
     except JuteError:
         return False
+    if engine.member is not None:
+        engine.member.adopt(engine.sessions, engine.tree, req.session_id, now)
     client.read_only_aware = req.read_only is not None
     client.stats.received += 1
     engine.stats.received += 1
@@ -60,7 +64,7 @@ def _new_session(engine: Engine, client: Client, timeout: int, read_only: bool |
         return
     entry = Entry(0, Op.CREATE_SESSION, resp, True, now)  # answered once committed
     client.queue.append(entry)
-    engine.new_session(client, sid, timeout, entry, wall)
+    engine.route.new_session(engine, client, sid, timeout, entry, wall)
 
 
 def _resume(engine: Engine, client: Client, req: R.ConnectRequest, timeout: int,

@@ -66,15 +66,6 @@ class Client:
         self.stats = ConnectionStats()
         self.server_stats = server_stats  # every reply counts there too
 
-    # QuorumEngine (quorum/replica.py) counts a sync here until it stops subclassing Engine.
-    @property
-    def received(self) -> int:
-        return self.stats.received
-
-    @received.setter
-    def received(self, n: int) -> None:
-        self.stats.received = n
-
     def can_read(self, acl: aclmod.AclList) -> bool:
         return aclmod.check(acl, Perm.READ, self.auth_ids)
 

@@ -1,23 +1,29 @@
 """The Engine: ZooKeeper's request pipeline as a plain object, routing each frame to its part.
 
 It holds the tree, the sessions and `Prep`, the connections and the server's counters, and
-decides what each request frame is: the handshake (handshake.py), a write (writes.py, then
-commits.py once committed), or something answered in turn without a transaction: a read
-(reads.py), a watch request (watching.py), addAuth (auth.py) or a ping. Order on a connection is
-ordering.py's rule.
+decides what each request frame is: the handshake (handshake.py), a write (writes.py; where it
+goes is the write route's business, routes.py; then commits.py once committed), or something
+answered in turn without a transaction: a read (reads.py), a watch request (watching.py),
+addAuth (auth.py) or a ping. Order on a connection is ordering.py's rule.
+
+An ensemble member's engine also holds a `Member` part (quorum/replica.py: `sync` through the
+leader, the sessions its clients keep alive, sessions created through other servers), and its
+driver (quorum/node.py) steers it with `stop_serving`, `serve_read_only`, `lead`, `follow`,
+`reset_to`, `proposed` and `apply_txns`.
 """
 
 from __future__ import annotations
 
 import struct
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
 
 from zkserver.engine import commits, handshake
 from zkserver.engine.auth import authenticate
 from zkserver.engine.commits import Commit
 from zkserver.engine.ordering import Client, Entry
 from zkserver.engine.reads import Handler, Reads
+from zkserver.engine.routes import Local, ReadOnly, Refuse, WriteRoute
 from zkserver.engine.watching import HANDLERS as WATCH_HANDLERS
 from zkserver.engine.writes import WRITE_OPS, decode_write, prepare
 from zkserver.prep import Prep
@@ -29,6 +35,9 @@ from zkserver.sessions import SessionTracker
 from zkserver.tree import acl as aclmod
 from zkserver.tree.datatree import DataTree
 from zkserver.txn import Txn
+
+if TYPE_CHECKING:
+    from zkserver.quorum.replica import Member
 
 _header = struct.Struct(">ii").unpack_from
 
@@ -48,7 +57,8 @@ class Engine:
                  extended_types: bool = False, skip_acl: bool = False,
                  super_digest: str | None = None, reconfig_enabled: bool = False,
                  max_buffer: int = 0xFFFFF) -> None:
-        self.tree = tree or DataTree()
+        self._tree = tree or DataTree()
+        self._tree.track_quotas()  # a served tree keeps its quota stats (tree/quota.py)
         self.prep = Prep(self._tree, extended_types=extended_types, skip_acl=skip_acl,
                          reconfig_enabled=reconfig_enabled)
         self.sessions = SessionTracker(tick_time, server_id, wall)  # wall seeds session ids
@@ -56,7 +66,8 @@ class Engine:
         self.max_timeout = max_session_timeout or 20 * tick_time
         self.super_digest = super_digest
         self.max_buffer = max_buffer
-        self.read_only = False  # an ensemble member cut off from its quorum (readonlymode)
+        self.route: WriteRoute = Local()
+        self.member: Member | None = None  # set by `join_ensemble`
         self.clients: set[Client] = set()
         self.by_session: dict[int, Client] = {}
         self.to_commit: list[Commit] = []
@@ -67,15 +78,19 @@ class Engine:
     def tree(self) -> DataTree:
         return self._tree
 
-    @tree.setter
-    def tree(self, tree: DataTree) -> None:
-        """The tree served from now on; it keeps its quota stats from here (tree/quota.py)."""
-        self._tree = tree
-        tree.track_quotas()
-
     @property
     def last_zxid(self) -> int:
         return self._tree.last_zxid
+
+    @property
+    def serving(self) -> bool:
+        """Whether connections are taken (an ensemble member only once it has a role)."""
+        return self.route.serving
+
+    @property
+    def read_only(self) -> bool:
+        """An ensemble member cut off from its quorum, serving reads (readonlymode)."""
+        return self.route.read_only
 
     # -- connections --------------------------------------------------------------------------
 
@@ -119,6 +134,12 @@ class Engine:
 
     def handle(self, client: Client, data: bytes, now: int, wall: int) -> None:
         """One request frame (header + body) from an established connection."""
+        member = self.member
+        if member is not None:
+            member.saw(client, self.sessions)
+            if len(data) >= 8 and _header(data)[1] == Op.SYNC and not client.close_after_flush:
+                member.sync(self, client, data, now)
+                return
         if client.close_after_flush or client.closed:
             return
         counts = client.stats
@@ -132,8 +153,8 @@ class Engine:
         if xid >= 0:
             counts.last_cxid = xid
         if op in WRITE_OPS:
-            if self.read_only:
-                self._queue_or_run_reply(client, xid, Err.NOTREADONLY, now)
+            if self.route.read_only:
+                self.reply_in_turn(client, xid, Err.NOTREADONLY, now)
                 return
             self._write(client, xid, op, data, now, wall)
             return
@@ -193,12 +214,12 @@ class Engine:
                wall: int) -> None:
         decoded = self.decode_write(op, data)
         if decoded is None:
-            self._queue_or_run_reply(client, xid, Err.MARSHALLINGERROR, now)
+            self.reply_in_turn(client, xid, Err.MARSHALLINGERROR, now)
             return
         req, subops = decoded
         entry = Entry(xid, op, subops, True, now)
         client.queue.append(entry)
-        self.submit_write(client, entry, req, data, wall)
+        self.route.submit(self, client, entry, req, data, wall)
 
     def decode_write(self, op: int, data: bytes) -> tuple[Any, list[int] | None] | None:
         """A write's request record (and a multi's sub-op codes); None if it doesn't parse."""
@@ -208,28 +229,11 @@ class Engine:
                    req: Any, wall: int) -> Txn:
         return prepare(self.prep, self.sessions, sid, auth_ids, xid, op, req, wall)
 
-    def submit_write(self, client: Client, entry: Entry, req: Any, data: bytes,
-                     wall: int) -> None:
-        """Prepare the write here (standalone, or the leader); an ensemble follower forwards."""
-        txn = self.prep_write(client.session_id, client.auth_ids, entry.xid, entry.op, req, wall)
-        self.to_commit.append((txn, client, entry))
-
-    def new_session(self, client: Client, sid: int, timeout: int, entry: Entry,
-                    wall: int) -> None:
-        self.to_commit.append((self.prep.create_session(sid, timeout, wall), client, entry))
-
-    def _queue_or_run_reply(self, client: Client, xid: int, err: int, now: int) -> None:
-        """Answer a write with an error without preparing it, in its turn on the connection."""
+    def reply_in_turn(self, client: Client, xid: int, err: int, now: int) -> None:
+        """Answer a request with an error without preparing it, in its turn on the connection."""
         entry = Entry(xid, Op.ERROR, None, True, now)
         entry.data = reply(xid, self._tree.last_zxid, err)
         client.queue.append(entry)
-        client.drain(self.run_read, now)
-
-    # What quorum/replica.py's QuorumEngine calls, until it stops subclassing Engine.
-    def _close(self, client: Client) -> None:
-        client.close()
-
-    def _drain(self, client: Client, now: int) -> None:
         client.drain(self.run_read, now)
 
     # -- commit -------------------------------------------------------------------------------
@@ -242,6 +246,96 @@ class Engine:
     def apply_committed(self, batch: list[Commit], now: int) -> None:
         """Apply transactions that are now durable, in zxid order, and answer their writers."""
         commits.apply_committed(self, batch, now)
+
+    # -- driven by an ensemble member's server (quorum/node.py) -------------------------------
+
+    def join_ensemble(self, member: Member) -> None:
+        """Become an ensemble member's engine: serve nothing until given a role."""
+        self.member = member
+        self.route = Refuse()
+
+    def stop_serving(self) -> None:
+        """Lost the leader (or leadership): every client must go and find a serving server, and
+        nothing prepared or forwarded here will be answered."""
+        self.route = Refuse()
+        for client in list(self.clients):
+            self.disconnect(client)
+            client.close()
+        if self.member is not None:
+            self.member.clear()
+        self.to_commit.clear()
+
+    def serve_read_only(self) -> None:
+        """Cut off from the quorum with readonlymode on: reads for clients that accept it."""
+        self.route = ReadOnly()
+
+    def lead(self, epoch: int, now: int, request_sync: Callable[[int], None]) -> None:
+        """Lead `epoch`: prepare every write here (zxids from `epoch << 32` on); every session
+        the tree holds lives on from `now` (the leader expires them now)."""
+        self._restart_prep(epoch << 32)
+        for sid, timeout in self._tree.sessions.items():
+            self.sessions.add(sid, timeout, now)
+        self._member().request_sync = request_sync
+        self.route = Local()
+
+    def follow(self, route: WriteRoute, request_sync: Callable[[int], None]) -> None:
+        """Follow (or observe) a leader: writes take `route` (quorum/replica.py's `Forward`),
+        and a `sync` asks the leader through `request_sync`."""
+        self._member().request_sync = request_sync
+        self.route = route
+
+    def reset_to(self, tree: DataTree) -> None:
+        """Serve `tree` from now on (a snapshot installed, the log truncated): its quota stats
+        are counted afresh, and nothing prepared against the old tree is pending."""
+        self._tree = tree
+        tree.track_quotas()
+        self._restart_prep(tree.last_zxid)
+
+    def _restart_prep(self, last_zxid: int) -> None:
+        prep = self.prep
+        prep.tree = self._tree
+        prep.last_zxid = last_zxid
+        prep.changes.clear()
+        prep.outstanding.clear()
+
+    def proposed(self, batch: list[Commit]) -> None:
+        """These prepared writes went to ZAB (only a leader prepares any); their transactions
+        come back through `apply_txns`."""
+        route = self.route
+        assert isinstance(route, Local), "only a leader proposes"
+        route.proposed(batch)
+
+    def apply_txns(self, txns: Iterable[Txn], now: int) -> int:
+        """Committed transactions from ZAB, in order: apply them, answer whoever here waits
+        for them, and return the tree's digest after the last."""
+        waiter = self.route.waiter
+        self.apply_committed([(txn, *waiter(txn)) for txn in txns], now)
+        self._member().release_syncs(self, now)
+        digest = self._tree.digest
+        assert digest is not None
+        return digest
+
+    def remote_write(self, req: Any, now: int, wall: int) -> None:
+        """On the leader: a write a follower forwarded (quorum/replica.py)."""
+        self._member().remote_write(self, req, now, wall)
+
+    def sync_answered(self, token: int, zxid: int, now: int) -> None:
+        """The leader has answered our `sync` number `token`: it needs us at `zxid`."""
+        self._member().sync_answered(self, token, zxid, now)
+
+    def take_touched(self) -> dict[int, int]:
+        """Sessions this server's clients kept alive since the last call (id -> timeout)."""
+        return self._member().take_touched()
+
+    def touch_sessions(self, sids: Iterable[int], now: int) -> None:
+        """Sessions that followers' clients kept alive (a leader hears of them in pings)."""
+        for sid in sids:
+            self.sessions.touch(sid, now)
+
+    def _member(self) -> Member:
+        member = self.member
+        assert member is not None, "not an ensemble member's engine"
+        return member
 
     # -- sessions -------------------------------------------------------------------------------
 

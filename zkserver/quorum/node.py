@@ -39,7 +39,7 @@ from zkserver.quorum.ready import (
     SendSnapshot,
     Truncate,
 )
-from zkserver.quorum.replica import QuorumEngine
+from zkserver.quorum.replica import Forward, Member
 from zkserver.quorum.roles import LearnerStage, Role
 from zkserver.quorum.transport import Links, QuorumTLS
 from zkserver.server import tls
@@ -60,12 +60,11 @@ POLL_S = 0.05  # how often the peer's timers are checked (a leader's ping tick a
 
 
 class QuorumServer(Server):
-    engine_class = QuorumEngine
     keeps_history = True
 
     def __init__(self, config: Any) -> None:
         super().__init__(config)
-        self.engine: QuorumEngine
+        self.engine.join_ensemble(Member())
         self.engine.tree.track_digest()
         self.epoch_path = os.path.join(self.snap_dir, "epochs")
         accepted, current = self._read_epochs()
@@ -164,8 +163,9 @@ class QuorumServer(Server):
         """Give the peer one input; the executor carries out what it decides."""
         peer = self.peer
         try:
-            if self.engine.touched:
-                peer.touch(self.engine.take_touched())
+            touched = self.engine.take_touched()
+            if touched:
+                peer.touch(touched)
             event(*args)
         except DigestMismatch as e:
             log.critical("%s", e)
@@ -192,8 +192,7 @@ class QuorumServer(Server):
 
     def _propose(self, batch: list[tuple[Txn, Any, Any]]) -> None:
         taken = self.peer.propose_batch([txn for txn, _, _ in batch])
-        for txn, client, entry in batch[:taken]:
-            self.engine.in_flight[txn.zxid] = (client, entry)
+        self.engine.proposed(batch[:taken])
 
     # -- the peer's outputs -------------------------------------------------------------------
 
@@ -291,22 +290,14 @@ class QuorumServer(Server):
         engine.stop_serving()
         if b.role == Role.LOOKING:
             if self.config.readonly_mode_enabled:
-                engine.read_only = engine.serving = True  # reads for clients that accept it
+                engine.serve_read_only()  # reads for clients that accept it
                 self.mode = "read-only"
             return
-        now = self.now()
         if b.role == Role.LEADING:
-            engine.prep.last_zxid = b.epoch << 32
-            engine.prep.changes.clear()
-            engine.prep.outstanding.clear()
-            for sid, timeout in engine.tree.sessions.items():
-                engine.sessions.add(sid, timeout, now)
-            engine.request_sync = self.peer.local_sync
-            engine.forward = None
+            engine.lead(b.epoch, self.now(), self.peer.local_sync)
         else:
-            engine.forward = self._to_leader
-            engine.request_sync = lambda token: self._to_leader(M.SyncRequest(token))
-        engine.serving = True
+            engine.follow(Forward(self._to_leader),
+                          lambda token: self._to_leader(M.SyncRequest(token)))
 
     def _to_leader(self, msg: Any) -> None:
         leader = self.peer.leader
@@ -323,8 +314,7 @@ class QuorumServer(Server):
             elif type(msg) is M.SyncReply:
                 engine.sync_answered(msg.token, msg.zxid, now)
             elif type(msg) is M.PingReply:
-                for session_id, _ in msg.touches:
-                    engine.sessions.touch(session_id, now)
+                engine.touch_sessions((session_id for session_id, _ in msg.touches), now)
         self.commit()  # the forwarded writes, all in one proposal
 
     async def _install_chunk(self, op: Install) -> None:
@@ -345,7 +335,7 @@ class QuorumServer(Server):
         await trio.to_thread.run_sync(snapmod.finish, self.disk, f, path)
         await trio.to_thread.run_sync(self._reset_log, op.zxid)
         self.since_snapshot = 0
-        self._replace_tree(await trio.to_thread.run_sync(self._load_tree, path))
+        self.engine.reset_to(await trio.to_thread.run_sync(self._load_tree, path))
         log.info("server %d: installed the leader's snapshot at %#x", self.peer.sid, op.zxid)
         self._input(self.peer.installed, op.zxid)
 
@@ -364,15 +354,6 @@ class QuorumServer(Server):
         tree = recover(self.disk, self.snap_dir, self.log_dir).tree
         tree.track_digest()
         return tree
-
-    def _replace_tree(self, tree: DataTree) -> None:
-        engine = self.engine
-        tree.can_see = engine.tree.can_see
-        engine.tree = tree
-        engine.prep.tree = tree
-        engine.prep.last_zxid = tree.last_zxid
-        engine.prep.changes.clear()
-        engine.prep.outstanding.clear()
 
     # -- tasks ----------------------------------------------------------------------------------
 
@@ -426,7 +407,7 @@ class QuorumServer(Server):
                 elif type(item) is Truncate:
                     await trio.to_thread.run_sync(self._truncate_files, item.zxid)
                     if item.rebuild:
-                        self._replace_tree(await trio.to_thread.run_sync(self._rebuilt_tree))
+                        self.engine.reset_to(await trio.to_thread.run_sync(self._rebuilt_tree))
                     self._input(self.peer.truncated, item.zxid)
                 else:
                     await self._install_chunk(item)

@@ -133,10 +133,6 @@ def _stat_at(result: Any) -> Any:
 class DataTree:
     """Nodes by path, sessions and their ephemerals, and the watch registrations."""
 
-    # Nothing reads this: quorum/node.py still copies it from tree to tree when it replaces the
-    # engine's, until it hands trees to the engine instead. Visibility is `apply`'s argument.
-    can_see: CanSee | None = None
-
     def __init__(self) -> None:
         self.nodes: dict[str, Node] = {}
         # Per session, its ephemerals in creation order, and the table size ZooKeeper's
