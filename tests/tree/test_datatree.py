@@ -298,6 +298,31 @@ def test_watch_events_of_create_set_delete() -> None:
     assert events == []  # a failed write fires nothing
 
 
+def test_events_only_for_watchers_that_may_read_the_node() -> None:
+    """`apply`'s can_see (the READ check on delivery, CVE-2024-23944) decides per watcher."""
+    core = Core()
+    secret = [R.ACL.of(1, "digest", "alice:x"), R.ACL.of(30, "world", "anyone")]  # READ: alice
+    core.write(Op.CREATE, R.CreateRequest("/s", b"", secret, 0))
+    alice, bob = "alice", "bob"
+    for w in (alice, bob):
+        core.tree.watches.add_data("/s", w)
+    asked: list[tuple[str, tuple]] = []
+
+    def can_see(watcher: Any, acl: Any) -> bool:
+        asked.append((watcher, acl))
+        return watcher == "alice"
+
+    core.now += 1
+    txn = core.prep.write(Op.SET_DATA, R.SetDataRequest("/s", b"x", -1), Session(SID, []), 1,
+                          core.now)
+    _, events = core.tree.apply(txn, can_see)
+    assert events == [(alice, EventType.NODE_DATA_CHANGED, "/s")]
+    assert {w for w, _ in asked} == {alice, bob}
+    core.tree.watches.add_data("/s", bob)
+    _, events = core.write(Op.SET_DATA, R.SetDataRequest("/s", b"y", -1))
+    assert events == [(bob, EventType.NODE_DATA_CHANGED, "/s")]  # no can_see: everyone is told
+
+
 def test_failed_write_takes_a_zxid_and_changes_nothing() -> None:
     core = Core()
     core.create("/n")

@@ -1,7 +1,7 @@
 """Quotas under /zookeeper/quota: the stats the server keeps, and enforceQuota's hard limits.
 
-The sans-IO part drives `Prep` + `DataTree` through `quota.apply` (what the engine calls) and
-checks the `zookeeper_stats` text, the digest, and that a fresh count (what a restart does)
+The sans-IO part drives `Prep` + a `DataTree` that keeps its quota stats (as the engine's does)
+and checks the `zookeeper_stats` text, the digest, and that a fresh count (what a restart does)
 agrees with the kept one. The process part runs zkCli's `setquota`/`listquota`/`delquota`
 against zkserver and, for the same script, against Apache ZooKeeper, and compares what zkCli
 prints and what the quota znodes hold; then kazoo meets the hard limits.
@@ -58,6 +58,7 @@ class Core:
     def __init__(self, enforce: bool = True) -> None:
         self.tree = DataTree()
         self.tree.track_digest()
+        self.tree.track_quotas()
         self.prep = Prep(self.tree)
         self.prep.enforce_quota = enforce
         self.now = T0
@@ -65,7 +66,7 @@ class Core:
     def write(self, op: int, req: Any, sid: int = SID) -> Any:
         self.now += 1
         txn = self.prep.write(op, req, Session(sid, []), 1, self.now)
-        result, _ = quota.apply(self.tree, txn)
+        result, _ = self.tree.apply(txn)
         self.prep.committed(txn.zxid)
         return result
 
@@ -123,7 +124,7 @@ def test_ephemerals_closed_with_the_session_leave_the_stats() -> None:
     assert c.stats("/app") == b"count=3,bytes=5"
     c.now += 1
     txn = c.prep.close_session(SID, 0, c.now)
-    quota.apply(c.tree, txn)
+    c.tree.apply(txn)
     c.prep.committed(txn.zxid)
     assert c.stats("/app") == b"count=1,bytes=0"
     c.check_digest()
@@ -185,10 +186,33 @@ def test_a_fresh_count_agrees_with_the_kept_stats() -> None:
         c.set(f"/app/n{i}", b"y")
     kept = c.stats("/app")
     c.tree.nodes[quota.stat_path("/app")].data = b"count=0,bytes=0"  # a stale snapshot
-    fresh = quota.Quotas(c.tree)  # what a restart (or an installed snapshot) does
+    fresh = quota.Quotas(c.tree)
+    fresh.rebuild()  # what a restart (or an installed snapshot) does
     assert fresh.roots == {"/app"}
     assert c.stats("/app") == kept
     assert quota.format_stats(*fresh.count("/app")) == kept
+
+
+def test_each_tree_keeps_its_own_quotas_once_it_tracks_them() -> None:
+    """A tree being replayed keeps no stats; `track_quotas` counts them (a restart's load)."""
+    c = Core()
+    c.create("/app", b"1")
+    c.setquota("/app", b"count=50,bytes=-1")
+    replayed = DataTree()  # what recovery builds: transactions applied, stats not kept
+    other = Core()
+    other.tree = replayed
+    other.prep = Prep(replayed)
+    other.create("/app", b"1")
+    other.setquota("/app", b"count=50,bytes=-1")
+    other.create("/app/x", b"12")
+    assert not replayed.quotas.tracking and replayed.quotas.roots == set()
+    assert other.stats("/app") == b"count=0,bytes=0"  # as zkCli wrote it: nobody counted
+    replayed.track_quotas()
+    assert replayed.quotas.roots == {"/app"}
+    assert other.stats("/app") == b"count=2,bytes=3"
+    other.create("/app/y", b"3")
+    assert other.stats("/app") == b"count=3,bytes=4"  # and kept from then on
+    assert c.stats("/app") == b"count=1,bytes=1"  # the first tree's quotas are its own
 
 
 def test_missing_limit_or_stat_node_is_no_limit() -> None:

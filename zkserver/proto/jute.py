@@ -3,21 +3,54 @@ strings and vectors where a length of -1 means null.
 
 `Reader` walks one record body; every read checks the bytes are there and that a length is
 neither below -1 nor above `max_buffer`, so a hostile frame ends as a `JuteError` and never as
-an IndexError deep inside a handler. `Writer` appends to one bytearray. Null (None) and empty
-values stay distinct in both directions, because clients can tell them apart.
+an IndexError deep inside a handler. The `pack_*` functions encode one value each, and are the
+only place each layout is written down: `Writer` appends them to one bytearray, and the
+records' `pack` (the server's reply path) joins them without one. Null (None) and empty values
+stay distinct in both directions, because clients can tell them apart.
 """
 
 from __future__ import annotations
 
 import struct
+from collections.abc import Collection
 
 from zkserver.proto.codes import DEFAULT_MAX_BUFFER
 
 _INT = struct.Struct(">i")
 _LONG = struct.Struct(">q")
-_BOOL = struct.Struct(">?")
 _INT_unpack_from = _INT.unpack_from
 _LONG_unpack_from = _LONG.unpack_from
+NULL = b"\xff\xff\xff\xff"  # the length -1: a null buffer, string or vector
+
+pack_int = _INT.pack
+pack_long = _LONG.pack
+
+
+def pack_bool(v: bool) -> bytes:
+    return b"\x01" if v else b"\x00"
+
+
+def pack_buffer(v: bytes | None) -> bytes:
+    return NULL if v is None else pack_int(len(v)) + v
+
+
+def pack_ustring(v: str | None) -> bytes:
+    if v is None:
+        return NULL
+    b = v.encode()
+    return pack_int(len(b)) + b
+
+
+def pack_ustrings(v: Collection[str] | None) -> bytes:
+    """A vector of strings; any sized collection (a node's children set included)."""
+    if v is None:
+        return NULL
+    parts = [pack_int(len(v))]
+    for s in v:
+        b = s.encode()
+        parts.append(pack_int(len(b)))
+        parts.append(b)
+    return b"".join(parts)
 
 
 class JuteError(ValueError):
@@ -93,37 +126,27 @@ class Writer:
         self.out = bytearray()
 
     def int(self, v: int) -> Writer:
-        self.out += _INT.pack(v)
+        self.out += pack_int(v)
         return self
 
     def long(self, v: int) -> Writer:
-        self.out += _LONG.pack(v)
+        self.out += pack_long(v)
         return self
 
     def bool(self, v: bool) -> Writer:
-        self.out.append(1 if v else 0)
+        self.out += pack_bool(v)
         return self
 
     def buffer(self, v: bytes | None) -> Writer:
-        if v is None:
-            self.out += b"\xff\xff\xff\xff"
-        else:
-            self.out += _INT.pack(len(v))
-            self.out += v
+        self.out += pack_buffer(v)
         return self
 
     def ustring(self, v: str | None) -> Writer:
-        return self.buffer(None if v is None else v.encode())
+        self.out += pack_ustring(v)
+        return self
 
     def ustring_vector(self, v: list[str] | None) -> Writer:
-        if v is None:
-            self.out += b"\xff\xff\xff\xff"
-            return self
-        self.out += _INT.pack(len(v))
-        for s in v:
-            b = s.encode()
-            self.out += _INT.pack(len(b))
-            self.out += b
+        self.out += pack_ustrings(v)
         return self
 
     def raw(self, b: bytes) -> Writer:

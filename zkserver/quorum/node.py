@@ -24,7 +24,9 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import trio
 
 from zkserver import txn as txnmod
+from zkserver.engine import Engine
 from zkserver.quorum import messages as M
+from zkserver.quorum import replica
 from zkserver.quorum.digests import DigestMismatch
 from zkserver.quorum.history import History
 from zkserver.quorum.peer import Peer
@@ -39,7 +41,6 @@ from zkserver.quorum.ready import (
     SendSnapshot,
     Truncate,
 )
-from zkserver.quorum.replica import QuorumEngine
 from zkserver.quorum.roles import LearnerStage, Role
 from zkserver.quorum.transport import Links, QuorumTLS
 from zkserver.server import tls
@@ -71,7 +72,7 @@ class Member:
     No snapshot of the replayed log at start-up: its tail may not be committed (ZAB decides)."""
 
     keeps_history: ClassVar[bool] = True  # the replayed log serves DIFF syncs
-    engine_class: ClassVar[type[QuorumEngine]] = QuorumEngine
+    engine_class: ClassVar[type[Engine]] = Engine
 
     def __init__(self, server: Server, recovered: Recovered) -> None:
         config = self.config = server.config
@@ -81,8 +82,8 @@ class Member:
         self.now = server.now
         self.wall = server.wall
         engine = server.engine
-        assert isinstance(engine, QuorumEngine)
         self.engine = engine
+        engine.join_ensemble(replica.Member())
         engine.tree.track_digest()
         self.txnlog = server.txnlog
         self.snapshots = SnapshotPolicy(self.disk, self.snap_dir, config.snap_count,
@@ -188,8 +189,9 @@ class Member:
         """Give the peer one input; the executor carries out what it decides."""
         peer = self.peer
         try:
-            if self.engine.touched:
-                peer.touch(self.engine.take_touched())
+            touched = self.engine.take_touched()
+            if touched:
+                peer.touch(touched)
             event(*args)
         except DigestMismatch as e:
             log.critical("%s", e)
@@ -216,8 +218,7 @@ class Member:
 
     def _propose(self, batch: list[tuple[Txn, Any, Any]]) -> None:
         taken = self.peer.propose_batch([txn for txn, _, _ in batch])
-        for txn, client, entry in batch[:taken]:
-            self.engine.track(txn.zxid, client, entry)
+        self.engine.proposed(batch[:taken])
 
     # -- the peer's outputs -------------------------------------------------------------------
 
@@ -332,7 +333,8 @@ class Member:
         elif b.role == Role.LEADING:
             engine.lead(b.epoch, self.now(), self.peer.local_sync)
         else:
-            engine.follow(self._to_leader)
+            engine.follow(replica.Forward(self._to_leader),
+                          lambda token: self._to_leader(M.SyncRequest(token)))
 
     def _to_leader(self, msg: Any) -> None:
         leader = self.peer.leader

@@ -1,225 +1,162 @@
-"""The request engine of an ensemble member.
+"""What an ensemble member's engine holds beyond a standalone one's: its write route while it
+follows, and the `Member` part.
 
-It is the standalone `Engine` with three differences, all about where writes go:
+The engine is the standalone `Engine`, given these parts by the server (quorum/node.py):
 
-* a *follower* (or observer) prepares nothing: it forwards each client write, raw, to the
-  leader (`forward`), remembers the waiting client by (session id, cxid), and answers when the
+* a *follower* (or observer) prepares nothing: its `Forward` route sends each client write, raw,
+  to the leader, remembers the waiting client by (session id, cxid), and finds it again when the
   committed transaction comes back through ZAB and is applied here;
-* the *leader* prepares writes from its own clients and from forwarded requests alike, and hands
-  every transaction to ZAB instead of a local log;
-* only the leader expires sessions; followers report the sessions they have seen (`touched`)
-  with every ping reply.
+* the *leader* prepares writes from its own clients (the engine's `Local` route) and from
+  forwarded requests alike (`Member.remote_write`), and hands every transaction to ZAB instead
+  of a local log;
+* `sync` waits until this server has applied everything the leader had proposed when it saw the
+  sync (`Member.sync`); only the leader expires sessions, so every member reports the sessions
+  its clients kept alive (`Member.saw`, `take_touched`) for its pings, and takes on a session
+  created through another server when its client reconnects here (`Member.adopt`).
 
-A server that is not serving (looking for a leader, or synchronising) refuses connections.
+A server without a role (looking for a leader, or synchronising) refuses connections.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
-from zkserver.engine import Client, Engine, Entry
+from zkserver.engine import Client, Entry
+from zkserver.engine.routes import NOBODY, Waiter
+from zkserver.proto import records as R
 from zkserver.proto.codes import Err, Op
 from zkserver.proto.frames import reply
 from zkserver.proto.jute import JuteError, Reader
-from zkserver.proto.records import ConnectRequest
-from zkserver.quorum.messages import Request, SyncRequest
+from zkserver.quorum.messages import Request
+from zkserver.sessions import SessionTracker
 from zkserver.tree.datatree import DataTree
 from zkserver.txn import Txn
+
+if TYPE_CHECKING:
+    from zkserver.engine import Engine
 
 SESSION_REQUEST = Op.CREATE_SESSION  # a forwarded new session: data = the timeout
 
 
-class QuorumEngine(Engine):
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.serving = False
-        self.forward: Callable[[Request], None] | None = None  # set while following
+class Forward:
+    """A follower's or observer's write route: every write goes to the leader."""
+
+    serving = True
+    read_only = False
+
+    def __init__(self, send: Callable[[Request], None]) -> None:
+        self.send = send
         self.waiting: dict[tuple[int, int], tuple[Client, Entry]] = {}
-        self.in_flight: dict[int, tuple[Client | None, Entry | None]] = {}
+
+    def submit(self, engine: Engine, client: Client, entry: Entry, req: Any, frame: bytes,
+               wall: int) -> None:
+        if entry.op == Op.CLOSE_SESSION:
+            engine.sessions.set_closing(client.session_id)
+        self.waiting[(client.session_id, entry.xid)] = (client, entry)
+        self.send(Request(client.session_id, entry.xid, entry.op, frame,
+                          tuple(client.auth_ids)))
+
+    def new_session(self, engine: Engine, client: Client, sid: int, timeout: int,
+                    entry: Entry, wall: int) -> None:
+        self.waiting[(sid, 0)] = (client, entry)
+        self.send(Request(sid, 0, SESSION_REQUEST, timeout.to_bytes(4, "big"), ()))
+
+    def waiter(self, txn: Txn) -> Waiter:
+        return self.waiting.pop((txn.session_id, txn.cxid), NOBODY)
+
+
+class Member:
+    """The ensemble part of a member's engine: sync, touched sessions, forwarded writes."""
+
+    def __init__(self) -> None:
         self.touched: dict[int, int] = {}
         self.sync_waiting: dict[int, tuple[Client, Entry]] = {}
         self.next_sync_token = 0
         self.sync_ready: list[tuple[int, Client, Entry]] = []  # (zxid needed, ...)
-        self.request_sync: Callable[[int], None] | None = None
+        self.request_sync: Callable[[int], None] | None = None  # set by lead/follow
 
-    # -- connections --------------------------------------------------------------------------
-
-    def handshake(self, client: Client, data: bytes, now: int, wall: int) -> bool:
-        if not self.serving:
-            return False
-        try:
-            sid = ConnectRequest.decode(data, self.max_buffer).session_id
-        except JuteError:
-            return False
-        if sid and sid in self.tree.sessions and self.sessions.get(sid) is None:
-            self.sessions.add(sid, self.tree.sessions[sid], now)  # created through another
-        return super().handshake(client, data, now, wall)
-
-    def stop_serving(self) -> None:
-        """Lost the leader (or leadership): every client must go and find a serving server."""
-        self.serving = False
-        self.read_only = False
-        self.forward = None
-        for client in list(self.clients):
-            self.disconnect(client)
-            self._close(client)
-        self.waiting.clear()
-        self.in_flight.clear()
+    def clear(self) -> None:
+        """The server stopped serving: no sync here will be answered."""
         self.sync_waiting.clear()
         self.sync_ready.clear()
-        self.to_commit.clear()
 
-    def handle(self, client: Client, data: bytes, now: int, wall: int) -> None:
+    # -- sessions -------------------------------------------------------------------------------
+
+    def saw(self, client: Client, sessions: SessionTracker) -> None:
+        """A request on `client`: its session is alive, which the leader must hear of."""
         if client.session_id:
-            info = self.sessions.get(client.session_id)
+            info = sessions.get(client.session_id)
             if info is not None:
                 self.touched[client.session_id] = info.timeout
-        if len(data) >= 8 and int.from_bytes(data[4:8], "big", signed=True) == Op.SYNC \
-                and not client.close_after_flush:
-            self._sync_request(client, data, now)
-            return
-        super().handle(client, data, now, wall)
 
-    # -- writes -------------------------------------------------------------------------------
+    def take_touched(self) -> dict[int, int]:
+        touched, self.touched = self.touched, {}
+        return touched
 
-    def submit_write(self, client: Client, entry: Entry, req: Any, data: bytes,
-                     wall: int) -> None:
-        if self.forward is None:
-            super().submit_write(client, entry, req, data, wall)
-            return
-        if entry.op == Op.CLOSE_SESSION:
-            self.sessions.set_closing(client.session_id)
-        self.waiting[(client.session_id, entry.xid)] = (client, entry)
-        self.forward(Request(client.session_id, entry.xid, entry.op, data,
-                             tuple(client.auth_ids)))
+    def adopt(self, sessions: SessionTracker, tree: DataTree, sid: int, now: int) -> None:
+        """A client resumes session `sid` here: if it was created through another server, the
+        tracker learns it from the tree."""
+        if sid and sid in tree.sessions and sessions.get(sid) is None:
+            sessions.add(sid, tree.sessions[sid], now)
 
-    def new_session(self, client: Client, sid: int, timeout: int, entry: Entry,
-                    wall: int) -> None:
-        if self.forward is None:
-            super().new_session(client, sid, timeout, entry, wall)
-            return
-        self.waiting[(sid, 0)] = (client, entry)
-        self.forward(Request(sid, 0, SESSION_REQUEST, timeout.to_bytes(4, "big"), ()))
+    # -- writes forwarded to the leader ----------------------------------------------------------
 
-    def remote_write(self, req: Request, now: int, wall: int) -> None:
+    def remote_write(self, engine: Engine, req: Request, now: int, wall: int) -> None:
         """On the leader: a write a follower forwarded (its time stamped here, as ZooKeeper's
         leader stamps the transactions it prepares)."""
         if req.op == SESSION_REQUEST:
             timeout = int.from_bytes(req.data, "big")
-            self.sessions.add(req.session_id, timeout, now)
-            self.to_commit.append((self.prep.create_session(req.session_id, timeout, wall),
-                                   None, None))
+            engine.sessions.add(req.session_id, timeout, now)
+            engine.to_commit.append((engine.prep.create_session(req.session_id, timeout, wall),
+                                     None, None))
             return
-        decoded = self.decode_write(req.op, req.data)
+        decoded = engine.decode_write(req.op, req.data)
         if decoded is None:
-            txn = self.prep.error(req.session_id, req.cxid, wall, -5)
+            txn = engine.prep.error(req.session_id, req.cxid, wall, Err.MARSHALLINGERROR)
         else:
-            txn = self.prep_write(req.session_id, list(req.auth_ids), req.cxid, req.op,
-                                  decoded[0], wall)
-        self.to_commit.append((txn, None, None))
-
-    def apply_txns(self, txns: Iterable[Txn], now: int) -> int:
-        """Committed transactions from ZAB, in order: apply them, answer whoever here waits
-        for them, and return the tree's digest after the last."""
-        batch: list[tuple[Txn, Client | None, Entry | None]] = []
-        for txn in txns:
-            client: Client | None
-            entry: Entry | None
-            client, entry = self.in_flight.pop(txn.zxid, (None, None))
-            if client is None:
-                client, entry = self.waiting.pop((txn.session_id, txn.cxid), (None, None))
-            batch.append((txn, client, entry))
-        self.apply_committed(batch, now)
-        if self.sync_ready:
-            self._release_syncs(now)
-        assert self.tree.digest is not None
-        return self.tree.digest
-
-    def take_touched(self) -> dict[int, int]:
-        """Sessions seen since the last call (id -> timeout), for the leader's next ping."""
-        touched, self.touched = self.touched, {}
-        return touched
+            txn = engine.prep_write(req.session_id, list(req.auth_ids), req.cxid, req.op,
+                                    decoded[0], wall)
+        engine.to_commit.append((txn, None, None))
 
     # -- sync -----------------------------------------------------------------------------------
 
-    def _sync_request(self, client: Client, data: bytes, now: int) -> None:
+    def sync(self, engine: Engine, client: Client, frame: bytes, now: int) -> None:
         """`sync`: answered once this server has applied everything the leader had proposed
         when it saw the sync; later requests on the connection wait behind it."""
-        client.received += 1
-        self.stats.received += 1
-        xid = int.from_bytes(data[0:4], "big", signed=True)
+        client.stats.received += 1
+        engine.stats.received += 1
+        xid = int.from_bytes(frame[0:4], "big", signed=True)
         try:
-            path = Reader(data, 8, max_buffer=self.max_buffer).ustring()
+            path = Reader(frame, 8, max_buffer=engine.max_buffer).ustring()
         except JuteError:
-            self._queue_or_run_reply(client, xid, Err.MARSHALLINGERROR, now)
+            engine.reply_in_turn(client, xid, Err.MARSHALLINGERROR, now)
             return
-        body = b"\xff\xff\xff\xff" if path is None else len(path.encode()).to_bytes(
-            4, "big") + path.encode()
-        entry = Entry(xid, Op.SYNC, body, True, now)
+        entry = Entry(xid, Op.SYNC, R.PathResponse.pack(path), True, now)
         client.queue.append(entry)
         self.next_sync_token += 1
         self.sync_waiting[self.next_sync_token] = (client, entry)
         if self.request_sync is not None:
             self.request_sync(self.next_sync_token)
 
-    def sync_answered(self, token: int, zxid: int, now: int) -> None:
+    def sync_answered(self, engine: Engine, token: int, zxid: int, now: int) -> None:
         waiting = self.sync_waiting.pop(token, None)
         if waiting is None:
             return
         self.sync_ready.append((zxid, *waiting))
-        self._release_syncs(now)
+        self.release_syncs(engine, now)
 
-    def _release_syncs(self, now: int) -> None:
+    def release_syncs(self, engine: Engine, now: int) -> None:
+        """Answer every sync whose zxid the tree has reached."""
+        if not self.sync_ready:
+            return
+        last = engine.tree.last_zxid
         keep = []
         for zxid, client, entry in self.sync_ready:
-            if self.tree.last_zxid >= zxid:
-                entry.data = reply(entry.xid, self.tree.last_zxid, 0, entry.req)
+            if last >= zxid:
+                entry.data = reply(entry.xid, last, 0, entry.req)
                 if not client.closed:
-                    self._drain(client, now)
+                    client.drain(engine.run_read, now)
             else:
                 keep.append((zxid, client, entry))
         self.sync_ready = keep
-
-    # -- roles and state, as the ensemble's driver sets them ------------------------------------
-
-    def lead(self, epoch: int, now: int, request_sync: Callable[[int], None]) -> None:
-        """Serve as the leader of `epoch`: prepare writes from zxid epoch<<32 on, give every
-        known session a fresh deadline (only a leader expires them), and ask ZAB for syncs."""
-        self.prep.last_zxid = epoch << 32
-        self.prep.changes.clear()
-        self.prep.outstanding.clear()
-        self.restore_sessions(now)
-        self.request_sync = request_sync
-        self.forward = None
-        self.serving = True
-
-    def follow(self, forward: Callable[[Any], None]) -> None:
-        """Serve as a follower (or observer): writes and syncs go to the leader through
-        `forward`."""
-        self.forward = forward
-        self.request_sync = lambda token: forward(SyncRequest(token))
-        self.serving = True
-
-    def serve_read_only(self) -> None:
-        """No leader: serve reads to the clients that asked for a read-only server."""
-        self.read_only = self.serving = True
-
-    def reset_to(self, tree: DataTree) -> None:
-        """Continue from `tree` (a leader's snapshot, or the state after a truncation): it is
-        what has been committed here, and nothing prepared on the old tree survives."""
-        tree.can_see = self.tree.can_see
-        self.tree = tree
-        self.prep.tree = tree
-        self.prep.last_zxid = tree.last_zxid
-        self.prep.changes.clear()
-        self.prep.outstanding.clear()
-
-    def track(self, zxid: int, client: Client | None, entry: Entry | None) -> None:
-        """A write of this server's client was proposed as `zxid`: answer it when it commits."""
-        self.in_flight[zxid] = (client, entry)
-
-    def touch_sessions(self, session_ids: Iterable[int], now: int) -> None:
-        """The leader heard from these sessions through a follower's ping."""
-        for session_id in session_ids:
-            self.sessions.touch(session_id, now)

@@ -30,7 +30,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import h11
 import trio
 
-from zkserver.server import fourletter
+from zkserver.server import stats
 
 if TYPE_CHECKING:
     from zkserver.server.server import Server
@@ -153,35 +153,31 @@ def _hex(n: int) -> str:
 
 
 def _client_response(server: Server) -> dict[str, int]:
-    s = server.engine.stats
-    return {"last_buffer_size": s.last_response_size, "min_buffer_size": s.min_response_size,
-            "max_buffer_size": s.max_response_size}
+    last, smallest, largest = stats.response_sizes(server)
+    return {"last_buffer_size": last, "min_buffer_size": smallest, "max_buffer_size": largest}
 
 
 def _server_stats(server: Server) -> dict[str, Any]:
-    e = server.engine
-    s = e.stats
-    from zkserver.server.metrics import non_mtls_connections
-
+    s = stats.summary(server)
     cfg = server.config
-    local, remote = non_mtls_connections(server)
+    local, remote = stats.non_mtls_connections(server)
     return {
         "packets_sent": s.sent,
         "packets_received": s.received,
         "fsync_threshold_exceed_count": 0,
         "client_response_stats": _client_response(server),
-        "uptime": server.now() - server.started,
-        "data_dir_size": fourletter._dir_size(cfg.data_dir),
-        "log_dir_size": fourletter._dir_size(cfg.data_log_dir),
+        "uptime": stats.uptime(server),
+        "data_dir_size": stats.dir_size(cfg.data_dir),
+        "log_dir_size": stats.dir_size(cfg.data_log_dir),
         "provider_null": False,
-        "server_state": server.mode,
-        "last_processed_zxid": e.last_zxid,
-        "outstanding_requests": fourletter._outstanding(server),
-        "avg_latency": s.lat_sum / s.lat_count if s.lat_count else 0.0,
-        "max_latency": s.lat_max,
-        "min_latency": s.lat_min,
-        "num_alive_client_connections": len(e.clients),
-        "auth_failed_count": s.auth_failed,
+        "server_state": s.mode,
+        "last_processed_zxid": s.zxid,
+        "outstanding_requests": s.outstanding,
+        "avg_latency": s.avg_latency,
+        "max_latency": s.max_latency,
+        "min_latency": s.min_latency,
+        "num_alive_client_connections": s.connections,
+        "auth_failed_count": stats.auth_failed(server),
         "non_mtlsremote_conn_count": remote,
         "non_mtlslocal_conn_count": local,
     }
@@ -189,45 +185,43 @@ def _server_stats(server: Server) -> dict[str, Any]:
 
 def _srvr(server: Server, args: dict[str, str]) -> dict[str, Any]:
     return {
-        "version": fourletter.VERSION_LINE,
-        "read_only": server.engine.read_only,
+        "version": stats.VERSION_LINE,
+        "read_only": stats.read_only(server),
         "server_stats": _server_stats(server),
         "client_response": _client_response(server),
-        "node_count": server.engine.tree.node_count(),
+        "node_count": stats.summary(server).node_count,
     }
 
 
-def _brief(c: Any) -> dict[str, Any]:
+def _brief(c: stats.Connection) -> dict[str, Any]:
     host, port = c.remote
     return {"remote_socket_address": f"{host}:{port}", "interest_ops": 1,
-            "outstanding_requests": len(c.queue), "packets_received": c.received,
+            "outstanding_requests": c.queued, "packets_received": c.received,
             "packets_sent": c.sent}
 
 
-def _full(server: Server, c: Any) -> dict[str, Any]:
+def _full(c: stats.Connection) -> dict[str, Any]:
     out = _brief(c)
     if c.session_id:
-        info = server.engine.sessions.get(c.session_id)
         out.update({
             "session_id": c.session_id,
             "last_operation": c.last_op,
             "established": c.established,
-            "session_timeout": info.timeout if info else 0,
+            "session_timeout": c.timeout,
             "last_cxid": c.last_cxid,
             "last_zxid": c.last_zxid,
             "last_response_time": c.last_response,
             "last_latency": c.last_latency,
-            "min_latency": c.lat_min,
-            "avg_latency": c.lat_sum // c.lat_count if c.lat_count else 0,
-            "max_latency": c.lat_max,
+            "min_latency": c.min_latency,
+            "avg_latency": c.avg_latency,
+            "max_latency": c.max_latency,
         })
     return out
 
 
-def _split_clients(server: Server) -> tuple[list[Any], list[Any]]:
-    secure = server.secure_clients()
-    clients = sorted(server.engine.clients, key=lambda c: c.remote)
-    return [c for c in clients if c not in secure], [c for c in clients if c in secure]
+def _split_clients(server: Server) -> tuple[list[stats.Connection], list[stats.Connection]]:
+    conns = sorted(stats.connections(server), key=lambda c: c.remote)
+    return [c for c in conns if not c.secure], [c for c in conns if c.secure]
 
 
 def _stat(server: Server, args: dict[str, str]) -> dict[str, Any]:
@@ -238,20 +232,21 @@ def _stat(server: Server, args: dict[str, str]) -> dict[str, Any]:
 
 def _cons(server: Server, args: dict[str, str]) -> dict[str, Any]:
     plain, secure = _split_clients(server)
-    return {"connections": [_full(server, c) for c in plain],
-            "secure_connections": [_full(server, c) for c in secure]}
+    return {"connections": [_full(c) for c in plain],
+            "secure_connections": [_full(c) for c in secure]}
 
 
 def _conf(server: Server, args: dict[str, str]) -> dict[str, Any]:
     cfg = server.config
+    min_timeout, max_timeout = stats.session_timeouts(server)
     out: dict[str, Any] = {
         "client_port": cfg.client_port if cfg.client_port is not None else -1,
         "data_dir": os.path.join(cfg.data_dir, "zkserver"),
         "data_log_dir": os.path.join(cfg.data_log_dir, "zkserver"),
         "tick_time": cfg.tick_time,
         "max_client_cnxns": cfg.max_client_cnxns,
-        "min_session_timeout": server.engine.min_timeout,
-        "max_session_timeout": server.engine.max_timeout,
+        "min_session_timeout": min_timeout,
+        "max_session_timeout": max_timeout,
         "server_id": cfg.server_id if cfg.is_quorum else 0,
         "client_port_listen_backlog": cfg.client_port_listen_backlog,
     }
@@ -261,45 +256,36 @@ def _conf(server: Server, args: dict[str, str]) -> dict[str, Any]:
 
 
 def _crst(server: Server, args: dict[str, str]) -> dict[str, Any]:
-    for c in server.engine.clients:
-        c.reset_stats()
+    stats.reset_connection_stats(server)
     return {}
 
 
 def _srst(server: Server, args: dict[str, str]) -> dict[str, Any]:
-    server.engine.stats.reset()
+    stats.reset_server_stats(server)
     return {}
 
 
 def _dirs(server: Server, args: dict[str, str]) -> dict[str, Any]:
     cfg = server.config
-    return {"datadir_size": fourletter._dir_size(cfg.data_dir),
-            "logdir_size": fourletter._dir_size(cfg.data_log_dir)}
+    return {"datadir_size": stats.dir_size(cfg.data_dir),
+            "logdir_size": stats.dir_size(cfg.data_log_dir)}
 
 
 def _dump(server: Server, args: dict[str, str]) -> dict[str, Any]:
-    e = server.engine
     return {
-        "expiry_time_to_session_ids": {str(at): sorted(sids)
-                                       for at, sids in sorted(e.sessions.buckets.items())},
-        "session_id_to_ephemeral_paths": {str(sid): sorted(paths)
-                                          for sid, paths in sorted(e.tree.ephemerals.items())},
+        "expiry_time_to_session_ids": {str(at): sids for at, sids in stats.expiry(server)},
+        "session_id_to_ephemeral_paths": {str(sid): paths
+                                          for sid, paths in stats.ephemerals(server)},
     }
 
 
 def _envi(server: Server, args: dict[str, str]) -> dict[str, Any]:
-    text = fourletter._envi(server, b"")
-    out: dict[str, Any] = {}
-    for line in text.splitlines()[1:]:
-        key, _, value = line.partition("=")
-        out[key] = value
-    return out
+    return dict(stats.environment())
 
 
 def _hash(server: Server, args: dict[str, str]) -> dict[str, Any]:
-    tree = server.engine.tree
-    digests = [] if tree.digest is None else [{"zxid": tree.last_zxid, "digest": tree.digest}]
-    return {"digests": digests}
+    return {"digests": [{"zxid": zxid, "digest": digest}
+                        for zxid, digest in stats.digests(server)]}
 
 
 def _gtmk(server: Server, args: dict[str, str]) -> dict[str, Any]:
@@ -324,46 +310,28 @@ def _icfg(server: Server, args: dict[str, str]) -> dict[str, Any]:
 
 
 def _isro(server: Server, args: dict[str, str]) -> dict[str, Any]:
-    return {"read_only": server.engine.read_only}
+    return {"read_only": stats.read_only(server)}
 
 
 def _lsnp(server: Server, args: dict[str, str]) -> dict[str, Any]:
-    from zkserver.storage import snapshot as snapmod
-
-    snaps = snapmod.snapshots(server.disk, server.snap_dir)
-    if not snaps:
-        return {"zxid": _hex(-1), "timestamp": -1}
-    zxid, path = snaps[0]
-    try:
-        stamp = int(os.path.getmtime(path))
-    except OSError:
-        stamp = -1
+    zxid, stamp = stats.last_snapshot(server)
     return {"zxid": _hex(zxid), "timestamp": stamp}
 
 
 def _lead(server: Server, args: dict[str, str]) -> dict[str, Any]:
-    peer = getattr(server.commit_path, "peer", None)
-    if peer is None:
+    lead = stats.leader(server)
+    if lead is None:
         return {"error": "server is not initialized"}
-    leader = peer.leader
-    spec = server.config.servers.get(leader) if leader is not None else None
-    return {"is_leader": server.mode == "leader",
-            "leader_id": leader if leader is not None else -1,
-            "leader_ip": spec.host if spec is not None else ""}
+    return {"is_leader": lead.is_leader, "leader_id": lead.leader_id,
+            "leader_ip": lead.leader_ip}
 
 
 def _monitor(server: Server, args: dict[str, str]) -> dict[str, Any]:
-    from zkserver.server import metrics
-
-    return metrics.monitor_values(server)
+    return stats.monitor(server)
 
 
 def _obsr(server: Server, args: dict[str, str]) -> dict[str, Any]:
-    peer = getattr(server.commit_path, "peer", None)
-    observers = []
-    if peer is not None and server.mode == "leader":
-        observers = [{"sid": sid} for sid, lr in sorted(peer.learners.items())
-                     if lr.observer and lr.stage == "acked"]
+    observers = [{"sid": sid} for sid in stats.synced_observers(server)]
     return {"synced_observers": len(observers), "observers": observers}
 
 
@@ -396,35 +364,26 @@ def _voting_view(server: Server, args: dict[str, str]) -> dict[str, Any]:
 
 
 def _wchs(server: Server, args: dict[str, str]) -> dict[str, Any]:
-    table = server.engine.tree.watches.data
-    return {"num_connections": len(table.by_watcher), "num_paths": len(table.by_path),
-            "num_total_watches": table.count()}
+    w = stats.watch_summary(server)
+    return {"num_connections": w.connections, "num_paths": w.paths,
+            "num_total_watches": w.total}
 
 
 def _wchc(server: Server, args: dict[str, str]) -> dict[str, Any]:
-    table = server.engine.tree.watches.data
     return {"session_id_to_watched_paths": {
-        str(w.session_id): sorted(paths) for w, paths in table.by_watcher.items()}}
+        str(sid): paths for sid, paths in stats.watches_by_session(server)}}
 
 
 def _wchp(server: Server, args: dict[str, str]) -> dict[str, Any]:
-    table = server.engine.tree.watches.data
     return {"path_to_session_ids": {
-        path: sorted(w.session_id for w in watchers)
-        for path, watchers in sorted(table.by_path.items())}}
+        path: sorted(sids) for path, sids in stats.watches_by_path(server)}}
 
 
 def _zabstate(server: Server, args: dict[str, str]) -> dict[str, Any]:
-    peer = getattr(server.commit_path, "peer", None)
-    if peer is None:
+    zab = stats.zab_state(server)
+    if zab is None:
         return {"voting": False, "zabstate": ""}
-    voting = server.config.peer_type == "participant"
-    if server.mode in ("looking", "read-only"):
-        state = "election"
-    elif peer.established or peer.stage == "serving":
-        state = "broadcast"
-    else:
-        state = "synchronization"
+    voting, state = zab
     return {"voting": voting, "zabstate": state}
 
 

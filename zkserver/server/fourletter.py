@@ -8,24 +8,17 @@ answer is plain text, after which the connection closes. Commands outside
 
 from __future__ import annotations
 
-import os
-import platform
-import resource
-import socket
 import struct
-import sys
 import time
 from typing import TYPE_CHECKING
 
 import trio
 
-from zkserver import __version__
+from zkserver.server import stats
+from zkserver.server.stats import VERSION_LINE
 
 if TYPE_CHECKING:
     from zkserver.server.server import Server
-
-ZK_COMPAT_VERSION = "3.9.2"
-VERSION_LINE = f"{ZK_COMPAT_VERSION}-zkserver-{__version__}, built on 2026-11-24 00:00 UTC"
 
 COMMANDS = frozenset({"ruok", "srvr", "stat", "mntr", "conf", "cons", "crst", "srst", "wchs",
                       "wchc", "wchp", "dump", "envi", "isro", "dirs", "gtmk", "stmk", "hash"})
@@ -48,7 +41,7 @@ def run(server: Server, cmd: str, rest: bytes = b"") -> str:
     if cmd == "ruok":
         return "imok"
     if cmd == "isro":
-        return "ro" if server.engine.read_only else "rw"
+        return "ro" if stats.read_only(server) else "rw"
     if not server.is_serving():
         return "This ZooKeeper instance is not currently serving requests\n"
     return _COMMANDS[cmd](server, rest)
@@ -58,176 +51,122 @@ def _hex(n: int) -> str:
     return "0x" + format(n & 0xFFFFFFFFFFFFFFFF, "x")
 
 
-def _latency(s: object) -> str:
-    count = s.lat_count  # type: ignore[attr-defined]
-    avg = s.lat_sum / count if count else 0.0  # type: ignore[attr-defined]
-    return f"{s.lat_min}/{avg}/{s.lat_max}"  # type: ignore[attr-defined]
-
-
-def _outstanding(server: Server) -> int:
-    return sum(len(c.queue) for c in server.engine.clients)
-
-
 def _summary(server: Server) -> str:
-    e = server.engine
-    return (f"Latency min/avg/max: {_latency(e.stats)}\n"
-            f"Received: {e.stats.received}\n"
-            f"Sent: {e.stats.sent}\n"
-            f"Connections: {len(e.clients)}\n"
-            f"Outstanding: {_outstanding(server)}\n"
-            f"Zxid: {_hex(e.last_zxid)}\n"
-            f"Mode: {server.mode}\n"
-            f"Node count: {e.tree.node_count()}\n")
+    s = stats.summary(server)
+    return (f"Latency min/avg/max: {s.min_latency}/{s.avg_latency}/{s.max_latency}\n"
+            f"Received: {s.received}\n"
+            f"Sent: {s.sent}\n"
+            f"Connections: {s.connections}\n"
+            f"Outstanding: {s.outstanding}\n"
+            f"Zxid: {_hex(s.zxid)}\n"
+            f"Mode: {s.mode}\n"
+            f"Node count: {s.node_count}\n")
 
 
 def _srvr(server: Server, rest: bytes) -> str:
     return f"Zookeeper version: {VERSION_LINE}\n" + _summary(server)
 
 
-def _client_brief(c: object) -> str:
-    host, port = c.remote  # type: ignore[attr-defined]
-    return (f" /{host}:{port}[1](queued={len(c.queue)},"  # type: ignore[attr-defined]
-            f"recved={c.received},sent={c.sent}")  # type: ignore[attr-defined]
+def _client_brief(c: stats.Connection) -> str:
+    host, port = c.remote
+    return f" /{host}:{port}[1](queued={c.queued},recved={c.received},sent={c.sent}"
 
 
 def _stat(server: Server, rest: bytes) -> str:
     lines = [f"Zookeeper version: {VERSION_LINE}", "Clients:"]
-    lines += [_client_brief(c) + ")" for c in server.engine.clients]
+    lines += [_client_brief(c) + ")" for c in stats.connections(server)]
     return "\n".join(lines) + "\n\n" + _summary(server)
 
 
 def _cons(server: Server, rest: bytes) -> str:
     lines = []
-    for c in server.engine.clients:
+    for c in stats.connections(server):
         s = _client_brief(c)
         if c.session_id:
-            avg = c.lat_sum // c.lat_count if c.lat_count else 0
-            info = server.engine.sessions.get(c.session_id)
             s += (f",sid={_hex(c.session_id)},lop={c.last_op},est={c.established},"
-                  f"to={info.timeout if info else 0},")
+                  f"to={c.timeout},")
             if c.last_cxid >= 0:  # ZooKeeper leaves out what it has not seen yet
                 s += f"lcxid={_hex(c.last_cxid)},"
             s += (f"lzxid={_hex(c.last_zxid)},lresp={c.last_response},llat={c.last_latency},"
-                  f"minlat={c.lat_min},avglat={avg},maxlat={c.lat_max}")
+                  f"minlat={c.min_latency},avglat={c.avg_latency},maxlat={c.max_latency}")
         lines.append(s + ")\n")
     return "".join(lines) + "\n"
 
 
 def _crst(server: Server, rest: bytes) -> str:
-    for c in server.engine.clients:
-        c.reset_stats()
+    stats.reset_connection_stats(server)
     return "Connection stats reset.\n"
 
 
 def _srst(server: Server, rest: bytes) -> str:
-    server.engine.stats.reset()
+    stats.reset_server_stats(server)
     return "Server stats reset.\n"
 
 
 def _conf(server: Server, rest: bytes) -> str:
     cfg = server.config
-    size = _dir_size(cfg.data_dir)
-    log_size = _dir_size(cfg.data_log_dir)
+    min_timeout, max_timeout = stats.session_timeouts(server)
     return (f"clientPort={cfg.client_port}\n"
             f"secureClientPort={cfg.secure_client_port or -1}\n"
-            f"dataDir={cfg.data_dir}\ndataDirSize={size}\n"
-            f"dataLogDir={cfg.data_log_dir}\ndataLogSize={log_size}\n"
+            f"dataDir={cfg.data_dir}\ndataDirSize={stats.dir_size(cfg.data_dir)}\n"
+            f"dataLogDir={cfg.data_log_dir}\ndataLogSize={stats.dir_size(cfg.data_log_dir)}\n"
             f"tickTime={cfg.tick_time}\nmaxClientCnxns={cfg.max_client_cnxns}\n"
-            f"minSessionTimeout={server.engine.min_timeout}\n"
-            f"maxSessionTimeout={server.engine.max_timeout}\n"
+            f"minSessionTimeout={min_timeout}\n"
+            f"maxSessionTimeout={max_timeout}\n"
             f"clientPortListenBacklog={cfg.client_port_listen_backlog}\n"
             f"serverId={cfg.server_id if cfg.is_quorum else 0}\n")
 
 
-def _data_watch_paths(server: Server) -> dict[str, dict]:
-    return server.engine.tree.watches.data.by_path
-
-
 def _wchs(server: Server, rest: bytes) -> str:
-    table = server.engine.tree.watches.data
-    return (f"{len(table.by_watcher)} connections watching {len(table.by_path)} paths\n"
-            f"Total watches:{table.count()}\n")
+    w = stats.watch_summary(server)
+    return (f"{w.connections} connections watching {w.paths} paths\n"
+            f"Total watches:{w.total}\n")
 
 
 def _wchc(server: Server, rest: bytes) -> str:
     out = []
-    for watcher, paths in server.engine.tree.watches.data.by_watcher.items():
-        out.append(_hex(watcher.session_id) + "\n")
-        out += [f"\t{p}\n" for p in sorted(paths)]
+    for sid, paths in stats.watches_by_session(server):
+        out.append(_hex(sid) + "\n")
+        out += [f"\t{p}\n" for p in paths]
     return "".join(out) + "\n"
 
 
 def _wchp(server: Server, rest: bytes) -> str:
     out = []
-    for path, watchers in sorted(_data_watch_paths(server).items()):
+    for path, sids in stats.watches_by_path(server):
         out.append(path + "\n")
-        out += [f"\t{_hex(w.session_id)}\n" for w in watchers]
+        out += [f"\t{_hex(sid)}\n" for sid in sids]
     return "".join(out) + "\n"
 
 
 def _dump(server: Server, rest: bytes) -> str:
-    e = server.engine
-    buckets = e.sessions.buckets
+    expiry = stats.expiry(server)
     lines = ["SessionTracker dump:",
-             f"Session Sets ({len(buckets)})/({len(e.sessions.sessions)}):"]
-    for at in sorted(buckets):
+             f"Session Sets ({len(expiry)})/({stats.session_count(server)}):"]
+    for at, sids in expiry:
         when = time.strftime("%a %b %d %H:%M:%S UTC %Y", time.gmtime(server.wall_of(at) / 1000))
-        lines.append(f"{len(buckets[at])} expire at {when}:")
-        lines += [f"\t{_hex(sid)}" for sid in sorted(buckets[at])]
-    eph = e.tree.ephemerals
+        lines.append(f"{len(sids)} expire at {when}:")
+        lines += [f"\t{_hex(sid)}" for sid in sids]
+    eph = stats.ephemerals(server)
     lines += ["ephemeral nodes dump:", f"Sessions with Ephemerals ({len(eph)}):"]
-    for sid in sorted(eph):
+    for sid, paths in eph:
         lines.append(f"{_hex(sid)}:")
-        lines += [f"\t{p}" for p in sorted(eph[sid])]
-    lines += ["Connections dump:", f"Connections Sets (1)/({len(e.clients)}):"]
+        lines += [f"\t{p}" for p in paths]
+    conns = stats.connections(server)
+    lines += ["Connections dump:", f"Connections Sets (1)/({len(conns)}):"]
     lines += [f"\tip: /{c.remote[0]}:{c.remote[1]} sessionId: {_hex(c.session_id)}"
-              for c in e.clients]
+              for c in conns]
     return "\n".join(lines) + "\n"
 
 
 def _envi(server: Server, rest: bytes) -> str:
-    items = [
-        ("zookeeper.version", VERSION_LINE), ("host.name", socket.gethostname()),
-        ("java.version", platform.python_version()), ("java.vendor", "CPython (zkserver)"),
-        ("java.home", sys.prefix), ("java.class.path", ":".join(sys.path)),
-        ("java.library.path", ""), ("java.io.tmpdir", os.environ.get("TMPDIR", "/tmp")),
-        ("java.compiler", "<NA>"), ("os.name", platform.system()),
-        ("os.arch", platform.machine()), ("os.version", platform.release()),
-        ("user.name", os.environ.get("USER", "")), ("user.home", os.path.expanduser("~")),
-        ("user.dir", os.getcwd()),
-        *_memory(),
-    ]
-    return "Environment:\n" + "".join(f"{k}={v}\n" for k, v in items)
-
-
-def _memory() -> list[tuple[str, str]]:
-    """The JVM's free/max/total memory lines, answered with this process's own figures."""
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
-    try:
-        with open("/proc/meminfo") as f:
-            info = {ln.split(":")[0]: int(ln.split()[1]) // 1024 for ln in f}
-        total, free = info.get("MemTotal", 0), info.get("MemAvailable", 0)
-    except OSError:
-        total = free = 0
-    return [("os.memory.free", f"{free}MB"), ("os.memory.max", f"{total}MB"),
-            ("os.memory.total", f"{rss}MB")]
-
-
-def _dir_size(path: str) -> int:
-    total = 0
-    for root, _, files in os.walk(path):
-        for f in files:
-            try:
-                total += os.path.getsize(os.path.join(root, f))
-            except OSError:
-                pass
-    return total
+    return "Environment:\n" + "".join(f"{k}={v}\n" for k, v in stats.environment())
 
 
 def _dirs(server: Server, rest: bytes) -> str:
     cfg = server.config
-    return (f"datadir_size: {_dir_size(cfg.data_dir)}\n"
-            f"logdir_size: {_dir_size(cfg.data_log_dir)}\n")
+    return (f"datadir_size: {stats.dir_size(cfg.data_dir)}\n"
+            f"logdir_size: {stats.dir_size(cfg.data_log_dir)}\n")
 
 
 def _gtmk(server: Server, rest: bytes) -> str:
@@ -243,46 +182,8 @@ def _hash(server: Server, rest: bytes) -> str:
     return ""
 
 
-def metrics(server: Server) -> dict[str, object]:
-    """The values of `mntr` (and the admin server's `monitor`), in ZooKeeper's names."""
-    e = server.engine
-    s = e.stats
-    try:
-        fds = len(os.listdir("/proc/self/fd"))
-    except OSError:
-        fds = 0
-    data_table = e.tree.watches.data
-    return {
-        "version": VERSION_LINE,
-        "server_state": server.mode,
-        "avg_latency": s.lat_sum / s.lat_count if s.lat_count else 0.0,
-        "max_latency": s.lat_max,
-        "min_latency": s.lat_min,
-        "packets_received": s.received,
-        "packets_sent": s.sent,
-        "num_alive_connections": len(e.clients),
-        "outstanding_requests": _outstanding(server),
-        "uptime": server.now() - server.started,
-        "znode_count": e.tree.node_count(),
-        "watch_count": data_table.count() + e.tree.watches.child.count(),
-        "ephemerals_count": sum(len(p) for p in e.tree.ephemerals.values()),
-        "approximate_data_size": e.tree.approximate_data_size(),
-        "global_sessions": len(e.sessions.sessions),
-        "local_sessions": 0,
-        "open_file_descriptor_count": fds,
-        "max_file_descriptor_count": resource.getrlimit(resource.RLIMIT_NOFILE)[0],
-        "connection_drop_probability": 0.0,
-        "auth_failed_count": s.auth_failed,
-        "outstanding_tls_handshake": 0,
-        "last_client_response_size": s.last_response_size,
-        "min_client_response_size": s.min_response_size,
-        "max_client_response_size": s.max_response_size,
-        **server.commit_path.metrics(),
-    }
-
-
 def _mntr(server: Server, rest: bytes) -> str:
-    return "".join(f"zk_{k}\t{v}\n" for k, v in metrics(server).items())
+    return "".join(f"zk_{k}\t{v}\n" for k, v in stats.mntr(server).items())
 
 
 _COMMANDS = {

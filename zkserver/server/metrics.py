@@ -1,4 +1,4 @@
-"""Metrics: the Prometheus endpoint and the values behind the admin server's `monitor`.
+"""Metrics: the Prometheus endpoint, and the summaries behind it and the admin server's `monitor`.
 
     metricsProvider.className=org.apache.zookeeper.metrics.prometheus.PrometheusMetricsProvider
     metricsProvider.httpHost=0.0.0.0
@@ -23,7 +23,6 @@ have no meaning here and are left out.
 
 from __future__ import annotations
 
-import ipaddress
 import math
 import os
 import resource
@@ -33,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 import trio
 
-from zkserver.server import fourletter
+from zkserver.server import stats
 from zkserver.server.admin import Response, serve_http
 
 if TYPE_CHECKING:
@@ -142,53 +141,6 @@ class Metrics:
         return [self.fsynctime]
 
 
-def counters(server: Server) -> dict[str, int]:
-    return {
-        "bytes_received_count": server.bytes_received,
-        "connection_request_count": server.connections_accepted,
-        "connection_rejected": server.connections_rejected,
-        "unsuccessful_handshake": server.unsuccessful_handshakes,
-    }
-
-
-def non_mtls_connections(server: Server) -> tuple[int, int]:
-    """(local, remote) connections without a client certificate (ZooKeeper's non_mtls_*)."""
-    local = remote = 0
-    for c in server.engine.clients:
-        if any(scheme == "x509" for scheme, _ in c.auth_ids):
-            continue
-        try:
-            loopback = ipaddress.ip_address(c.remote[0]).is_loopback
-        except ValueError:
-            loopback = False
-        if loopback:
-            local += 1
-        else:
-            remote += 1
-    return local, remote
-
-
-def gauges(server: Server) -> dict[str, object]:
-    values = fourletter.metrics(server)
-    values["outstanding_tls_handshake"] = server.tls_handshakes_in_progress
-    local, remote = non_mtls_connections(server)
-    values["non_mtls_remote_conn_count"] = remote
-    values["non_mtls_local_conn_count"] = local
-    return values
-
-
-def monitor_values(server: Server) -> dict[str, object]:
-    """`monitor` (admin) values: mntr's, the counters, and each summary as avg/min/max/cnt/sum."""
-    out: dict[str, object] = {**gauges(server), **counters(server)}
-    for s in server.metrics.summaries:
-        out[f"avg_{s.name}"] = round(s.total / s.count, 4) if s.count else 0.0
-        out[f"min_{s.name}"] = round(s.min or 0)
-        out[f"max_{s.name}"] = round(s.max or 0)
-        out[f"cnt_{s.name}"] = s.count
-        out[f"sum_{s.name}"] = round(s.total)
-    return out
-
-
 def _process() -> list[tuple[str, str, float]]:
     """The `process_*` metrics Prometheus clients export (Linux /proc; empty elsewhere)."""
     out: list[tuple[str, str, float]] = []
@@ -219,12 +171,12 @@ def _family(lines: list[str], name: str, kind: str) -> None:
 
 def prometheus_text(server: Server) -> str:
     lines: list[str] = []
-    for name, value in gauges(server).items():
+    for name, value in stats.gauges(server).items():
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             continue  # version, server_state, peer_state: text, not numbers
         _family(lines, name, "gauge")
         lines.append(f"{name} {java_double(value)}")
-    for name, value in counters(server).items():
+    for name, value in stats.counters(server).items():
         _family(lines, name, "counter")
         lines.append(f"{name} {java_double(value)}")
     for s in server.metrics.summaries:

@@ -93,7 +93,6 @@ class Server:
         self.max_buffer = config.jute_max_buffer
         self.handshake_timeout = self.engine.max_timeout / 1000
         self.engine.prep.enforce_quota = config.enforce_quota
-        quotamod.tracker(self.engine.tree)  # find the quota roots, count their stats
         lograte.limit(quotamod.limits_log)  # one quota warning a second, as ZooKeeper's
         self.connections_per_ip: dict[str, int] = {}
         self.total_connections = 0

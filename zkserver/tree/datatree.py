@@ -3,7 +3,9 @@
 `apply(txn)` is the only way state changes. It is deterministic (time comes inside the
 transaction) and does no I/O: it returns what the write produced (for the reply) and the watch
 events to deliver, in order. Reads (`get`, `stat_of`, ...) never change anything but watch
-registrations.
+registrations. Two kinds of upkeep ride along once switched on, because only a served tree
+needs them: the digest replicas compare (`track_digest`) and the quota stats (`track_quotas`,
+tree/quota.py); replaying a log at start-up needs neither.
 
 Stat rules that clients depend on (see docs/protocol-notes.md):
 * `cversion` is stored as the number of child *creates*; clients see `2*cversion - numChildren`
@@ -22,6 +24,7 @@ from zkserver.tree import acl as aclmod
 from zkserver.tree import digest as digestmod
 from zkserver.tree import javahash
 from zkserver.tree.paths import join, name_of, parent_of
+from zkserver.tree.quota import Quotas
 from zkserver.tree.watches import Event, Watcher, WatchManager
 from zkserver.txn import (
     CheckTxn,
@@ -37,6 +40,8 @@ from zkserver.txn import (
 )
 
 CONTAINER_OWNER = -(1 << 63)  # Long.MIN_VALUE
+# Whether a watcher may see an event on a node with this ACL (see `DataTree.apply`).
+CanSee = Callable[[Watcher, aclmod.AclList], bool]
 TTL_MASK = -(1 << 56)  # 0xFF00000000000000 as a signed long
 TTL_VALUE_MASK = (1 << 40) - 1
 
@@ -141,7 +146,7 @@ class DataTree:
         self.watches = WatchManager()
         self.last_zxid = 0
         self.digest: int | None = None
-        self.can_see: Callable[[Watcher, aclmod.AclList], bool] | None = None
+        self.quotas = Quotas(self)
         root = Node(b"", aclmod.OPEN_ACL, 0, 0, 0)
         self.nodes["/"] = root
         for path, acl in (("/zookeeper", aclmod.OPEN_ACL), ("/zookeeper/quota", aclmod.OPEN_ACL),
@@ -202,21 +207,29 @@ class DataTree:
         elif owner < 0:
             self.ttls.add(path)
 
-    def apply(self, txn: Txn) -> tuple[Any, list[Event]]:
-        """Apply one committed transaction; return (result, watch events)."""
+    def apply(self, txn: Txn, can_see: CanSee | None = None) -> tuple[Any, list[Event]]:
+        """Apply one committed transaction; return (result, watch events).
+
+        `can_see(watcher, acl)` is the READ check on event delivery (ZooKeeper 3.8.4+/3.9.2+,
+        CVE-2024-23944): a watcher that may not read a changed node gets no event for it. Only
+        the engine knows what its watchers may read; without it every watcher is told."""
+        quotas = self.quotas
+        pending = quotas.before(txn) if quotas.tracking else None
         events: list[Event] = []
         if self.digest is None:
-            result = self._apply_op(txn, txn.op, events)
+            result = self._apply_op(txn, txn.op, events, can_see)
         else:
             paths: set[str] = set()
             digestmod.touched(txn.op, paths)
             sid = digestmod.session_of(txn.op, txn.session_id)
             before = digestmod.part(self, paths, sid)
-            result = self._apply_op(txn, txn.op, events)
+            result = self._apply_op(txn, txn.op, events, can_see)
             after = digestmod.part(self, paths, sid)
             self.digest = (self.digest - before + after) & digestmod.MASK
         if txn.zxid > self.last_zxid:
             self.last_zxid = txn.zxid
+        if pending is not None:
+            quotas.after(pending)
         return result, events
 
     def track_digest(self) -> int:
@@ -224,14 +237,18 @@ class DataTree:
         self.digest = digestmod.full(self)
         return self.digest
 
-    def _apply_op(self, txn: Txn, op: Any, events: list[Event]) -> Any:
+    def track_quotas(self) -> None:
+        """Find the quota roots, count their stats, and keep them at every apply from now on."""
+        self.quotas.rebuild()
+
+    def _apply_op(self, txn: Txn, op: Any, events: list[Event], can_see: CanSee | None) -> Any:
         kind = type(op)
         if kind is SetDataTxn:
-            return self._set_data(txn.zxid, txn.time, op, events)
+            return self._set_data(txn.zxid, txn.time, op, events, can_see)
         if kind is CreateTxn:
-            return self._create(txn.zxid, txn.time, op, events)
+            return self._create(txn.zxid, txn.time, op, events, can_see)
         if kind is DeleteTxn:
-            self._delete(txn.zxid, op.path, events)
+            self._delete(txn.zxid, op.path, events, can_see)
             return None
         if kind is SetACLTxn:
             node = self.nodes.get(op.path)
@@ -240,7 +257,7 @@ class DataTree:
                 node.aversion = op.version
             return node
         if kind is MultiTxn:
-            return [_stat_at(self._apply_op(txn, sub, events)) for sub in op.txns]
+            return [_stat_at(self._apply_op(txn, sub, events, can_see)) for sub in op.txns]
         if kind is CreateSessionTxn:
             self.sessions[txn.session_id] = op.timeout
             return None
@@ -248,14 +265,14 @@ class DataTree:
             self.sessions.pop(txn.session_id, None)
             self.ephemeral_capacity.pop(txn.session_id, None)
             for path in op.paths:
-                self._delete(txn.zxid, path, events)
+                self._delete(txn.zxid, path, events, can_see)
             return None
         if kind is ErrorTxn or kind is CheckTxn:
             return op
         raise TypeError(f"unknown transaction {op!r}")
 
-    def _create(self, zxid: int, time: int, op: CreateTxn, events: list[Event]
-                ) -> tuple[str, Node]:
+    def _create(self, zxid: int, time: int, op: CreateTxn, events: list[Event],
+                can_see: CanSee | None) -> tuple[str, Node]:
         path = op.path
         parent_path = parent_of(path)
         parent = self.nodes.get(parent_path)
@@ -272,14 +289,15 @@ class DataTree:
         self.index_owner(path, op.owner)
         watches = self.watches
         if watches.data.by_path or watches.data.recursive:
-            can_see = self._visibility(node.acl)
-            watches.data.trigger(path, EventType.NODE_CREATED, events, set(), can_see)
+            watches.data.trigger(path, EventType.NODE_CREATED, events, set(),
+                                 _visibility(can_see, node.acl))
         if watches.child.by_path:
             watches.child.trigger(parent_path, EventType.NODE_CHILDREN_CHANGED, events, set(),
-                                  self._visibility(parent.acl))
+                                  _visibility(can_see, parent.acl))
         return path, node
 
-    def _delete(self, zxid: int, path: str, events: list[Event]) -> None:
+    def _delete(self, zxid: int, path: str, events: list[Event], can_see: CanSee | None
+                ) -> None:
         node = self.nodes.pop(path, None)
         parent_path = parent_of(path)
         parent = self.nodes.get(parent_path)
@@ -294,14 +312,14 @@ class DataTree:
         watches = self.watches
         if watches.data.by_path or watches.child.by_path:
             seen: set[Watcher] = set()
-            can_see = self._visibility(node.acl)
-            watches.data.trigger(path, EventType.NODE_DELETED, events, seen, can_see)
-            watches.child.trigger(path, EventType.NODE_DELETED, events, seen, can_see)
+            visible = _visibility(can_see, node.acl)
+            watches.data.trigger(path, EventType.NODE_DELETED, events, seen, visible)
+            watches.child.trigger(path, EventType.NODE_DELETED, events, seen, visible)
             watches.child.trigger(parent_path, EventType.NODE_CHILDREN_CHANGED, events, set(),
-                                  self._visibility(parent.acl))
+                                  _visibility(can_see, parent.acl))
 
-    def _set_data(self, zxid: int, time: int, op: SetDataTxn, events: list[Event]
-                  ) -> Node | None:
+    def _set_data(self, zxid: int, time: int, op: SetDataTxn, events: list[Event],
+                  can_see: CanSee | None) -> Node | None:
         node = self.nodes.get(op.path)
         if node is None:
             return None  # replaying over a snapshot taken after a later delete
@@ -312,12 +330,12 @@ class DataTree:
         watches = self.watches
         if watches.data.by_path:
             watches.data.trigger(op.path, EventType.NODE_DATA_CHANGED, events, set(),
-                                 self._visibility(node.acl))
+                                 _visibility(can_see, node.acl))
         return node
 
-    def _visibility(self, acl: aclmod.AclList) -> Callable[[Watcher], bool] | None:
-        """The READ check on event delivery (ZooKeeper 3.8.4+/3.9.2+, CVE-2024-23944)."""
-        can_see = self.can_see
-        if can_see is None or acl is aclmod.OPEN_ACL:
-            return None
-        return lambda watcher: can_see(watcher, acl)
+
+def _visibility(can_see: CanSee | None, acl: aclmod.AclList) -> Callable[[Watcher], bool] | None:
+    """`can_see` for one node's ACL; None (everyone may see) when that needs no check."""
+    if can_see is None or acl is aclmod.OPEN_ACL:
+        return None
+    return lambda watcher: can_see(watcher, acl)

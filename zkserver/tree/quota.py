@@ -17,17 +17,18 @@ create or setData that would go past a hard limit fails with QUOTAEXCEEDED (-125
 gets a zxid; going past a soft limit is only logged. As in ZooKeeper the check reads the
 committed stats, so writes still in flight are not counted.
 
-Everything here is keyed by the `DataTree` object: a tree that was replaced (a snapshot
-installed, a restart) gets its quota roots found and its stats counted afresh on first use,
-the way ZooKeeper's `setupQuota` does when it loads a snapshot. The tree's digest is kept
-right across the in-place updates, so replicas keep agreeing.
+Each `DataTree` owns its `Quotas` (`tree.quotas`). They start idle: replaying a log over a
+snapshot need not keep stats that are about to be counted again. Whoever serves a tree calls
+`tree.track_quotas()` once it is loaded (a restart, an installed snapshot), which finds the
+quota roots and counts their stats afresh, the way ZooKeeper's `setupQuota` does when it loads
+a snapshot; from then on every `tree.apply` keeps them. The tree's digest is kept right across
+the in-place updates, so replicas keep agreeing.
 """
 
 from __future__ import annotations
 
 import logging
 import re
-import weakref
 from typing import TYPE_CHECKING, Any
 
 from zkserver.proto.codes import Err
@@ -98,18 +99,25 @@ def _size(data: bytes | None) -> int:
     return 0 if data is None else len(data)
 
 
+# Per path a write touches under a quota root: (root, existed, data size) before the write; and
+# per quota node it touches (limits or stats), whether it existed.
+_Pending = tuple[dict[str, tuple[str, bool, int]], dict[str, bool]]
+
+
 class Quotas:
     """The quota roots of one tree (ZooKeeper's PathTrie) and the upkeep of their stats."""
 
     def __init__(self, tree: DataTree) -> None:
         self.tree = tree
         self.roots: set[str] = set()
-        self.rebuild()
+        self.tracking = False  # set by `rebuild`: from then on every apply keeps the stats
 
     # -- the roots ------------------------------------------------------------------------------
 
     def rebuild(self) -> None:
-        """Find every `zookeeper_limits` node and recount the stats of its subtree."""
+        """Find every `zookeeper_limits` node, recount the stats of its subtree, and keep them
+        from now on."""
+        self.tracking = True
         self.roots = set()
         suffix = "/" + LIMIT_NODE
         for path in list(self.tree.nodes):
@@ -180,15 +188,17 @@ class Quotas:
         stats = parse_stats(node.data)
         self._write_stats(root, stats.get("count", -1) + dcount, stats.get("bytes", -1) + dbytes)
 
-    def apply(self, txn: Txn) -> tuple[Any, list[Any]]:
-        """`tree.apply(txn)`, then the quota upkeep that transaction calls for."""
-        tree = self.tree
+    def before(self, txn: Txn) -> _Pending | None:
+        """What `after` needs to update the stats once `txn` is applied; None when the
+        transaction touches no quota (or the stats are not kept)."""
+        if not self.tracking:
+            return None
         paths: list[str] = []
         _touched(txn.op, paths)
         quota_paths = [p for p in paths if p.startswith(_QUOTA_PREFIX)]
         if not self.roots and not quota_paths:
-            return tree.apply(txn)
-        nodes = tree.nodes
+            return None
+        nodes = self.tree.nodes
         quota_before = {p: p in nodes for p in quota_paths}
         before: dict[str, tuple[str, bool, int]] = {}
         if self.roots:
@@ -199,7 +209,12 @@ class Quotas:
                 if root is not None:
                     node = nodes.get(p)
                     before[p] = (root, node is not None, 0 if node is None else _size(node.data))
-        result = tree.apply(txn)
+        return before, quota_before
+
+    def after(self, pending: _Pending) -> None:
+        """The quota upkeep of the transaction `before` looked at, now applied."""
+        before, quota_before = pending
+        nodes = self.tree.nodes
         deltas: dict[str, list[int]] = {}
         for p, (root, existed, size) in before.items():
             node = nodes.get(p)
@@ -221,7 +236,6 @@ class Quotas:
                     self.roots.discard(root)
             elif name == STAT_NODE and p in nodes and not existed:
                 self.recount(root)
-        return result
 
     # -- the check before a write ---------------------------------------------------------------
 
@@ -276,25 +290,9 @@ def _touched(op: Any, out: list[str]) -> None:
             _touched(sub, out)
 
 
-_trackers: weakref.WeakKeyDictionary[DataTree, Quotas] = weakref.WeakKeyDictionary()
-
-
-def tracker(tree: DataTree) -> Quotas:
-    """The quota state of `tree`, set up (roots found, stats counted) on first use."""
-    q = _trackers.get(tree)
-    if q is None:
-        q = _trackers[tree] = Quotas(tree)
-    return q
-
-
-def apply(tree: DataTree, txn: Txn) -> tuple[Any, list[Any]]:
-    """Apply a committed transaction to `tree` and keep the quota stats up to date."""
-    return tracker(tree).apply(txn)
-
-
 def check(tree: DataTree, path: str, new: bytes | None, create: bool) -> None:
     """Before a create or setData of `path` (the committed tree's data is the old value)."""
-    q = tracker(tree)
+    q = tree.quotas
     if not q.roots:
         return
     node = None if create else tree.nodes.get(path)

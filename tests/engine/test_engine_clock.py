@@ -86,4 +86,4 @@ def test_latency_and_connection_times_use_their_own_clocks() -> None:
     handle(engine, client, 1, CREATE, ustr("/l") + buf(b"") + OPEN_ACL + i32(0),
            BOOT + 1_000, WALL + 10**9)  # a wall clock far away must not show up as latency
     commit(engine, BOOT + 1_007)
-    assert client.last_latency == 7
+    assert client.stats.last_latency == 7
