@@ -39,8 +39,7 @@ BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
 sys.path.insert(0, str(BENCH))
 import zkbench  # noqa: E402  (bench/ is not a package)
-
-from zkserver.devensemble import free_port_base  # noqa: E402
+from members import free_port_base, srvr_mode  # noqa: E402
 
 
 def _load_realzk():
@@ -56,17 +55,6 @@ realzk = sys.modules.get("_bench_realzk") or _load_realzk()
 
 # "latency" goes through a follower, "latency-leader" through the leader.
 MODES = ("read", "write", "mixed", "create", "latency", "latency-leader")
-
-
-def srvr_mode(port: int) -> str:
-    try:
-        text = realzk.four_letter("127.0.0.1", port, "srvr", timeout=1.0)
-    except OSError:
-        return "down"
-    for line in text.splitlines():
-        if line.startswith("Mode:"):
-            return line.split(":", 1)[1].strip()
-    return "not serving"
 
 
 class _EnsembleBase:

@@ -36,10 +36,8 @@ import argparse
 import datetime
 import json
 import os
-import random
 import shutil
 import signal
-import socket
 import statistics
 import struct
 import subprocess
@@ -54,6 +52,7 @@ REPO = BENCH.parent
 sys.path.insert(0, str(BENCH))
 import run  # noqa: E402  (bench/ is not a package)
 import zkbench  # noqa: E402
+from members import free_port_base, srvr_mode  # noqa: E402
 
 realzk = run.realzk  # loaded by path, so a half-edited zkserver package cannot break it
 
@@ -63,27 +62,6 @@ N = 3
 
 
 # --------------------------------------------------------------------------- the clusters
-
-
-def free_port_base(n: int) -> int:
-    """A base port b with b+1..b+n, b+101..b+100+n and b+201..b+200+n all free now."""
-    rng = random.Random()
-    for _ in range(200):
-        base = rng.randrange(20000, 30000)
-        socks = []
-        try:
-            for off in (0, 100, 200):
-                for i in range(1, n + 1):
-                    s = socket.socket()
-                    socks.append(s)
-                    s.bind(("127.0.0.1", base + off + i))
-            return base
-        except OSError:
-            continue
-        finally:
-            for s in socks:
-                s.close()
-    raise RuntimeError("no free block of ports")
 
 
 class Cluster:
@@ -158,17 +136,6 @@ def serves(port: int) -> bool:
         return False
     finally:
         conn.close()
-
-
-def mode(port: int) -> str:
-    try:
-        text = realzk.four_letter("127.0.0.1", port, "srvr", timeout=0.5)
-    except OSError:
-        return "down"
-    for line in text.splitlines():
-        if line.startswith("Mode:"):
-            return line.split(":", 1)[1].strip()
-    return "not serving"
 
 
 def wait_all_serving(cluster: Cluster, t0: float, timeout: float) -> dict[int, float]:
@@ -270,7 +237,7 @@ def failover(cluster: Cluster, timeout: float) -> dict:
             raise RuntimeError(f"{cluster.kind}: writers not steady: "
                                f"{[len(w.acks) for w in writers]}")
         time.sleep(0.01)
-    leaders = [i for i, p in cluster.ports.items() if mode(p) == "leader"]
+    leaders = [i for i, p in cluster.ports.items() if srvr_mode(p, 0.5) == "leader"]
     if len(leaders) != 1:
         raise RuntimeError(f"{cluster.kind}: no single leader: {leaders}")
     leader = leaders[0]
@@ -280,7 +247,7 @@ def failover(cluster: Cluster, timeout: float) -> dict:
 
     def watch() -> None:
         while not watching.is_set():
-            modes = [mode(p) for p in survivors.values()]
+            modes = [srvr_mode(p, 0.5) for p in survivors.values()]
             now = time.monotonic()
             if "notice" not in marks and any(m != "follower" for m in modes):
                 marks["notice"] = now
