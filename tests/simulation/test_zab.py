@@ -71,13 +71,13 @@ def run_seed(seed: int, n: int, observers: int = 0) -> Sim:
     return sim
 
 
-@pytest.mark.parametrize("block", range(14))
+@pytest.mark.parametrize("block", range(30))
 def test_three_servers(block):
     for seed in range(block * 50, block * 50 + 50):
         run_seed(seed, 3)
 
 
-@pytest.mark.parametrize("block", range(6))
+@pytest.mark.parametrize("block", range(10))
 def test_five_servers_with_an_observer(block):
     for seed in range(block * 50, block * 50 + 50):
         run_seed(seed, 5, observers=1)
