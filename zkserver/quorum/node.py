@@ -171,14 +171,16 @@ class QuorumServer(Server):
         self._run_actions()
 
     def commit(self) -> None:
-        """Client writes prepared here go to ZAB (only a leader prepares any)."""
+        """Client writes prepared here go to ZAB (only a leader prepares any); and whatever the
+        engine asked of the peer meanwhile (a `sync` from a client of the leader, which the
+        peer answers at once when nothing is in flight) is carried out now, not at the next
+        tick."""
         engine = self.engine
-        if not engine.to_commit:
-            return
-        batch = engine.take_commits()
-        taken = self.peer.propose_batch([txn for txn, _, _ in batch])
-        for txn, client, entry in batch[:taken]:
-            engine.in_flight[txn.zxid] = (client, entry)
+        if engine.to_commit:
+            batch = engine.take_commits()
+            taken = self.peer.propose_batch([txn for txn, _, _ in batch])
+            for txn, client, entry in batch[:taken]:
+                engine.in_flight[txn.zxid] = (client, entry)
         self._run_actions()
 
     # -- the peer's outputs -------------------------------------------------------------------
