@@ -154,6 +154,28 @@ def test_sync_is_answered_at_once_on_every_server(tmp_path):
             assert sorted(took)[15] < 0.1, (port, ens.modes(), took)
 
 
+def test_sync_after_a_failover_needs_no_write(ensemble):
+    """A new leader answers a sync at once when it has nothing in flight. (It used to wait
+    for the first commit of its epoch: after a failover, clients that only read hung until
+    some other client happened to write.)"""
+    leader = ensemble.leader()
+    assert leader is not None
+    others = [i for i in ensemble.ids if i != leader]
+    k = client(",".join(f"127.0.0.1:{ensemble.port + i}" for i in others), timeout=30)
+    try:
+        k.ensure_path("/synced")
+        k.sync("/synced")
+        ensemble.kill(leader)
+        wait_for(lambda: ensemble.leader() not in (None, leader), 30, "a new leader")
+        wait_for(lambda: k.connected, 30, "the session back")
+        start = time.monotonic()
+        k.sync_async("/synced").get(timeout=10)
+        assert time.monotonic() - start < 2.0
+    finally:
+        k.stop()
+        k.close()
+
+
 def test_leader_killed_under_load_fails_over_and_loses_nothing(sized_ensemble):
     ensemble = sized_ensemble
     hosts = [f"127.0.0.1:{p}" for p in ensemble.client_ports]

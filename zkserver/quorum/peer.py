@@ -414,7 +414,7 @@ class Peer:
         elif isinstance(msg, PingReply):
             self.actions.append(Deliver(frm, msg))
         elif isinstance(msg, SyncRequest):
-            self.pending_syncs.append((self.proposed_zxid, frm, msg.token))
+            self.pending_syncs.append((self._sync_point(), frm, msg.token))
             self._answer_syncs()
         elif isinstance(msg, Request):
             self.actions.append(Deliver(frm, msg))
@@ -550,8 +550,15 @@ class Peer:
 
     def local_sync(self, token: int) -> None:
         """A `sync` from a client of the leader itself."""
-        self.pending_syncs.append((self.proposed_zxid, self.sid, token))
+        self.pending_syncs.append((self._sync_point(), self.sid, token))
         self._answer_syncs()
+
+    def _sync_point(self) -> int:
+        """The commit a sync arriving now waits for: the last proposal while any is still
+        outstanding, else none. (Not `proposed_zxid` alone: a new leader's is its epoch's
+        zero, which no commit reaches until the epoch's first write, so syncs would hang until
+        some client happens to write; ZooKeeper answers at once when nothing is outstanding.)"""
+        return self.proposed_zxid if self.acks else self.commit_zxid
 
     def _leader_tick(self, now: int) -> None:
         if not self.established and now > self.phase_deadline:
