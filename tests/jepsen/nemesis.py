@@ -836,9 +836,13 @@ class SilentCut(Fault):
         self.pairs: list[tuple[int, int]] = []
 
     def inject(self, cluster: ClusterBase, rng: random.Random) -> list[int]:
+        """Cut; returns the nodes cut off (a minority), or the two ends of a single link."""
         self.pairs = cut_pairs(self.shape, cluster.n, cluster.leader(), rng)
         cluster.cut(self.pairs)
-        self.nodes = sorted({i for pair in self.pairs for i in pair})
+        if self.shape in ("leader", "follower"):
+            self.nodes = sorted({i for i, _ in self.pairs})
+        else:
+            self.nodes = sorted({i for pair in self.pairs for i in pair})
         return self.nodes
 
     def _heal(self, cluster: ClusterBase, nodes: list[int]) -> None:
@@ -865,8 +869,10 @@ def cut_pairs(shape: str, n: int, leader: int | None, rng: random.Random
     elif shape == "link":
         return [(leader, rng.choice(others))]
     elif shape == "bridge":
-        a, b = rng.sample(others, 2) if len(others) >= 2 else (others * 2)[:2]
-        return [(a, b)] if a != b else []
+        if len(others) < 2:
+            return []
+        a, b = rng.sample(others, 2)
+        return [(a, b)]
     else:
         raise ValueError(f"unknown cut shape {shape!r}")
     return [(i, j) for i in sorted(side) for j in nodes if j not in side]
