@@ -10,6 +10,23 @@ servers the way users do (one process each, a zoo.cfg each) and break them from 
   links. A cut link stops forwarding bytes in both directions and holds new connections
   without connecting them, like packets dropped by a firewall: TCP does not notice, the
   servers' own timeouts do. `refuse=True` resets connections instead, like a rejecting one.
+  `SilentCut` and `cut_schedule` cut and heal such links every few seconds.
+
+What a silent cut models, and why: an iptables DROP on the path between two servers. Nothing
+reaches the other side and nothing is acknowledged, yet neither end's TCP notices for many
+minutes (Linux retransmits for about 15 minutes, tcp_retries2, and neither ZooKeeper nor
+zkserver sets TCP_USER_TIMEOUT or keepalives on member links), so only the servers' own
+heartbeats and read timeouts can tell. The proxy stops reading from both sockets of every
+connection on a cut link and holds whatever it had already read; the kernel buffers fill and
+the senders' writes eventually block, as unacknowledged data fills a send window. On heal
+the held bytes go on in order, exactly what TCP's retransmissions deliver once the path is
+back; a connection that an endpoint closed meanwhile ends then, as its retransmitted FIN
+arrives. We never model the 15-minute TCP give-up: the cuts here last seconds. The one
+difference a userspace proxy cannot avoid: a connect() through a cut link completes (the
+proxy's kernel answers the SYN) and then carries nothing until the heal, where a dropped SYN
+would leave connect() pending; so a server's connect timeout cannot fire and it must rely on
+its read timeout instead, which both ZooKeeper (initLimit/syncLimit on learner sockets) and
+zkserver have.
 
 `Ensemble` runs n servers from one command template (`real_zookeeper` for Apache ZooKeeper,
 `zkserver_ensemble` for ours); `CallbackCluster` adapts anything else that can be started and
@@ -283,6 +300,13 @@ class Network:
         iso = set(nodes)
         self._run(self._apply, lambda link: (link.src in iso) != (link.dst in iso), refuse)
 
+    def cut(self, pairs: Collection[tuple[int, int]]) -> None:
+        """Cut the links between each pair of nodes, both directions (and only those: the
+        ensemble need not split into groups, e.g. two followers that each still reach the
+        leader but not each other)."""
+        cut = {frozenset(p) for p in pairs}
+        self._run(self._apply, lambda link: frozenset((link.src, link.dst)) in cut, False)
+
     def heal(self) -> None:
         self._run(self._apply, lambda link: False, False)
 
@@ -336,6 +360,8 @@ class Cluster(Protocol):
     def partition(self, groups: Sequence[Collection[int]], refuse: bool = False) -> None: ...
 
     def isolate(self, nodes: Collection[int], refuse: bool = False) -> None: ...
+
+    def cut(self, pairs: Collection[tuple[int, int]]) -> None: ...
 
     def heal(self) -> None: ...
 
@@ -437,6 +463,9 @@ class ClusterBase:
 
     def isolate(self, nodes: Collection[int], refuse: bool = False) -> None:
         self._require_network().isolate(nodes, refuse)
+
+    def cut(self, pairs: Collection[tuple[int, int]]) -> None:
+        self._require_network().cut(pairs)
 
     def heal(self) -> None:
         if self.network is not None:
@@ -704,10 +733,13 @@ class Fault:
 
     name = "fault"
 
-    def __init__(self, target: Target = "random", active: float | None = None) -> None:
-        """`active`: how long the fault lasts (None: the nemesis's default)."""
+    def __init__(self, target: Target = "random", active: float | None = None,
+                 quiet: float | None = None) -> None:
+        """`active`: how long the fault lasts; `quiet`: how long the cluster runs unharmed
+        before it (None: the nemesis's defaults)."""
         self.target = target
         self.active = active
+        self.quiet = quiet
         self.nodes: list[int] = []
 
     def inject(self, cluster: ClusterBase, rng: random.Random) -> list[int]:
@@ -775,6 +807,99 @@ class Isolate(Fault):
         cluster.heal()
 
 
+class SilentCut(Fault):
+    """Silently cut member-to-member links (see the module's docstring for what that
+    models), in one of these shapes, relative to whoever leads when it strikes:
+
+    * "leader": a minority that holds the leader, cut from the rest (the majority must
+      notice and elect; the old leader must step down);
+    * "follower": a minority of followers cut from the rest (they must stop serving, then
+      rejoin after the heal);
+    * "link": only the links between the leader and one follower (not a partition into
+      groups: the follower still reaches the others, who still follow the leader);
+    * "bridge": only the links between two followers (the leader keeps its quorum; an
+      election during it must still converge).
+
+    Clients are untouched: each keeps talking to its own server, and must move when that
+    server stops serving."""
+
+    name = "cut"
+    SHAPES = ("leader", "follower", "link", "bridge")
+
+    def __init__(self, shape: str, active: float | None = None,
+                 quiet: float | None = None) -> None:
+        if shape not in self.SHAPES:
+            raise ValueError(f"unknown cut shape {shape!r}")
+        super().__init__(shape, active, quiet)
+        self.shape = shape
+        self.name = f"cut:{shape}"
+        self.pairs: list[tuple[int, int]] = []
+
+    def inject(self, cluster: ClusterBase, rng: random.Random) -> list[int]:
+        """Cut; returns the nodes cut off (a minority), or the two ends of a single link."""
+        self.pairs = cut_pairs(self.shape, cluster.n, cluster.leader(), rng)
+        cluster.cut(self.pairs)
+        if self.shape in ("leader", "follower"):
+            self.nodes = sorted({i for i, _ in self.pairs})
+        else:
+            self.nodes = sorted({i for pair in self.pairs for i in pair})
+        return self.nodes
+
+    def _heal(self, cluster: ClusterBase, nodes: list[int]) -> None:
+        cluster.heal()
+        self.pairs = []
+
+    def __repr__(self) -> str:
+        return f"cut({self.shape}, {self.active}s after {self.quiet}s)"
+
+
+def cut_pairs(shape: str, n: int, leader: int | None, rng: random.Random
+              ) -> list[tuple[int, int]]:
+    """The node pairs whose links a `SilentCut` of `shape` cuts. While no leader is known
+    (an election in progress), a random node stands in for it."""
+    nodes = list(range(n))
+    if leader is None:
+        leader = rng.choice(nodes)
+    others = [i for i in nodes if i != leader]
+    minority = max(1, (n - 1) // 2)
+    if shape == "leader":
+        side = {leader, *rng.sample(others, minority - 1)}
+    elif shape == "follower":
+        side = set(rng.sample(others, minority))
+    elif shape == "link":
+        return [(leader, rng.choice(others))]
+    elif shape == "bridge":
+        if len(others) < 2:
+            return []
+        a, b = rng.sample(others, 2)
+        return [(a, b)]
+    else:
+        raise ValueError(f"unknown cut shape {shape!r}")
+    return [(i, j) for i in sorted(side) for j in nodes if j not in side]
+
+
+def cut_schedule(seed: int, duration: float, active: tuple[float, float] = (2.0, 8.0),
+                 quiet: tuple[float, float] = (1.0, 4.0),
+                 shapes: Sequence[str] = SilentCut.SHAPES) -> list[SilentCut]:
+    """A seeded schedule of silent cuts filling `duration` seconds: each waits a random
+    `quiet` time, then cuts links of a random shape for a random `active` time. It depends
+    only on the seed, never on the cluster, so two clusters run with the same seed get the
+    same cuts at the same times (which follower a cut picks may differ, the shapes not).
+
+    The default durations straddle the failure detectors of the test ensembles (syncLimit x
+    tickTime = 5 s): some cuts heal before anyone notices, the others force an election or
+    a rejoin."""
+    rng = random.Random(seed)
+    faults: list[SilentCut] = []
+    t = 0.0
+    while t < duration:
+        q = round(rng.uniform(*quiet), 2)
+        a = round(rng.uniform(*active), 2)
+        faults.append(SilentCut(rng.choice(list(shapes)), active=a, quiet=q))
+        t += q + a
+    return faults
+
+
 @dataclass
 class Event:
     """One thing the nemesis did, on the same clock as the histories (time.monotonic())."""
@@ -788,15 +913,17 @@ class Event:
 
 class Nemesis:
     """Runs `faults` in turn in a thread: wait `quiet` seconds, inject one fault, wait
-    `active` seconds, heal it; repeat until stopped. With `recover` it also waits, after each
-    heal, until the cluster is healthy again, so that every fault hits a working cluster
-    rather than one still electing after the previous fault. `stop()` heals whatever is
-    broken and waits until the cluster serves again, so that a workload's final reads see
+    `active` seconds, heal it; repeat until stopped (`repeat=False`: go through the list
+    once). A fault's own `quiet` and `active` override the defaults. With `recover` it also
+    waits, after each heal, until the cluster is healthy again, so that every fault hits a
+    working cluster rather than one still electing after the previous fault; without, the
+    schedule runs on the clock alone (the same for every cluster). `stop()` heals whatever
+    is broken and waits until the cluster serves again, so that a workload's final reads see
     every node."""
 
     def __init__(self, cluster: ClusterBase, faults: Sequence[Fault], quiet: float = 2.0,
                  active: float = 3.0, seed: int = 0, settle_timeout: float = 90.0,
-                 recover: bool = True) -> None:
+                 recover: bool = True, repeat: bool = True) -> None:
         self.cluster = cluster
         self.faults = list(faults)
         self.quiet = quiet
@@ -804,6 +931,7 @@ class Nemesis:
         self.rng = random.Random(seed)
         self.settle_timeout = settle_timeout
         self.recover = recover
+        self.repeat = repeat
         self.events: list[Event] = []
         self.errors: list[BaseException] = []
         self._halt = threading.Event()
@@ -823,9 +951,11 @@ class Nemesis:
     def _run(self) -> None:
         try:
             k = 0
-            while self.faults and not self._halt.wait(self.quiet):
+            while self.faults and (self.repeat or k < len(self.faults)):
                 fault = self.faults[k % len(self.faults)]
                 k += 1
+                if self._halt.wait(self.quiet if fault.quiet is None else fault.quiet):
+                    break
                 with self._lock:
                     if self._halt.is_set():
                         break

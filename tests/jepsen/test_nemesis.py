@@ -12,7 +12,14 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.jepsen.nemesis import Network, _rewrite_initial_message, choose
+from tests.jepsen.nemesis import (
+    Network,
+    SilentCut,
+    _rewrite_initial_message,
+    choose,
+    cut_pairs,
+    cut_schedule,
+)
 
 
 class _Echo(socketserver.BaseRequestHandler):
@@ -101,6 +108,24 @@ def test_partition_groups_cut_only_links_between_groups(network):
         assert network.blocked() == []
 
 
+def test_cutting_single_links_leaves_the_others(network):
+    with echo_server() as target:
+        ports = {(src, dst): network.link(src, dst, target)
+                 for src in range(3) for dst in range(3) if src != dst}
+        network.cut([(0, 2)])
+        assert network.blocked() == [(0, 2), (2, 0)]
+        through, cut = connect(ports[0, 1]), connect(ports[2, 0])
+        through.sendall(b"a")
+        assert through.recv(10) == b"a"
+        cut.sendall(b"b")
+        cut.settimeout(0.3)
+        with pytest.raises(TimeoutError):
+            cut.recv(10)
+        network.heal()
+        cut.settimeout(5)
+        assert cut.recv(10) == b"b"
+
+
 def test_a_connection_made_before_the_server_listens_is_bridged(network):
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -149,3 +174,30 @@ def test_targets():
     assert len(set(majority)) == 3 and majority[0] == 3
     assert choose(_FakeCluster(1, 0), "follower", rng) == []  # standalone: nothing to hit
     assert len(choose(_FakeCluster(3, None), "leader", rng)) == 1
+
+
+def test_cut_shapes():
+    import random
+
+    rng = random.Random(3)
+    assert cut_pairs("leader", 3, 1, rng) == [(1, 0), (1, 2)]
+    (f, a), (f2, b) = cut_pairs("follower", 3, 1, rng)
+    assert f == f2 != 1 and {a, b} == {0, 1, 2} - {f}
+    link = cut_pairs("link", 3, 1, rng)
+    assert len(link) == 1 and link[0][0] == 1
+    assert sorted(cut_pairs("bridge", 3, 1, rng)[0]) == [0, 2]
+    five = cut_pairs("leader", 5, 4, rng)  # the leader and one more, against three
+    side = {i for i, _ in five}
+    assert 4 in side and len(side) == 2 and len(five) == 6
+    assert len(cut_pairs("link", 3, None, rng)) == 1  # mid-election: a random stand-in
+
+
+def test_cut_schedule_depends_only_on_the_seed():
+    def shape(faults: list[SilentCut]) -> list[tuple[str, float | None, float | None]]:
+        return [(f.shape, f.active, f.quiet) for f in faults]
+
+    a, b = cut_schedule(7, 60.0), cut_schedule(7, 60.0)
+    assert shape(a) == shape(b) and shape(a) != shape(cut_schedule(8, 60.0))
+    assert sum(f.active + f.quiet for f in a) >= 60.0
+    assert {f.shape for f in a} <= set(SilentCut.SHAPES)
+    assert all(2.0 <= f.active <= 8.0 and 1.0 <= f.quiet <= 4.0 for f in a)

@@ -134,6 +134,48 @@ def test_every_server_serves_and_agrees(ensemble):
             k.close()
 
 
+def test_sync_is_answered_at_once_on_every_server(tmp_path):
+    """`sync` waits only for what the leader has in flight, wherever the client is. (A sync
+    from a client of the leader itself used to wait for the leader's next half-tick: up to a
+    second at tickTime 2000, for every sync.)"""
+    with ZkServerEnsemble(tmp_path, free_port_base(3), n=3, tick_time=2000) as ens:
+        for port in ens.client_ports:
+            k = client(f"127.0.0.1:{port}", timeout=30)
+            try:
+                k.ensure_path("/synced")
+                took = []
+                for _ in range(20):
+                    start = time.monotonic()
+                    k.sync("/synced")
+                    took.append(time.monotonic() - start)
+            finally:
+                k.stop()
+                k.close()
+            assert sorted(took)[15] < 0.1, (port, ens.modes(), took)
+
+
+def test_sync_after_a_failover_needs_no_write(ensemble):
+    """A new leader answers a sync at once when it has nothing in flight. (It used to wait
+    for the first commit of its epoch: after a failover, clients that only read hung until
+    some other client happened to write.)"""
+    leader = ensemble.leader()
+    assert leader is not None
+    others = [i for i in ensemble.ids if i != leader]
+    k = client(",".join(f"127.0.0.1:{ensemble.port + i}" for i in others), timeout=30)
+    try:
+        k.ensure_path("/synced")
+        k.sync("/synced")
+        ensemble.kill(leader)
+        wait_for(lambda: ensemble.leader() not in (None, leader), 30, "a new leader")
+        wait_for(lambda: k.connected, 30, "the session back")
+        start = time.monotonic()
+        k.sync_async("/synced").get(timeout=10)
+        assert time.monotonic() - start < 2.0
+    finally:
+        k.stop()
+        k.close()
+
+
 def test_leader_killed_under_load_fails_over_and_loses_nothing(sized_ensemble):
     ensemble = sized_ensemble
     hosts = [f"127.0.0.1:{p}" for p in ensemble.client_ports]

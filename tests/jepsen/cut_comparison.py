@@ -1,0 +1,206 @@
+"""zkserver against Apache ZooKeeper under the same schedule of silent link cuts.
+
+A 3-server ensemble of each (the same zoo.cfg: tickTime 1000, initLimit 5, syncLimit 5),
+member-to-member links through the nemesis's proxies, the CAS-register workload through
+kazoo, and the same seeded `cut_schedule`: every few seconds a random shape of links is cut
+silently (as an iptables DROP) and healed again. Both histories must be linearizable; the
+figure of merit is how many operations completed ("ok"): an ensemble that notices a cut
+late, elects slowly or leaves a healed member out serves fewer.
+
+The tests in test_silent_cuts.py run it; from the command line it is a benchmark:
+
+    PYTHONPATH=$PWD python3 -m tests.jepsen.cut_comparison --duration 120 --seed 1
+    PYTHONPATH=$PWD python3 -m tests.jepsen.cut_comparison --only zkserver --timeline
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+try:
+    import support  # noqa: F401 - the tests' helpers, on the path under pytest
+except ImportError:  # run with `python -m` from the repository's root
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from tests.jepsen.linearizability import FAIL, INFO, OK  # noqa: E402
+from tests.jepsen.nemesis import (  # noqa: E402
+    Ensemble,
+    Fault,
+    Nemesis,
+    cut_schedule,
+    real_zookeeper,
+    zkserver_ensemble,
+)
+from tests.jepsen.workloads import FINAL_PROCESS, RegisterWorkload, RunResult, run  # noqa: E402
+
+KINDS = {"zookeeper": real_zookeeper, "zkserver": zkserver_ensemble}
+
+
+@dataclass
+class CutRun:
+    """One cluster's run: the checked history, the nemesis's log and when the run began."""
+
+    kind: str
+    result: RunResult
+    nemesis: Nemesis
+    start: float
+    duration: float
+    wall_start: float  # time.time() at `start`, to line up the servers' logs
+    server_cpu: float  # CPU seconds the servers used during the run (all of them)
+    client_cpu: float  # CPU seconds this process used (clients, proxies, checker)
+
+    @property
+    def linearizable(self) -> bool | None:
+        return self.result.checks["linearizable"].valid
+
+    def ops(self, status: str = OK) -> int:
+        """Operations of the workload itself with this outcome (the final reads excluded)."""
+        return sum(1 for op in self.result.history
+                   if op.status == status and op.process < FINAL_PROCESS)
+
+    def per_second(self) -> list[int]:
+        """Completed operations per second of the run, by completion time."""
+        buckets = [0] * (math.ceil(self.duration) + 1)
+        for op in self.result.history:
+            if op.status == OK and op.process < FINAL_PROCESS:
+                k = int(op.ret - self.start)
+                if 0 <= k < len(buckets):
+                    buckets[k] += 1
+        return buckets
+
+    def stalls(self, threshold: float = 1.0) -> list[tuple[float, float]]:
+        """Intervals (seconds from the start, length) longer than `threshold` in which no
+        operation completed."""
+        rets = sorted(op.ret - self.start for op in self.result.history
+                      if op.status == OK and op.process < FINAL_PROCESS)
+        out = []
+        prev = 0.0
+        for r in [*rets, self.duration]:
+            if r - prev > threshold:
+                out.append((round(prev, 2), round(r - prev, 2)))
+            prev = max(prev, r)
+        return out
+
+    def timeline(self) -> str:
+        """The nemesis's events interleaved with the throughput, one line per second."""
+        events: dict[int, list[str]] = {}
+        for e in self.nemesis.events:
+            k = int(e.time - self.start)
+            events.setdefault(k, []).append(f"{e.action} {e.fault} {e.nodes} {e.modes}")
+        lines = []
+        for k, n in enumerate(self.per_second()):
+            lines.append(f"{k:4d}s {n:5d} {'#' * (n // 10)} {'; '.join(events.get(k, []))}")
+        return "\n".join(lines)
+
+
+def _cpu_seconds(pids: Sequence[int | None]) -> float:
+    """User + system CPU time of these processes so far (Linux /proc)."""
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime (clock ticks)
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+Schedule = Callable[[], Sequence[Fault]]
+
+
+def run_under_cuts(kind: str, base: Path, seed: int = 1, duration: float = 30.0,
+                   clients: int = 6, keys: int = 5, schedule: Schedule | None = None
+                   ) -> CutRun:
+    """Start a fresh 3-server ensemble of `kind`, run the register workload for `duration`
+    seconds under `schedule()` (default: `cut_schedule(seed, duration)`), heal, read back,
+    check."""
+    cluster: Ensemble = KINDS[kind](base / kind, 3)
+    cluster.start()
+    try:
+        faults = schedule() if schedule is not None else cut_schedule(seed, duration)
+        nemesis = Nemesis(cluster, faults, seed=seed, recover=False, repeat=False)
+        pids = [cluster.pid(i) for i in range(cluster.n)]
+        cpu0, own0 = _cpu_seconds(pids), time.process_time()
+        start, wall_start = time.monotonic(), time.time()
+        result = run(RegisterWorkload(keys=keys), cluster.node_hosts, duration=duration,
+                     clients=clients, nemesis=nemesis, seed=seed)
+        server_cpu, client_cpu = _cpu_seconds(pids) - cpu0, time.process_time() - own0
+    finally:
+        cluster.stop()
+    return CutRun(kind, result, nemesis, start, duration, wall_start, server_cpu, client_cpu)
+
+
+def compare(base: Path, seed: int = 1, duration: float = 30.0, clients: int = 6,
+            kinds: Sequence[str] = ("zookeeper", "zkserver"), schedule: Schedule | None = None
+            ) -> dict[str, CutRun]:
+    """Each kind in turn (never both at once: they would share the machine's two cores),
+    each under a fresh copy of the same schedule."""
+    return {kind: run_under_cuts(kind, base, seed, duration, clients, schedule=schedule)
+            for kind in kinds}
+
+
+def table(runs: dict[str, CutRun]) -> str:
+    head = ("| server | ok | info | fail | ok/s | linearizable | cuts | stalls > 1 s "
+            "(total s) | server CPU s | client CPU s |\n"
+            "|---|---:|---:|---:|---:|---|---:|---|---:|---:|")
+    rows = []
+    for kind, r in runs.items():
+        stalls = r.stalls()
+        cuts = sum(1 for e in r.nemesis.events if e.action == "inject")
+        rows.append(f"| {kind} | {r.ops()} | {r.ops(INFO)} | {r.ops(FAIL)} | "
+                    f"{r.ops() / r.duration:.0f} | {r.linearizable} | {cuts} | "
+                    f"{len(stalls)} ({sum(s for _, s in stalls):.1f}) | "
+                    f"{r.server_cpu:.1f} | {r.client_cpu:.1f} |")
+    return "\n".join([head, *rows])
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--duration", type=float, default=120.0)
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--clients", type=int, default=6)
+    ap.add_argument("--only", choices=sorted(KINDS))
+    ap.add_argument("--timeline", action="store_true", help="throughput per second and events")
+    ap.add_argument("--json", help="write the figures to this file")
+    ap.add_argument("--no-cuts", action="store_true", help="no faults: the base throughput")
+    ap.add_argument("--keep", help="run in this directory and keep it (the servers' logs)")
+    args = ap.parse_args(argv)
+    logging.getLogger("kazoo").setLevel(logging.CRITICAL)  # a line per lost connection
+    kinds = [args.only] if args.only else ["zookeeper", "zkserver"]
+    schedule: Schedule | None = (lambda: []) if args.no_cuts else None
+    if args.keep:
+        runs = compare(Path(args.keep), args.seed, args.duration, args.clients, kinds, schedule)
+    else:
+        with tempfile.TemporaryDirectory(prefix="cuts-") as tmp:
+            runs = compare(Path(tmp), args.seed, args.duration, args.clients, kinds, schedule)
+    for kind, r in runs.items():
+        print(f"== {kind}: {r.result.summary()}")
+        wall = time.strftime("%H:%M:%S", time.localtime(r.wall_start))
+        print(f"   t0 = {wall}{f'{r.wall_start % 1:.3f}'[1:]} (wall clock, as in the logs)")
+        print(f"   stalls: {r.stalls()}")
+        if args.timeline:
+            print(r.timeline())
+    print(table(runs))
+    if args.json:
+        Path(args.json).write_text(json.dumps({
+            kind: {"ok": r.ops(), "info": r.ops(INFO), "fail": r.ops(FAIL),
+                   "linearizable": r.linearizable, "stalls": r.stalls(),
+                   "per_second": r.per_second(),
+                   "events": [(round(e.time - r.start, 2), e.action, e.fault, e.nodes, e.modes)
+                              for e in r.nemesis.events]}
+            for kind, r in runs.items()}, indent=1))
+    return 0 if all(r.linearizable for r in runs.values()) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
