@@ -217,8 +217,13 @@ class Member:
             self.ready_wake.set()
 
     def _propose(self, batch: list[tuple[Txn, Any, Any]]) -> None:
+        """Propose what the engine prepared. Leadership may have ended since (a batch's role
+        change is carried out before its deliveries, so writes forwarded to the old leader can
+        still be prepared after it stepped down): the peer then takes none, and they are
+        dropped unanswered, as the clients' connections to a non-serving server are."""
         taken = self.peer.propose_batch([txn for txn, _, _ in batch])
-        self.engine.proposed(batch[:taken])
+        if taken:
+            self.engine.proposed(batch[:taken])
 
     # -- the peer's outputs -------------------------------------------------------------------
 
