@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import collections
 import threading
+import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -173,6 +174,13 @@ class Dual:
             client.add_listener(lambda state, side=side: session.states[side].append(state))
         for side in SIDES:
             clients[side].start(timeout=TIMEOUT)
+        # kazoo reports CONNECTED from inside `_connect`, so `start` may return before the hook
+        # has recorded what `_connect` returns: wait for it (briefly) before comparing.
+        deadline = time.monotonic() + TIMEOUT
+        while not all(session.negotiated[side] for side in SIDES):
+            if time.monotonic() > deadline:
+                self.fail(f"{label}: no negotiated timeout recorded: {session.negotiated}")
+            time.sleep(0.001)
         real_sid, our_sid = clients["zk"].client_id[0], clients["ours"].client_id[0]
         self.sid_map[real_sid] = our_sid
         self.sessions.append(session)
