@@ -83,6 +83,7 @@ class Server:
             skip_acl=config.skip_acl,
             super_digest=config.super_digest,
             reconfig_enabled=config.reconfig_enabled,
+            enforce_quota=config.enforce_quota,
             max_buffer=config.jute_max_buffer,
         )
         self.engine.restore_sessions(now)
@@ -92,7 +93,6 @@ class Server:
             self.metrics.fsynctime)
         self.max_buffer = config.jute_max_buffer
         self.handshake_timeout = self.engine.max_timeout / 1000
-        self.engine.prep.enforce_quota = config.enforce_quota
         lograte.limit(quotamod.limits_log)  # one quota warning a second, as ZooKeeper's
         self.connections_per_ip: dict[str, int] = {}
         self.total_connections = 0
