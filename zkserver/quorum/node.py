@@ -2,10 +2,11 @@
 the request engine of the `Server` that holds it.
 
 The peer decides; this driver carries out. Every input (a message, a lost link, a tick, a log
-write made durable, the leader's own writes) goes to the peer through `_input`, at once; one
-task (`_executor`, etcd's node loop) takes each `Ready` batch the peer has and carries it out
-in the order `zkserver.quorum.ready` prescribes: epochs to a small fsynced file (off the event
-loop; the batch's messages wait for it), log writes, truncations and snapshot installs to the
+write made durable, the leader's own writes) goes to the peer through `_input`, at once, and
+the `Ready` batches it makes are carried out right there (`_run_ready`, etcd's node loop run in
+place) in the order `zkserver.quorum.ready` prescribes: epochs to a small fsynced file (off the
+event loop, by the `_executor` task; that batch's messages, and every batch after it, wait for
+it), log writes, truncations and snapshot installs to the
 group committer (`storage.group_commit`: consecutive batches share a write and an fsync, off the
 event loop; the same snapshot policy as a standalone server's), committed transactions
 to the engine (which is how replies and watch notifications go out on every server; the digest
