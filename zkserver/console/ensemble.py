@@ -1,0 +1,192 @@
+"""The server and ensemble page: members, connections, watches, admin commands and charts.
+
+This server's own figures come from `zkserver.server.stats`. Every other member is asked with
+the `srvr` four-letter word on its client port (from its `server.N=...;clientPort` line, the
+only place the configuration names it): role, last zxid (its epoch is the high 32 bits),
+connections; a member that does not answer within `PROBE_TIMEOUT` is shown down. Lag is how
+many transactions a member is behind the leader's zxid in the same epoch.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import attrs
+import trio
+
+from zkserver.console import pages, render
+from zkserver.console.history import History
+from zkserver.console.pages import h
+from zkserver.server import stats
+
+if TYPE_CHECKING:
+    from zkserver.server.server import Server
+
+PROBE_TIMEOUT = 1.0
+COMMANDS = ("monitor", "connections", "watch_summary", "watches", "watches_by_path",
+            "leader", "voting_view", "zabstate", "hash", "configuration", "environment")
+
+
+@attrs.frozen
+class Member:
+    sid: int
+    address: str
+    this: bool
+    up: bool
+    role: str
+    zxid: int | None
+    connections: int | None
+    note: str = ""
+
+
+def _parse_srvr(text: str) -> dict[str, str]:
+    out = {}
+    for line in text.splitlines():
+        key, sep, value = line.partition(":")
+        if sep:
+            out[key.strip()] = value.strip()
+    return out
+
+
+async def _srvr(host: str, port: int) -> dict[str, str] | None:
+    with trio.move_on_after(PROBE_TIMEOUT):
+        try:
+            stream = await trio.open_tcp_stream(host, port)
+        except OSError:
+            return None
+        async with stream:
+            try:
+                await stream.send_all(b"srvr")
+                chunks = []
+                while chunk := await stream.receive_some(65536):
+                    chunks.append(chunk)
+            except (OSError, trio.BrokenResourceError):
+                return None
+        return _parse_srvr(b"".join(chunks).decode("utf-8", errors="replace"))
+    return None
+
+
+async def members(server: Server) -> list[Member]:
+    cfg = server.config
+    out: dict[int, Member] = {}
+    s = stats.summary(server)
+    own = cfg.server_id if cfg.is_quorum else 0
+    out[own] = Member(own, "this server", True, server.is_serving(), s.mode, s.zxid,
+                      s.connections)
+    if not cfg.is_quorum:
+        return list(out.values())
+
+    async def probe(sid: int, host: str, port: int) -> None:
+        reply = await _srvr(host, port)
+        address = f"{host}:{port}"
+        if reply is None:
+            out[sid] = Member(sid, address, False, False, "down", None, None)
+        elif "Mode" not in reply:
+            out[sid] = Member(sid, address, False, False, "not serving", None, None)
+        else:
+            zxid = int(reply.get("Zxid", "-1"), 0)
+            conns = int(reply.get("Connections", "0") or 0)
+            out[sid] = Member(sid, address, False, True, reply["Mode"], zxid, conns)
+
+    async with trio.open_nursery() as nursery:
+        for sid, spec in sorted(cfg.servers.items()):
+            if sid == cfg.server_id:
+                continue
+            if not spec.client_port:
+                out[sid] = Member(sid, spec.host, False, False, "unknown", None, None,
+                                  "no client port in its server line")
+                continue
+            host = spec.client_host if spec.client_host not in (None, "", "0.0.0.0") \
+                else spec.host
+            nursery.start_soon(probe, sid, host, spec.client_port)
+    return [out[k] for k in sorted(out)]
+
+
+def members_table(found: list[Member]) -> str:
+    leader_zxid = next((m.zxid for m in found if m.role == "leader" and m.zxid is not None),
+                       None)
+    rows = []
+    for m in found:
+        lag = ""
+        if leader_zxid is not None and m.zxid is not None and m.zxid >> 32 == leader_zxid >> 32:
+            lag = str(max(0, leader_zxid - m.zxid))
+        state = "up" if m.up else "down"
+        rows.append(
+            f'<tr class="{state}" data-sid="{m.sid}"><td>{m.sid}</td><td>{h(m.address)}'
+            f'{" (this)" if m.this else ""}</td><td class="state">{state}</td>'
+            f'<td class="role">{h(m.role)}</td>'
+            f'<td>{render.zxid(m.zxid) if m.zxid is not None else ""}</td>'
+            f'<td>{m.zxid >> 32 if m.zxid is not None else ""}</td><td>{lag}</td>'
+            f'<td>{m.connections if m.connections is not None else ""}</td>'
+            f'<td>{h(m.note)}</td></tr>')
+    return ('<section id="members" data-region><h2>Members</h2><table><tr><th>id</th>'
+            '<th>address</th><th>state</th><th>role</th><th>zxid</th><th>epoch</th>'
+            '<th>lag</th><th>connections</th><th></th></tr>' + "".join(rows) +
+            "</table></section>")
+
+
+def sessions_table(server: Server) -> str:
+    rows = []
+    for c in sorted(stats.connections(server), key=lambda c: c.remote):
+        rows.append(
+            f"<tr><td>{h(c.remote[0])}:{c.remote[1]}</td><td>0x{c.session_id:x}</td>"
+            f"<td>{c.timeout}</td><td>{h(c.last_op)}</td><td>{c.received}</td>"
+            f"<td>{c.sent}</td><td>{c.queued}</td><td>{c.avg_latency}</td>"
+            f"<td>{'tls' if c.secure else ''}</td></tr>")
+    return ('<section id="sessions" data-region><h2>Connections (cons)</h2><table><tr>'
+            "<th>remote</th><th>session</th><th>timeout ms</th><th>last op</th><th>recv</th>"
+            "<th>sent</th><th>queued</th><th>avg latency</th><th></th></tr>"
+            + "".join(rows) + "</table></section>")
+
+
+def watches_tables(server: Server) -> str:
+    w = stats.watch_summary(server)
+    by_path = "".join(f"<tr><td>{h(p)}</td><td>{h(', '.join(f'0x{s:x}' for s in sids))}</td>"
+                      "</tr>" for p, sids in stats.watches_by_path(server)[:500])
+    by_session = "".join(f"<tr><td>0x{sid:x}</td><td>{h(', '.join(paths))}</td></tr>"
+                         for sid, paths in stats.watches_by_session(server)[:500])
+    return (f'<section id="watches" data-region><h2>Watches <small>{w.total} on {w.paths} '
+            f"paths from {w.connections} connections</small></h2>"
+            "<h3>By path (wchp)</h3><table><tr><th>path</th><th>sessions</th></tr>"
+            f"{by_path}</table><h3>By session (wchc)</h3><table><tr><th>session</th>"
+            f"<th>paths</th></tr>{by_session}</table></section>")
+
+
+def chart(title: str, values: list[float], unit: str) -> str:
+    """A small inline SVG line chart (no script, no library)."""
+    width, height = 300, 60
+    top = max(values) if values else 0.0
+    scale = top if top > 0 else 1.0
+    n = max(len(values) - 1, 1)
+    points = " ".join(f"{i * width / n:.1f},{height - v / scale * (height - 4) - 2:.1f}"
+                      for i, v in enumerate(values))
+    last = values[-1] if values else 0.0
+    return (f'<figure class="chart"><figcaption>{h(title)}: <b>{last:.1f}</b> {h(unit)} '
+            f'<small>(max {top:.1f})</small></figcaption><svg viewBox="0 0 {width} {height}" '
+            f'width="{width}" height="{height}" role="img" aria-label="{h(title)}">'
+            f'<polyline fill="none" stroke="#2a6ebb" stroke-width="1.5" points="{points}"/>'
+            "</svg></figure>")
+
+
+def charts(history: History) -> str:
+    minutes = len(history.samples) / 60
+    return (f'<section id="charts" data-region><h2>Metrics <small>last {minutes:.1f} min'
+            "</small></h2>"
+            + chart("requests/s", history.series("requests_per_s"), "req/s")
+            + chart("average latency", history.series("avg_latency"), "ms")
+            + chart("outstanding requests", history.series("outstanding"), "")
+            + chart("znodes", history.series("znodes"), "") + "</section>")
+
+
+def commands_list(server: Server) -> str:
+    base = "/" + server.config.admin_command_url.strip("/")
+    links = " ".join(f'<a href="{h(base)}/{c}">{c}</a>' for c in COMMANDS)
+    return f'<section id="commands"><h2>Admin commands</h2><p>{links}</p></section>'
+
+
+async def server_page(server: Server, history: History, user: str, csrf: str) -> str:
+    found = await members(server)
+    body = ('<h1>Server and ensemble</h1><div data-refresh="2000">'
+            f"{members_table(found)}{charts(history)}{sessions_table(server)}"
+            f"{watches_tables(server)}</div>{commands_list(server)}")
+    return pages.layout("Server", body, user=user, csrf=csrf)
