@@ -44,6 +44,19 @@ def loopback_hosts(server: Server) -> str:
     raise RuntimeError("the console needs a plain client port to connect to")
 
 
+async def _guarded(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    """A stream whose failure ends the stream (logged), never the AdminServer."""
+    try:
+        async for chunk in chunks:
+            yield chunk
+    except Exception:
+        log.exception("console event stream failed")
+    finally:
+        aclose = getattr(chunks, "aclose", None)
+        if aclose is not None:
+            await aclose()
+
+
 class Console:
     PREFIX = pages.PREFIX
 
@@ -116,8 +129,8 @@ class Console:
                 path.encode("utf-8")
             except ValueError:
                 path = "/"
-            return Reply(200, "text/event-stream; charset=utf-8", live.events(login, path),
-                         web.SECURITY_HEADERS)
+            return Reply(200, "text/event-stream; charset=utf-8",
+                         _guarded(live.events(login, path)), web.SECURITY_HEADERS)
         if req.path == "/server":
             body = await ensemble.server_page(self.server, self.history, routes.who(login),
                                               login.csrf)

@@ -45,5 +45,5 @@ async def events(login: Login, path: str) -> AsyncIterator[bytes]:
         pass
     except client.WatchOverflowError:
         yield _message("resync", state="overflow")
-    except client.ZooKeeperError as e:
+    except (client.ZooKeeperError, ValueError) as e:
         yield _message("closed", reason=type(e).__name__)

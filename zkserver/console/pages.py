@@ -20,9 +20,9 @@ def h(value: object) -> str:
     return html.escape(str(value), quote=True)
 
 
-def url(page: str, **params: object) -> str:
+def url(where: str, /, **params: object) -> str:
     query = urlencode({k: v for k, v in params.items() if v not in (None, "")})
-    return f"{PREFIX}/{page}" + (f"?{query}" if query else "")
+    return f"{PREFIX}/{where}" + (f"?{query}" if query else "")
 
 
 def tree_url(path: str, **params: object) -> str:

@@ -116,14 +116,17 @@ async def _children(req: Parsed, login: Login, path: str) -> str:
     size = _int(req.query.get("size"), PAGE_SIZE, 1, MAX_PAGE_SIZE)
     filt = req.query.get("filter", "")
     try:
-        names, stat = await login.zk.get_children(path)
+        # Paging through a huge node asks only for its Stat until its children change.
+        seen = await login.zk.exists(path)
+        ordered = None
+        if seen is not None:
+            ordered = login.cached_children(path, (seen.czxid, seen.cversion))
+        if ordered is None:
+            names, stat = await login.zk.get_children(path)
+            ordered = sorted(names)
+            login.cache_children(path, (stat.czxid, stat.cversion), ordered)
     except FAILURES as e:
         return pages.children_section(path, [], 0, 1, 1, size, filt, explain(e))
-    key = (stat.czxid, stat.cversion)
-    ordered = login.cached_children(path, key)
-    if ordered is None:
-        ordered = sorted(names)
-        login.cache_children(path, key, ordered)
     if filt:
         needle = filt.casefold()
         ordered = [n for n in ordered if needle in n.casefold()]
