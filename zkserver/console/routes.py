@@ -56,9 +56,7 @@ def _int(value: str | None, default: int, low: int, high: int) -> int:
 def _path(value: str | None) -> str:
     path = value or "/"
     if not path.startswith("/"):
-        path = "/" + path
-    if len(path) > 1 and path.endswith("/"):
-        path = path.rstrip("/") or "/"
+        path = "/" + path  # jump-to-path takes "a/b" for "/a/b"
     path.encode("utf-8")  # a lone surrogate (bytes that were not UTF-8) is a ValueError
     return path
 
