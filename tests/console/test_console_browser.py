@@ -210,6 +210,7 @@ def test_a_kazoo_change_appears_without_reload(console, page, kz):
     kz.set("/live", b"after")
     expect(page.locator('pre[data-view="text"]')).to_have_text("after")
     expect(page.locator("#data")).to_have_class("changed")
+    expect(page.locator("#edit-stale")).to_be_visible()  # the editor still holds version 0
     kz.set("/live/watched", b"deeper change")  # a recursive watch: below the open node too
     expect(page.locator("#changes")).to_contain_text("NODE_DATA_CHANGED /live/watched")
     kz.delete("/live/newcomer")
@@ -225,5 +226,13 @@ def test_server_page_standalone(console, page):
     expect(page.locator("#members td.role")).to_have_text("standalone")
     expect(page.locator("#members td.state")).to_have_text("up")
     expect(page.locator("#sessions")).to_contain_text("0x")
+    # A page that went away takes its live watch with it (the stream notices the closed
+    # connection), so the watch tables do not list pages nobody looks at.
+    other = page.context.new_page()
+    other.goto(console.base + tree("/zookeeper"))
+    expect(other.locator("#live-status")).to_have_text("live")
+    expect(page.locator("#watches")).to_contain_text("/zookeeper")  # refreshed every 2 s
+    other.close()
+    expect(page.locator("#watches")).not_to_contain_text("/zookeeper")
     expect(page.locator("#charts svg")).to_have_count(4)
     screenshot(page, "server")

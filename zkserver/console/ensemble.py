@@ -71,8 +71,9 @@ async def members(server: Server) -> list[Member]:
     out: dict[int, Member] = {}
     s = stats.summary(server)
     own = cfg.server_id if cfg.is_quorum else 0
-    out[own] = Member(own, "this server", True, server.is_serving(), s.mode, s.zxid,
-                      s.connections)
+    spec = cfg.servers.get(own)
+    address = f"{spec.host}:{spec.client_port}" if spec and spec.client_port else "—"
+    out[own] = Member(own, address, True, server.is_serving(), s.mode, s.zxid, s.connections)
     if not cfg.is_quorum:
         return list(out.values())
 
@@ -113,7 +114,7 @@ def members_table(found: list[Member]) -> str:
         state = "up" if m.up else "down"
         rows.append(
             f'<tr class="{state}" data-sid="{m.sid}"><td>{m.sid}</td><td>{h(m.address)}'
-            f'{" (this)" if m.this else ""}</td><td class="state">{state}</td>'
+            f'{" (this server)" if m.this else ""}</td><td class="state">{state}</td>'
             f'<td class="role">{h(m.role)}</td>'
             f'<td>{render.zxid(m.zxid) if m.zxid is not None else ""}</td>'
             f'<td>{m.zxid >> 32 if m.zxid is not None else ""}</td><td>{lag}</td>'

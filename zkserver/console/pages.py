@@ -204,6 +204,8 @@ def edit_section(path: str, data: bytes | None, stat: Stat | None, csrf: str,
     options = "".join(f'<option{" selected" if e == encoding else ""}>{e}</option>'
                       for e in ("text", "base64", "hex"))
     return (f'<section id="edit"><h2>Edit data <small>(version {stat.version})</small></h2>'
+            '<p class="msg" id="edit-stale" hidden>The node changed since this page loaded: '
+            'saving now reports a conflict. Reload to edit the new version.</p>'
             f'<form method="post" action="{url("edit")}" id="edit-form">'
             f'<input type="hidden" name="csrf" value="{h(csrf)}">'
             f'<input type="hidden" name="path" value="{h(path)}">'

@@ -184,15 +184,27 @@ async def _send_reply(stream: trio.SocketStream, conn: h11.Connection, reply: Re
         out += conn.send(h11.EndOfMessage())
         await stream.send_all(out)
         return True
-    # A stream: chunked, and the connection is not reused after it (it ends when either side
-    # goes away, which a send noticing the closed peer tells us).
+    # A stream: chunked, and the connection is not reused after it. It ends when the
+    # application's iterator does, or as soon as the peer closes its side (read here, so a
+    # browser that went away frees what the stream holds at once, not at the next send).
     headers += [("Cache-Control", "no-store"), ("Connection", "close")]
     await stream.send_all(conn.send(h11.Response(status_code=reply.status, headers=headers)))
     chunks = reply.body
     try:
-        async for chunk in chunks:
-            await stream.send_all(conn.send(h11.Data(data=chunk)))
-        await stream.send_all(conn.send(h11.EndOfMessage()))
+        async with trio.open_nursery() as nursery:
+            async def until_peer_closes() -> None:
+                try:
+                    while await stream.receive_some(4096):
+                        pass
+                except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+                    pass
+                nursery.cancel_scope.cancel()
+
+            nursery.start_soon(until_peer_closes)
+            async for chunk in chunks:
+                await stream.send_all(conn.send(h11.Data(data=chunk)))
+            await stream.send_all(conn.send(h11.EndOfMessage()))
+            nursery.cancel_scope.cancel()
     finally:
         aclose = getattr(chunks, "aclose", None)
         if aclose is not None:

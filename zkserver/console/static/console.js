@@ -53,6 +53,8 @@ function setupLive(main) {
     refreshRegions(marks).then(() => {
       for (const p of marks) {
         if (p === path) {
+          const stale = document.getElementById("edit-stale");
+          if (stale) stale.hidden = false;
           const data = document.getElementById("data");
           if (data) data.classList.add("changed");
           const stat = document.getElementById("stat");
