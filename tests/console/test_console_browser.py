@@ -4,6 +4,7 @@ identity, and live updates from another client."""
 
 from __future__ import annotations
 
+import threading
 import time
 
 import pytest
@@ -194,6 +195,19 @@ def test_acl_refuses_then_allows_after_login(console, page, kz):
     page.goto(console.base + tree("/vault"))
     expect(page.locator('pre[data-view="text"]')).to_have_text("the crown jewels")
     expect(page.locator("#who")).to_have_text("digest:alice")
+    # Logging out closes the ZooKeeper session: its ephemeral goes.
+    form = page.locator("#create-form")
+    form.locator("input[name=name]").fill("alice-was-here")
+    form.locator("select[name=mode]").select_option("ephemeral")
+    form.locator("select[name=acl]").select_option("creator")
+    form.locator("button").click()
+    expect(page.locator("#messages")).to_contain_text("created /vault/alice-was-here")
+    assert kz.exists("/vault/alice-was-here").ephemeralOwner != 0
+    page.click("#logout")
+    gone = threading.Event()
+    if kz.exists("/vault/alice-was-here", watch=lambda event: gone.set()) is not None:
+        assert gone.wait(10), "the console's session outlived its logout"
+    assert kz.exists("/vault/alice-was-here") is None
 
 
 def test_a_kazoo_change_appears_without_reload(console, page, kz):

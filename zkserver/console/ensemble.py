@@ -17,7 +17,7 @@ import trio
 from zkserver.console import pages, render
 from zkserver.console.history import History
 from zkserver.console.pages import h
-from zkserver.server import stats
+from zkserver.server import admin, stats
 
 if TYPE_CHECKING:
     from zkserver.server.server import Server
@@ -36,19 +36,21 @@ class Member:
     role: str
     zxid: int | None
     connections: int | None
+    watches: int | None = None
     note: str = ""
 
 
-def _parse_srvr(text: str) -> dict[str, str]:
+def _fields(text: str, sep: str) -> dict[str, str]:
     out = {}
     for line in text.splitlines():
-        key, sep, value = line.partition(":")
-        if sep:
+        key, found, value = line.partition(sep)
+        if found:
             out[key.strip()] = value.strip()
     return out
 
 
-async def _srvr(host: str, port: int) -> dict[str, str] | None:
+async def _four_letter(host: str, port: int, word: bytes) -> str | None:
+    """One four-letter word's reply; None when the member does not answer in time."""
     with trio.move_on_after(PROBE_TIMEOUT):
         try:
             stream = await trio.open_tcp_stream(host, port)
@@ -56,14 +58,41 @@ async def _srvr(host: str, port: int) -> dict[str, str] | None:
             return None
         async with stream:
             try:
-                await stream.send_all(b"srvr")
+                await stream.send_all(word)
                 chunks = []
                 while chunk := await stream.receive_some(65536):
                     chunks.append(chunk)
             except (OSError, trio.BrokenResourceError):
                 return None
-        return _parse_srvr(b"".join(chunks).decode("utf-8", errors="replace"))
+        return b"".join(chunks).decode("utf-8", errors="replace")
     return None
+
+
+async def _probe(sid: int, host: str, port: int) -> Member:
+    address = f"{host}:{port}"
+    replies: dict[bytes, str | None] = {}
+
+    async def ask(word: bytes) -> None:
+        replies[word] = await _four_letter(host, port, word)
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(ask, b"srvr")
+        nursery.start_soon(ask, b"mntr")  # for the watch count, where the whitelist allows
+    srvr = replies[b"srvr"]
+    if srvr is None:
+        return Member(sid, address, False, False, "down", None, None)
+    fields = _fields(srvr, ":")
+    if "Mode" not in fields:
+        return Member(sid, address, False, False, "not serving", None, None)
+    watches = _fields(replies[b"mntr"] or "", "\t").get("zk_watch_count")
+    try:
+        zxid = int(fields.get("Zxid", "-1"), 0)
+        conns = int(fields.get("Connections", "0") or 0)
+        watch_count = int(watches) if watches is not None else None
+    except ValueError:
+        return Member(sid, address, False, True, fields["Mode"], None, None,
+                      note="unreadable srvr reply")
+    return Member(sid, address, False, True, fields["Mode"], zxid, conns, watch_count)
 
 
 async def members(server: Server) -> list[Member]:
@@ -73,21 +102,13 @@ async def members(server: Server) -> list[Member]:
     own = cfg.server_id if cfg.is_quorum else 0
     spec = cfg.servers.get(own)
     address = f"{spec.host}:{spec.client_port}" if spec and spec.client_port else "—"
-    out[own] = Member(own, address, True, server.is_serving(), s.mode, s.zxid, s.connections)
+    out[own] = Member(own, address, True, server.is_serving(), s.mode, s.zxid, s.connections,
+                      stats.watch_summary(server).total)
     if not cfg.is_quorum:
         return list(out.values())
 
     async def probe(sid: int, host: str, port: int) -> None:
-        reply = await _srvr(host, port)
-        address = f"{host}:{port}"
-        if reply is None:
-            out[sid] = Member(sid, address, False, False, "down", None, None)
-        elif "Mode" not in reply:
-            out[sid] = Member(sid, address, False, False, "not serving", None, None)
-        else:
-            zxid = int(reply.get("Zxid", "-1"), 0)
-            conns = int(reply.get("Connections", "0") or 0)
-            out[sid] = Member(sid, address, False, True, reply["Mode"], zxid, conns)
+        out[sid] = await _probe(sid, host, port)
 
     async with trio.open_nursery() as nursery:
         for sid, spec in sorted(cfg.servers.items()):
@@ -95,7 +116,7 @@ async def members(server: Server) -> list[Member]:
                 continue
             if not spec.client_port:
                 out[sid] = Member(sid, spec.host, False, False, "unknown", None, None,
-                                  "no client port in its server line")
+                                  note="no client port in its server line")
                 continue
             host = spec.client_host if spec.client_host not in (None, "", "0.0.0.0") \
                 else spec.host
@@ -103,7 +124,7 @@ async def members(server: Server) -> list[Member]:
     return [out[k] for k in sorted(out)]
 
 
-def members_table(found: list[Member]) -> str:
+def members_table(server: Server, found: list[Member]) -> str:
     leader_zxid = next((m.zxid for m in found if m.role == "leader" and m.zxid is not None),
                        None)
     rows = []
@@ -119,11 +140,21 @@ def members_table(found: list[Member]) -> str:
             f'<td>{render.zxid(m.zxid) if m.zxid is not None else ""}</td>'
             f'<td>{m.zxid >> 32 if m.zxid is not None else ""}</td><td>{lag}</td>'
             f'<td>{m.connections if m.connections is not None else ""}</td>'
+            f'<td>{m.watches if m.watches is not None else ""}</td>'
             f'<td>{h(m.note)}</td></tr>')
     return ('<section id="members" data-region><h2>Members</h2><table><tr><th>id</th>'
             '<th>address</th><th>state</th><th>role</th><th>zxid</th><th>epoch</th>'
-            '<th>lag</th><th>connections</th><th></th></tr>' + "".join(rows) +
-            "</table></section>")
+            '<th>lag</th><th>connections</th><th>watches</th><th></th></tr>' + "".join(rows)
+            + "</table>" + _digest(server) + "</section>")
+
+
+def _digest(server: Server) -> str:
+    """This server's latest tree digest (the `hash` command's newest entry)."""
+    found = stats.digests(server)
+    if not found:
+        return ""
+    zxid, digest = found[-1]
+    return f'<p id="digest">Tree digest here: {digest} at zxid {render.zxid(zxid)}.</p>'
 
 
 def sessions_table(server: Server) -> str:
@@ -179,15 +210,20 @@ def charts(history: History) -> str:
             + chart("znodes", history.series("znodes"), "") + "</section>")
 
 
-def commands_list(server: Server) -> str:
+def commands_section(server: Server) -> str:
+    """Links to the admin commands' JSON, and `monitor`'s figures for this server."""
     base = "/" + server.config.admin_command_url.strip("/")
     links = " ".join(f'<a href="{h(base)}/{c}">{c}</a>' for c in COMMANDS)
-    return f'<section id="commands"><h2>Admin commands</h2><p>{links}</p></section>'
+    rows = "".join(f"<tr><th>{h(k)}</th><td>{h(v)}</td></tr>"
+                   for k, v in admin.run_command(server, "monitor").items()
+                   if k not in ("command", "error"))
+    return (f'<section id="commands"><h2>Admin commands</h2><p>{links}</p><details>'
+            f"<summary>monitor</summary><table>{rows}</table></details></section>")
 
 
 async def server_page(server: Server, history: History, user: str, csrf: str) -> str:
     found = await members(server)
     body = ('<h1>Server and ensemble</h1><div data-refresh="2000">'
-            f"{members_table(found)}{charts(history)}{sessions_table(server)}"
-            f"{watches_tables(server)}</div>{commands_list(server)}")
+            f"{members_table(server, found)}{charts(history)}{sessions_table(server)}"
+            f"{watches_tables(server)}</div>{commands_section(server)}")
     return pages.layout("Server", body, user=user, csrf=csrf)
