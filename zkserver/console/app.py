@@ -71,7 +71,7 @@ class Console:
     @asynccontextmanager
     async def running(cls, server: Server) -> AsyncIterator[Console]:
         async with trio.open_nursery() as nursery:
-            logins = Logins(nursery, loopback_hosts(server))
+            logins = Logins(nursery, loopback_hosts(server), server.config.jute_max_buffer)
             history = History()
             nursery.start_soon(logins.reap)
             nursery.start_soon(history.run, server)

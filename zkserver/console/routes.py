@@ -30,6 +30,9 @@ ERRORS = {
     client.NoChildrenForEphemeralsError: "ephemeral nodes cannot have children",
     client.BadArgumentsError: "bad arguments",
     client.UnimplementedError: "not supported by the server (is extendedTypesEnabled set?)",
+    client.ConnectionLossError: "the connection to ZooKeeper was lost: the change may or may "
+                                "not have been made",
+    client.OperationTimeoutError: "ZooKeeper did not answer in time (is the ensemble serving?)",
 }
 
 
@@ -138,11 +141,15 @@ def who(login: Login) -> str:
     return ", ".join(login.identities) or "anyone (world)"
 
 
-def _data(form: dict[str, str]) -> bytes:
+def _data(form: dict[str, str], login: Login) -> bytes:
     try:
-        return render.decode_input(form.get("data", ""), form.get("encoding", "text"))
+        data = render.decode_input(form.get("data", ""), form.get("encoding", "text"))
     except (binascii.Error, ValueError) as e:
         raise ValueError(f"data is not valid {form.get('encoding')}: {e}") from e
+    if len(data) > login.max_data:
+        raise ValueError(f"the value is {len(data)} bytes: over the server's limit of "
+                         f"{login.max_data} (jute.maxbuffer)")
+    return data
 
 
 def _acl(choice: str, login: Login) -> list[client.ACL]:
@@ -176,7 +183,7 @@ async def create(req: Parsed, login: Login) -> Reply:
             ttl = int(form.get("ttl") or "0")
             if ttl <= 0:
                 raise ValueError("a TTL node needs a TTL in milliseconds above 0")
-        made = await login.zk.create(pages.child_path(parent, name), _data(form),
+        made = await login.zk.create(pages.child_path(parent, name), _data(form, login),
                                      acl=_acl(form.get("acl", "open"), login), mode=mode,
                                      ttl=ttl)
     except FAILURES as e:
@@ -193,7 +200,7 @@ async def edit(req: Parsed, login: Login) -> Reply:
     except ValueError as e:
         return await _back(req, login, "/", e)
     try:
-        data = _data(form)
+        data = _data(form, login)
         await login.zk.set(path, data, version)
     except client.BadVersionError:
         # Never overwrite: show the node as it is now, with the user's text kept in the box.

@@ -35,6 +35,7 @@ class Login:
     zk: client.Client
     identities: list[str]  # "digest:user" names added to the session, for display
     last_used: float
+    max_data: int  # the server's jute.maxbuffer: a larger value is refused before sending
     closed: trio.Event = attrs.field(factory=trio.Event)
     flash: list[tuple[str, str]] = attrs.field(factory=list)  # (kind, message) for next page
     children: OrderedDict[str, tuple[tuple[int, int], list[str]]] = attrs.field(
@@ -57,9 +58,10 @@ class Login:
 class Logins:
     """The console's logins, each a task in the console's nursery holding a client open."""
 
-    def __init__(self, nursery: trio.Nursery, hosts: str) -> None:
+    def __init__(self, nursery: trio.Nursery, hosts: str, max_data: int) -> None:
         self._nursery = nursery
         self.hosts = hosts
+        self.max_data = max_data
         self._by_token: dict[str, Login] = {}
 
     def get(self, token: str | None) -> Login | None:
@@ -88,7 +90,8 @@ class Logins:
                                       connect_timeout=5.0, request_timeout=10.0,
                                       randomize_hosts=False, max_buffer=MAX_REPLY) as zk:
                 login = Login(secrets.token_urlsafe(32), csrf.new_token(), zk,
-                              [f"digest:{user}"] if user else [], trio.current_time())
+                              [f"digest:{user}"] if user else [], trio.current_time(),
+                              self.max_data)
                 self._by_token[login.token] = login
                 task_status.started(login)
                 started = True

@@ -16,15 +16,18 @@ function setupTabs() {
   }
 }
 
-// Re-read the page and swap in its regions (sections marked data-region), keeping forms the
-// user may be typing in; then mark what the events named.
+// Re-read the page and swap in its regions (sections marked data-region), except one holding
+// the field the user is typing in (it is refreshed by the next change); then mark what the
+// events named.
 async function refreshRegions(marks) {
   const response = await fetch(location.href, {credentials: "same-origin"});
   if (!response.ok || response.redirected) return;
   const fresh = new DOMParser().parseFromString(await response.text(), "text/html");
   for (const region of document.querySelectorAll("[data-region]")) {
     const replacement = fresh.getElementById(region.id);
-    if (replacement) {
+    const typing = region.contains(document.activeElement) &&
+      ["INPUT", "TEXTAREA", "SELECT"].includes(document.activeElement.tagName);
+    if (replacement && !typing) {
       const openDetails = region.querySelector("details[open]") !== null;
       region.replaceWith(replacement);
       const details = replacement.querySelector("details");
