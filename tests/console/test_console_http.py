@@ -215,3 +215,40 @@ def test_console_on_the_admin_port(console):
     conn = http.client.HTTPConnection("127.0.0.1", console.admin_port, timeout=2)
     conn.request("GET", "/commands/ruok")
     assert conn.getresponse().status == 200
+
+
+def test_event_stream(console, web, kz):
+    import http.client
+
+    kz.ensure_path("/streamed")
+    conn = http.client.HTTPConnection("127.0.0.1", console.admin_port, timeout=10)
+    conn.request("GET", "/console/events?path=/streamed", headers={"Cookie": web.cookie})
+    resp = conn.getresponse()
+    assert resp.status == 200
+    assert resp.getheader("Content-Type").startswith("text/event-stream")
+
+    def next_event() -> tuple[str, str]:
+        kind = data = ""
+        while True:
+            line = resp.fp.readline().decode()
+            if line.startswith("event: "):
+                kind = line[7:].strip()
+            elif line.startswith("data: "):
+                data = line[6:].strip()
+            elif line in ("\r\n", "\n") and kind:
+                return kind, data
+            # chunk sizes and other lines of the chunked body are skipped
+
+    assert next_event()[0] == "ready"
+    kz.create("/streamed/x/y", makepath=True)
+    kind, data = next_event()
+    assert kind == "change" and '"path": "/streamed/x"' in data and "NODE_CREATED" in data
+    conn.close()
+    # HEAD of a stream, and a stream for a path the server refuses: answered, nothing breaks.
+    status, _, _ = web.request("HEAD", "/console/events?path=/streamed")
+    assert status == 200
+    conn = http.client.HTTPConnection("127.0.0.1", console.admin_port, timeout=10)
+    conn.request("GET", "/console/events?path=no/slash", headers={"Cookie": web.cookie})
+    resp = conn.getresponse()
+    assert b"event: closed" in resp.read()
+    assert_alive(console, kz)

@@ -191,6 +191,9 @@ async def _send_reply(stream: trio.SocketStream, conn: h11.Connection, reply: Re
     await stream.send_all(conn.send(h11.Response(status_code=reply.status, headers=headers)))
     chunks = reply.body
     try:
+        if method == b"HEAD":
+            await stream.send_all(conn.send(h11.EndOfMessage()))
+            return False
         async with trio.open_nursery() as nursery:
             async def until_peer_closes() -> None:
                 try:
