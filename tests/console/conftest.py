@@ -42,7 +42,8 @@ def browser() -> Iterator[object]:
 @pytest.fixture
 def page(browser) -> Iterator[object]:
     context = browser.new_context(viewport={"width": 1280, "height": 900})
-    context.set_default_timeout(15_000)
+    context.set_default_timeout(20_000)  # generous: CI machines are small and shared
+    context.set_default_navigation_timeout(30_000)
     pg = context.new_page()
     yield pg
     context.close()
