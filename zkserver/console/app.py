@@ -32,8 +32,8 @@ STATIC = {"console.js": "text/javascript; charset=utf-8",
           "console.css": "text/css; charset=utf-8"}
 
 
-def loopback_hosts(server: Server) -> str:
-    """This server's client port as a loopback connection string."""
+def loopback_hosts(server: Server) -> str | None:
+    """This server's client port as a loopback connection string (None without one)."""
     for listener in server.listeners:
         host, port = listener.socket.getsockname()[:2]
         if host in ("0.0.0.0", ""):
@@ -41,7 +41,7 @@ def loopback_hosts(server: Server) -> str:
         elif host == "::":
             host = "::1"
         return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-    raise RuntimeError("the console needs a plain client port to connect to")
+    return None
 
 
 async def _guarded(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
@@ -69,9 +69,16 @@ class Console:
 
     @classmethod
     @asynccontextmanager
-    async def running(cls, server: Server) -> AsyncIterator[Console]:
+    async def running(cls, server: Server) -> AsyncIterator[Console | None]:
+        """The console for as long as the block runs; None (and a warning) when this server
+        has no plain client port for the console's sessions to use."""
+        hosts = loopback_hosts(server)
+        if hosts is None:
+            log.warning("web console off: it needs a plain clientPort to connect to")
+            yield None
+            return
         async with trio.open_nursery() as nursery:
-            logins = Logins(nursery, loopback_hosts(server), server.config.jute_max_buffer)
+            logins = Logins(nursery, hosts, server.config.jute_max_buffer)
             history = History()
             nursery.start_soon(logins.reap)
             nursery.start_soon(history.run, server)

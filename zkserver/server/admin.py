@@ -565,5 +565,5 @@ async def serve(server: Server, *,
 
     async with Console.running(server) as console:
         await serve_http(handler(server), cfg.admin_server_address, cfg.admin_server_port,
-                         "admin server", mount=(console.PREFIX, console.handle),
-                         task_status=task_status)
+                         "admin server", task_status=task_status,
+                         mount=(console.PREFIX, console.handle) if console else None)
