@@ -52,6 +52,9 @@ def test_login_is_required(console):
                                    token=False)
     assert status == 303 and headers["location"] == "/console/tree?path=%2F"
     assert "HttpOnly" in headers["set-cookie"] and "SameSite=Strict" in headers["set-cookie"]
+    status, headers, _ = anon.request(
+        "POST", "/console/login", b"user=&password=&next=/console/tree%3Fpath%3D%FF%0D%0AX:%20y")
+    assert status == 303 and "\r" not in headers["location"] and "x" not in headers
 
 
 def test_forged_and_cross_site_changes_are_refused(console, web, kz):

@@ -193,5 +193,5 @@ class Console:
         except (client.ZooKeeperError, OSError, ValueError) as e:
             return web.page(pages.login_page(next_url, [("error", f"login failed: {e}")]),
                             403)
-        return web.redirect(quote(next_url, safe="/?=&%:+,;@"),
+        return web.redirect(quote(next_url, safe="/?=&%:+,;@", errors="replace"),
                             (web.set_cookie(login.token, self.PREFIX),))
