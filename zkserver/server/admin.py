@@ -115,6 +115,9 @@ async def _http_connection(handler: Handler, stream: trio.SocketStream,
                     if isinstance(event, h11.Request):
                         request = event
                     elif isinstance(event, h11.Data):
+                        if mount is None or not _under(request.target.decode("latin-1"),
+                                                       mount[0]):
+                            continue  # the commands take no body
                         body += event.data
                         if len(body) > MAX_BODY:
                             await _send(stream, conn, 413, "text/plain",
