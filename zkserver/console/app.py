@@ -8,6 +8,7 @@ browser sends can take the AdminServer (or the server) down.
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -57,6 +58,13 @@ async def _guarded(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
             await aclose()
 
 
+def _loopback(ip: str) -> bool:
+    try:
+        return ipaddress.ip_address(ip).is_loopback
+    except ValueError:
+        return False
+
+
 class Console:
     PREFIX = pages.PREFIX
 
@@ -86,6 +94,12 @@ class Console:
             nursery.cancel_scope.cancel()
 
     async def handle(self, request: Request) -> Reply:
+        if not (self.server.config.admin_console_allow_remote or _loopback(request.peer)):
+            # The AdminServer binds every address by default, as ZooKeeper's; the console
+            # changes the tree, so it answers only on this host unless told otherwise.
+            return web.page(pages.error_page(
+                403, "the console answers only on this host (admin.console.allowRemote=true "
+                     "opens it to others)"), 403)
         try:
             return await self._dispatch(web.parse(request, self.PREFIX))
         except Exception:  # a bug must cost one page, never the AdminServer

@@ -54,6 +54,7 @@ class Request:
     target: str
     headers: dict[str, str]  # lower-case names; a repeated header keeps its last value
     body: bytes
+    peer: str = ""  # the client's IP address
 
 
 @attrs.frozen
@@ -98,6 +99,13 @@ async def serve_http(handler: Handler, host: str, port: int, what: str, *,
     await trio.serve_listeners(connection, listeners)
 
 
+def _peer_ip(stream: trio.SocketStream) -> str:
+    try:
+        return str(stream.socket.getpeername()[0])
+    except OSError:
+        return ""
+
+
 async def _http_connection(handler: Handler, stream: trio.SocketStream,
                            mount: Mount | None = None) -> None:
     conn = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_REQUEST)
@@ -139,7 +147,8 @@ async def _http_connection(handler: Handler, stream: trio.SocketStream,
         if mount is not None and _under(target, mount[0]):
             headers = {k.decode("latin-1").lower(): v.decode("latin-1")
                        for k, v in request.headers}
-            reply = await mount[1](Request(method, target, headers, bytes(body)))
+            reply = await mount[1](Request(method, target, headers, bytes(body),
+                                           _peer_ip(stream)))
             if not await _send_reply(stream, conn, reply, request.method):
                 return
         else:
