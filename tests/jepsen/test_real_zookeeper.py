@@ -80,8 +80,10 @@ def test_zkserver_process_survives_kill_restart(tmp_path):
     server.start()
     cluster = zkserver_process_cluster(server)
     try:
+        # Long enough for two kill/restart rounds on a loaded machine, where a restart
+        # (interpreter start, recovery) alone can take a few seconds.
         result = run_checked(CounterWorkload(), cluster, [Kill("random", active=0.3)],
-                             duration=4.0, tmp_path=tmp_path, quiet=1.0)
+                             duration=8.0, tmp_path=tmp_path, quiet=1.0)
         assert sum(e.action == "inject" for e in result.nemesis_events) >= 2
         assert result.checks["durable"].valid
     finally:
