@@ -3,8 +3,8 @@
 People moving from Apache ZooKeeper must be able to start zkserver with the `zoo.cfg` they
 already have. So the file is read the way Java reads a properties file, every key ZooKeeper
 accepts is accepted here (unknown ones are kept, never rejected), and the defaults are
-ZooKeeper's. What zkserver cannot do yet (Java plug-in classes, hierarchical quorums, several
-addresses per server) still loads: it ends up in `Config.warnings`, which the server prints once
+ZooKeeper's. What zkserver cannot do yet (Java plug-in classes, several addresses per server)
+still loads: it ends up in `Config.warnings`, which the server prints once
 at start-up, rather than stopping a server that would otherwise run fine.
 
 Parsing and checking are separate from I/O: `parse_config` works on text only, and
@@ -18,6 +18,8 @@ import os
 import re
 
 import attrs
+
+from zkserver.quorum.quorum import QuorumVerifier, verifier
 
 # Every four-letter word the server knows; `4lw.commands.whitelist=*` means all of these.
 FOUR_LETTER_WORDS = frozenset({
@@ -107,6 +109,8 @@ class Config:
     autopurge_snap_retain_count: int = 3
     autopurge_purge_interval: int = 0
     servers: dict[int, ServerSpec] = attrs.field(factory=dict)
+    groups: dict[int, frozenset[int]] = attrs.field(factory=dict)  # group.N: hierarchical quorums
+    weights: dict[int, int] = attrs.field(factory=dict)  # weight.N (1 where not given)
     server_id: int = 1
     peer_type: str = PARTICIPANT
     standalone_enabled: bool = True
@@ -162,6 +166,18 @@ class Config:
     @property
     def this_server(self) -> ServerSpec | None:
         return self.servers.get(self.server_id)
+
+    def quorum_verifier(self) -> QuorumVerifier:
+        """Who counts towards a quorum: hierarchical as soon as any group.N or weight.N is
+        set (ZooKeeper's rule), else a majority of the participants."""
+        return _verifier(self.servers, self.groups, self.weights)
+
+
+def _verifier(servers: dict[int, ServerSpec], groups: dict[int, frozenset[int]],
+              weights: dict[int, int]) -> QuorumVerifier:
+    voters = [s.sid for s in servers.values() if s.peer_type == PARTICIPANT]
+    observers = [s.sid for s in servers.values() if s.peer_type == OBSERVER]
+    return verifier(voters, observers, groups, weights)
 
 
 def default_config() -> Config:
@@ -508,10 +524,33 @@ def _servers(r: _Reader) -> dict[int, ServerSpec]:
     if secure:
         r.warnings.append(f"{', '.join(secure)}: secure client ports in server lines are not "
                           "supported yet (use secureClientPort); they are ignored")
-    if any(k.startswith(("group", "weight")) for k in r.entries):
-        r.warnings.append("group.*/weight.* (hierarchical quorums) are not supported yet; "
-                          "a simple majority of all participants is used")
     return servers
+
+
+def _hierarchy(r: _Reader) -> tuple[dict[int, frozenset[int]], dict[int, int]]:
+    """`group.G=sid:sid:...` and `weight.sid=W`, read as QuorumHierarchical reads them: any
+    key starting with "group" or "weight" counts, and its number follows the first dot."""
+    groups: dict[int, frozenset[int]] = {}
+    weights: dict[int, int] = {}
+    for key, (value, where) in r.entries.items():
+        if not key.startswith(("group", "weight")):
+            continue
+        number = key.partition(".")[2]
+        if not _INT.match(number) or int(number) < 0:
+            raise ConfigError(f"{where}: {key}: expected group.N or weight.N with a number N")
+        if key.startswith("group"):
+            members = value.split(":")
+            if not all(_INT.match(m.strip(_JAVA_TRIM)) for m in members):
+                raise ConfigError(f"{where}: {key}={value!r}: expected server ids joined by ':'")
+            sids = [int(m) for m in members]
+            if len(set(sids)) != len(sids):
+                raise ConfigError(f"{where}: {key}={value!r}: a server is listed twice")
+            groups[int(number)] = frozenset(sids)
+        else:
+            if not _INT.match(value) or int(value) < 0:
+                raise ConfigError(f"{where}: {key}={value!r}: a weight is a number >= 0")
+            weights[int(number)] = int(value)
+    return groups, weights
 
 
 # --- the rest of the keys ------------------------------------------------------------------------
@@ -627,6 +666,11 @@ def _build(entries: Entries, source: str, cwd: str, server_id: int | None) -> Co
     standalone_enabled = r.flag("standaloneEnabled", default=True, strict=True)
     extended_types = r.flag(*_zk("extendedTypesEnabled"), default=False)
     servers = _servers(r)
+    groups, weights = _hierarchy(r)
+    try:
+        _verifier(servers, groups, weights)
+    except ValueError as e:
+        raise ConfigError(f"{source}: group.N/weight.N: {e}") from None
     quorum = _is_quorum(servers, standalone_enabled)
     if server_id is None:
         if quorum:
@@ -690,6 +734,8 @@ def _build(entries: Entries, source: str, cwd: str, server_id: int | None) -> Co
         autopurge_snap_retain_count=retain,
         autopurge_purge_interval=_purge_interval_hours(r),
         servers=servers,
+        groups=groups,
+        weights=weights,
         server_id=server_id,
         peer_type=peer_type,
         standalone_enabled=standalone_enabled,

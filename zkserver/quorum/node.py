@@ -30,7 +30,6 @@ from zkserver.quorum import replica
 from zkserver.quorum.digests import DigestMismatch
 from zkserver.quorum.history import History
 from zkserver.quorum.peer import Peer
-from zkserver.quorum.quorum import Majority
 from zkserver.quorum.ready import (
     Append,
     Disconnect,
@@ -93,10 +92,9 @@ class Member:
         self.epoch_path = os.path.join(self.snap_dir, "epochs")
         accepted, current = self._read_epochs()
         me = config.server_id
-        voters = {s.sid for s in config.servers.values() if s.peer_type == "participant"}
-        observers = {s.sid for s in config.servers.values() if s.peer_type == "observer"}
-        self.voters = voters
-        self.peer = Peer(me, Majority(voters, observers),
+        quorum = config.quorum_verifier()
+        self.voters = set(quorum.voters)
+        self.peer = Peer(me, quorum,
                          history=History(recovered.txns, recovered.snapshot_zxid),
                          tick_ms=config.tick_time, init_limit=config.init_limit or 10,
                          sync_limit=config.sync_limit or 5, accepted_epoch=accepted,

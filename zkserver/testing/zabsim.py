@@ -16,7 +16,7 @@ stamped with its wall clock, as ctime/mtime are.
 After every step the simulator checks ZAB's invariants and raises `InvariantViolation` with the
 seed, so a failing seed replays exactly:
 
-* one established leader per epoch;
+* one established leader per epoch, never a voter of weight 0;
 * no committed transaction is ever lost: every leader established later has it;
 * the states of serving servers agree: one's applied sequence is a prefix of the other's;
 * every applied sequence is in strictly increasing zxid order (total and primary order).
@@ -34,7 +34,7 @@ from typing import Any
 from zkserver.quorum.history import History
 from zkserver.quorum.messages import Notification, Snap
 from zkserver.quorum.peer import Peer
-from zkserver.quorum.quorum import Majority
+from zkserver.quorum.quorum import Majority, QuorumVerifier
 from zkserver.quorum.ready import (
     EMPTY,
     Append,
@@ -268,12 +268,17 @@ class Server:
 
 
 class Sim:
-    def __init__(self, seed: int, n: int = 3, observers: int = 0, chaos: float = 0.05) -> None:
+    def __init__(self, seed: int, n: int = 3, observers: int = 0, chaos: float = 0.05,
+                 quorum: QuorumVerifier | None = None) -> None:
+        """`n` voters and `observers` observers under a simple majority, or the servers of
+        `quorum` (e.g. a `Hierarchical` one) under its rule."""
         self.seed = seed
         self.rng = random.Random(seed)
         self.now = 0
-        self.quorum = Majority(range(1, n + 1), range(n + 1, n + observers + 1))
-        self.servers = {sid: Server(self, sid) for sid in range(1, n + observers + 1)}
+        if quorum is None:
+            quorum = Majority(range(1, n + 1), range(n + 1, n + observers + 1))
+        self.quorum = quorum
+        self.servers = {sid: Server(self, sid) for sid in sorted(quorum.voters | quorum.observers)}
         self.events: list[tuple[int, int, Callable[[], None]]] = []
         self.seq = 0
         self.chaos = chaos
@@ -387,6 +392,8 @@ class Sim:
         self.role_changes.append((self.now, sid, change))
         if change.role != Role.LEADING:
             return
+        if self.quorum.weight(sid) == 0:
+            raise InvariantViolation(f"seed {self.seed}: server {sid} of weight 0 leads")
         prior = self.leaders.get(change.epoch)
         if prior is not None and prior != sid:
             raise InvariantViolation(f"seed {self.seed}: epoch {change.epoch} has two leaders, "
