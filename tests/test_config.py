@@ -92,6 +92,7 @@ def test_every_default() -> None:
         "autopurge_snap_retain_count": 3, "autopurge_purge_interval": 0,
         "servers": {}, "groups": {}, "weights": {}, "server_id": 1, "peer_type": "participant",
         "standalone_enabled": True, "reconfig_enabled": False, "dynamic_config_file": None,
+        "config_version": 0,
         "four_letter_whitelist": frozenset({"srvr"}),
         "admin_enable_server": True, "admin_server_address": "0.0.0.0",
         "admin_server_port": 8080, "admin_command_url": "/commands",

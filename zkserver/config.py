@@ -116,6 +116,7 @@ class Config:
     standalone_enabled: bool = True
     reconfig_enabled: bool = False
     dynamic_config_file: str | None = None
+    config_version: int = 0  # the membership's version: the dynamic file name's hex suffix
     four_letter_whitelist: frozenset[str] = frozenset({"srvr"})
     admin_enable_server: bool = True
     admin_server_address: str = "0.0.0.0"
@@ -218,18 +219,46 @@ def load_config(path: str) -> Config:
     source = os.path.abspath(path)
     cwd = os.getcwd()
     entries = _parse_properties(_read_text(source), source)
+    version = 0
     if "dynamicConfigFile" in entries:
         value, where = entries["dynamicConfigFile"]
-        dynamic = _find_dynamic_file(value, cwd, os.path.dirname(source), where)
-        for key, entry in _parse_properties(_read_text(dynamic), dynamic).items():
+        for key, (_, key_where) in entries.items():
             if key.startswith(_DYNAMIC_PREFIXES):
-                entries[key] = entry
+                raise ConfigError(f"{key_where}: {key} must be in the dynamic config file "
+                                  "(dynamicConfigFile is set), not in zoo.cfg")
+        dynamic = _find_dynamic_file(value, cwd, os.path.dirname(source), where)
+        entries.update(_dynamic_entries(dynamic))
+        version = dynamic_file_version(dynamic)
     server_id = None
     if entries.get("dataDir", ("", ""))[0]:
         myid = os.path.join(_resolve(entries["dataDir"][0], cwd), "myid")
         if os.path.isfile(myid):
             server_id = _read_myid(myid)
-    return _build(entries, source, cwd, server_id)
+    return _build(entries, source, cwd, server_id, version)
+
+
+def dynamic_file_version(path: str) -> int:
+    """The configuration version a dynamic file's name carries: `zoo.cfg.dynamic.100000000`
+    is version 0x100000000; a name without a hex suffix means 0 (ZooKeeper's rule)."""
+    suffix = path.rpartition(".")[2]
+    try:
+        return int(suffix, 16) if suffix and suffix.isalnum() else 0
+    except ValueError:
+        return 0
+
+
+def _dynamic_entries(path: str) -> Entries:
+    """A dynamic config file holds the membership only: server.N, group.N and weight.N. Its
+    version is in its name, never inside (ZooKeeper refuses both, and so do we)."""
+    entries = _parse_properties(_read_text(path), path)
+    for key, (_, where) in entries.items():
+        if key == "version":
+            raise ConfigError(f"{where}: a dynamic config file must not hold a version (the "
+                              "version is the file name's suffix)")
+        if not key.startswith(_DYNAMIC_PREFIXES):
+            raise ConfigError(f"{where}: {key} does not belong in a dynamic config file "
+                              "(only server.N, group.N and weight.N do)")
+    return entries
 
 
 # --- reading files ---------------------------------------------------------------------------
@@ -643,7 +672,8 @@ def _unsupported_warnings(r: _Reader) -> None:
 # --- putting it together -----------------------------------------------------------------------
 
 
-def _build(entries: Entries, source: str, cwd: str, server_id: int | None) -> Config:
+def _build(entries: Entries, source: str, cwd: str, server_id: int | None,
+           config_version: int = 0) -> Config:
     r = _Reader(entries, source)
 
     tick_time = r.integer("tickTime", default=3000)
@@ -741,6 +771,7 @@ def _build(entries: Entries, source: str, cwd: str, server_id: int | None) -> Co
         standalone_enabled=standalone_enabled,
         reconfig_enabled=r.flag("reconfigEnabled", default=False, strict=True),
         dynamic_config_file=_resolve(dynamic, cwd) if dynamic else None,
+        config_version=config_version,
         four_letter_whitelist=_whitelist(r, readonly),
         admin_enable_server=r.flag(*_zk("admin.enableServer"), default=True),
         admin_server_address=r.host(*_zk("admin.serverAddress")) or "0.0.0.0",

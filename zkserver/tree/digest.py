@@ -30,8 +30,14 @@ MASK = (1 << 64) - 1
 _FIELDS = struct.Struct(">qqqqiiiqq")
 
 
+# Each server sets /zookeeper/config itself (its data, mzxid and mtime) when it starts to serve,
+# as ZooKeeper does, so replicas may differ there; ZooKeeper leaves /zookeeper/ out of its
+# digest for the same reason.
+_LOCAL = "/zookeeper/config"
+
+
 def node_hash(path: str, node: Node | None) -> int:
-    if node is None:
+    if node is None or path == _LOCAL:
         return 0
     h = zlib.crc32(path.encode())
     h = zlib.crc32(_FIELDS.pack(node.czxid, node.mzxid, node.ctime, node.mtime, node.version,
