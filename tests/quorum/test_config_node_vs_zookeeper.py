@@ -1,5 +1,6 @@
 """/zookeeper/config and the dynamic config files of a 3-server ensemble, zkserver against
-Apache ZooKeeper started the same way (the same zoo.cfg keys, the same port layout).
+Apache ZooKeeper started the same way (the same zoo.cfg keys, the same port layout). The test
+runs Debian's 3.8.0; 3.9.5 writes the same node and files (checked by hand with this zoo.cfg).
 
 With reconfigEnabled=false both show the membership at version 0 and leave zoo.cfg alone.
 With reconfigEnabled=true the first leader versions the membership with its epoch's first zxid
