@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from kazoo.client import KazooClient
 from support import realzk
-from support.process import ZkServerEnsemble, free_port_base
+from support.process import ZkServerEnsemble, ZkServerProcess, free_port_base
 from support.realzk import RealZooKeeper
 
 
@@ -108,3 +108,39 @@ def test_config_node_and_files_as_zookeeper(tmp_path: Path, reconfig: str) -> No
         ours.restart(2)
         ours.wait_serving(60)
         assert config_nodes([ours.port + 2], ours_base) == expected[1:2]
+
+
+def test_one_server_with_standalone_disabled_serves_as_an_ensemble(tmp_path: Path) -> None:
+    """standaloneEnabled=false: one server is an ensemble of one (it elects itself, leads and
+    versions its membership), as in ZooKeeper, rather than a standalone server."""
+    if not realzk.available():
+        pytest.fail("Apache ZooKeeper is not installed (apt-get install zookeeper); "
+                    "run the README's test command, which installs it")
+    results = []
+    for kind in ("zk", "ours"):
+        base = free_port_base(1)
+        extra = ["standaloneEnabled=false", "reconfigEnabled=true", "initLimit=5",
+                 "syncLimit=2", f"server.1=127.0.0.1:{base + 101}:{base + 201}"]
+        if kind == "zk":
+            server = RealZooKeeper(tmp_path / kind, base + 1, n=1, extra=extra)
+            d = tmp_path / kind / "zk1"
+        else:
+            server = ZkServerProcess(tmp_path / kind, base + 1, extra=extra)
+            (tmp_path / kind / "data").mkdir(parents=True)
+            (tmp_path / kind / "data" / "myid").write_text("1\n")
+            d = tmp_path / kind
+        with server:
+            wait_for(lambda d=d: "zoo.cfg.dynamic.100000000" in config_files(d), 60,
+                     f"{kind}'s dynamic file")
+            k = KazooClient(f"127.0.0.1:{base + 1}", timeout=10)
+            k.start(timeout=60)
+            try:
+                k.create("/written", b"x")
+                assert k.get("/written")[0] == b"x"
+            finally:
+                k.stop()
+                k.close()
+            results.append(config_nodes([base + 1], base))
+            assert "Mode: leader" in realzk.four_letter("127.0.0.1", base + 1, "srvr")
+    assert results[0] == results[1]
+    assert results[0][0][0] == "server.1=127.0.0.1:Q1:E1:participant\nversion=100000000"

@@ -51,6 +51,8 @@ class Election:
         self.running = True
         if self.proposal is not None:
             self.recv[self.sid] = self.proposal
+            if self.quorum.has_quorum({self.sid}):
+                self.decide_at = now + self.finalize_wait  # a quorum alone: no one to hear
         self._broadcast(now)
 
     def _current(self) -> Vote:

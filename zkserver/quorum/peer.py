@@ -367,6 +367,15 @@ class Peer:
         self.new_epoch = 0
         self.phase_deadline = now + self.init_limit * self.tick_ms
         self._epoch_infos = {self.sid: self.accepted_epoch}
+        if self.quorum.has_quorum(self._epoch_infos.keys()):
+            # A quorum by itself (the one voter of standaloneEnabled=false, or a server that
+            # carries a hierarchical quorum alone): its own epoch and history decide, and
+            # learners that come later join an established leader.
+            self.new_epoch = self.accepted_epoch + 1
+            self.accepted_epoch = self.new_epoch
+            self._persist()
+            self.newleader_acks.add(self.sid)
+            self._try_commit()
 
     def _leader_receive(self, frm: int, msg: Any, now: int) -> None:
         learner = self.learners.get(frm)
