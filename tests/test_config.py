@@ -90,8 +90,9 @@ def test_every_default() -> None:
         "min_session_timeout": 6000, "max_session_timeout": 60000,
         "client_port_listen_backlog": -1,
         "autopurge_snap_retain_count": 3, "autopurge_purge_interval": 0,
-        "servers": {}, "server_id": 1, "peer_type": "participant",
+        "servers": {}, "groups": {}, "weights": {}, "server_id": 1, "peer_type": "participant",
         "standalone_enabled": True, "reconfig_enabled": False, "dynamic_config_file": None,
+        "config_version": 0,
         "four_letter_whitelist": frozenset({"srvr"}),
         "admin_enable_server": True, "admin_server_address": "0.0.0.0",
         "admin_server_port": 8080, "admin_command_url": "/commands",
@@ -459,10 +460,40 @@ def test_other_settings_are_read() -> None:
     assert parse(MINIMAL + "autopurge.purgeInterval=90m\n").autopurge_purge_interval == 2
 
 
-def test_hierarchical_quorum_keys_warn() -> None:
-    config = parse(THREE_SERVERS + "group.1=1:2:3\nweight.1=1\n", server_id=1)
-    assert any("hierarchical" in w for w in config.warnings)
-    assert config.properties["group.1"] == "1:2:3"
+def test_hierarchical_quorum_keys() -> None:
+    """group.N/weight.N as QuorumHierarchical reads them; server 3 is an observer here."""
+    config = parse(THREE_SERVERS + "group.1=1:2\ngroup.2=4\nweight.1=2\nweight.4=0\n",
+                   server_id=1)
+    assert config.warnings == ()
+    assert config.groups == {1: frozenset({1, 2}), 2: frozenset({4})}
+    assert config.weights == {1: 2, 4: 0}
+    assert config.properties["group.1"] == "1:2"
+    q = config.quorum_verifier()
+    assert type(q).__name__ == "Hierarchical"
+    assert q.voters == {1, 2, 4} and q.observers == {3}
+    assert (q.weight(1), q.weight(2), q.weight(4)) == (2, 1, 0)
+    # Group 2 weighs 0, so group 1 is all that counts, and server 1 carries it alone.
+    assert q.has_quorum({1}) and not q.has_quorum({2, 4})
+    assert parse(THREE_SERVERS, server_id=1).quorum_verifier().has_quorum({1, 2})
+
+
+@pytest.mark.parametrize("extra,message", [
+    ("group.1=1:2\ngroup.2=2:4\n", "server 2 is in groups 1 and 2"),
+    ("group.1=1:2\n", r"participant\(s\) \[4\] are in no group"),
+    ("weight.1=3\n", "in no group"),
+    ("group.1=1:2:4:9\n", "not a participant"),
+    ("group.1=1:2:3:4\n", "not a participant"),  # 3 is an observer
+    ("group.1=1:2:4\nweight.1=-1\n", r"zoo\.cfg:\d+: weight\.1='-1'"),
+    ("group.1=1:2:4\nweight.1=x\n", r"weight\.1='x'"),
+    ("group.1=1:2:x\n", r"group\.1='1:2:x'"),
+    ("group.1=1:1:2:4\n", "listed twice"),
+    ("group=1:2:4\n", "expected group.N"),
+    ("groupies.x=1:2:4\n", "expected group.N"),
+    ("group.1=1:2:4\nweight.1=0\nweight.2=0\nweight.4=0\n", "weighs 0"),
+])
+def test_bad_hierarchies_are_refused(extra: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        parse(THREE_SERVERS + extra, server_id=1)
 
 
 def test_default_config() -> None:

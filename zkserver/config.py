@@ -3,8 +3,8 @@
 People moving from Apache ZooKeeper must be able to start zkserver with the `zoo.cfg` they
 already have. So the file is read the way Java reads a properties file, every key ZooKeeper
 accepts is accepted here (unknown ones are kept, never rejected), and the defaults are
-ZooKeeper's. What zkserver cannot do yet (Java plug-in classes, hierarchical quorums, several
-addresses per server) still loads: it ends up in `Config.warnings`, which the server prints once
+ZooKeeper's. What zkserver cannot do yet (Java plug-in classes, several addresses per server)
+still loads: it ends up in `Config.warnings`, which the server prints once
 at start-up, rather than stopping a server that would otherwise run fine.
 
 Parsing and checking are separate from I/O: `parse_config` works on text only, and
@@ -18,6 +18,8 @@ import os
 import re
 
 import attrs
+
+from zkserver.quorum.quorum import QuorumVerifier, verifier
 
 # Every four-letter word the server knows; `4lw.commands.whitelist=*` means all of these.
 FOUR_LETTER_WORDS = frozenset({
@@ -107,11 +109,14 @@ class Config:
     autopurge_snap_retain_count: int = 3
     autopurge_purge_interval: int = 0
     servers: dict[int, ServerSpec] = attrs.field(factory=dict)
+    groups: dict[int, frozenset[int]] = attrs.field(factory=dict)  # group.N: hierarchical quorums
+    weights: dict[int, int] = attrs.field(factory=dict)  # weight.N (1 where not given)
     server_id: int = 1
     peer_type: str = PARTICIPANT
     standalone_enabled: bool = True
     reconfig_enabled: bool = False
     dynamic_config_file: str | None = None
+    config_version: int = 0  # the membership's version: the dynamic file name's hex suffix
     four_letter_whitelist: frozenset[str] = frozenset({"srvr"})
     admin_enable_server: bool = True
     admin_server_address: str = "0.0.0.0"
@@ -165,6 +170,18 @@ class Config:
     def this_server(self) -> ServerSpec | None:
         return self.servers.get(self.server_id)
 
+    def quorum_verifier(self) -> QuorumVerifier:
+        """Who counts towards a quorum: hierarchical as soon as any group.N or weight.N is
+        set (ZooKeeper's rule), else a majority of the participants."""
+        return _verifier(self.servers, self.groups, self.weights)
+
+
+def _verifier(servers: dict[int, ServerSpec], groups: dict[int, frozenset[int]],
+              weights: dict[int, int]) -> QuorumVerifier:
+    voters = [s.sid for s in servers.values() if s.peer_type == PARTICIPANT]
+    observers = [s.sid for s in servers.values() if s.peer_type == OBSERVER]
+    return verifier(voters, observers, groups, weights)
+
 
 def default_config() -> Config:
     """What `zkserver` with no arguments runs: a local developer server, safe by default.
@@ -204,18 +221,46 @@ def load_config(path: str) -> Config:
     source = os.path.abspath(path)
     cwd = os.getcwd()
     entries = _parse_properties(_read_text(source), source)
+    version = 0
     if "dynamicConfigFile" in entries:
         value, where = entries["dynamicConfigFile"]
-        dynamic = _find_dynamic_file(value, cwd, os.path.dirname(source), where)
-        for key, entry in _parse_properties(_read_text(dynamic), dynamic).items():
+        for key, (_, key_where) in entries.items():
             if key.startswith(_DYNAMIC_PREFIXES):
-                entries[key] = entry
+                raise ConfigError(f"{key_where}: {key} must be in the dynamic config file "
+                                  "(dynamicConfigFile is set), not in zoo.cfg")
+        dynamic = _find_dynamic_file(value, cwd, os.path.dirname(source), where)
+        entries.update(_dynamic_entries(dynamic))
+        version = dynamic_file_version(dynamic)
     server_id = None
     if entries.get("dataDir", ("", ""))[0]:
         myid = os.path.join(_resolve(entries["dataDir"][0], cwd), "myid")
         if os.path.isfile(myid):
             server_id = _read_myid(myid)
-    return _build(entries, source, cwd, server_id)
+    return _build(entries, source, cwd, server_id, version)
+
+
+def dynamic_file_version(path: str) -> int:
+    """The configuration version a dynamic file's name carries: `zoo.cfg.dynamic.100000000`
+    is version 0x100000000; a name without a hex suffix means 0 (ZooKeeper's rule)."""
+    suffix = path.rpartition(".")[2]
+    try:
+        return int(suffix, 16) if suffix and suffix.isalnum() else 0
+    except ValueError:
+        return 0
+
+
+def _dynamic_entries(path: str) -> Entries:
+    """A dynamic config file holds the membership only: server.N, group.N and weight.N. Its
+    version is in its name, never inside (ZooKeeper refuses both, and so do we)."""
+    entries = _parse_properties(_read_text(path), path)
+    for key, (_, where) in entries.items():
+        if key == "version":
+            raise ConfigError(f"{where}: a dynamic config file must not hold a version (the "
+                              "version is the file name's suffix)")
+        if not key.startswith(_DYNAMIC_PREFIXES):
+            raise ConfigError(f"{where}: {key} does not belong in a dynamic config file "
+                              "(only server.N, group.N and weight.N do)")
+    return entries
 
 
 # --- reading files ---------------------------------------------------------------------------
@@ -510,10 +555,33 @@ def _servers(r: _Reader) -> dict[int, ServerSpec]:
     if secure:
         r.warnings.append(f"{', '.join(secure)}: secure client ports in server lines are not "
                           "supported yet (use secureClientPort); they are ignored")
-    if any(k.startswith(("group", "weight")) for k in r.entries):
-        r.warnings.append("group.*/weight.* (hierarchical quorums) are not supported yet; "
-                          "a simple majority of all participants is used")
     return servers
+
+
+def _hierarchy(r: _Reader) -> tuple[dict[int, frozenset[int]], dict[int, int]]:
+    """`group.G=sid:sid:...` and `weight.sid=W`, read as QuorumHierarchical reads them: any
+    key starting with "group" or "weight" counts, and its number follows the first dot."""
+    groups: dict[int, frozenset[int]] = {}
+    weights: dict[int, int] = {}
+    for key, (value, where) in r.entries.items():
+        if not key.startswith(("group", "weight")):
+            continue
+        number = key.partition(".")[2]
+        if not _INT.match(number) or int(number) < 0:
+            raise ConfigError(f"{where}: {key}: expected group.N or weight.N with a number N")
+        if key.startswith("group"):
+            members = value.split(":")
+            if not all(_INT.match(m.strip(_JAVA_TRIM)) for m in members):
+                raise ConfigError(f"{where}: {key}={value!r}: expected server ids joined by ':'")
+            sids = [int(m) for m in members]
+            if len(set(sids)) != len(sids):
+                raise ConfigError(f"{where}: {key}={value!r}: a server is listed twice")
+            groups[int(number)] = frozenset(sids)
+        else:
+            if not _INT.match(value) or int(value) < 0:
+                raise ConfigError(f"{where}: {key}={value!r}: a weight is a number >= 0")
+            weights[int(number)] = int(value)
+    return groups, weights
 
 
 # --- the rest of the keys ------------------------------------------------------------------------
@@ -606,7 +674,8 @@ def _unsupported_warnings(r: _Reader) -> None:
 # --- putting it together -----------------------------------------------------------------------
 
 
-def _build(entries: Entries, source: str, cwd: str, server_id: int | None) -> Config:
+def _build(entries: Entries, source: str, cwd: str, server_id: int | None,
+           config_version: int = 0) -> Config:
     r = _Reader(entries, source)
 
     tick_time = r.integer("tickTime", default=3000)
@@ -629,6 +698,11 @@ def _build(entries: Entries, source: str, cwd: str, server_id: int | None) -> Co
     standalone_enabled = r.flag("standaloneEnabled", default=True, strict=True)
     extended_types = r.flag(*_zk("extendedTypesEnabled"), default=False)
     servers = _servers(r)
+    groups, weights = _hierarchy(r)
+    try:
+        _verifier(servers, groups, weights)
+    except ValueError as e:
+        raise ConfigError(f"{source}: group.N/weight.N: {e}") from None
     quorum = _is_quorum(servers, standalone_enabled)
     if server_id is None:
         if quorum:
@@ -692,11 +766,14 @@ def _build(entries: Entries, source: str, cwd: str, server_id: int | None) -> Co
         autopurge_snap_retain_count=retain,
         autopurge_purge_interval=_purge_interval_hours(r),
         servers=servers,
+        groups=groups,
+        weights=weights,
         server_id=server_id,
         peer_type=peer_type,
         standalone_enabled=standalone_enabled,
         reconfig_enabled=r.flag("reconfigEnabled", default=False, strict=True),
         dynamic_config_file=_resolve(dynamic, cwd) if dynamic else None,
+        config_version=config_version,
         four_letter_whitelist=_whitelist(r, readonly),
         admin_enable_server=r.flag(*_zk("admin.enableServer"), default=True),
         admin_server_address=r.host(*_zk("admin.serverAddress")) or "0.0.0.0",

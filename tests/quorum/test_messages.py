@@ -24,6 +24,7 @@ SAMPLES = [
     M.Trunc(0x100000001),
     M.Snap(0x100000002, b"ZKSSNAP1 a tree", True, False),
     M.NewLeader(2, 0x100000002),
+    M.NewLeader(2, 0x100000002, 0x100000000),
     M.AckNewLeader(2),
     M.UpToDate(0x100000002),
     M.Proposal(T1),
@@ -51,3 +52,18 @@ def test_round_trip(msg):
     assert type(back) is type(msg)
     if isinstance(msg, M.Notification):
         assert type(back.state) is Role
+
+
+def test_a_field_added_later_stays_off_the_wire_at_its_default():
+    """NEWLEADER's config_version came later: at 0 it is not sent, so a member running the
+    code from before reads the message as it always did, and a message from such a member
+    still decodes (with the default)."""
+    import cbor2
+
+    assert cbor2.loads(M.encode(M.NewLeader(2, 5))) == [8, 2, 5]
+    assert M.decode(cbor2.dumps([8, 2, 5])) == M.NewLeader(2, 5, 0)
+    assert cbor2.loads(M.encode(M.NewLeader(2, 5, 7))) == [8, 2, 5, 7]
+    with pytest.raises(ValueError):
+        M.decode(cbor2.dumps([8, 2]))  # a field without a default is missing
+    with pytest.raises(ValueError):
+        M.decode(cbor2.dumps([8, 2, 5, 7, 9]))

@@ -77,8 +77,10 @@ def render(value: Any, name: str = "") -> str:
     if isinstance(value, Role):
         return value.name
     if attrs.has(type(value)):
+        # Fields at their default (added to a message later) only when they matter.
         fields = ", ".join(f"{f.name}={render(getattr(value, f.name), f.name)}"
-                           for f in attrs.fields(type(value)))
+                           for f in attrs.fields(type(value))
+                           if f.default is attrs.NOTHING or getattr(value, f.name) != f.default)
         return f"{type(value).__name__}({fields})"
     if isinstance(value, tuple):
         if value and all(isinstance(v, Txn) for v in value):
@@ -89,7 +91,7 @@ def render(value: Any, name: str = "") -> str:
         return repr(value)
     if isinstance(value, bool) or not isinstance(value, int):
         return repr(value)
-    hexadecimal = "zxid" in name or "digest" in name or name == "session_id"
+    hexadecimal = "zxid" in name or "digest" in name or name in ("session_id", "config_version")
     return f"{value:#x}" if hexadecimal else str(value)
 
 
@@ -119,7 +121,8 @@ def render_ready(r: Ready) -> list[str]:
         elif type(net) is Disconnect:
             out.append(f"disconnect {net.sid}")
     for role in r.roles:
-        out.append(f"role {role.role.name} leader={role.leader} epoch={role.epoch}")
+        config = f" config={role.config_version:#x}" if role.config_version else ""
+        out.append(f"role {role.role.name} leader={role.leader} epoch={role.epoch}{config}")
     for d in r.deliveries:
         out.append(f"deliver {d.sid} {render(d.msg)}")
     return out or ["ok"]
@@ -148,7 +151,8 @@ class PeerScenario:
             tick_ms=int(o.get("tick", "2000")), init_limit=int(o.get("init", "10")),
             sync_limit=int(o.get("sync", "5")), accepted_epoch=int(o.get("accepted", "0")),
             current_epoch=int(o.get("current", "0")),
-            applied_zxid=int(o["applied"], 0) if "applied" in o else None)
+            applied_zxid=int(o["applied"], 0) if "applied" in o else None,
+            config_version=int(o.get("config", "0"), 0), reconfig_enabled="reconfig" in o)
         self.now = 0
 
     def run(self, cmd: str, args: list[str], rest: str) -> list[str]:

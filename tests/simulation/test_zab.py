@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import pytest
 
+from zkserver.quorum.quorum import Hierarchical
 from zkserver.testing.zabsim import WALL_EPOCH, Sim
 
 DURATION = 10_000  # simulated ms per seed
@@ -131,3 +132,60 @@ def test_a_replica_whose_state_diverges_stops(seed):
     follower.sm.tree.track_digest()
     with pytest.raises(DigestMismatch, match="differs from the leader"):
         sim.run(3_000)
+
+
+# Hierarchical quorums (ZooKeeper's group.N/weight.N): three groups, one of them a single
+# server; server 3 weighs 0 (it follows and acknowledges, but neither counts nor ever leads)
+# and server 1 weighs 2, so group 1 is won by 1 alone or by 2 with 1.
+GROUPS = {1: (1, 2, 3), 2: (4, 5), 3: (6,)}
+WEIGHTS = {1: 2, 3: 0}
+
+
+def hierarchical(observers: tuple[int, ...] = ()) -> Hierarchical:
+    return Hierarchical(range(1, 7), observers, GROUPS, WEIGHTS)
+
+
+def run_hierarchical_seed(seed: int, observers: tuple[int, ...] = ()) -> Sim:
+    sim = Sim(seed, quorum=hierarchical(observers))
+    sim.start()
+    chaos_schedule(sim)
+    wall_jumps(sim, DURATION)
+    sim.run(DURATION - 1_500)
+    before = len(sim.committed)
+    sim.run(DURATION)
+    assert sim.serving_leader() is not None, f"seed {seed}: no leader after healing"
+    assert len(sim.committed) > before, f"seed {seed}: no progress after healing"
+    return sim
+
+
+@pytest.mark.parametrize("block", range(4))
+def test_six_servers_in_weighted_groups(block):
+    for seed in range(block * 50, block * 50 + 50):
+        run_hierarchical_seed(seed, observers=(7,) if seed % 2 else ())
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("block", range(4, 44))
+def test_six_servers_in_weighted_groups_soak(block):
+    test_six_servers_in_weighted_groups(block)
+
+
+def test_a_hierarchical_quorum_without_a_majority_of_servers_commits():
+    """Servers 1, 4 and 6 are up, half of six (no majority), yet a quorum: 1 alone holds 2 of
+    group 1's weight 3 and 6 is group 3, two groups of three (4 holds only half of group 2)."""
+    sim = Sim(1, quorum=hierarchical(), chaos=0.0)
+    sim.start()
+    sim.run(2_000)
+    for sid in (2, 3, 4, 5):
+        sim.crash(sid)
+    sim.run(6_000)
+    before = len(sim.committed)
+    sim.run(8_000)
+    assert sim.serving_leader() in (1, 4, 6)
+    assert len(sim.committed) > before
+    sim.crash(6)  # now only group 1 holds: no quorum, nothing commits
+    sim.run(9_000)
+    stalled = len(sim.committed)
+    sim.run(12_000)
+    assert sim.serving_leader() is None
+    assert len(sim.committed) == stalled

@@ -4,7 +4,8 @@ A looking server votes for the best server it knows of, ordered by (epoch, last 
 tells every voter, and adopts any better vote it hears in the same election round. Once a
 quorum of voters back its current proposal, it waits `finalize_wait` for a better vote and then
 decides. A server that joins late learns the leader from the votes of servers already following
-or leading it. Observers never vote; they only learn who leads.
+or leading it. Observers never vote; they only learn who leads. A voter of weight 0
+(hierarchical quorums) votes but nobody adopts a vote for it, so it never leads.
 
 No clock, no sockets: time comes in as `now` (ms, monotonic), and the notifications to send
 collect in `outbox` for the owner to take (`take_messages`). Lost notifications are re-sent on
@@ -50,6 +51,8 @@ class Election:
         self.running = True
         if self.proposal is not None:
             self.recv[self.sid] = self.proposal
+            if self.quorum.has_quorum({self.sid}):
+                self.decide_at = now + self.finalize_wait  # a quorum alone: no one to hear
         self._broadcast(now)
 
     def _current(self) -> Vote:
@@ -78,7 +81,7 @@ class Election:
             if n.election_epoch > self.clock:
                 self.clock = n.election_epoch
                 self.recv = {}
-                best = max(n.vote, self._own())
+                best = n.vote if self._better(n.vote, self._own()) else self._own()
                 self.proposal = best
                 self.recv[self.sid] = best
                 self.decide_at = None
@@ -88,7 +91,7 @@ class Election:
                 self.outbox.append((n.sid, Notification(self._current(), self.clock,
                                                         Role.LOOKING, self.sid)))
                 return None
-            elif self.proposal is not None and n.vote > self.proposal:
+            elif self.proposal is not None and self._better(n.vote, self.proposal):
                 self.proposal = n.vote
                 self.recv[self.sid] = n.vote
                 self.decide_at = None
@@ -122,6 +125,10 @@ class Election:
             self.clock = n.election_epoch
             return self._decide(n.vote)
         return None
+
+    def _better(self, vote: Vote, than: Vote) -> bool:
+        """ZooKeeper's totalOrderPredicate: higher (epoch, zxid, id), and a leader that weighs."""
+        return vote > than and self.quorum.weight(vote.leader) > 0
 
     def _own(self) -> Vote:
         assert self.own is not None

@@ -82,6 +82,7 @@ class Snap:
 class NewLeader:
     epoch: int
     zxid: int
+    config_version: int = 0  # the membership version the leader serves with
 
 
 @attrs.frozen(slots=True)
@@ -179,7 +180,13 @@ def _to_obj(v: Any) -> Any:
     if isinstance(v, txnmod.Txn):
         return ["T", txnmod.to_obj(v)]
     if attrs.has(type(v)):
-        return [_TAG[type(v)], *(_to_obj(getattr(v, f.name)) for f in attrs.fields(type(v)))]
+        fields = list(attrs.fields(type(v)))
+        # A trailing field at its default is left out, so that a member still running the
+        # code from before the field was added reads the message as it always did.
+        while fields and fields[-1].default is not attrs.NOTHING \
+                and getattr(v, fields[-1].name) == fields[-1].default:
+            fields.pop()
+        return [_TAG[type(v)], *(_to_obj(getattr(v, f.name)) for f in fields)]
     if isinstance(v, tuple):
         return [_to_obj(x) for x in v]
     return v
@@ -187,8 +194,11 @@ def _to_obj(v: Any) -> Any:
 
 def _from_obj(cls: type, obj: list) -> Any:
     fields = attrs.fields(cls)
+    given = len(obj) - 1
+    if given > len(fields) or any(f.default is attrs.NOTHING for f in fields[given:]):
+        raise ValueError(f"{cls.__name__}: {given} fields")
     values = []
-    for f, raw in zip(fields, obj[1:], strict=True):
+    for f, raw in zip(fields, obj[1:], strict=False):
         value = _field_from_obj(f.name, raw)
         if f.type in ("Role", Role):
             value = Role(value)

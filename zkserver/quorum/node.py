@@ -26,12 +26,11 @@ import trio
 
 from zkserver import txn as txnmod
 from zkserver.engine import Engine
+from zkserver.quorum import membership, replica
 from zkserver.quorum import messages as M
-from zkserver.quorum import replica
 from zkserver.quorum.digests import DigestMismatch
 from zkserver.quorum.history import History
 from zkserver.quorum.peer import Peer
-from zkserver.quorum.quorum import Majority
 from zkserver.quorum.ready import (
     Append,
     Disconnect,
@@ -93,14 +92,16 @@ class Member:
         self.epoch_path = os.path.join(self.snap_dir, "epochs")
         accepted, current = self._read_epochs()
         me = config.server_id
-        voters = {s.sid for s in config.servers.values() if s.peer_type == "participant"}
-        observers = {s.sid for s in config.servers.values() if s.peer_type == "observer"}
-        self.voters = voters
-        self.peer = Peer(me, Majority(voters, observers),
+        quorum = config.quorum_verifier()
+        self.config_version = config.config_version
+        self.config_data = membership.config_data(config, config.config_version)
+        self.voters = set(quorum.voters)
+        self.peer = Peer(me, quorum,
                          history=History(recovered.txns, recovered.snapshot_zxid),
                          tick_ms=config.tick_time, init_limit=config.init_limit or 10,
                          sync_limit=config.sync_limit or 5, accepted_epoch=accepted,
-                         current_epoch=current)
+                         current_epoch=current, config_version=config.config_version,
+                         reconfig_enabled=config.reconfig_enabled)
         others = {s.sid: s for s in config.servers.values() if s.sid != me}
         mine = config.servers[me]
         host = "0.0.0.0" if config.quorum_listen_on_all_ips else mine.host
@@ -368,6 +369,29 @@ class Member:
         else:
             engine.follow(replica.Forward(self._to_leader),
                           lambda token: self._to_leader(M.SyncRequest(token)))
+        if b.role != Role.LOOKING:
+            if b.config_version > self.config_version:
+                self._new_config_version(b.config_version)
+            membership.show(engine.tree, self.config_data, self.config_version, self.wall())
+
+    def _new_config_version(self, version: int) -> None:
+        """The membership has a new version: show it, and keep it on disk as ZooKeeper does
+        (zoo.cfg.dynamic.<version>, zoo.cfg pointing at it), off the event loop."""
+        self.config_version = version
+        self.config_data = membership.config_data(self.config, version)
+        if self.config.source and os.path.isfile(self.config.source):
+            assert self.nursery is not None
+            self.nursery.start_soon(self._write_config_files, version)
+
+    async def _write_config_files(self, version: int) -> None:
+        try:
+            path = await trio.to_thread.run_sync(membership.keep, self.config, version)
+        except OSError as e:
+            log.error("server %d: cannot write the dynamic config file for version %#x: %s",
+                      self.peer.sid, version, e)
+        else:
+            log.info("server %d: membership version %#x kept in %s", self.peer.sid, version,
+                     path)
 
     def _to_leader(self, msg: Any) -> None:
         leader = self.peer.leader

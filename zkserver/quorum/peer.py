@@ -99,7 +99,8 @@ class Peer:
     def __init__(self, sid: int, quorum: QuorumVerifier, *, history: History | None = None,
                  tick_ms: int = 2000, init_limit: int = 10, sync_limit: int = 5,
                  accepted_epoch: int = 0, current_epoch: int = 0,
-                 applied_zxid: int | None = None) -> None:
+                 applied_zxid: int | None = None, config_version: int = 0,
+                 reconfig_enabled: bool = False) -> None:
         self.sid = sid
         self.quorum = quorum
         self.is_observer = sid in quorum.observers
@@ -108,6 +109,11 @@ class Peer:
         self.sync_limit = sync_limit
         self.accepted_epoch = accepted_epoch
         self.current_epoch = current_epoch
+        # The membership's version (ZooKeeper's `version=` in /zookeeper/config). With
+        # reconfigEnabled a leader turns version 0 into its epoch's first zxid, and learners
+        # take the leader's version as they start serving, as ZooKeeper does.
+        self.config_version = config_version
+        self.reconfig_enabled = reconfig_enabled
         self.history = history if history is not None else History()
         self.logged_zxid = self.history.last_zxid  # what recovery found is durable
         self.resets = 0  # `Install`s and `Truncate`s the driver has not confirmed yet
@@ -361,6 +367,15 @@ class Peer:
         self.new_epoch = 0
         self.phase_deadline = now + self.init_limit * self.tick_ms
         self._epoch_infos = {self.sid: self.accepted_epoch}
+        if self.quorum.has_quorum(self._epoch_infos.keys()):
+            # A quorum by itself (the one voter of standaloneEnabled=false, or a server that
+            # carries a hierarchical quorum alone): its own epoch and history decide, and
+            # learners that come later join an established leader.
+            self.new_epoch = self.accepted_epoch + 1
+            self.accepted_epoch = self.new_epoch
+            self._persist()
+            self.newleader_acks.add(self.sid)
+            self._try_commit()
 
     def _leader_receive(self, frm: int, msg: Any, now: int) -> None:
         learner = self.learners.get(frm)
@@ -457,7 +472,8 @@ class Peer:
         if self.established:
             for txn in h.after(limit):  # proposals still in flight
                 self._send(learner.sid, Proposal(txn))
-        self._send(learner.sid, NewLeader(self.new_epoch, self.last_zxid))
+        self._send(learner.sid, NewLeader(self.new_epoch, self.last_zxid,
+                                          self._leading_config_version()))
         learner.stage = LearnerStage.SYNCED
 
     def _history_durable(self) -> bool:
@@ -473,7 +489,13 @@ class Peer:
         if zxid < self.last_zxid and not self.established:
             self._send(learner.sid, Diff(tuple(self.history.after(zxid))))
 
+    def _leading_config_version(self) -> int:
+        if self.reconfig_enabled and self.config_version == 0:
+            return self.new_epoch << 32
+        return self.config_version
+
     def _establish(self) -> None:
+        self.config_version = self._leading_config_version()
         self.established = True
         self.current_epoch = self.new_epoch
         self.epoch = self.new_epoch
@@ -484,7 +506,7 @@ class Peer:
         for lrn in self.learners.values():
             if lrn.stage == LearnerStage.ACKED:
                 self._send(lrn.sid, UpToDate(self.commit_zxid))
-        self._roles.append(RoleChange(Role.LEADING, self.sid, self.epoch))
+        self._roles.append(RoleChange(Role.LEADING, self.sid, self.epoch, self.config_version))
 
     def propose(self, txn: Txn) -> bool:
         """The leader's next transaction (its zxid must be the next one). False if not leading."""
@@ -639,7 +661,10 @@ class Peer:
             self.stage = SyncStage.SERVING
             self.commit_zxid = max(self.commit_zxid, msg.commit_zxid)
             self._apply_upto(self.commit_zxid)
-            self._roles.append(RoleChange(self.role, self.leader, self.epoch))
+            assert self.newleader is not None
+            self.config_version = max(self.config_version, self.newleader.config_version)
+            self._roles.append(RoleChange(self.role, self.leader, self.epoch,
+                                          self.config_version))
         elif isinstance(msg, Proposal):
             if self._append_contiguous((msg.txn,), now):
                 self._learner_logged()

@@ -96,9 +96,13 @@ NetOp = Send | SendSnapshot | Disconnect
 
 @attrs.frozen(slots=True)
 class RoleChange:
+    """Serve clients in `role` from now on, with membership version `config_version` (what
+    /zookeeper/config shows; a higher one than the driver had is a new version to keep)."""
+
     role: Role
     leader: int | None
     epoch: int
+    config_version: int = 0
 
 
 @attrs.frozen(slots=True)

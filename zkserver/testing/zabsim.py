@@ -16,7 +16,9 @@ stamped with its wall clock, as ctime/mtime are.
 After every step the simulator checks ZAB's invariants and raises `InvariantViolation` with the
 seed, so a failing seed replays exactly:
 
-* one established leader per epoch;
+* one established leader per epoch, never a voter of weight 0;
+* every server serving an epoch serves it with the same membership version, never 0 (the
+  servers run with reconfigEnabled) and never going back;
 * no committed transaction is ever lost: every leader established later has it;
 * the states of serving servers agree: one's applied sequence is a prefix of the other's;
 * every applied sequence is in strictly increasing zxid order (total and primary order).
@@ -34,7 +36,7 @@ from typing import Any
 from zkserver.quorum.history import History
 from zkserver.quorum.messages import Notification, Snap
 from zkserver.quorum.peer import Peer
-from zkserver.quorum.quorum import Majority
+from zkserver.quorum.quorum import Majority, QuorumVerifier
 from zkserver.quorum.ready import (
     EMPTY,
     Append,
@@ -99,6 +101,7 @@ class Disk:
     def __init__(self) -> None:
         self.accepted_epoch = 0
         self.current_epoch = 0
+        self.config_version = 0  # the membership version (a dynamic config file's name)
         self.snapshot: bytes | None = None
         self.snapshot_zxid = 0
         self.log: list[Txn] = []
@@ -140,7 +143,8 @@ class Server:
                                          self.sim.history_limit),
                          tick_ms=TICK, init_limit=10, sync_limit=5,
                          accepted_epoch=self.disk.accepted_epoch,
-                         current_epoch=self.disk.current_epoch)
+                         current_epoch=self.disk.current_epoch,
+                         config_version=self.disk.config_version, reconfig_enabled=True)
         self.up = True
         self.peer.start(self.mono())
         self.flush()
@@ -220,6 +224,12 @@ class Server:
             elif type(net) is Disconnect:
                 sim.schedule(0, lambda to=net.sid: sim.break_link(self.sid, to))
         for role in r.roles:
+            if role.role != Role.LOOKING:
+                if role.config_version < self.disk.config_version:
+                    raise InvariantViolation(
+                        f"seed {sim.seed}: server {self.sid} went back from membership "
+                        f"version {self.disk.config_version:#x} to {role.config_version:#x}")
+                self.disk.config_version = role.config_version
             sim.became(self.sid, role)
 
     def _rebuild(self, zxid: int) -> None:
@@ -268,12 +278,17 @@ class Server:
 
 
 class Sim:
-    def __init__(self, seed: int, n: int = 3, observers: int = 0, chaos: float = 0.05) -> None:
+    def __init__(self, seed: int, n: int = 3, observers: int = 0, chaos: float = 0.05,
+                 quorum: QuorumVerifier | None = None) -> None:
+        """`n` voters and `observers` observers under a simple majority, or the servers of
+        `quorum` (e.g. a `Hierarchical` one) under its rule."""
         self.seed = seed
         self.rng = random.Random(seed)
         self.now = 0
-        self.quorum = Majority(range(1, n + 1), range(n + 1, n + observers + 1))
-        self.servers = {sid: Server(self, sid) for sid in range(1, n + observers + 1)}
+        if quorum is None:
+            quorum = Majority(range(1, n + 1), range(n + 1, n + observers + 1))
+        self.quorum = quorum
+        self.servers = {sid: Server(self, sid) for sid in sorted(quorum.voters | quorum.observers)}
         self.events: list[tuple[int, int, Callable[[], None]]] = []
         self.seq = 0
         self.chaos = chaos
@@ -283,6 +298,7 @@ class Sim:
         self.links: dict[tuple[int, int], int] = {}  # link generation, bumped when it breaks
         self.link_clock: dict[tuple[int, int], int] = {}  # FIFO: no delivery before the last
         self.leaders: dict[int, int] = {}  # epoch -> sid established
+        self.config_versions: dict[int, int] = {}  # epoch -> membership version served
         self.role_changes: list[tuple[int, int, RoleChange]] = []  # (time, sid, change)
         self.committed: dict[int, int] = {}  # zxid -> txn id, applied by a serving server
         self.committed_zxids: list[int] = []
@@ -385,8 +401,16 @@ class Sim:
 
     def became(self, sid: int, change: RoleChange) -> None:
         self.role_changes.append((self.now, sid, change))
+        if change.role != Role.LOOKING:
+            version = self.config_versions.setdefault(change.epoch, change.config_version)
+            if version != change.config_version or version == 0:
+                raise InvariantViolation(f"seed {self.seed}: server {sid} serves epoch "
+                                         f"{change.epoch} with membership version "
+                                         f"{change.config_version:#x}, not {version:#x}")
         if change.role != Role.LEADING:
             return
+        if self.quorum.weight(sid) == 0:
+            raise InvariantViolation(f"seed {self.seed}: server {sid} of weight 0 leads")
         prior = self.leaders.get(change.epoch)
         if prior is not None and prior != sid:
             raise InvariantViolation(f"seed {self.seed}: epoch {change.epoch} has two leaders, "

@@ -30,9 +30,27 @@ MASK = (1 << 64) - 1
 _FIELDS = struct.Struct(">qqqqiiiqq")
 
 
+# Each server sets /zookeeper/config itself (its data, mzxid and mtime) when it starts to serve,
+# as ZooKeeper does, so replicas may differ there (ZooKeeper leaves /zookeeper/ out of its
+# digest for the same reason). It counts as it was in a new tree, as it always stayed before
+# servers set it: members running that older code still compute the same digest.
+_LOCAL = "/zookeeper/config"
+_local_hash: list[int] = []
+
+
 def node_hash(path: str, node: Node | None) -> int:
     if node is None:
         return 0
+    if path == _LOCAL:
+        if not _local_hash:
+            from zkserver.tree.datatree import DataTree  # (it imports this module)
+
+            _local_hash.append(_hash(path, DataTree().nodes[path]))
+        return _local_hash[0]
+    return _hash(path, node)
+
+
+def _hash(path: str, node: Node) -> int:
     h = zlib.crc32(path.encode())
     h = zlib.crc32(_FIELDS.pack(node.czxid, node.mzxid, node.ctime, node.mtime, node.version,
                                 node.cversion, node.aversion, node.owner, node.pzxid), h)
