@@ -29,6 +29,7 @@ from typing import Any, Literal, overload
 
 import anyio
 import anyio.abc
+import anyio.lowlevel
 from anyio.streams.tls import TLSStream
 
 from zkserver.proto import records as R
@@ -428,7 +429,13 @@ class Client:
             raise self._terminal_error()
         p: Pending | None = None
         with anyio.move_on_after(self.request_timeout):
-            await self._slots.acquire()
+            # A cancelled caller sends nothing (code whose lock was lost must not write). Past
+            # that, a free slot is taken without yielding: waiting for the reply yields anyway.
+            await anyio.lowlevel.checkpoint_if_cancelled()
+            try:
+                self._slots.acquire_nowait()
+            except anyio.WouldBlock:
+                await self._slots.acquire()
             try:
                 conn = self._conn
                 if conn is None or conn.closed:

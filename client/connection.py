@@ -54,6 +54,13 @@ TRANSPORT_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 
+def event_factory() -> Callable[[], anyio.Event]:
+    """A maker of the running backend's `anyio.Event`. `anyio.Event()` looks the backend up on
+    every call, which costs several times the event itself; a connection makes one event per
+    request, so it looks the backend up once, when it is created."""
+    return type(anyio.Event())
+
+
 class Pending:
     """A request on the wire, waiting for its reply."""
 
@@ -61,10 +68,10 @@ class Pending:
                  "holds_slot")
 
     def __init__(self, xid: int, op: int, on_reply: Callable[[int], None] | None,
-                 holds_slot: bool) -> None:
+                 holds_slot: bool, done: anyio.Event) -> None:
         self.xid = xid
         self.op = op
-        self.done = anyio.Event()
+        self.done = done
         self.err = 0
         self.zxid = 0
         self.body: bytes = b""
@@ -92,7 +99,8 @@ class Connection:
         self._on_zxid = on_zxid
         self._release_slot = release_slot
         self.out = bytearray()
-        self._wake = anyio.Event()
+        self._event = event_factory()
+        self._wake = self._event()
         self.pending: deque[Pending] = deque()
         self.auth_pending: deque[Pending] = deque()
         self.closed = False
@@ -119,7 +127,7 @@ class Connection:
         if self.closed:
             raise ConnectionLossError("not connected")
         xid = AUTH_XID if op == Op.AUTH else self._next_xid()
-        p = Pending(xid, op, on_reply, holds_slot)
+        p = Pending(xid, op, on_reply, holds_slot, self._event())
         out = self.out
         out += _frame_pack(len(body) + 8, xid, op)
         out += body
@@ -134,7 +142,7 @@ class Connection:
         stream = self.stream
         while True:
             await self._wake.wait()
-            self._wake = anyio.Event()
+            self._wake = self._event()
             while self.out:
                 data = self.out
                 self.out = bytearray()

@@ -150,3 +150,13 @@ async def test_multi_read(zk: client.Client) -> None:
     assert data.stat == await zk.exists("/r")
     assert isinstance(children, client.Children) and children.children == ["kid"]
     assert isinstance(missing, client.NoNodeError)
+
+
+async def test_a_cancelled_caller_sends_nothing(zk: client.Client) -> None:
+    """Code already cancelled (say, because the lock it held was lost) must not get a write out
+    with its last breath."""
+    with anyio.CancelScope() as scope:
+        scope.cancel()
+        await zk.create("/never", b"")
+    assert scope.cancelled_caught
+    assert await zk.exists("/never") is None
