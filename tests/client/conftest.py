@@ -18,7 +18,12 @@ from support.process import ZkServerProcess
 from support.realzk import RealZooKeeper, free_port
 
 import client
-from tests.client.anyio_backends import BACKENDS, backend_param, hand_to_anyio
+from tests.client.anyio_backends import (
+    BACKENDS,
+    backend_param,
+    hand_to_anyio,
+    mark_slow_on_asyncio,
+)
 from tests.client.proxy import Proxy, open_proxy
 
 # Both servers: TTL nodes need extended types; 2 s ticks make the smallest session 4 s.
@@ -75,6 +80,10 @@ def anyio_backend(request: Any) -> str:
     return backend_param(request)
 
 
-@pytest.hookimpl(trylast=True)
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    hand_to_anyio(items)
+    mark_slow_on_asyncio(items)
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    hand_to_anyio(session.items)  # after pytest-trio's trio_mode has marked them

@@ -20,7 +20,12 @@ from support import realzk
 from support.process import ZkServerProcess
 from support.realzk import RealZooKeeper, free_port
 
-from tests.client.anyio_backends import BACKENDS, backend_param, hand_to_anyio
+from tests.client.anyio_backends import (
+    BACKENDS,
+    backend_param,
+    hand_to_anyio,
+    mark_slow_on_asyncio,
+)
 from tests.recipes.recipe_support import make_root
 
 FAST_TICKS = ["tickTime=200", "extendedTypesEnabled=true"]
@@ -76,6 +81,10 @@ def anyio_backend(request: Any) -> str:
     return backend_param(request)
 
 
-@pytest.hookimpl(trylast=True)
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    hand_to_anyio(items)
+    mark_slow_on_asyncio(items)
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    hand_to_anyio(session.items)  # after pytest-trio's trio_mode has marked them
