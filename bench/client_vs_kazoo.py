@@ -1,19 +1,23 @@
-"""Pipelined throughput of the Trio client beside kazoo's, for the same work on the same server.
+"""Pipelined throughput of our client under Trio and under asyncio, beside kazoo's and aiozk's,
+for the same work on the same server in the same run.
 
     python bench/client_vs_kazoo.py [--ops 20000] [--window 64] [--hosts HOST:PORT]
 
 Without --hosts it starts a real Apache ZooKeeper (Debian's package) on a free loopback port.
-Each workload keeps `window` requests outstanding on one connection: the Trio client with that
-many tasks sharing it, kazoo with its `*_async` API and a sliding window of that size. Payloads
-are 64 bytes on 64 nodes. A warm-up round runs first (the JVM compiles its hot paths), then
-the best of `--rounds` is kept. Prints ops/s per client and our ratio to kazoo, and the client
-process's CPU time per request (user + system, kazoo's threads included), which shows the
-client's own cost even when the server is what limits throughput.
+Each workload keeps `window` requests outstanding on one connection: our client (on AnyIO)
+with that many tasks sharing it, once under `trio.run` and once under `asyncio.run`; aiozk
+(PyPI `aiozk`, asyncio; skipped if not installed) with that many asyncio tasks; kazoo with its
+`*_async` API and a sliding window of that size. Payloads are 64 bytes on 64 nodes. A warm-up
+round runs first (the JVM compiles its hot paths), then the best of `--rounds` is kept, the
+clients interleaved so drift in the server hits all alike. Prints ops/s per client and the
+client process's CPU time per request (user + system, kazoo's threads included), which shows
+the client's own cost even when the server is what limits throughput.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import functools
 import os
 import sys
@@ -23,6 +27,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import anyio
 import trio
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -53,10 +58,54 @@ async def ours(hosts: str, op: str, n: int, window: int) -> float:
                     await zk.set(path, PAYLOAD)
 
         start = time.perf_counter()
-        async with trio.open_nursery() as nursery:
+        async with anyio.create_task_group() as tasks:
             for w in range(window):
-                nursery.start_soon(worker, w)
+                tasks.start_soon(worker, w)
         return per_task * window / (time.perf_counter() - start)
+
+
+def ours_trio(hosts: str, op: str, n: int, window: int) -> float:
+    return trio.run(ours, hosts, op, n, window)
+
+
+def ours_asyncio(hosts: str, op: str, n: int, window: int) -> float:
+    return asyncio.run(ours(hosts, op, n, window))
+
+
+def aiozk_available() -> bool:
+    try:
+        import aiozk  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+async def _aiozk(hosts: str, op: str, n: int, window: int) -> float:
+    import aiozk
+
+    zk = aiozk.ZKClient(hosts)
+    await zk.start()
+    try:
+        nodes = paths()
+        per_task = n // window
+
+        async def worker(w: int) -> None:
+            for k in range(per_task):
+                path = nodes[(w + k) % NODES]
+                if op == "get":
+                    await zk.get_data(path)
+                else:
+                    await zk.set_data(path, PAYLOAD, force=True)
+
+        start = time.perf_counter()
+        await asyncio.gather(*(worker(w) for w in range(window)))
+        return per_task * window / (time.perf_counter() - start)
+    finally:
+        await zk.close()
+
+
+def aiozk(hosts: str, op: str, n: int, window: int) -> float:
+    return asyncio.run(_aiozk(hosts, op, n, window))
 
 
 def kazoo(hosts: str, op: str, n: int, window: int) -> float:
@@ -113,23 +162,25 @@ def measured(fn: Callable[[], float], ops: int) -> tuple[float, float]:
     return rate, cpu / ops * 1e6
 
 
-Row = tuple[str, float, float, float, float]
+CLIENTS: dict[str, Callable[[str, str, int, int], float]] = {
+    "ours/trio": ours_trio, "ours/asyncio": ours_asyncio, "aiozk": aiozk, "kazoo": kazoo}
 
 
-def run(hosts: str, ops: int, window: int, rounds: int) -> list[Row]:
+def run(hosts: str, ops: int, window: int, rounds: int,
+        ) -> dict[str, dict[str, tuple[float, float]]]:
+    """{workload: {client: (best ops/s, CPU us/op of that run)}}."""
+    clients = {k: v for k, v in CLIENTS.items() if k != "aiozk" or aiozk_available()}
     trio.run(setup, hosts)
-    trio.run(ours, hosts, "get", ops, window)  # warm-up
-    kazoo(hosts, "get", ops // 4, window)
-    rows = []
+    for fn in clients.values():  # warm-up
+        fn(hosts, "get", ops // 4, window)
+    results: dict[str, dict[str, tuple[float, float]]] = {}
     for op in ("get", "set"):
-        a: list[tuple[float, float]] = []
-        b: list[tuple[float, float]] = []
-        for _ in range(rounds):  # interleaved, so drift in the server hits both alike
-            a.append(measured(functools.partial(trio.run, ours, hosts, op, ops, window), ops))
-            b.append(measured(functools.partial(kazoo, hosts, op, ops, window), ops))
-        (ra, ca), (rb, cb) = max(a), max(b)
-        rows.append((op, ra, rb, ca, cb))
-    return rows
+        runs: dict[str, list[tuple[float, float]]] = {k: [] for k in clients}
+        for _ in range(rounds):  # interleaved, so drift in the server hits all alike
+            for name, fn in clients.items():
+                runs[name].append(measured(functools.partial(fn, hosts, op, ops, window), ops))
+        results[op] = {name: max(r) for name, r in runs.items()}
+    return results
 
 
 def main() -> None:
@@ -148,12 +199,15 @@ def main() -> None:
         where = "Apache ZooKeeper 3.8 (local, standalone)"
     print(f"{args.ops} requests per workload, {args.window} outstanding, one connection; "
           f"server: {where}; best of {args.rounds}")
-    print(f"{'workload':<10} {'trio client ops/s':>18} {'kazoo ops/s':>12} {'ratio':>7}"
-          f" {'CPU us/op trio':>15} {'CPU us/op kazoo':>16}")
-    for op, a, b, ca, cb in rows:
-        name = "getData" if op == "get" else "setData"
-        print(f"{name:<10} {a:>18,.0f} {b:>12,.0f} {a / b:>6.1f}x {ca:>15.0f} {cb:>16.0f}")
-
+    names = list(next(iter(rows.values())))
+    if "aiozk" not in names:
+        print("(aiozk is not installed: pip install aiozk to compare it too)")
+    print(f"{'workload':<10}" + "".join(f" {n + ' ops/s':>18}" for n in names)
+          + "".join(f" {n + ' us/op':>18}" for n in names))
+    for op, by_client in rows.items():
+        label = "getData" if op == "get" else "setData"
+        print(f"{label:<10}" + "".join(f" {by_client[n][0]:>18,.0f}" for n in names)
+              + "".join(f" {by_client[n][1]:>18.0f}" for n in names))
 
 if __name__ == "__main__":
     main()

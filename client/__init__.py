@@ -1,4 +1,4 @@
-"""A Trio-native ZooKeeper client.
+"""An async ZooKeeper client for Trio and asyncio (on AnyIO).
 
     import client
 
@@ -9,7 +9,9 @@
 It shares zkserver's codec (`zkserver.proto`). See docs/client.md for the whole API.
 """
 
-from client.acl import (
+from zkserver.proto.codes import CreateMode, EventType, KeeperState
+
+from .acl import (
     ACL,
     CREATOR_ALL_ACL,
     OPEN_ACL_UNSAFE,
@@ -20,10 +22,10 @@ from client.acl import (
     digest_id,
     world_acl,
 )
-from client.client import Client, connect
-from client.errors import *  # noqa: F403 (one class per error code)
-from client.errors import ZooKeeperError, error_class, error_for
-from client.results import (
+from .client import Client, connect
+from .errors import *  # noqa: F403 (one class per error code)
+from .errors import ZooKeeperError, error_class, error_for
+from .results import (
     ACLs,
     Checked,
     Children,
@@ -37,11 +39,10 @@ from client.results import (
     WatchedEvent,
     WatchedNodeData,
 )
-from client.retry import RetryPolicy, protected_create, retry
-from client.states import State, StateStream
-from client.transaction import GetChildrenOp, GetDataOp, Transaction
-from client.watches import PersistentWatch, Watch
-from zkserver.proto.codes import CreateMode, EventType, KeeperState
+from .retry import RetryPolicy, protected_create, retry
+from .states import State, StateStream
+from .transaction import GetChildrenOp, GetDataOp, Transaction
+from .watches import PersistentWatch, Watch
 
 __all__ = [
     "ACL", "ACLs", "CREATOR_ALL_ACL", "Checked", "Children", "Client", "CreateMode", "Created",

@@ -5,7 +5,7 @@
         data, stat, watch = await zk.get("/x", watch=True)
         event = await watch
 
-`connect()` opens a nursery that owns the one background task, `_run`: it connects, keeps the
+`connect()` opens a task group that owns the one background task, `_run`: it connects, keeps the
 connection served, and on a drop moves to the next server and resumes the session by id and
 password, re-sending credentials and re-arming watches (setWatches, or setWatches2 when
 persistent watches exist) before callers may send again. Calls made meanwhile wait for the
@@ -27,24 +27,11 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, Literal, overload
 
-import trio
+import anyio
+import anyio.abc
+import anyio.lowlevel
+from anyio.streams.tls import TLSStream
 
-from client import errors as E
-from client.connection import TRANSPORT_ERRORS, Connection, Pending, handshake
-from client.hosts import Address, Chroot, ConnectString, validate_path
-from client.results import (
-    ACLs,
-    Children,
-    Created,
-    ExistsWatched,
-    NodeData,
-    WatchedChildren,
-    WatchedNodeData,
-)
-from client.retry import retry as retry_call
-from client.states import State, StateStream, StateTracker
-from client.transaction import GetChildrenOp, GetDataOp, Transaction, decode_multi_read
-from client.watches import PersistentWatch, Watch, WatchKind, WatchRegistry
 from zkserver.proto import records as R
 from zkserver.proto.codes import (
     DEFAULT_MAX_BUFFER,
@@ -56,6 +43,23 @@ from zkserver.proto.codes import (
     WatcherType,
 )
 from zkserver.proto.jute import Reader, Writer
+
+from . import errors as E
+from .connection import TRANSPORT_ERRORS, Connection, Pending, handshake
+from .hosts import Address, Chroot, ConnectString, validate_path
+from .results import (
+    ACLs,
+    Children,
+    Created,
+    ExistsWatched,
+    NodeData,
+    WatchedChildren,
+    WatchedNodeData,
+)
+from .retry import retry as retry_call
+from .states import State, StateStream, StateTracker
+from .transaction import GetChildrenOp, GetDataOp, Transaction, decode_multi_read
+from .watches import PersistentWatch, Watch, WatchKind, WatchRegistry
 
 log = logging.getLogger(__name__)
 
@@ -82,14 +86,14 @@ async def connect(hosts: str = "127.0.0.1:2181", **options: Any) -> AsyncIterato
     `hosts` is a connection string, `"h1:2181,h2:2181/chroot"`. Options are `Client`'s."""
     zk = Client(hosts, **options)
     try:
-        async with trio.open_nursery() as nursery:
-            await zk._start(nursery)
+        async with anyio.create_task_group() as tasks:
+            await zk._start(tasks)
             try:
                 yield zk
             finally:
-                with trio.CancelScope(shield=True):
+                with anyio.CancelScope(shield=True):
                     await zk.close()
-                nursery.cancel_scope.cancel()
+                tasks.cancel_scope.cancel()
     except BaseExceptionGroup as group:
         # The background task does not fail (short of a bug), so a group holding one exception
         # holds the caller's own: give it back as it was raised.
@@ -145,10 +149,10 @@ class Client:
         self._seen_rw = False
         self._tracker = StateTracker()
         self._watches = WatchRegistry()
-        self._slots = trio.Semaphore(max_outstanding)
+        self._slots = anyio.Semaphore(max_outstanding)
         self._conn: Connection | None = None
         self._host_index = 0
-        self._run_scope: trio.CancelScope | None = None
+        self._run_scope: anyio.CancelScope | None = None
         self.server_address: Address | None = None
 
     # -- public state -------------------------------------------------------------------------
@@ -176,32 +180,33 @@ class Client:
 
     # -- life cycle -----------------------------------------------------------------------------
 
-    async def _start(self, nursery: trio.Nursery) -> None:
-        """Establish the first session, then leave `_run` serving it in `nursery`."""
-        deadline = trio.current_time() + self.connect_timeout
+    async def _start(self, tasks: anyio.abc.TaskGroup) -> None:
+        """Establish the first session, then leave `_run` serving it in `tasks`."""
+        deadline = anyio.current_time() + self.connect_timeout
         last_error: BaseException | None = None
         round_failures = 0
         while True:
             addr = self._next_address()
             try:
-                with trio.fail_at(min(deadline, trio.current_time() + self._attempt_timeout())):
+                budget = min(deadline - anyio.current_time(), self._attempt_timeout())
+                with anyio.fail_after(max(budget, 0.0)):
                     conn = await self._open(addr)
             except E.SessionExpiredError:
                 raise
             except TRANSPORT_ERRORS as e:
                 last_error = e
                 log.debug("connect to %s failed: %r", addr, e)
-                if trio.current_time() >= deadline:
+                if anyio.current_time() >= deadline:
                     raise E.ConnectionLossError(
                         f"could not connect to {self.hosts} within {self.connect_timeout}s "
                         f"(last error: {last_error!r})") from None
                 round_failures += 1
                 if round_failures % len(self.addresses) == 0:
-                    await trio.sleep(self._backoff(round_failures // len(self.addresses)))
+                    await anyio.sleep(self._backoff(round_failures // len(self.addresses)))
                 continue
             break
-        nursery.start_soon(self._run, conn)
-        with trio.move_on_at(deadline + self._attempt_timeout()):
+        tasks.start_soon(self._run, conn)
+        with anyio.move_on_after(deadline + self._attempt_timeout() - anyio.current_time()):
             await self._tracker.wait_for(State.CONNECTED, State.READ_ONLY, State.EXPIRED,
                                          State.AUTH_FAILED, State.CLOSED)
         if self.state.terminal:
@@ -218,7 +223,7 @@ class Client:
             return
         conn = self._conn
         if conn is not None and not conn.closed:
-            with trio.move_on_after(self.request_timeout or self.session_timeout):
+            with anyio.move_on_after(self.request_timeout or self.session_timeout):
                 p = conn.submit(Op.CLOSE_SESSION, b"")
                 await p.done.wait()
         self._terminate(State.CLOSED)
@@ -258,11 +263,14 @@ class Client:
 
     async def _open(self, addr: Address) -> Connection:
         """Connect to one server and resume (or create) the session on it."""
-        stream: trio.abc.Stream = await trio.open_tcp_stream(addr.host, addr.port)
+        stream: anyio.abc.ByteStream = await anyio.connect_tcp(addr.host, addr.port)
         try:
             if self.ssl_context is not None:
-                stream = trio.SSLStream(stream, self.ssl_context, server_hostname=addr.host)
-                await stream.do_handshake()
+                # Not "standard compatible": servers (ZooKeeper's Netty among them) may close
+                # without a TLS close_notify, which is an ordinary end of stream to us.
+                stream = await TLSStream.wrap(stream, hostname=addr.host,
+                                              ssl_context=self.ssl_context,
+                                              standard_compatible=False)
             resume = self.session_id != 0 and self._seen_rw
             request = R.ConnectRequest(
                 protocol_version=0, last_zxid_seen=self.last_zxid,
@@ -272,12 +280,12 @@ class Client:
                 read_only=self.can_be_read_only)
             response, splitter = await handshake(stream, request, self.max_buffer)
         except BaseException:
-            with trio.CancelScope(shield=True):
-                await trio.aclose_forcefully(stream)
+            with anyio.CancelScope(shield=True):
+                await anyio.aclose_forcefully(stream)
             raise
         if response.timeout <= 0:
-            with trio.CancelScope(shield=True):
-                await trio.aclose_forcefully(stream)
+            with anyio.CancelScope(shield=True):
+                await anyio.aclose_forcefully(stream)
             if self.session_id != 0:
                 self._terminate(State.EXPIRED)
             raise E.SessionExpiredError(f"session 0x{self.session_id:x} expired")
@@ -297,12 +305,12 @@ class Client:
         has told the server (or the session, and its ephemerals, would linger until expiry);
         `close()` and terminal states end this loop through `_run_scope`.
         """
-        with trio.CancelScope(shield=True) as scope:
+        with anyio.CancelScope(shield=True) as scope:
             self._run_scope = scope
             failures = 0
             while True:
-                async with trio.open_nursery() as nursery:
-                    nursery.start_soon(conn.run)
+                async with anyio.create_task_group() as tasks:
+                    tasks.start_soon(conn.run)
                     ok = await self._restore(conn)
                     if ok:
                         failures = 0
@@ -325,7 +333,7 @@ class Client:
                 while True:
                     addr = self._next_address()
                     try:
-                        with trio.fail_after(self._attempt_timeout()):
+                        with anyio.fail_after(self._attempt_timeout()):
                             conn = await self._open(addr)
                         break
                     except E.SessionExpiredError:
@@ -334,12 +342,12 @@ class Client:
                         log.debug("reconnect to %s failed: %r", addr, e)
                         failures += 1
                         if failures % len(self.addresses) == 0:
-                            await trio.sleep(self._backoff(failures // len(self.addresses)))
+                            await anyio.sleep(self._backoff(failures // len(self.addresses)))
 
     async def _restore(self, conn: Connection) -> bool:
         """Re-send credentials and re-arm watches on a new connection. False if it failed."""
         try:
-            with trio.fail_after(conn.timeout_s):
+            with anyio.fail_after(conn.timeout_s):
                 pendings = [conn.submit(Op.AUTH, _encode(R.AuthPacket(0, scheme, cred)))
                             for scheme, cred in self._auth]
                 pendings += self._submit_set_watches(conn, None)
@@ -352,7 +360,7 @@ class Client:
                         return False
                     if p.err != Err.OK:
                         raise E.error_for(p.err)
-        except (E.ZooKeeperError, trio.TooSlowError) as e:
+        except (E.ZooKeeperError, TimeoutError) as e:
             conn.drop(e)
             return False
         return True
@@ -420,9 +428,14 @@ class Client:
         if self.state.terminal:
             raise self._terminal_error()
         p: Pending | None = None
-        with trio.move_on_after(self.request_timeout if self.request_timeout is not None
-                                else float("inf")):
-            await self._slots.acquire()
+        with anyio.move_on_after(self.request_timeout):
+            # A cancelled caller sends nothing (code whose lock was lost must not write). Past
+            # that, a free slot is taken without yielding: waiting for the reply yields anyway.
+            await anyio.lowlevel.checkpoint_if_cancelled()
+            try:
+                self._slots.acquire_nowait()
+            except anyio.WouldBlock:
+                await self._slots.acquire()
             try:
                 conn = self._conn
                 if conn is None or conn.closed:
@@ -772,7 +785,7 @@ class Client:
         conn = self._conn
         if conn is not None and not conn.closed:
             for p in self._submit_set_watches(conn, sp):
-                with trio.move_on_after(self.request_timeout or self.session_timeout):
+                with anyio.move_on_after(self.request_timeout or self.session_timeout):
                     await p.done.wait()
 
     # -- retries --------------------------------------------------------------------------------

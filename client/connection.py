@@ -28,13 +28,15 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-import trio
+import anyio
+import anyio.abc
 
-from client.errors import ConnectionLossError, ProtocolError, ZooKeeperError
 from zkserver.proto.codes import AUTH_XID, NOTIFICATION_XID, PING_XID, Op
 from zkserver.proto.frames import FrameError, FrameSplitter
 from zkserver.proto.jute import JuteError
 from zkserver.proto.records import REPLY_HEADER, ConnectRequest, ConnectResponse
+
+from .errors import ConnectionLossError, ProtocolError, ZooKeeperError
 
 log = logging.getLogger(__name__)
 
@@ -47,9 +49,16 @@ MAX_XID = 0x7FFFFFFF
 
 # What a broken transport looks like to us: all of these end the connection, never the client.
 TRANSPORT_ERRORS: tuple[type[BaseException], ...] = (
-    OSError, trio.BrokenResourceError, trio.ClosedResourceError, FrameError, JuteError,
-    ConnectionLossError, trio.TooSlowError,
+    OSError, anyio.BrokenResourceError, anyio.ClosedResourceError, anyio.EndOfStream,
+    FrameError, JuteError, ConnectionLossError, TimeoutError,
 )
+
+
+def event_factory() -> Callable[[], anyio.Event]:
+    """A maker of the running backend's `anyio.Event`. `anyio.Event()` looks the backend up on
+    every call, which costs several times the event itself; a connection makes one event per
+    request, so it looks the backend up once, when it is created."""
+    return type(anyio.Event())
 
 
 class Pending:
@@ -59,10 +68,10 @@ class Pending:
                  "holds_slot")
 
     def __init__(self, xid: int, op: int, on_reply: Callable[[int], None] | None,
-                 holds_slot: bool) -> None:
+                 holds_slot: bool, done: anyio.Event) -> None:
         self.xid = xid
         self.op = op
-        self.done = trio.Event()
+        self.done = done
         self.err = 0
         self.zxid = 0
         self.body: bytes = b""
@@ -75,7 +84,7 @@ class Pending:
 class Connection:
     """A handshaken connection. `run()` drives it until it breaks; `submit()` sends on it."""
 
-    def __init__(self, stream: trio.abc.Stream, splitter: FrameSplitter,
+    def __init__(self, stream: anyio.abc.ByteStream, splitter: FrameSplitter,
                  response: ConnectResponse, *,
                  on_notification: Callable[[int, bytes], None],
                  on_zxid: Callable[[int], None],
@@ -90,17 +99,18 @@ class Connection:
         self._on_zxid = on_zxid
         self._release_slot = release_slot
         self.out = bytearray()
-        self._wake = trio.Event()
+        self._event = event_factory()
+        self._wake = self._event()
         self.pending: deque[Pending] = deque()
         self.auth_pending: deque[Pending] = deque()
         self.closed = False
         self.reason: BaseException | None = None
         self._xid = 0
-        now = trio.current_time()
+        now = anyio.current_time()
         self.last_send = now
         self.last_recv = now
-        self._scope: trio.CancelScope | None = None
-        self.stopped = trio.Event()
+        self._scope: anyio.CancelScope | None = None
+        self.stopped = anyio.Event()
 
     # -- sending --------------------------------------------------------------------------------
 
@@ -117,7 +127,7 @@ class Connection:
         if self.closed:
             raise ConnectionLossError("not connected")
         xid = AUTH_XID if op == Op.AUTH else self._next_xid()
-        p = Pending(xid, op, on_reply, holds_slot)
+        p = Pending(xid, op, on_reply, holds_slot, self._event())
         out = self.out
         out += _frame_pack(len(body) + 8, xid, op)
         out += body
@@ -132,16 +142,16 @@ class Connection:
         stream = self.stream
         while True:
             await self._wake.wait()
-            self._wake = trio.Event()
+            self._wake = self._event()
             while self.out:
                 data = self.out
                 self.out = bytearray()
-                self.last_send = trio.current_time()
-                await stream.send_all(data)
+                self.last_send = anyio.current_time()
+                await stream.send(data)
 
     async def _pinger(self) -> None:
         while True:
-            now = trio.current_time()
+            now = anyio.current_time()
             if now - self.last_recv > self.read_timeout:
                 raise ConnectionLossError(
                     f"nothing received for {now - self.last_recv:.1f}s (read timeout)")
@@ -151,7 +161,7 @@ class Connection:
                 self._wake.set()
                 self.last_send = now
                 ping_due = now + self.ping_interval
-            await trio.sleep_until(min(ping_due, self.last_recv + self.read_timeout + 0.001))
+            await anyio.sleep_until(min(ping_due, self.last_recv + self.read_timeout + 0.001))
 
     # -- receiving ------------------------------------------------------------------------------
 
@@ -162,10 +172,11 @@ class Connection:
         for body in splitter.feed(b""):
             handle(body)
         while True:
-            data = await stream.receive_some(RECEIVE_SIZE)
-            if not data:
-                raise ConnectionLossError("the server closed the connection")
-            self.last_recv = trio.current_time()
+            try:
+                data = await stream.receive(RECEIVE_SIZE)
+            except anyio.EndOfStream:
+                raise ConnectionLossError("the server closed the connection") from None
+            self.last_recv = anyio.current_time()
             for body in splitter.feed(data):
                 handle(body)
 
@@ -222,18 +233,18 @@ class Connection:
         """Serve the connection until it breaks or `drop()` is called."""
         try:
             if not self.closed:
-                async with trio.open_nursery() as nursery:
-                    self._scope = nursery.cancel_scope
-                    nursery.start_soon(self._guard, self._writer)
-                    nursery.start_soon(self._guard, self._pinger)
+                async with anyio.create_task_group() as tasks:
+                    self._scope = tasks.cancel_scope
+                    tasks.start_soon(self._guard, self._writer)
+                    tasks.start_soon(self._guard, self._pinger)
                     await self._guard(self._reader)
         finally:
             self.closed = True
             if self.reason is not None:
                 log.debug("connection dropped: %r", self.reason)
             self._fail_pending(ConnectionLossError(f"connection lost ({self.reason!r})"))
-            with trio.CancelScope(shield=True):
-                with trio.move_on_after(1):
+            with anyio.CancelScope(shield=True):
+                with anyio.move_on_after(1):
                     try:
                         await self.stream.aclose()
                     except TRANSPORT_ERRORS:
@@ -251,16 +262,18 @@ class Connection:
                 p.done.set()
 
 
-async def handshake(stream: trio.abc.Stream, request: ConnectRequest,
+async def handshake(stream: anyio.abc.ByteStream, request: ConnectRequest,
                     max_buffer: int) -> tuple[ConnectResponse, FrameSplitter]:
     """Send the ConnectRequest and read the ConnectResponse (neither has a header)."""
     body = request.encode()
-    await stream.send_all(struct.pack(">i", len(body)) + body)
+    await stream.send(struct.pack(">i", len(body)) + body)
     splitter = FrameSplitter(max_buffer)
     while True:
-        data = await stream.receive_some(RECEIVE_SIZE)
-        if not data:
-            raise ConnectionLossError("the server closed the connection during the handshake")
+        try:
+            data = await stream.receive(RECEIVE_SIZE)
+        except anyio.EndOfStream:
+            raise ConnectionLossError(
+                "the server closed the connection during the handshake") from None
         frames = splitter.feed(data)
         if frames:
             break

@@ -17,7 +17,7 @@ from zkserver.proto.codes import EventType, KeeperState
 from zkserver.proto.records import ACL, Id, Stat
 
 if TYPE_CHECKING:
-    from client.watches import Watch
+    from .watches import Watch
 
 __all__ = [
     "ACL", "ACLs", "Checked", "Children", "Created", "Deleted", "ExistsWatched", "Id", "NodeData",

@@ -18,15 +18,16 @@ import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
+import anyio
 import attrs
-import trio
 
-from client import errors as E
 from zkserver.proto import records as R
 from zkserver.proto.codes import CreateMode
 
+from . import errors as E
+
 if TYPE_CHECKING:
-    from client.client import Client
+    from .client import Client
 
 T = TypeVar("T")
 
@@ -87,7 +88,7 @@ async def retry(fn: Callable[..., Awaitable[T]], *args: Any, policy: RetryPolicy
             f"{name or fn!r} is not idempotent: retrying it after a connection loss could apply "
             "it twice; use protected_create() for creates, or pass idempotent=True")
     policy = policy or DEFAULT_POLICY
-    start = trio.current_time()
+    start = anyio.current_time()
     sleeps = policy.sleeps()
     tries = 0
     lost = False
@@ -105,9 +106,9 @@ async def retry(fn: Callable[..., Awaitable[T]], *args: Any, policy: RetryPolicy
                 raise
             pause = next(sleeps)
             if (policy.deadline is not None
-                    and trio.current_time() + pause - start > policy.deadline):
+                    and anyio.current_time() + pause - start > policy.deadline):
                 raise
-            await trio.sleep(pause)
+            await anyio.sleep(pause)
 
 
 async def protected_create(zk: Client, path: str, data: bytes | None = b"", *,
@@ -125,7 +126,7 @@ async def protected_create(zk: Client, path: str, data: bytes | None = b"", *,
     full = f"{parent}/{prefix}{name}"
     mode = CreateMode(mode)
     policy = policy or DEFAULT_POLICY
-    start = trio.current_time()
+    start = anyio.current_time()
     sleeps = policy.sleeps()
     tries = 0
     lost = False
@@ -143,9 +144,9 @@ async def protected_create(zk: Client, path: str, data: bytes | None = b"", *,
                 raise
             pause = next(sleeps)
             if (policy.deadline is not None
-                    and trio.current_time() + pause - start > policy.deadline):
+                    and anyio.current_time() + pause - start > policy.deadline):
                 raise
-            await trio.sleep(pause)
+            await anyio.sleep(pause)
 
 
 async def _find_protected(zk: Client, parent: str, prefix: str, mode: CreateMode) -> str | None:

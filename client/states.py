@@ -13,7 +13,7 @@ from __future__ import annotations
 import enum
 from collections import deque
 
-import trio
+import anyio
 
 
 class State(enum.Enum):
@@ -50,7 +50,7 @@ SUBSCRIBER_BACKLOG = 256
 class StateTracker:
     def __init__(self) -> None:
         self.state = State.CONNECTING
-        self._changed = trio.Event()
+        self._changed = anyio.Event()
         self._subscribers: set[StateStream] = set()
 
     def set(self, state: State) -> None:
@@ -58,7 +58,7 @@ class StateTracker:
             return
         self.state = state
         self._changed.set()
-        self._changed = trio.Event()
+        self._changed = anyio.Event()
         for sub in self._subscribers:
             sub._push(state)
 
@@ -85,7 +85,7 @@ class StateStream:
     def __init__(self, tracker: StateTracker) -> None:
         self._tracker = tracker
         self._queue: deque[State] = deque([tracker.state], maxlen=SUBSCRIBER_BACKLOG)
-        self._ready = trio.Event()
+        self._ready = anyio.Event()
         self._ready.set()
         self._finished = False
         tracker._subscribers.add(self)
@@ -105,7 +105,7 @@ class StateStream:
         if self._finished:
             raise StopAsyncIteration
         while not self._queue:
-            self._ready = trio.Event()
+            self._ready = anyio.Event()
             await self._ready.wait()
         state = self._queue.popleft()
         if state.terminal:

@@ -17,14 +17,15 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from client import errors as E
-from client.results import Checked, Children, Created, Deleted, NodeData, SetDataResult
 from zkserver.proto import records as R
 from zkserver.proto.codes import CreateMode, Err, Op
 from zkserver.proto.jute import Reader
 
+from . import errors as E
+from .results import Checked, Children, Created, Deleted, NodeData, SetDataResult
+
 if TYPE_CHECKING:
-    from client.client import Client
+    from .client import Client
 
 
 @attrs.frozen
@@ -70,7 +71,7 @@ class Transaction:
     def create(self, path: str, data: bytes | None = b"", *,
                acl: Sequence[R.ACL] | None = None, mode: CreateMode = CreateMode.PERSISTENT,
                ttl: int | None = None) -> Transaction:
-        from client.client import create_request
+        from .client import create_request
 
         mode = CreateMode(mode)
         zk = self._client

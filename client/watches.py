@@ -1,4 +1,4 @@
-"""Watches as Trio objects, and the client-side table that routes notifications to them.
+"""Watches as async objects (AnyIO: Trio or asyncio), and the table that routes notifications.
 
 * A one-time watch (`Watch`) comes back from a read made with `watch=True`. Awaiting it gives
   the single `WatchedEvent` that ends it. It survives reconnects (the session re-arms it with
@@ -25,14 +25,15 @@ from collections import deque
 from collections.abc import Generator
 from typing import TYPE_CHECKING, Any
 
-import trio
+import anyio
 
-from client.errors import WatchOverflowError, ZooKeeperError
-from client.results import WatchedEvent
 from zkserver.proto.codes import EventType, KeeperState
 
+from .errors import WatchOverflowError, ZooKeeperError
+from .results import WatchedEvent
+
 if TYPE_CHECKING:
-    from client.client import Client
+    from .client import Client
 
 DEFAULT_EVENT_BACKLOG = 10_000
 
@@ -58,7 +59,7 @@ class Watch:
         self.kind = kind
         self.path = path
         self._server_path = server_path
-        self._done = trio.Event()
+        self._done = anyio.Event()
         self._event: WatchedEvent | None = None
         self._error: ZooKeeperError | None = None
 
@@ -113,7 +114,7 @@ class PersistentWatch:
         self.kind = WatchKind.RECURSIVE if recursive else WatchKind.PERSISTENT
         self._backlog = backlog
         self._queue: deque[WatchedEvent] = deque()
-        self._ready = trio.Event()
+        self._ready = anyio.Event()
         self._error: ZooKeeperError | None = None
         self._overflowed = False
         self._started = False
@@ -157,8 +158,8 @@ class PersistentWatch:
         return await self.start()
 
     async def __aexit__(self, *exc: object) -> None:
-        with trio.CancelScope(shield=True):
-            with trio.move_on_after(self._client.request_timeout):
+        with anyio.CancelScope(shield=True):
+            with anyio.move_on_after(self._client.request_timeout):
                 await self.aclose()
 
     def __aiter__(self) -> PersistentWatch:
@@ -177,7 +178,7 @@ class PersistentWatch:
                 raise self._error
             if self._closed:
                 raise StopAsyncIteration
-            self._ready = trio.Event()
+            self._ready = anyio.Event()
             await self._ready.wait()
 
 

@@ -1,6 +1,6 @@
 """A work queue with acknowledgement: a consumer that dies loses nothing.
 
-    ZK_HOSTS=127.0.0.1:2181 python examples/ack_queue.py
+    ZK_HOSTS=127.0.0.1:2181 python examples/ack_queue.py [--backend trio|asyncio]
 
 A producer enqueues 20 jobs, each with an idempotency key. Three consumers take jobs,
 "process" them (record the key in a results table, which is where the dedupe happens) and
@@ -12,11 +12,14 @@ processed exactly once and the queue is empty; otherwise the program exits 1.
 
 from __future__ import annotations
 
+import argparse
+import asyncio
 import os
 import sys
 import uuid
 from pathlib import Path
 
+import anyio
 import trio
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -32,7 +35,7 @@ class Crash(Exception):
 
 
 async def consumer(hosts: str, path: str, name: str, results: dict[str, str],
-                   crash_plan: list[str], done: trio.Event) -> None:
+                   crash_plan: list[str], done: anyio.Event) -> None:
     while not done.is_set():
         try:
             async with client.connect(hosts) as zk:
@@ -50,7 +53,7 @@ async def consumer(hosts: str, path: str, name: str, results: dict[str, str],
                         print(f"{name}: {item.key}{note} was already handled by "
                               f"{results[item.key]}: just acknowledging it")
                     else:
-                        await trio.sleep(0.05)  # the work
+                        await anyio.sleep(0.05)  # the work
                         results[item.key] = name  # the job's effect, keyed for dedupe
                         print(f"{name}: processed {item.key}{note}")
                         if crash_plan and crash_plan[0] == "after":
@@ -60,26 +63,26 @@ async def consumer(hosts: str, path: str, name: str, results: dict[str, str],
                     await queue.ack(item)
         except Crash:
             # The crashed consumer's session ends, so its claims vanish; it restarts.
-            await trio.sleep(0.1)
+            await anyio.sleep(0.1)
 
 
 async def main() -> int:
     hosts = os.environ.get("ZK_HOSTS", "127.0.0.1:2181")
     path = f"/example-jobs-{uuid.uuid4().hex[:8]}"
     results: dict[str, str] = {}
-    done = trio.Event()
+    done = anyio.Event()
     async with client.connect(hosts) as zk:
         queue = AckQueue(zk, path)
         for i in range(JOBS):
             await queue.put(b"resize image %d" % i, key=f"job-{i:02d}")
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(consumer, hosts, path, "alice", results, ["before", "after"],
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(consumer, hosts, path, "alice", results, ["before", "after"],
                                done)
-            nursery.start_soon(consumer, hosts, path, "bob", results, [], done)
-            nursery.start_soon(consumer, hosts, path, "carol", results, [], done)
-            with trio.fail_after(30):
+            tasks.start_soon(consumer, hosts, path, "bob", results, [], done)
+            tasks.start_soon(consumer, hosts, path, "carol", results, [], done)
+            with anyio.fail_after(30):
                 while await queue.size() > 0:
-                    await trio.sleep(0.05)
+                    await anyio.sleep(0.05)
             done.set()
         remaining = await queue.size()
         await zk.delete(path, recursive=True)
@@ -88,5 +91,16 @@ async def main() -> int:
     return 0 if set(results) == expected and remaining == 0 else 1
 
 
+def run(fn, *args):  # type: ignore[no-untyped-def]
+    """Run `fn(*args)` under the event loop named by `--backend` (Trio unless asyncio): the
+    client and recipes are the same on both."""
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--backend", choices=("trio", "asyncio"), default="trio")
+    known, _rest = parser.parse_known_args()
+    if known.backend == "asyncio":
+        return asyncio.run(fn(*args))
+    return trio.run(fn, *args)
+
+
 if __name__ == "__main__":
-    sys.exit(trio.run(main))
+    sys.exit(run(main))

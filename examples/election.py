@@ -1,6 +1,6 @@
 """Leader election: kill the leader, watch another candidate take over.
 
-    ZK_HOSTS=127.0.0.1:2181 python examples/election.py
+    ZK_HOSTS=127.0.0.1:2181 python examples/election.py [--backend trio|asyncio]
 
 Three candidate processes join an election; the leader does "work" (prints a tick) for as long
 as it leads. The main process watches who leads, kills the leader with SIGKILL (no goodbye to
@@ -10,6 +10,8 @@ happens once the dead leader's session times out. Then it stops everyone and exi
 
 from __future__ import annotations
 
+import argparse
+import asyncio
 import os
 import signal
 import subprocess
@@ -18,6 +20,7 @@ import time
 import uuid
 from pathlib import Path
 
+import anyio
 import trio
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -33,15 +36,15 @@ async def candidate(hosts: str, path: str, name: str) -> None:
         print(f"{name}: elected, leading", flush=True)
         while True:
             print(f"{name}: tick", flush=True)
-            await trio.sleep(0.5)
+            await anyio.sleep(0.5)
 
-    with trio.open_signal_receiver(signal.SIGTERM) as signals:
-        async with trio.open_nursery() as nursery:
+    with anyio.open_signal_receiver(signal.SIGTERM) as signals:
+        async with anyio.create_task_group() as tasks:
             async def stop_on_sigterm() -> None:
                 async for _ in signals:
-                    nursery.cancel_scope.cancel()  # leave cleanly: the session is closed
+                    tasks.cancel_scope.cancel()  # leave cleanly: the session is closed
 
-            nursery.start_soon(stop_on_sigterm)
+            tasks.start_soon(stop_on_sigterm)
             async with client.connect(hosts, session_timeout=SESSION_TIMEOUT) as zk:
                 await Election(zk, path, name).run(lead, requeue=True)
 
@@ -50,28 +53,29 @@ async def main() -> int:
     hosts = os.environ.get("ZK_HOSTS", "127.0.0.1:2181")
     path = f"/example-election-{uuid.uuid4().hex[:8]}"
     procs = {f"candidate-{i}": subprocess.Popen(
-        [sys.executable, __file__, "--candidate", path, f"candidate-{i}"]) for i in range(3)}
+        [sys.executable, __file__, *sys.argv[1:], "--candidate", path, f"candidate-{i}"])
+        for i in range(3)}
     try:
         async with client.connect(hosts) as zk:
             election = Election(zk, path)
 
             async def leader_other_than(old: str | None) -> str:
-                with trio.fail_after(30):
+                with anyio.fail_after(30):
                     while True:
                         leader = await election.leader()
                         if leader is not None and leader != old:
                             return leader
-                        await trio.sleep(0.1)
+                        await anyio.sleep(0.1)
 
             first = await leader_other_than(None)
             print(f"main: {first} leads; contenders {await election.contenders()}")
-            await trio.sleep(1.0)
+            await anyio.sleep(1.0)
             print(f"main: killing {first} (SIGKILL)")
             killed_at = time.monotonic()
             procs[first].send_signal(signal.SIGKILL)
             second = await leader_other_than(first)
             print(f"main: {second} took over {time.monotonic() - killed_at:.1f}s later")
-            await trio.sleep(1.0)
+            await anyio.sleep(1.0)
             stop(procs)
             await zk.delete(path, recursive=True)
         return 0
@@ -87,9 +91,20 @@ def stop(procs: dict[str, subprocess.Popen[bytes]]) -> None:
         p.wait()
 
 
+def run(fn, *args):  # type: ignore[no-untyped-def]
+    """Run `fn(*args)` under the event loop named by `--backend` (Trio unless asyncio): the
+    client and recipes are the same on both."""
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--backend", choices=("trio", "asyncio"), default="trio")
+    known, _rest = parser.parse_known_args()
+    if known.backend == "asyncio":
+        return asyncio.run(fn(*args))
+    return trio.run(fn, *args)
+
+
 if __name__ == "__main__":
-    if len(sys.argv) == 4 and sys.argv[1] == "--candidate":
-        trio.run(candidate, os.environ.get("ZK_HOSTS", "127.0.0.1:2181"), sys.argv[2],
-                 sys.argv[3])
+    if "--candidate" in sys.argv:
+        i = sys.argv.index("--candidate")
+        run(candidate, os.environ.get("ZK_HOSTS", "127.0.0.1:2181"), *sys.argv[i + 1:i + 3])
     else:
-        sys.exit(trio.run(main))
+        sys.exit(run(main))

@@ -1,6 +1,6 @@
 """A distributed lock guarding a shared counter that is updated the unsafe way.
 
-    ZK_HOSTS=127.0.0.1:2181 python examples/lock.py
+    ZK_HOSTS=127.0.0.1:2181 python examples/lock.py [--backend trio|asyncio]
 
 Three worker processes, each running two tasks with their own ZooKeeper session, add 1 to a
 counter stored in a znode, ten times each, with a deliberately racy read-sleep-write (no
@@ -11,12 +11,15 @@ from one holder to the next. Exits 1 if the count is wrong.
 
 from __future__ import annotations
 
+import argparse
+import asyncio
 import os
 import subprocess
 import sys
 import uuid
 from pathlib import Path
 
+import anyio
 import trio
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -33,15 +36,15 @@ async def worker(hosts: str, base: str, name: str) -> None:
         for _ in range(ROUNDS):
             async with lock.hold() as held:
                 data, _stat = await zk.get(f"{base}/counter")
-                await trio.sleep(0.002)  # widen the race window
+                await anyio.sleep(0.002)  # widen the race window
                 await zk.set(f"{base}/counter", b"%d" % (int(data or b"0") + 1))
                 print(f"{name}: counter {int(data or b'0') + 1} (fencing token {held.token})")
 
 
 async def run_workers(hosts: str, base: str, process: str) -> None:
-    async with trio.open_nursery() as nursery:
+    async with anyio.create_task_group() as tasks:
         for t in range(TASKS):
-            nursery.start_soon(worker, hosts, base, f"p{process}-t{t}")
+            tasks.start_soon(worker, hosts, base, f"p{process}-t{t}")
 
 
 async def main() -> int:
@@ -49,9 +52,10 @@ async def main() -> int:
     base = f"/example-lock-{uuid.uuid4().hex[:8]}"
     async with client.connect(hosts) as zk:
         await zk.create(f"{base}/counter", b"0", make_parents=True)
-        procs = [subprocess.Popen([sys.executable, __file__, "--worker", base, str(i)])
+        procs = [subprocess.Popen([sys.executable, __file__, *sys.argv[1:], "--worker", base,
+                                   str(i)])
                  for i in range(PROCESSES)]
-        codes = await trio.to_thread.run_sync(lambda: [p.wait() for p in procs])
+        codes = await anyio.to_thread.run_sync(lambda: [p.wait() for p in procs])
         total = int((await zk.get(f"{base}/counter")).data or b"0")
         await zk.delete(base, recursive=True)
     expected = PROCESSES * TASKS * ROUNDS
@@ -59,9 +63,20 @@ async def main() -> int:
     return 0 if total == expected and codes == [0] * PROCESSES else 1
 
 
+def run(fn, *args):  # type: ignore[no-untyped-def]
+    """Run `fn(*args)` under the event loop named by `--backend` (Trio unless asyncio): the
+    client and recipes are the same on both."""
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--backend", choices=("trio", "asyncio"), default="trio")
+    known, _rest = parser.parse_known_args()
+    if known.backend == "asyncio":
+        return asyncio.run(fn(*args))
+    return trio.run(fn, *args)
+
+
 if __name__ == "__main__":
-    if len(sys.argv) == 4 and sys.argv[1] == "--worker":
-        trio.run(run_workers, os.environ.get("ZK_HOSTS", "127.0.0.1:2181"), sys.argv[2],
-                 sys.argv[3])
+    if "--worker" in sys.argv:
+        i = sys.argv.index("--worker")
+        run(run_workers, os.environ.get("ZK_HOSTS", "127.0.0.1:2181"), *sys.argv[i + 1:i + 3])
     else:
-        sys.exit(trio.run(main))
+        sys.exit(run(main))

@@ -1,6 +1,7 @@
-"""A tour of the Trio ZooKeeper client: create, read, update, list, watch, multi, delete.
+"""A tour of the ZooKeeper client, on Trio or asyncio: create, read, update, list, watch,
+multi, delete.
 
-    ZK_HOSTS=127.0.0.1:2181 python examples/quickstart.py
+    ZK_HOSTS=127.0.0.1:2181 python examples/quickstart.py [--backend trio|asyncio]
 
 Works against zkserver or Apache ZooKeeper. Everything happens under a fresh node, which is
 removed at the end.
@@ -8,11 +9,14 @@ removed at the end.
 
 from __future__ import annotations
 
+import argparse
+import asyncio
 import os
 import sys
 import uuid
 from pathlib import Path
 
+import anyio
 import trio
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -46,20 +50,20 @@ async def main() -> None:
 
         # A one-time watch is an awaitable: set it with the read, await the change.
         _, _, watch = await zk.get(path, watch=True)
-        async with trio.open_nursery() as nursery:
+        async with anyio.create_task_group() as tasks:
 
             async def change_it() -> None:
                 await zk.set(path, b"changed")
 
-            nursery.start_soon(change_it)
-            with trio.fail_after(10):
+            tasks.start_soon(change_it)
+            with anyio.fail_after(10):
                 event = await watch
         print(f"watch fired: {event.type.name} on {event.path}")
 
         # A persistent recursive watch is an async iterator, removed when the block ends.
         async with zk.add_watch(base, recursive=True) as events:
             await zk.create(f"{base}/watched", b"")
-            with trio.fail_after(10):
+            with anyio.fail_after(10):
                 async for event in events:
                     print(f"recursive watch: {event.type.name} on {event.path}")
                     break
@@ -81,5 +85,16 @@ async def main() -> None:
     print(f"closed: state {zk.state.value}")
 
 
+def run(fn, *args):  # type: ignore[no-untyped-def]
+    """Run `fn(*args)` under the event loop named by `--backend` (Trio unless asyncio): the
+    client and recipes are the same on both."""
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--backend", choices=("trio", "asyncio"), default="trio")
+    known, _rest = parser.parse_known_args()
+    if known.backend == "asyncio":
+        return asyncio.run(fn(*args))
+    return trio.run(fn, *args)
+
+
 if __name__ == "__main__":
-    trio.run(main)
+    run(main)

@@ -1,6 +1,6 @@
 """Service registry and discovery: providers come and go, a consumer always sees the live set.
 
-    ZK_HOSTS=127.0.0.1:2181 python examples/service_registry.py
+    ZK_HOSTS=127.0.0.1:2181 python examples/service_registry.py [--backend trio|asyncio]
 
 Providers register an "api" instance (Curator's layout and JSON, so Java services using
 curator-x-discovery would see them too), and leave again one by one. A consumer keeps a
@@ -11,11 +11,15 @@ providers that are running; it exits 1 if it did not.
 
 from __future__ import annotations
 
+import argparse
+import asyncio
 import os
 import sys
 import uuid
 from pathlib import Path
 
+import anyio
+import anyio.abc
 import trio
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -31,8 +35,8 @@ from recipes.service_discovery import (  # noqa: E402
 from recipes.session import Session  # noqa: E402
 
 
-async def provider(hosts: str, base: str, instance_id: str, port: int, stop: trio.Event,
-                   task_status: trio.TaskStatus[None]) -> None:
+async def provider(hosts: str, base: str, instance_id: str, port: int, stop: anyio.Event,
+                   task_status: anyio.abc.TaskStatus[None]) -> None:
     # A Session re-opens the session (and re-registers) should it ever expire. Leaving the
     # blocks unregisters the instance and closes the session.
     async with Session(hosts) as session, ServiceDiscovery(session, base) as discovery:
@@ -60,38 +64,49 @@ async def main() -> int:
         async def check(step: str) -> None:
             nonlocal ok
             try:
-                with trio.fail_after(10):
+                with anyio.fail_after(10):
                     await cache.wait_for(lambda found: {i.id for i in found} == live)
                 picks = [provider_pick.get_instance() for _ in range(len(live))]
                 uris = sorted(p.build_uri() for p in picks if p is not None)
                 print(f"{step}: cache = {sorted(live)}; round-robin picks {uris}")
-            except trio.TooSlowError:
+            except TimeoutError:
                 ok = False
                 print(f"{step}: cache did not converge to {sorted(live)}")
 
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(show_changes)
-            stops = {f"api-{i}": trio.Event() for i in range(4)}
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(show_changes)
+            stops = {f"api-{i}": anyio.Event() for i in range(4)}
             for i in range(3):
                 name = f"api-{i}"
-                await nursery.start(provider, hosts, base, name, 8000 + i, stops[name])
+                await tasks.start(provider, hosts, base, name, 8000 + i, stops[name])
                 live.add(name)
                 await check(f"{name} registered")
             for name in ("api-1", "api-0"):
                 stops[name].set()  # leaves: its instance is unregistered
                 live.discard(name)
                 await check(f"{name} left")
-            await nursery.start(provider, hosts, base, "api-3", 8003, stops["api-3"])
+            await tasks.start(provider, hosts, base, "api-3", 8003, stops["api-3"])
             live.add("api-3")
             await check("api-3 registered")
             for stop in stops.values():
                 stop.set()
             live.clear()
             await check("everyone left")
-            nursery.cancel_scope.cancel()
+            tasks.cancel_scope.cancel()
         await zk.delete(base, recursive=True)
     return 0 if ok else 1
 
 
+def run(fn, *args):  # type: ignore[no-untyped-def]
+    """Run `fn(*args)` under the event loop named by `--backend` (Trio unless asyncio): the
+    client and recipes are the same on both."""
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--backend", choices=("trio", "asyncio"), default="trio")
+    known, _rest = parser.parse_known_args()
+    if known.backend == "asyncio":
+        return asyncio.run(fn(*args))
+    return trio.run(fn, *args)
+
+
 if __name__ == "__main__":
-    sys.exit(trio.run(main))
+    sys.exit(run(main))

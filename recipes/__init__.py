@@ -1,4 +1,5 @@
-"""Coordination recipes on the Trio client, one per module (see docs/recipes.md).
+"""Coordination recipes on the client (Trio or asyncio, through AnyIO), one per module
+(see docs/recipes.md).
 
 | module | recipe |
 | --- | --- |
@@ -20,5 +21,5 @@
 | `session` | a session that is re-opened after expiry, for recipes that must outlive one |
 
 Recipes never start fire-and-forget tasks: those that need background work are async context
-managers owning a nursery.
+managers owning a task group.
 """

@@ -14,19 +14,21 @@
   (the server deleted our ephemerals) or once no server has been reachable for longer than the
   session timeout (the session cannot have survived that either). A contender node left behind
   by a cancelled acquire would otherwise block everyone once the session resumed (kazoo #732).
-* `background()`: a nursery for a recipe's helper tasks that gives back the body's own
+* `background()`: a task group for a recipe's helper tasks that gives back the body's own
   exception instead of an ExceptionGroup of one.
 * `wait_watch`: await a one-time watch, and take it back from the server if we stop waiting.
 """
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
 
-import trio
+import anyio
+import anyio.abc
 
 import client
 from client import CreateMode, State
@@ -51,18 +53,15 @@ with it, and no request can be answered any more however long we wait; when the 
 on, a cleanup takes a round trip."""
 
 
-async def _being_cancelled() -> bool:
-    """True if the calling task is inside a cancelled scope (the pending Cancelled is consumed
-    here; Trio raises it again at the caller's next checkpoint)."""
-    try:
-        await trio.lowlevel.checkpoint_if_cancelled()
-    except trio.Cancelled:
-        return True
-    return False
+def _being_cancelled() -> bool:
+    """True if the calling task is inside a cancelled scope (or one whose deadline passed):
+    its next unshielded await will raise the backend's cancellation exception."""
+    deadline = anyio.current_effective_deadline()
+    return deadline == -math.inf or deadline <= anyio.current_time()
 
 
 async def _cleanup_budget(zk: Client) -> float:
-    if await _being_cancelled():
+    if _being_cancelled():
         return CANCELLED_CLEANUP_LIMIT
     return max(CLEANUP_LIMIT, 3 * session_timeout(zk))
 
@@ -93,13 +92,13 @@ def session_over(zk: Client) -> bool:
 
 
 async def _backoff(attempt: int) -> None:
-    await trio.sleep(min(0.05 * 2 ** min(attempt, 6), 1.0))
+    await anyio.sleep(min(0.05 * 2 ** min(attempt, 6), 1.0))
 
 
 async def wait_connected(zk: Client, timeout: float) -> bool:
     """Wait until the client is connected; False if it did not happen within `timeout` seconds
     or the session ended."""
-    with trio.move_on_after(timeout):
+    with anyio.move_on_after(timeout):
         state = await zk.wait_for_state(State.CONNECTED, State.READ_ONLY, State.EXPIRED,
                                         State.AUTH_FAILED, State.CLOSED)
         return state.connected
@@ -176,8 +175,8 @@ async def guaranteed_delete(zk: Client, path: str, version: int = -1) -> bool:
     session may still be alive. True if the node is gone (deleted now, or already missing);
     False if we gave up because the session is over, which removes our ephemerals anyway."""
     budget = await _cleanup_budget(zk)
-    with trio.CancelScope(shield=True):
-        with trio.move_on_after(budget):
+    with anyio.CancelScope(shield=True):
+        with anyio.move_on_after(budget):
             attempt = 0
             while not session_over(zk):
                 # No server for longer than the session timeout: the session is dead too.
@@ -200,8 +199,8 @@ async def delete_by_prefix(zk: Client, parent: str, prefix: str) -> None:
     """Shielded cleanup of a create whose outcome we never learnt: delete every child of
     `parent` this session owns whose name starts with `prefix`."""
     budget = await _cleanup_budget(zk)
-    with trio.CancelScope(shield=True):
-        with trio.move_on_after(budget):
+    with anyio.CancelScope(shield=True):
+        with anyio.move_on_after(budget):
             attempt = 0
             while not session_over(zk):
                 if not zk.connected and not await wait_connected(zk, session_timeout(zk) * 1.5):
@@ -225,7 +224,7 @@ async def drop_watch(watch: Watch) -> None:
     if watch.fired:
         return
     connected = watch._client.connected
-    with trio.CancelScope(shield=True), trio.move_on_after(2.0 if connected else 0):
+    with anyio.CancelScope(shield=True), anyio.move_on_after(2.0 if connected else 0):
         try:
             await watch.remove()
         except E.ZooKeeperError:
@@ -243,7 +242,7 @@ async def wait_watch(watch: Watch) -> WatchedEvent:
 
 async def wait_any_watch(watches: Sequence[Watch]) -> None:
     """Return once any of `watches` has fired (raising what it raises); remove the others."""
-    done = trio.Event()
+    done = anyio.Event()
     errors: list[BaseException] = []
 
     async def one(w: Watch) -> None:
@@ -254,11 +253,11 @@ async def wait_any_watch(watches: Sequence[Watch]) -> None:
         done.set()
 
     try:
-        async with trio.open_nursery() as nursery:
+        async with anyio.create_task_group() as tasks:
             for w in watches:
-                nursery.start_soon(one, w)
+                tasks.start_soon(one, w)
             await done.wait()
-            nursery.cancel_scope.cancel()
+            tasks.cancel_scope.cancel()
     finally:
         for w in watches:
             await drop_watch(w)
@@ -267,25 +266,26 @@ async def wait_any_watch(watches: Sequence[Watch]) -> None:
 
 
 @asynccontextmanager
-async def background() -> AsyncIterator[trio.Nursery]:
-    """A nursery for helper tasks that live as long as the `async with` body. The tasks are
+async def background() -> AsyncIterator[anyio.abc.TaskGroup]:
+    """A tasks for helper tasks that live as long as the `async with` body. The tasks are
     cancelled when the body ends; an exception from the body (or from one task) comes out as
     itself, not wrapped in an ExceptionGroup of one."""
     try:
-        async with trio.open_nursery() as nursery:
+        async with anyio.create_task_group() as tasks:
             try:
-                yield nursery
+                yield tasks
             finally:
-                nursery.cancel_scope.cancel()
+                tasks.cancel_scope.cancel()
     except BaseExceptionGroup as group:
         if len(group.exceptions) == 1:
             raise group.exceptions[0] from None
         raise
 
 
-async def watch_session(zk: Client, on_doubt: trio.CancelScope, suspended_is_lost: bool,
-                        lost: list[str],
-                        task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+async def watch_session(zk: Client, on_doubt: anyio.CancelScope, suspended_is_lost: bool,
+                        lost: list[str], *,
+                        task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
+                        ) -> None:
     """Cancel `on_doubt` (recording why in `lost`) once the session is over, or, with
     `suspended_is_lost`, as soon as the connection drops: while suspended nobody can tell
     whether the session (and what it holds) survives."""
@@ -302,9 +302,10 @@ REVOKE = b"__REVOKE__"
 """What a revoker writes into a holder's node to ask for it back (Curator's value)."""
 
 
-async def watch_node(zk: Client, path: str, on_loss: trio.CancelScope, lost: list[str],
-                     revocable: bool,
-                     task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+async def watch_node(zk: Client, path: str, on_loss: anyio.CancelScope, lost: list[str],
+                     revocable: bool, *,
+                     task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
+                     ) -> None:
     """Cancel `on_loss` when the node at `path` (ours) is deleted, or, with `revocable`, when
     someone writes REVOKE into it."""
     started = False
@@ -344,11 +345,11 @@ async def guarded(zk: Client, node: str | None, *, suspended_is_lost: bool = Tru
     connection drops, when `node` is deleted, or when (with `revocable`) it is revoked; the
     `async with` then raises `error` saying why. Yields the list the reason is put in."""
     lost: list[str] = []
-    body = trio.CancelScope()
-    async with background() as nursery:
-        await nursery.start(watch_session, zk, body, suspended_is_lost, lost)
+    body = anyio.CancelScope()
+    async with background() as tasks:
+        await tasks.start(watch_session, zk, body, suspended_is_lost, lost)
         if node is not None:
-            await nursery.start(watch_node, zk, node, body, lost, revocable)
+            await tasks.start(watch_node, zk, node, body, lost, revocable)
         if lost:
             raise error(lost[0])
         with body:

@@ -51,8 +51,8 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
 
+import anyio
 import attrs
-import trio
 
 from client import CreateMode
 from client import errors as E
@@ -185,7 +185,7 @@ class AckQueue:
 
         A take that is cancelled after claiming releases the claim again."""
         await self._ensure()
-        with trio.move_on_after(timeout if timeout is not None else float("inf")):
+        with anyio.move_on_after(timeout):
             while True:
                 free, _ = await self._available(watch=False)
                 if not free:
@@ -208,7 +208,7 @@ class AckQueue:
         return None
 
     async def _owns(self, name: str) -> bool:
-        with trio.CancelScope(shield=True), trio.move_on_after(5.0):
+        with anyio.CancelScope(shield=True), anyio.move_on_after(5.0):
             try:
                 stat = await self.zk.exists(join(self.taken_path, name))
                 return stat is not None and stat.ephemeralOwner == self.zk.session_id

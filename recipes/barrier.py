@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import trio
+import anyio
 
 from client import errors as E
 from recipes._common import (
@@ -43,7 +43,7 @@ class Barrier:
 
     async def wait(self, timeout: float | None = None) -> bool:
         """Return True once the barrier is down (at once if it is), False after `timeout`."""
-        with trio.move_on_after(timeout if timeout is not None else float("inf")):
+        with anyio.move_on_after(timeout):
             while True:
                 stat, watch = await retrying(self.zk.exists, self.path, watch=True)
                 if stat is None:

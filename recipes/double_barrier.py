@@ -17,7 +17,7 @@ import socket
 import uuid
 from typing import TYPE_CHECKING
 
-import trio
+import anyio
 
 from client import CreateMode
 from client import errors as E
@@ -56,7 +56,7 @@ class DoubleBarrier:
         `timeout` seconds."""
         entered = False
         try:
-            with trio.move_on_after(timeout if timeout is not None else float("inf")):
+            with anyio.move_on_after(timeout):
                 await ensure_path(self.zk, self.path)
                 ready = join(self.path, READY)
                 stat, watch = await retrying(self.zk.exists, ready, watch=True)
@@ -85,7 +85,7 @@ class DoubleBarrier:
     async def leave(self, timeout: float | None = None) -> bool:
         """Wait until every member has left; False after `timeout` seconds."""
         try:
-            with trio.move_on_after(timeout if timeout is not None else float("inf")):
+            with anyio.move_on_after(timeout):
                 try:
                     await retrying(self.zk.delete, join(self.path, READY))
                 except E.NoNodeError:

@@ -6,8 +6,8 @@ Curator's LeaderLatch does; a Java LeaderLatch on the same path takes part in th
 The lowest node leads; every other participant watches only its predecessor.
 
     async with LeaderLatch(zk, "/latch/jobs", "worker-1") as latch:
-        await latch.wait_leader()
-        while latch.is_leader: ...
+        async with latch.leading():      # waits to lead; cancelled when leadership is lost
+            await leader_only_work()
 
 Why:
 * `is_leader` turns False the moment the connection drops (SUSPENDED): until the session is
@@ -29,12 +29,13 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
 
+import anyio
 import attrs
-import trio
 
 from client import CreateMode, State
 from client import errors as E
 from recipes._common import (
+    SessionLostError,
     background,
     create_unique,
     delete_by_prefix,
@@ -53,6 +54,10 @@ LATCH_NAME = "latch-"
 _LATCH_RE = re.compile(r"latch-(?:-\d{9}|\d{10})$")
 
 
+class LatchLostError(SessionLostError):
+    """Leadership may have passed to someone else while the `leading()` body ran."""
+
+
 @attrs.frozen
 class Participant:
     id: str
@@ -66,8 +71,8 @@ class LeaderLatch:
         self.id = participant_id
         self.node: str | None = None
         self._leader = False
-        self._changed = trio.Event()
-        self._kick = trio.Event()
+        self._changed = anyio.Event()
+        self._kick = anyio.Event()
         self.error: BaseException | None = None
         self._cm: AsyncIterator[LeaderLatch] | None = None
 
@@ -81,7 +86,7 @@ class LeaderLatch:
         if value != self._leader:
             self._leader = value
             self._changed.set()
-            self._changed = trio.Event()
+            self._changed = anyio.Event()
 
     async def wait_leader(self) -> None:
         """Return once this participant leads; raise the session's error if it ended."""
@@ -94,6 +99,29 @@ class LeaderLatch:
         """Return once this participant does not lead (at once if it does not)."""
         while self._leader:
             await self._changed.wait()
+
+    @asynccontextmanager
+    async def leading(self) -> AsyncIterator[LeaderLatch]:
+        """Wait to lead, then run the body only while this participant leads: the body is
+        cancelled the moment `is_leader` turns False (connection lost, session over, node
+        deleted, latch closing), and `LatchLostError` is raised. The safe way to do leader-only
+        work; reading `is_leader` between awaits is only a hint."""
+        await self.wait_leader()
+        body = anyio.CancelScope()
+        lost = False
+
+        async def watch() -> None:
+            nonlocal lost
+            await self.wait_not_leader()
+            lost = True
+            body.cancel()
+
+        async with background() as tasks:
+            tasks.start_soon(watch)
+            with body:
+                yield self
+        if lost and body.cancelled_caught:
+            raise LatchLostError(f"leadership of {self.path} was lost")
 
     # -- life cycle -----------------------------------------------------------------------------
 
@@ -108,9 +136,9 @@ class LeaderLatch:
     @asynccontextmanager
     async def _lifetime(self) -> AsyncIterator[LeaderLatch]:
         try:
-            async with background() as nursery:
-                nursery.start_soon(self._watch_states)
-                nursery.start_soon(self._run)
+            async with background() as tasks:
+                tasks.start_soon(self._watch_states)
+                tasks.start_soon(self._run)
                 yield self
         finally:
             self._set_leader(False)
@@ -149,7 +177,7 @@ class LeaderLatch:
         assert self.node is not None
         name = self.node.rsplit("/", 1)[1]
         while True:
-            self._kick = trio.Event()
+            self._kick = anyio.Event()
             if not self.zk.state.connected:
                 self._set_leader(False)
                 if self.zk.state.terminal:
@@ -187,17 +215,17 @@ class LeaderLatch:
     async def _wait(self, watch: Watch) -> None:
         """Until the watch fires or the connection state changes."""
         errors: list[E.ZooKeeperError] = []
-        async with trio.open_nursery() as nursery:
+        async with anyio.create_task_group() as tasks:
             async def on_watch() -> None:
                 try:
                     await watch
                 except E.ZooKeeperError as e:
                     errors.append(e)
-                nursery.cancel_scope.cancel()
+                tasks.cancel_scope.cancel()
 
-            nursery.start_soon(on_watch)
+            tasks.start_soon(on_watch)
             await self._kick.wait()
-            nursery.cancel_scope.cancel()
+            tasks.cancel_scope.cancel()
         if errors:
             raise errors[0]
         await drop_watch(watch)

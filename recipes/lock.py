@@ -17,7 +17,8 @@ Why it is built the way it is:
 * Cancellation-safe: a cancelled or timed-out acquire, and every release, delete our node in a
   shielded cleanup that retries across reconnects (`_common.guaranteed_delete`); a node left
   behind would block every other contender for as long as our session lives.
-* `hold()` runs its body only while the lock is certainly ours: the body is cancelled the
+* `hold()` (and `async with lock:`, which is the same) runs its body only while the lock is
+  certainly ours: the body is cancelled the
   moment the connection drops (SUSPENDED: nobody can tell whether the session survives), the
   session ends, our node vanishes or (with `revocable=True`) someone revokes the lock; the
   `async with` then raises `LockLostError`.
@@ -35,11 +36,11 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING
+from contextlib import AsyncExitStack, asynccontextmanager
+from typing import TYPE_CHECKING, Any
 
+import anyio
 import attrs
-import trio
 
 from client import CreateMode
 from client import errors as E
@@ -101,7 +102,8 @@ class Held:
 class Lock:
     """A kazoo-compatible exclusive lock on `path`.
 
-    `acquire()`/`release()`, `async with lock:`, or `async with lock.hold() as held:`."""
+    `async with lock.hold() as held:` or `async with lock:` (both cancel the body when the
+    lock may be lost), or `acquire()`/`release()` for code that checks `still_held()` itself."""
 
     NODE_NAME = "__lock__"
     """The name between the GUID and the sequence number."""
@@ -121,6 +123,7 @@ class Lock:
         self.stat: Stat | None = None
         self.is_acquired = False
         self._busy = False
+        self._stack: AsyncExitStack | None = None
         self._prefix = uuid.uuid4().hex + self.NODE_NAME
 
     @property
@@ -141,7 +144,7 @@ class Lock:
         self._busy = True
         got = False
         try:
-            with trio.move_on_after(timeout if timeout is not None else float("inf")):
+            with anyio.move_on_after(timeout):
                 got = await self._acquire(blocking)
             return got
         finally:
@@ -210,11 +213,17 @@ class Lock:
             await guaranteed_delete(self.zk, node)
 
     async def __aenter__(self) -> Lock:
-        await self.acquire()
+        """`async with lock:` is `async with lock.hold():` (the body is cancelled, and
+        `LockLostError` raised, when the lock may be lost), yielding the lock itself."""
+        stack = AsyncExitStack()
+        await stack.enter_async_context(self.hold())
+        self._stack = stack
         return self
 
-    async def __aexit__(self, *exc: object) -> None:
-        await self.release()
+    async def __aexit__(self, *exc: Any) -> bool | None:
+        stack, self._stack = self._stack, None
+        assert stack is not None
+        return await stack.__aexit__(*exc)
 
     @asynccontextmanager
     async def hold(self, *, timeout: float | None = None, suspended_is_lost: bool = True,

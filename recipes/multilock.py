@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-import trio
+import anyio
 
 from recipes.lock import Held, Lock, LockTimeout
 
@@ -26,12 +26,14 @@ class MultiLock:
 
     def __init__(self, zk: Client, paths: Sequence[str], identifier: str = "") -> None:
         self.locks = [Lock(zk, p, identifier) for p in sorted(set(paths))]
+        self._stack: AsyncExitStack | None = None
 
     @classmethod
     def of(cls, *locks: Lock) -> MultiLock:
         """A multi-lock over existing lock objects (any kind, e.g. write locks)."""
         self = cls.__new__(cls)
         self.locks = sorted(locks, key=lambda lk: lk.path)
+        self._stack = None
         return self
 
     @property
@@ -46,7 +48,7 @@ class MultiLock:
         """Take every lock (False, holding none, if that took more than `timeout`)."""
         done = False
         try:
-            with trio.move_on_after(timeout if timeout is not None else float("inf")):
+            with anyio.move_on_after(timeout):
                 for lk in self.locks:
                     if not await lk.acquire():
                         break
@@ -64,21 +66,27 @@ class MultiLock:
                 await lk.release()
 
     async def __aenter__(self) -> MultiLock:
-        await self.acquire()
+        """`async with multi:` is `async with multi.hold():` (the body is cancelled, and
+        `LockLostError` raised, when any lock may be lost), yielding the multilock."""
+        stack = AsyncExitStack()
+        await stack.enter_async_context(self.hold())
+        self._stack = stack
         return self
 
-    async def __aexit__(self, *exc: object) -> None:
-        await self.release()
+    async def __aexit__(self, *exc: Any) -> bool | None:
+        stack, self._stack = self._stack, None
+        assert stack is not None
+        return await stack.__aexit__(*exc)
 
     @asynccontextmanager
     async def hold(self, *, timeout: float | None = None,
                    suspended_is_lost: bool = True) -> AsyncIterator[list[Held]]:
         """Hold all the locks; the body is cancelled (then `LockLostError`) if any is lost."""
-        deadline = trio.current_time() + timeout if timeout is not None else float("inf")
+        deadline = anyio.current_time() + timeout if timeout is not None else float("inf")
         async with AsyncExitStack() as stack:
             helds = []
             for lk in self.locks:
-                remaining = max(deadline - trio.current_time(), 0.0)
+                remaining = max(deadline - anyio.current_time(), 0.0)
                 try:
                     helds.append(await stack.enter_async_context(lk.hold(
                         timeout=None if timeout is None else remaining,

@@ -20,7 +20,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
-import trio
+import anyio
 
 from client import EventType, KeeperState
 from client import errors as E
@@ -37,11 +37,11 @@ class NodeCache:
         self.zk = zk
         self.path = path
         self.node: ChildData | None = None
-        self.initialized = trio.Event()
+        self.initialized = anyio.Event()
         self.error: BaseException | None = None
         self.version = 0
         """Bumped each time the copy changes."""
-        self._changed = trio.Event()
+        self._changed = anyio.Event()
         self._cm: Any = None
 
     @property
@@ -80,7 +80,7 @@ class NodeCache:
         self.node = node
         self.version += 1
         self._changed.set()
-        self._changed = trio.Event()
+        self._changed = anyio.Event()
 
     async def __aenter__(self) -> NodeCache:
         self._cm = self._lifetime()
@@ -91,8 +91,8 @@ class NodeCache:
 
     @asynccontextmanager
     async def _lifetime(self) -> AsyncIterator[NodeCache]:
-        async with background() as nursery:
-            nursery.start_soon(self._run)
+        async with background() as tasks:
+            tasks.start_soon(self._run)
             yield self
 
     async def _run(self) -> None:
@@ -102,7 +102,7 @@ class NodeCache:
             except E.SessionExpiredError as e:
                 self.error = e
                 self._changed.set()
-                self._changed = trio.Event()
+                self._changed = anyio.Event()
             if not isinstance(self.zk, Session):
                 return
             self.error = None
@@ -121,7 +121,7 @@ class NodeCache:
             if not self.initialized.is_set():
                 self.initialized.set()
                 self._changed.set()
-                self._changed = trio.Event()
+                self._changed = anyio.Event()
             async for event in events:
                 if event.type == EventType.NONE and event.state != KeeperState.SYNC_CONNECTED:
                     continue

@@ -24,7 +24,7 @@ import re
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-import trio
+import anyio
 
 from client import CreateMode
 from client import errors as E
@@ -117,7 +117,7 @@ class Queue:
     async def get(self, timeout: float | None = None) -> bytes | None:
         """The first item, waiting for one (None after `timeout` seconds)."""
         await self._ensure()
-        with trio.move_on_after(timeout if timeout is not None else float("inf")):
+        with anyio.move_on_after(timeout):
             while True:
                 children = (await retrying(self.zk.get_children, self.path)).children
                 item = await self._try_take(children)

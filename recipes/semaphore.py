@@ -18,11 +18,11 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING
+from contextlib import AsyncExitStack, asynccontextmanager
+from typing import TYPE_CHECKING, Any
 
+import anyio
 import attrs
-import trio
 
 from client import CreateMode
 from client import errors as E
@@ -71,6 +71,7 @@ class Semaphore:
         self.node: str | None = None
         self.lease: Lease | None = None
         self.is_acquired = False
+        self._stack: AsyncExitStack | None = None
 
     async def _ensure(self) -> None:
         await ensure_path(self.zk, self.path)
@@ -93,7 +94,7 @@ class Semaphore:
         prefix = uuid.uuid4().hex
         got = False
         try:
-            with trio.move_on_after(timeout if timeout is not None else float("inf")):
+            with anyio.move_on_after(timeout):
                 await self._ensure()
                 lock = Lock(self.zk, self.lock_path, self.identifier)
                 async with lock:
@@ -132,11 +133,17 @@ class Semaphore:
             await guaranteed_delete(self.zk, node)
 
     async def __aenter__(self) -> Semaphore:
-        await self.acquire()
+        """`async with sem:` is `async with sem.hold():` (the body is cancelled, and
+        `LeaseLostError` raised, when the lease may be lost), yielding the semaphore."""
+        stack = AsyncExitStack()
+        await stack.enter_async_context(self.hold())
+        self._stack = stack
         return self
 
-    async def __aexit__(self, *exc: object) -> None:
-        await self.release()
+    async def __aexit__(self, *exc: Any) -> bool | None:
+        stack, self._stack = self._stack, None
+        assert stack is not None
+        return await stack.__aexit__(*exc)
 
     @asynccontextmanager
     async def hold(self, *, timeout: float | None = None,

@@ -20,7 +20,7 @@ annotates the payload `@JsonTypeInfo(use = CLASS)`), and the id found on read is
 Registration (why it is built this way):
 * A DYNAMIC instance is an EPHEMERAL node: it disappears with its process. Parents are
   CONTAINER nodes (the server removes empty ones), recreated whenever they are missing.
-* Each registered instance has a keeper task in the discovery's nursery. It watches the node
+* Each registered instance has a keeper task in the discovery's task group. It watches the node
   and puts it back, with the *latest* data, whenever it is deleted (CURATOR-146); handed a
   `recipes.session.Session`, it re-registers everything on each new session after an expiry.
   A node left by one of our earlier sessions is replaced (an ephemeral of a dying session
@@ -48,8 +48,10 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
+import anyio
+import anyio.abc
 import attrs
-import trio
+from anyio.streams.memory import MemoryObjectReceiveStream
 
 from client import Client, CreateMode
 from client import errors as E
@@ -156,8 +158,8 @@ class ServiceDiscovery:
         self.zk = zk
         self.base_path = base_path.rstrip("/")
         self._services: dict[str, ServiceInstance] = {}
-        self._keepers: dict[str, trio.CancelScope] = {}
-        self._nursery: trio.Nursery | None = None
+        self._keepers: dict[str, anyio.CancelScope] = {}
+        self._tasks: anyio.abc.TaskGroup | None = None
         self._cm: Any = None
 
     def path_for(self, name: str, instance_id: str | None = None) -> str:
@@ -181,13 +183,13 @@ class ServiceDiscovery:
     @asynccontextmanager
     async def _lifetime(self) -> AsyncIterator[ServiceDiscovery]:
         try:
-            async with background() as nursery:
-                self._nursery = nursery
+            async with background() as tasks:
+                self._tasks = tasks
                 yield self
         finally:
-            self._nursery = None
+            self._tasks = None
             for instance in list(self._services.values()):
-                with trio.CancelScope(shield=True), trio.move_on_after(5.0):
+                with anyio.CancelScope(shield=True), anyio.move_on_after(5.0):
                     try:
                         await self.unregister(instance)
                     except E.ZooKeeperError:
@@ -200,15 +202,15 @@ class ServiceDiscovery:
         `async with`."""
         if instance.service_type not in SERVICE_TYPES:
             raise ValueError(f"service type {instance.service_type!r} is not supported")
-        if self._nursery is None:
+        if self._tasks is None:
             raise RuntimeError("use `async with ServiceDiscovery(...)` before registering")
         key = f"{instance.name}/{instance.id}"
         self._services[key] = instance
         await self._ensure_registered(await self._client(), instance)
         if key not in self._keepers:
-            scope = trio.CancelScope()
+            scope = anyio.CancelScope()
             self._keepers[key] = scope
-            self._nursery.start_soon(self._keep, key, scope)
+            self._tasks.start_soon(self._keep, key, scope)
 
     async def update(self, instance: ServiceInstance) -> None:
         """Change a registered instance's data in place."""
@@ -258,7 +260,7 @@ class ServiceDiscovery:
                 except (E.BadVersionError, E.NoNodeError, *RETRYABLE):
                     continue
 
-    async def _keep(self, key: str, scope: trio.CancelScope) -> None:
+    async def _keep(self, key: str, scope: anyio.CancelScope) -> None:
         with scope:
             async for zk in each_client(self.zk):
                 try:
@@ -328,7 +330,7 @@ class ServiceCache:
         self._cm: Any = None
 
     @property
-    def initialized(self) -> trio.Event:
+    def initialized(self) -> anyio.Event:
         return self.tree.initialized
 
     def instances(self) -> list[ServiceInstance]:
@@ -348,7 +350,7 @@ class ServiceCache:
         await self.tree.wait_for(lambda _cache: predicate(self.instances()))
 
     @asynccontextmanager
-    async def listen(self) -> AsyncIterator[trio.MemoryReceiveChannel[Any]]:
+    async def listen(self) -> AsyncIterator[MemoryObjectReceiveStream[Any]]:
         """TreeEvents for the service's instances (see `recipes.tree_cache`)."""
         async with self.tree.listen() as events:
             yield events

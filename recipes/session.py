@@ -20,7 +20,8 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-import trio
+import anyio
+import anyio.abc
 
 import client
 from client import Client, State
@@ -35,7 +36,7 @@ class Session:
         self.generation = 0
         """How many sessions have been opened so far."""
         self._client: Client | None = None
-        self._changed = trio.Event()
+        self._changed = anyio.Event()
         self._closed = False
         self.error: BaseException | None = None
         self._cm: Any = None
@@ -72,7 +73,7 @@ class Session:
         if zk is not None:
             self.generation += 1
         self._changed.set()
-        self._changed = trio.Event()
+        self._changed = anyio.Event()
 
     async def __aenter__(self) -> Session:
         self._cm = self._lifetime()
@@ -84,14 +85,15 @@ class Session:
     @asynccontextmanager
     async def _lifetime(self) -> AsyncIterator[Session]:
         try:
-            async with background() as nursery:
-                await nursery.start(self._run)
+            async with background() as tasks:
+                await tasks.start(self._run)
                 yield self
         finally:
             self._closed = True
             self._set(None)
 
-    async def _run(self, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+    async def _run(self, *,
+                   task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         started = False
         attempt = 0
         while True:
@@ -113,7 +115,7 @@ class Session:
                 if not started and attempt >= 2:
                     raise
                 attempt += 1
-                await trio.sleep(min(0.1 * 2 ** attempt, 2.0))
+                await anyio.sleep(min(0.1 * 2 ** attempt, 2.0))
 
 
 async def each_client(zk: Client | Session) -> AsyncIterator[Client]:

@@ -30,8 +30,9 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
+import anyio
 import attrs
-import trio
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from client import EventType, KeeperState
 from client import errors as E
@@ -76,13 +77,13 @@ class TreeCache:
         self.path = path.rstrip("/") or "/"
         self.max_depth = max_depth
         self.nodes: dict[str, ChildData] = {}
-        self.initialized = trio.Event()
+        self.initialized = anyio.Event()
         """Set once the first walk is complete."""
         self.connected = False
         """False while the connection is down: the copy may then be stale."""
         self.error: BaseException | None = None
-        self._listeners: set[trio.MemorySendChannel[TreeEvent]] = set()
-        self._changed = trio.Event()
+        self._listeners: set[MemoryObjectSendStream[TreeEvent]] = set()
+        self._changed = anyio.Event()
         self._cm: Any = None
 
     # -- reading the copy -----------------------------------------------------------------------
@@ -109,9 +110,9 @@ class TreeCache:
 
     @asynccontextmanager
     async def listen(self, buffer: float = math.inf
-                     ) -> AsyncIterator[trio.MemoryReceiveChannel[TreeEvent]]:
+                     ) -> AsyncIterator[MemoryObjectReceiveStream[TreeEvent]]:
         """A stream of every TreeEvent from now on."""
-        send, receive = trio.open_memory_channel[TreeEvent](buffer)
+        send, receive = anyio.create_memory_object_stream[TreeEvent](buffer)
         self._listeners.add(send)
         try:
             async with receive:
@@ -124,10 +125,10 @@ class TreeCache:
         for send in list(self._listeners):
             try:
                 send.send_nowait(event)
-            except (trio.WouldBlock, trio.BrokenResourceError, trio.ClosedResourceError):
+            except (anyio.WouldBlock, anyio.BrokenResourceError, anyio.ClosedResourceError):
                 self._listeners.discard(send)
         self._changed.set()
-        self._changed = trio.Event()
+        self._changed = anyio.Event()
 
     # -- life cycle -----------------------------------------------------------------------------
 
@@ -140,8 +141,8 @@ class TreeCache:
 
     @asynccontextmanager
     async def _lifetime(self) -> AsyncIterator[TreeCache]:
-        async with background() as nursery:
-            nursery.start_soon(self._run)
+        async with background() as tasks:
+            tasks.start_soon(self._run)
             yield self
 
     async def _run(self) -> None:

@@ -31,8 +31,8 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING
 
+import anyio
 import attrs
-import trio
 
 from client import errors as E
 from recipes._common import (
@@ -103,7 +103,7 @@ class Coordinator:
                 raise
         votes: dict[str, str | None] = {site: None for site in sites}
         committed = False
-        with trio.move_on_after(timeout) as scope:
+        with anyio.move_on_after(timeout) as scope:
             while True:
                 watches = []
                 decided = await retrying(self.zk.exists, join(tx, "decision"))
@@ -126,7 +126,7 @@ class Coordinator:
             unanimous = all(v == "commit" for v in votes.values())
             committed = await _decide(self.zk, tx, COMMIT if unanimous else ABORT)
         if cleanup_timeout is not None:
-            with trio.move_on_after(cleanup_timeout):
+            with anyio.move_on_after(cleanup_timeout):
                 while True:
                     done, _stat, w = await retrying(self.zk.get_children, join(tx, "done"),
                                                     watch=True)

@@ -1,4 +1,5 @@
-"""A TCP proxy for fault injection, in Trio, living in the test's own event loop.
+"""A TCP proxy for fault injection, on AnyIO, living in the test's own event loop (Trio or
+asyncio).
 
 The client connects to the proxy, the proxy to the server. A test can then:
 
@@ -19,7 +20,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-import trio
+import anyio
+import anyio.abc
 
 
 class Proxy:
@@ -30,9 +32,9 @@ class Proxy:
         self._refusing = False
         self._drop_down = False
         self._frozen = False
-        self._unfrozen = trio.Event()
-        self._scopes: set[trio.CancelScope] = set()
-        self.changed = trio.Event()
+        self._unfrozen = anyio.Event()
+        self._scopes: set[anyio.CancelScope] = set()
+        self.changed = anyio.Event()
 
     @property
     def hosts(self) -> str:
@@ -54,55 +56,55 @@ class Proxy:
 
     def freeze(self) -> None:
         self._frozen = True
-        self._unfrozen = trio.Event()
+        self._unfrozen = anyio.Event()
 
     async def wait_connections(self, n: int) -> None:
         """Wait until at least `n` connections have been proxied in all."""
         while self.connections < n:
             await self.changed.wait()
 
-    async def _serve(self, nursery: trio.Nursery, task_status: trio.TaskStatus[None]) -> None:
-        listeners = await trio.open_tcp_listeners(0, host="127.0.0.1")
-        self.port = listeners[0].socket.getsockname()[1]
+    async def _serve(self, tasks: anyio.abc.TaskGroup, *,
+                     task_status: anyio.abc.TaskStatus[None]) -> None:
+        listener = await anyio.create_tcp_listener(local_host="127.0.0.1", local_port=0)
+        self.port = listener.extra(anyio.abc.SocketAttribute.local_port)
         task_status.started()
-        await trio.serve_listeners(self._handle, listeners, handler_nursery=nursery)
+        async with listener:
+            await listener.serve(self._handle, task_group=tasks)
 
-    async def _handle(self, down: trio.SocketStream) -> None:
+    async def _handle(self, down: anyio.abc.SocketStream) -> None:
         if self._refusing:
-            await trio.aclose_forcefully(down)
+            await anyio.aclose_forcefully(down)
             return
         try:
-            up = await trio.open_tcp_stream(*self.target)
+            up = await anyio.connect_tcp(*self.target)
         except OSError:
-            await trio.aclose_forcefully(down)
+            await anyio.aclose_forcefully(down)
             return
         self.connections += 1
         self.changed.set()
-        self.changed = trio.Event()
-        with trio.CancelScope() as scope:
+        self.changed = anyio.Event()
+        with anyio.CancelScope() as scope:
             self._scopes.add(scope)
             try:
-                async with trio.open_nursery() as nursery:
-                    nursery.start_soon(self._pump, down, up, False, nursery.cancel_scope)
-                    nursery.start_soon(self._pump, up, down, True, nursery.cancel_scope)
+                async with anyio.create_task_group() as tasks:
+                    tasks.start_soon(self._pump, down, up, False, tasks.cancel_scope)
+                    tasks.start_soon(self._pump, up, down, True, tasks.cancel_scope)
             finally:
                 self._scopes.discard(scope)
-        await trio.aclose_forcefully(up)
-        await trio.aclose_forcefully(down)
+        await anyio.aclose_forcefully(up)
+        await anyio.aclose_forcefully(down)
 
-    async def _pump(self, src: trio.SocketStream, dst: trio.SocketStream, downstream: bool,
-                    scope: trio.CancelScope) -> None:
+    async def _pump(self, src: anyio.abc.SocketStream, dst: anyio.abc.SocketStream,
+                    downstream: bool, scope: anyio.CancelScope) -> None:
         try:
             while True:
-                data = await src.receive_some(65536)
-                if not data:
-                    break
+                data = await src.receive(65536)
                 while self._frozen:
                     await self._unfrozen.wait()
                 if downstream and self._drop_down:
                     continue
-                await dst.send_all(data)
-        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+                await dst.send(data)
+        except (anyio.EndOfStream, anyio.BrokenResourceError, anyio.ClosedResourceError, OSError):
             pass
         scope.cancel()
 
@@ -110,7 +112,7 @@ class Proxy:
 @asynccontextmanager
 async def open_proxy(host: str, port: int) -> AsyncIterator[Proxy]:
     proxy = Proxy(host, port)
-    async with trio.open_nursery() as nursery:
-        await nursery.start(proxy._serve, nursery)
+    async with anyio.create_task_group() as tasks:
+        await tasks.start(proxy._serve, tasks)
         yield proxy
-        nursery.cancel_scope.cancel()
+        tasks.cancel_scope.cancel()

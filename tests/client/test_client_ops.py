@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import anyio
 import pytest
-import trio
 
 import client
 from client import CreateMode, Perm
+
+pytestmark = pytest.mark.anyio
 
 
 async def test_connect_state_and_session(zk: client.Client) -> None:
@@ -184,7 +186,7 @@ async def test_unknown_auth_scheme_fails_and_client_recovers(zk: client.Client) 
     with pytest.raises(client.AuthFailedError):
         await zk.add_auth("nosuchscheme", "x")
     # The server dropped the connection; the session comes back without that credential.
-    with trio.fail_after(10):
+    with anyio.fail_after(10):
         while True:
             try:
                 await zk.create("/after")

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import anyio
 import pytest
-import trio
 
 import client
 from client import CreateMode
+
+pytestmark = pytest.mark.anyio
 
 
 async def test_many_tasks_many_requests(zk: client.Client) -> None:
@@ -23,10 +25,10 @@ async def test_many_tasks_many_requests(zk: client.Client) -> None:
             assert stat.version == k
         assert (await zk.get(path)).data == str(per_task - 1).encode()
 
-    with trio.fail_after(60):
-        async with trio.open_nursery() as nursery:
+    with anyio.fail_after(60):
+        async with anyio.create_task_group() as tasks:
             for i in range(n_tasks):
-                nursery.start_soon(worker, i)
+                tasks.start_soon(worker, i)
     assert len((await zk.get_children("/p")).children) == n_tasks
 
 
@@ -37,15 +39,15 @@ async def test_replies_keep_submission_order(zk: client.Client) -> None:
     order: list[int] = []
     got: dict[int, str] = {}
 
-    async def one(i: int, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
+    async def one(i: int, task_status: Any = anyio.TASK_STATUS_IGNORED) -> None:
         order.append(i)
         task_status.started()
         got[i] = await zk.create("/seq/n-", str(i).encode(),
                                  mode=CreateMode.PERSISTENT_SEQUENTIAL)
 
-    async with trio.open_nursery() as nursery:
+    async with anyio.create_task_group() as tasks:
         for i in range(200):
-            await nursery.start(one, i)
+            await tasks.start(one, i)
     for i, path in got.items():
         assert (await zk.get(path)).data == str(i).encode()
     by_suffix = sorted(got, key=lambda i: got[i])
@@ -72,22 +74,22 @@ async def test_back_pressure_bounds_outstanding_requests(server: Any, root: str)
                 conn = zk._conn
                 if conn is not None:
                     peak = max(peak, len(conn.pending))
-                await trio.sleep(0)
+                await anyio.sleep(0)
 
-        with trio.fail_after(60):
-            async with trio.open_nursery() as nursery:
-                nursery.start_soon(sampler)
+        with anyio.fail_after(60):
+            async with anyio.create_task_group() as tasks:
+                tasks.start_soon(sampler)
                 for _ in range(40):
-                    nursery.start_soon(reader)
+                    tasks.start_soon(reader)
         assert 1 < peak <= 8
 
 
 async def test_cancelled_caller_does_not_break_the_pipeline(zk: client.Client) -> None:
     await zk.create("/c", b"x")
     for _ in range(20):
-        with trio.move_on_after(0):
+        with anyio.move_on_after(0):
             await zk.get("/c")
-    with trio.CancelScope() as scope:
+    with anyio.CancelScope() as scope:
         scope.cancel()
         await zk.get("/c")
     assert (await zk.get("/c")).data == b"x"
@@ -148,3 +150,13 @@ async def test_multi_read(zk: client.Client) -> None:
     assert data.stat == await zk.exists("/r")
     assert isinstance(children, client.Children) and children.children == ["kid"]
     assert isinstance(missing, client.NoNodeError)
+
+
+async def test_a_cancelled_caller_sends_nothing(zk: client.Client) -> None:
+    """Code already cancelled (say, because the lock it held was lost) must not get a write out
+    with its last breath."""
+    with anyio.CancelScope() as scope:
+        scope.cancel()
+        await zk.create("/never", b"")
+    assert scope.cancelled_caught
+    assert await zk.exists("/never") is None

@@ -1,4 +1,4 @@
-"""examples/quickstart.py runs to the end against each server."""
+"""examples/quickstart.py runs to the end against each server, on Trio and on asyncio."""
 
 from __future__ import annotations
 
@@ -8,11 +8,15 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "quickstart.py"
 
 
-def test_quickstart(server: Any) -> None:
-    result = subprocess.run([sys.executable, str(EXAMPLE)], capture_output=True, text=True,
+@pytest.mark.parametrize("backend", ["trio", "asyncio"])
+def test_quickstart(server: Any, backend: str) -> None:
+    result = subprocess.run([sys.executable, str(EXAMPLE), "--backend", backend],
+                            capture_output=True, text=True,
                             timeout=60, env={**os.environ, "ZK_HOSTS": server.hosts})
     assert result.returncode == 0, result.stderr
     out = result.stdout

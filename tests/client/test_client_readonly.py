@@ -10,12 +10,16 @@ import struct
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-import trio
+import anyio
+import anyio.abc
+import pytest
 
 import client
 from zkserver.proto import records as R
 from zkserver.proto.codes import PING_XID, Err, Op
 from zkserver.proto.frames import FrameSplitter, frame, reply
+
+pytestmark = pytest.mark.anyio
 
 STAT = R.Stat(1, 1, 0, 0, 0, 0, 0, 0, 4, 0, 1)
 
@@ -30,15 +34,13 @@ class ScriptedServer:
         self.connects: list[R.ConnectRequest] = []
         self.port = 0
 
-    async def handle(self, stream: trio.SocketStream) -> None:
+    async def handle(self, stream: anyio.abc.SocketStream) -> None:
         splitter = FrameSplitter()
         held: list[bytes] = []
         handshaken = False
         try:
             while True:
-                data = await stream.receive_some(65536)
-                if not data:
-                    return
+                data = await stream.receive(65536)
                 for body in splitter.feed(data):
                     if not handshaken:
                         handshaken = True
@@ -46,8 +48,8 @@ class ScriptedServer:
                     else:
                         out = self.answer(body, held)
                     if out:
-                        await stream.send_all(out)
-        except (trio.BrokenResourceError, trio.ClosedResourceError):
+                        await stream.send(out)
+        except (anyio.EndOfStream, anyio.BrokenResourceError, anyio.ClosedResourceError):
             pass
 
     def connect(self, body: bytes) -> bytes:
@@ -77,11 +79,12 @@ class ScriptedServer:
 async def scripted(read_only: bool, swap_replies: bool = False,
                    ) -> AsyncIterator[ScriptedServer]:
     server = ScriptedServer(read_only, swap_replies)
-    async with trio.open_nursery() as nursery:
-        listeners = await nursery.start(trio.serve_tcp, server.handle, 0)
-        server.port = listeners[0].socket.getsockname()[1]
+    listener = await anyio.create_tcp_listener(local_host="127.0.0.1")
+    server.port = listener.extra(anyio.abc.SocketAttribute.local_port)
+    async with listener, anyio.create_task_group() as tasks:
+        tasks.start_soon(listener.serve, server.handle)
         yield server
-        nursery.cancel_scope.cancel()
+        tasks.cancel_scope.cancel()
 
 
 async def test_read_only_server() -> None:
@@ -118,15 +121,15 @@ async def test_out_of_order_reply_drops_the_connection() -> None:
                 except client.ZooKeeperError as e:
                     errors.append(e)
 
-            with trio.fail_after(5):
-                async with trio.open_nursery() as nursery:
-                    nursery.start_soon(get)
-                    nursery.start_soon(get)
+            with anyio.fail_after(5):
+                async with anyio.create_task_group() as tasks:
+                    tasks.start_soon(get)
+                    tasks.start_soon(get)
             assert len(errors) == 2
             assert all(isinstance(e, client.ConnectionLossError) for e in errors)
             # It reconnects and resumes the session it had.
-            with trio.fail_after(5):
+            with anyio.fail_after(5):
                 while len(server.connects) < 2:
-                    await trio.sleep(0.01)
+                    await anyio.sleep(0.01)
             assert server.connects[1].session_id == 0x42
 

@@ -5,13 +5,15 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
+import anyio
 import pytest
-import trio
 
 import client
 from client import CreateMode, RetryPolicy, State
 from tests.client.conftest import SESSION_TIMEOUT
 from tests.client.proxy import Proxy
+
+pytestmark = pytest.mark.anyio
 
 WAIT = 10
 
@@ -29,13 +31,13 @@ async def lose_next_reply(zk: client.Client, proxy: Proxy,
     """Once the client has a request on the wire whose reply the proxy swallows (and, if given,
     `applied()` sees its effect on the server), cut the link: the client sees a connection
     loss for a request the server carried out."""
-    with trio.fail_after(WAIT):
+    with anyio.fail_after(WAIT):
         while not (zk._conn and zk._conn.pending):
-            await trio.sleep(0.005)
+            await anyio.sleep(0.005)
         while applied is not None and not await applied():
-            await trio.sleep(0.01)
+            await anyio.sleep(0.01)
     proxy.cut()
-    with trio.fail_after(WAIT):
+    with anyio.fail_after(WAIT):
         await zk.wait_for_state(State.SUSPENDED)
     proxy.restore()
 
@@ -43,9 +45,9 @@ async def lose_next_reply(zk: client.Client, proxy: Proxy,
 async def test_retry_reads_across_a_connection_loss(pzk: client.Client, proxy: Proxy) -> None:
     await pzk.create("/r", b"v")
     proxy.drop_replies()
-    async with trio.open_nursery() as nursery:
-        nursery.start_soon(lose_next_reply, pzk, proxy)
-        with trio.fail_after(WAIT):
+    async with anyio.create_task_group() as tasks:
+        tasks.start_soon(lose_next_reply, pzk, proxy)
+        with anyio.fail_after(WAIT):
             data, _ = await client.retry(pzk.get, "/r")
     assert data == b"v"
 
@@ -93,9 +95,9 @@ async def test_retried_delete_of_a_node_it_already_deleted(pzk: client.Client, p
     async def deleted() -> bool:
         return await admin.exists(root + "/d") is None
 
-    async with trio.open_nursery() as nursery:
-        nursery.start_soon(lose_next_reply, pzk, proxy, deleted)
-        with trio.fail_after(WAIT):
+    async with anyio.create_task_group() as tasks:
+        tasks.start_soon(lose_next_reply, pzk, proxy, deleted)
+        with anyio.fail_after(WAIT):
             await client.retry(pzk.delete, "/d")
     assert await pzk.exists("/d") is None
 
@@ -108,9 +110,9 @@ async def test_protected_create_survives_a_lost_reply(pzk: client.Client, proxy:
     async def created() -> bool:
         return bool((await admin.get_children(root + "/locks")).children)
 
-    async with trio.open_nursery() as nursery:
-        nursery.start_soon(lose_next_reply, pzk, proxy, created)
-        with trio.fail_after(WAIT):
+    async with anyio.create_task_group() as tasks:
+        tasks.start_soon(lose_next_reply, pzk, proxy, created)
+        with anyio.fail_after(WAIT):
             path = await client.protected_create(pzk, "/locks/lock-")
     children = (await pzk.get_children("/locks")).children
     assert children == [path.rsplit("/", 1)[1]]  # made exactly once

@@ -5,13 +5,15 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
+import anyio
 import pytest
-import trio
 
 import client
 from client import CreateMode, EventType, KeeperState, State
 from tests.client.conftest import SESSION_TIMEOUT
 from tests.client.proxy import Proxy, open_proxy
+
+pytestmark = pytest.mark.anyio
 
 WAIT = 10  # seconds any reconnect may take
 S = State
@@ -29,7 +31,7 @@ async def pzk(server: Any, proxy: Proxy, root: str) -> AsyncIterator[client.Clie
 async def states_until(stream: client.StateStream, last: State) -> list[State]:
     """The states a stream yields, up to the first change into `last`."""
     seen: list[State] = []
-    with trio.fail_after(WAIT + SESSION_TIMEOUT * 3):
+    with anyio.fail_after(WAIT + SESSION_TIMEOUT * 3):
         async for state in stream:
             seen.append(state)
             if state == last and len(seen) > 1:
@@ -40,10 +42,10 @@ async def states_until(stream: client.StateStream, last: State) -> list[State]:
 async def reconnect(zk: client.Client, proxy: Proxy) -> None:
     """Cut the link, check the client notices, restore it and wait until it is back."""
     proxy.cut()
-    with trio.fail_after(WAIT):
+    with anyio.fail_after(WAIT):
         await zk.wait_for_state(S.SUSPENDED)
     proxy.restore()
-    with trio.fail_after(WAIT):
+    with anyio.fail_after(WAIT):
         await zk.wait_for_state(S.CONNECTED)
 
 
@@ -73,17 +75,17 @@ async def test_pending_calls_fail_with_connection_loss(pzk: client.Client,
         except client.ZooKeeperError as e:
             results.append(e)
 
-    async with trio.open_nursery() as nursery:
+    async with anyio.create_task_group() as tasks:
         for _ in range(5):
-            nursery.start_soon(call)
-        with trio.fail_after(WAIT):
+            tasks.start_soon(call)
+        with anyio.fail_after(WAIT):
             while len(pzk._conn.pending) < 5:  # type: ignore[union-attr]
-                await trio.sleep(0.01)
+                await anyio.sleep(0.01)
         proxy.cut()
     assert len(results) == 5
     assert all(isinstance(r, client.ConnectionLossError) for r in results)
     proxy.restore()
-    with trio.fail_after(WAIT):
+    with anyio.fail_after(WAIT):
         await pzk.wait_for_state(S.CONNECTED)
     assert (await pzk.get("/n")).data == b"x"
 
@@ -92,16 +94,16 @@ async def test_calls_made_while_suspended_wait_for_the_session(pzk: client.Clien
                                                                proxy: Proxy) -> None:
     await pzk.create("/n", b"x")
     proxy.cut()
-    with trio.fail_after(WAIT):
+    with anyio.fail_after(WAIT):
         await pzk.wait_for_state(S.SUSPENDED)
     got: list[bytes | None] = []
 
     async def call() -> None:
         got.append((await pzk.get("/n")).data)
 
-    async with trio.open_nursery() as nursery:
-        nursery.start_soon(call)
-        await trio.testing.wait_all_tasks_blocked()
+    async with anyio.create_task_group() as tasks:
+        tasks.start_soon(call)
+        await anyio.wait_all_tasks_blocked()
         assert got == []
         proxy.restore()
     assert got == [b"x"]
@@ -114,17 +116,17 @@ async def test_data_watch_rearmed_and_fires_once(pzk: client.Client, proxy: Prox
     await pzk.create("/v", b"0")
     _, _, changed_after = await pzk.get("/v", watch=True)
     proxy.cut()
-    with trio.fail_after(WAIT):
+    with anyio.fail_after(WAIT):
         await pzk.wait_for_state(S.SUSPENDED)
     await admin.set(root + "/w", b"1")  # while the client is away
     proxy.restore()
-    with trio.fail_after(WAIT):
+    with anyio.fail_after(WAIT):
         await pzk.wait_for_state(S.CONNECTED)
         event = await changed_while_away  # setWatches' catch-up event
     assert (event.type, event.path) == (EventType.NODE_DATA_CHANGED, "/w")
     assert not changed_after.fired
     await admin.set(root + "/v", b"1")
-    with trio.fail_after(WAIT):
+    with anyio.fail_after(WAIT):
         assert (await changed_after).type == EventType.NODE_DATA_CHANGED
     # Each fired exactly once: they are gone from the client's table.
     assert pzk._watches.is_empty()
@@ -137,12 +139,12 @@ async def test_exists_and_child_watches_rearmed(pzk: client.Client, proxy: Proxy
     assert stat is None
     _, _, children = await pzk.get_children("/parent", watch=True)
     proxy.cut()
-    with trio.fail_after(WAIT):
+    with anyio.fail_after(WAIT):
         await pzk.wait_for_state(S.SUSPENDED)
     await admin.create(root + "/newnode")
     await admin.create(root + "/parent/kid")
     proxy.restore()
-    with trio.fail_after(WAIT):
+    with anyio.fail_after(WAIT):
         e1 = await created
         e2 = await children
     assert (e1.type, e1.path) == (EventType.NODE_CREATED, "/newnode")
@@ -157,7 +159,7 @@ async def test_watch_rearmed_without_change_fires_later(pzk: client.Client, prox
     await reconnect(pzk, proxy)
     assert not watch.fired
     await admin.set(root + "/q", b"1")
-    with trio.fail_after(WAIT):
+    with anyio.fail_after(WAIT):
         assert (await watch).type == EventType.NODE_DATA_CHANGED
 
 
@@ -169,7 +171,7 @@ async def test_persistent_watch_rearmed_with_set_watches2(pzk: client.Client, pr
         await reconnect(pzk, proxy)
         await admin.create(root + "/pw/child")
         seen = []
-        with trio.fail_after(WAIT):
+        with anyio.fail_after(WAIT):
             async for event in events:
                 seen.append((event.type, event.state, event.path))
                 if event.type != EventType.NONE:
@@ -199,7 +201,7 @@ async def test_next_host_after_loss(server: Any, root: str, admin: client.Client
             assert (first.connections, second.connections) == (1, 0)
             sid = zk.session_id
             first.cut()
-            with trio.fail_after(WAIT):
+            with anyio.fail_after(WAIT):
                 await second.wait_connections(1)
                 await zk.wait_for_state(S.CONNECTED)
             await zk.create("/via-second")
@@ -208,7 +210,7 @@ async def test_next_host_after_loss(server: Any, root: str, admin: client.Client
 
 
 async def test_pings_keep_an_idle_session(pzk: client.Client) -> None:
-    with trio.move_on_after(SESSION_TIMEOUT * 1.5) as idle:
+    with anyio.move_on_after(SESSION_TIMEOUT * 1.5) as idle:
         await pzk.wait_for_state(S.SUSPENDED, S.EXPIRED)
     assert idle.cancelled_caught, "the idle connection dropped"
     assert pzk.state == S.CONNECTED
@@ -219,10 +221,10 @@ async def test_hung_server_is_detected_by_read_timeout(pzk: client.Client,
                                                        proxy: Proxy) -> None:
     sid = pzk.session_id
     proxy.freeze()
-    with trio.fail_after(SESSION_TIMEOUT):  # 2/3 of it, plus a little
+    with anyio.fail_after(SESSION_TIMEOUT):  # 2/3 of it, plus a little
         await pzk.wait_for_state(S.SUSPENDED)
     proxy.restore()
-    with trio.fail_after(WAIT):
+    with anyio.fail_after(WAIT):
         await pzk.wait_for_state(S.CONNECTED)
     assert pzk.session_id == sid
     await pzk.sync("/")
@@ -235,7 +237,7 @@ async def test_request_timeout(server: Any, proxy: Proxy) -> None:
             await zk.get("/")
         proxy.restore()
         # The late reply is skipped and the session carries on (or reconnects) by itself.
-        with trio.fail_after(WAIT):
+        with anyio.fail_after(WAIT):
             while True:
                 try:
                     await zk.get("/")
@@ -253,7 +255,7 @@ async def test_session_expiry(pzk: client.Client, proxy: Proxy, admin: client.Cl
     stat, gone = await admin.exists(root + eph, watch=True)
     assert stat is not None
     proxy.cut()
-    with trio.fail_after(WAIT):
+    with anyio.fail_after(WAIT):
         await pzk.wait_for_state(S.SUSPENDED)
     outcome: list[BaseException] = []
 
@@ -263,13 +265,13 @@ async def test_session_expiry(pzk: client.Client, proxy: Proxy, admin: client.Cl
         except client.ZooKeeperError as e:
             outcome.append(e)
 
-    async with trio.open_nursery() as nursery:
-        nursery.start_soon(pending_call)  # waits for the session, which never comes back
+    async with anyio.create_task_group() as tasks:
+        tasks.start_soon(pending_call)  # waits for the session, which never comes back
         # The server expires the session: its ephemeral goes.
-        with trio.fail_after(SESSION_TIMEOUT * 3):
+        with anyio.fail_after(SESSION_TIMEOUT * 3):
             assert (await gone).type == EventType.NODE_DELETED
         proxy.restore()
-        with trio.fail_after(WAIT):
+        with anyio.fail_after(WAIT):
             await pzk.wait_for_state(S.EXPIRED)
     assert [type(e) for e in outcome] == [client.SessionExpiredError]
     assert await states_until(states, S.EXPIRED) == [S.CONNECTED, S.SUSPENDED, S.EXPIRED]
@@ -293,15 +295,15 @@ async def test_many_watches_rearmed_in_chunks(pzk: client.Client, proxy: Proxy,
         await pzk.create(path)
         watches.append((await pzk.get(path, watch=True)).watch)
 
-    async with trio.open_nursery() as nursery:
+    async with anyio.create_task_group() as tasks:
         for p in paths:
-            nursery.start_soon(arm, p)
+            tasks.start_soon(arm, p)
     await reconnect(pzk, proxy)
     assert not any(w.fired for w in watches)
-    async with trio.open_nursery() as nursery:
+    async with anyio.create_task_group() as tasks:
         for p in paths:
-            nursery.start_soon(admin.set, root + p, b"x")
-    with trio.fail_after(WAIT):
+            tasks.start_soon(admin.set, root + p, b"x")
+    with anyio.fail_after(WAIT):
         for w in watches:
             assert (await w).type == EventType.NODE_DATA_CHANGED
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ssl
 import subprocess
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,8 @@ from support import realzk
 from support.realzk import RealZooKeeper, free_port
 
 import client
+
+pytestmark = pytest.mark.anyio
 
 
 @pytest.fixture(scope="module")
@@ -45,10 +48,11 @@ async def test_tls_session(tls_zk: tuple[RealZooKeeper, int, Path]) -> None:
     ctx = ssl.create_default_context(cafile=str(cert))
     async with client.connect(f"127.0.0.1:{port}", ssl_context=ctx) as zk:
         assert zk.state == client.State.CONNECTED
-        await zk.create("/over-tls", b"secret")
-        data, stat, watch = await zk.get("/over-tls", watch=True)
+        path = f"/over-tls-{uuid.uuid4().hex[:8]}"  # the server is shared by both backends
+        await zk.create(path, b"secret")
+        data, stat, watch = await zk.get(path, watch=True)
         assert data == b"secret"
-        await zk.set("/over-tls", b"changed")
+        await zk.set(path, b"changed")
         assert (await watch).type == client.EventType.NODE_DATA_CHANGED
 
 

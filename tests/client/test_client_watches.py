@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import anyio
 import pytest
-import trio
 
 import client
 from client import CreateMode, EventType, KeeperState
+
+pytestmark = pytest.mark.anyio
 
 WAIT = 5  # seconds any single event may take
 
 
 async def next_event(events: client.PersistentWatch) -> client.WatchedEvent:
     """The next node event of a persistent watch (skipping connection events)."""
-    with trio.fail_after(WAIT):
+    with anyio.fail_after(WAIT):
         async for event in events:
             if event.type != EventType.NONE:
                 return event
@@ -26,7 +28,7 @@ async def test_data_watch_fires_on_change(zk: client.Client, admin: client.Clien
     data, stat, watch = await zk.get("/w", watch=True)
     assert data == b"1" and not watch.fired
     await admin.set(root + "/w", b"2")
-    with trio.fail_after(WAIT):
+    with anyio.fail_after(WAIT):
         event = await watch
     assert event.type == EventType.NODE_DATA_CHANGED
     assert event.path == "/w"  # chroot stripped
@@ -47,7 +49,7 @@ async def test_data_watch_fires_on_delete(zk: client.Client) -> None:
     await zk.create("/w")
     _, _, watch = await zk.get("/w", watch=True)
     await zk.delete("/w")
-    with trio.fail_after(WAIT):
+    with anyio.fail_after(WAIT):
         assert (await watch).type == EventType.NODE_DELETED
 
 
@@ -55,7 +57,7 @@ async def test_exists_watch_on_missing_node_fires_on_create(zk: client.Client) -
     stat, watch = await zk.exists("/later", watch=True)
     assert stat is None
     await zk.create("/later")
-    with trio.fail_after(WAIT):
+    with anyio.fail_after(WAIT):
         event = await watch
     assert event.type == EventType.NODE_CREATED and event.path == "/later"
 
@@ -65,7 +67,7 @@ async def test_exists_watch_on_existing_node(zk: client.Client) -> None:
     stat, watch = await zk.exists("/x", watch=True)
     assert stat is not None
     await zk.set("/x", b"new")
-    with trio.fail_after(WAIT):
+    with anyio.fail_after(WAIT):
         assert (await watch).type == EventType.NODE_DATA_CHANGED
 
 
@@ -76,7 +78,7 @@ async def test_child_watch(zk: client.Client) -> None:
     await zk.set("/p", b"data changes do not fire child watches")
     assert not watch.fired
     await zk.create("/p/c")
-    with trio.fail_after(WAIT):
+    with anyio.fail_after(WAIT):
         event = await watch
     assert event.type == EventType.NODE_CHILDREN_CHANGED and event.path == "/p"
 
@@ -86,7 +88,7 @@ async def test_child_watch_fires_on_delete_of_parent(zk: client.Client) -> None:
     _, _, cw = await zk.get_children("/p", watch=True)
     _, _, dw = await zk.get("/p", watch=True)
     await zk.delete("/p")
-    with trio.fail_after(WAIT):
+    with anyio.fail_after(WAIT):
         assert (await cw).type == EventType.NODE_DELETED
         assert (await dw).type == EventType.NODE_DELETED
 
@@ -134,7 +136,7 @@ async def test_remove_one_of_two_watches_keeps_the_other(zk: client.Client) -> N
     _, _, drop = await zk.get("/r", watch=True)
     await drop.remove()
     await zk.set("/r", b"x")
-    with trio.fail_after(WAIT):
+    with anyio.fail_after(WAIT):
         assert (await keep).type == EventType.NODE_DATA_CHANGED
 
 
@@ -146,13 +148,13 @@ async def test_many_watchers_from_many_tasks(zk: client.Client) -> None:
         _, _, w = await zk.get("/many", watch=True)
         events.append(await w)
 
-    with trio.fail_after(WAIT):
-        async with trio.open_nursery() as nursery:
+    with anyio.fail_after(WAIT):
+        async with anyio.create_task_group() as tasks:
             for _ in range(20):
-                nursery.start_soon(watcher)
+                tasks.start_soon(watcher)
             while len(zk._watches.tables[client.watches.WatchKind.DATA].get(
                     zk._chroot.to_server("/many"), ())) < 20:
-                await trio.sleep(0.01)
+                await anyio.sleep(0.01)
             await zk.set("/many", b"x")
     assert len(events) == 20
     assert all(e.type == EventType.NODE_DATA_CHANGED for e in events)
@@ -221,7 +223,7 @@ async def test_closing_persistent_watch_keeps_one_time_watch(zk: client.Client) 
         assert e.type == EventType.NODE_CHILDREN_CHANGED
     # The persistent watch is removed from the server; the one-time watch must still fire.
     await zk.set("/mix", b"1")
-    with trio.fail_after(WAIT):
+    with anyio.fail_after(WAIT):
         assert (await one_time).type == EventType.NODE_DATA_CHANGED
 
 
@@ -255,7 +257,7 @@ async def test_ephemeral_delete_on_close_fires_watch(server: object,
     async with client.connect(server.hosts + root) as other:  # type: ignore[attr-defined]
         await other.create("/eph", mode=CreateMode.EPHEMERAL)
         _, _, watch = await zk.get("/eph", watch=True)
-    with trio.fail_after(WAIT):
+    with anyio.fail_after(WAIT):
         assert (await watch).type == EventType.NODE_DELETED
 
 

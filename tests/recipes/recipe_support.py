@@ -18,7 +18,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-import trio
+import anyio
 
 import client
 from tests.client.proxy import Proxy, open_proxy
@@ -51,9 +51,9 @@ async def expire(zk: client.Client, proxy: Proxy) -> None:
     """Expire `zk`'s session (it connects through `proxy`): cut the link for longer than the
     session timeout, restore it, and wait until the client has been told."""
     proxy.cut()
-    await trio.sleep(zk.negotiated_timeout / 1000 * 2 + 0.3)
+    await anyio.sleep(zk.negotiated_timeout / 1000 * 2 + 0.3)
     proxy.restore()
-    with trio.fail_after(15):
+    with anyio.fail_after(15):
         await zk.wait_for_state(client.State.EXPIRED)
 
 
@@ -69,22 +69,22 @@ class Chaos:
 
     async def run(self, duration: float, *, pause: tuple[float, float] = (0.3, 0.8),
                   kinds: tuple[str, ...] = ("blip", "cut", "freeze")) -> None:
-        deadline = trio.current_time() + duration
-        while trio.current_time() < deadline:
-            await trio.sleep(self.rng.uniform(*pause))
+        deadline = anyio.current_time() + duration
+        while anyio.current_time() < deadline:
+            await anyio.sleep(self.rng.uniform(*pause))
             i = self.rng.randrange(len(self.proxies))
             proxy = self.proxies[i]
             kind = self.rng.choice(kinds)
             self.log.append((kind, i))
             if kind == "blip":
                 proxy.cut()
-                await trio.sleep(0.1)
+                await anyio.sleep(0.1)
             elif kind == "cut":
                 proxy.cut()
-                await trio.sleep(self.session * 2.2)
+                await anyio.sleep(self.session * 2.2)
             else:
                 proxy.freeze()
-                await trio.sleep(self.session * 2.2)
+                await anyio.sleep(self.session * 2.2)
                 proxy.cut()  # a frozen link's sockets are dead by now: drop them
             proxy.restore()
 

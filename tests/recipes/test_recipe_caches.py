@@ -6,8 +6,8 @@ from __future__ import annotations
 import random
 from typing import Any
 
+import anyio
 import pytest
-import trio
 
 import client
 from recipes.config import ConfigValue, Version
@@ -15,6 +15,8 @@ from recipes.node_cache import NodeCache
 from recipes.tree_cache import TreeCache, TreeEventType
 from recipes.two_phase_commit import Coordinator, Participant, Transaction
 from tests.recipes.recipe_support import connect, proxied
+
+pytestmark = pytest.mark.anyio
 
 
 async def tree_of(zk: client.Client, path: str) -> dict[str, bytes | None]:
@@ -36,19 +38,19 @@ async def test_node_cache_follows_one_node(zks: Any, root: str, hosts: str) -> N
             await cache.initialized.wait()
             assert cache.node is None
             await writer.create("/flag", b"1")
-            with trio.fail_after(5):
+            with anyio.fail_after(5):
                 await cache.wait_for(lambda n: n is not None and n.data == b"1")
             await writer.set("/flag", b"2")
-            with trio.fail_after(5):
+            with anyio.fail_after(5):
                 await cache.wait_for(lambda n: n is not None and n.data == b"2")
             proxy.cut()  # changes while disconnected are not replayed: the cache re-reads
             await writer.set("/flag", b"3")
-            await trio.sleep(0.3)
+            await anyio.sleep(0.3)
             proxy.restore()
-            with trio.fail_after(5):
+            with anyio.fail_after(5):
                 await cache.wait_for(lambda n: n is not None and n.data == b"3")
             await writer.delete("/flag")
-            with trio.fail_after(5):
+            with anyio.fail_after(5):
                 await cache.wait_for(lambda n: n is None)
 
 
@@ -82,10 +84,10 @@ async def test_tree_cache_converges_under_random_changes(zks: Any, root: str,
                         paths = [p for p in paths if p != victim and
                                  not p.startswith(victim + "/")]
                 expected = await tree_of(writer, "/tree")
-                with trio.fail_after(10):
+                with anyio.fail_after(10):
                     await cache.wait_for(lambda c: c.snapshot() == expected)
                 while True:
-                    with trio.move_on_after(0.2):
+                    with anyio.move_on_after(0.2):
                         event = await events.receive()
                         if event.type == TreeEventType.NODE_ADDED:
                             assert event.node is not None
@@ -106,7 +108,7 @@ async def test_tree_cache_depth_limit(hosts: str) -> None:
             assert set(cache.snapshot()) == {"/d", "/d/a"}
             await zk.create("/d/x")
             await zk.create("/d/a/y")
-            with trio.fail_after(5):
+            with anyio.fail_after(5):
                 await cache.wait_for(lambda c: "/d/x" in c.nodes)
             assert "/d/a/y" not in cache.nodes
 
@@ -124,10 +126,10 @@ async def test_config_subscribers_see_every_version(hosts: str) -> None:
                 if version.number == n:
                     return
 
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(subscriber, "s1", s1)
-            nursery.start_soon(subscriber, "s2", s2)
-            await trio.sleep(0.2)
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(subscriber, "s1", s1)
+            tasks.start_soon(subscriber, "s2", s2)
+            await anyio.sleep(0.2)
             publishers = [ConfigValue(z, "/config") for z in (publisher_zk, s1)]
             for i in range(n):  # as fast as possible, from two publishers
                 await publishers[i % 2].publish(b"config %d" % (i + 1))
@@ -171,12 +173,12 @@ async def test_two_phase_commit(hosts: str, votes: tuple[str, ...]) -> None:
             await Participant(pz, "/2pc", name).serve(prepare, commit, abort)
 
         names = [f"site{i}" for i in range(len(votes))]
-        async with trio.open_nursery() as nursery:
+        async with anyio.create_task_group() as tasks:
             for name, vote in zip(names, votes, strict=True):
-                nursery.start_soon(site, name, vote)
+                tasks.start_soon(site, name, vote)
             outcome = await Coordinator(coordinator_zk, "/2pc").run(b"set x=1", names,
                                                                     timeout=5)
-            nursery.cancel_scope.cancel()
+            tasks.cancel_scope.cancel()
         committed = all(v == "yes" for v in votes)
         assert outcome.committed == committed
         expected = "commit:set x=1" if committed else "abort"

@@ -7,8 +7,8 @@ import struct
 import threading
 from typing import Any
 
+import anyio
 import pytest
-import trio
 from kazoo.recipe.barrier import DoubleBarrier as KazooDoubleBarrier
 from kazoo.recipe.counter import Counter as KazooCounter
 from support.kz import kazoo_client, stop_kazoo
@@ -19,6 +19,8 @@ from recipes.counter import Counter
 from recipes.double_barrier import DoubleBarrier
 from recipes.party import Party
 from tests.recipes.recipe_support import connect, expire, make_root, proxied
+
+pytestmark = pytest.mark.anyio
 
 
 async def test_barrier_releases_every_waiter(hosts: str) -> None:
@@ -32,10 +34,10 @@ async def test_barrier_releases_every_waiter(hosts: str) -> None:
             assert await Barrier((zk, other)[i % 2], "/barrier").wait(timeout=5)
             released.append(i)
 
-        async with trio.open_nursery() as nursery:
+        async with anyio.create_task_group() as tasks:
             for i in range(6):
-                nursery.start_soon(waiter, i)
-            await trio.sleep(0.3)
+                tasks.start_soon(waiter, i)
+            await anyio.sleep(0.3)
             assert released == []
             assert await Barrier(other, "/barrier").remove()
         assert sorted(released) == list(range(6))
@@ -48,20 +50,20 @@ async def test_barrier_wait_survives_connection_loss(zks: Any, root: str, hosts:
     async with proxied(zks) as proxy, connect(proxy.hosts, root, session_timeout=4.0) as zk, \
             connect(hosts) as other:
         await Barrier(other, "/barrier").create()
-        async with trio.open_nursery() as nursery:
-            done = trio.Event()
+        async with anyio.create_task_group() as tasks:
+            done = anyio.Event()
 
             async def wait() -> None:
                 assert await Barrier(zk, "/barrier").wait(timeout=10)
                 done.set()
 
-            nursery.start_soon(wait)
-            await trio.sleep(0.2)
+            tasks.start_soon(wait)
+            await anyio.sleep(0.2)
             proxy.cut()
             await Barrier(other, "/barrier").remove()  # while the waiter is disconnected
-            await trio.sleep(0.3)
+            await anyio.sleep(0.3)
             proxy.restore()
-            with trio.fail_after(5):
+            with anyio.fail_after(5):
                 await done.wait()
 
 
@@ -71,17 +73,17 @@ async def test_double_barrier_enter_and_leave_together(hosts: str) -> None:
     async with connect(hosts) as z1, connect(hosts) as z2:
         async def member(i: int) -> None:
             zk = (z1, z2)[i % 2]
-            await trio.sleep(0.05 * i)
+            await anyio.sleep(0.05 * i)
             async with DoubleBarrier(zk, "/db", n, f"m{i}"):
                 log.append(("in", i))
-                await trio.sleep(0.05 * (n - i))
+                await anyio.sleep(0.05 * (n - i))
                 log.append(("work-done", i))
             log.append(("out", i))
 
-        with trio.fail_after(15):
-            async with trio.open_nursery() as nursery:
+        with anyio.fail_after(15):
+            async with anyio.create_task_group() as tasks:
                 for i in range(n):
-                    nursery.start_soon(member, i)
+                    tasks.start_soon(member, i)
         kinds = [k for k, _ in log]
         # Nobody starts before all have entered; nobody leaves before all are done.
         assert kinds[:n] == ["in"] * n
@@ -109,11 +111,11 @@ async def test_double_barrier_with_kazoo_members(any_server: Any, root: str) -> 
             barrier.leave()
 
         async with connect(any_server.hosts, root) as zk:
-            async with trio.open_nursery() as nursery:
-                nursery.start_soon(trio.to_thread.run_sync, kazoo_member)
-                with trio.fail_after(10):
+            async with anyio.create_task_group() as tasks:
+                tasks.start_soon(anyio.to_thread.run_sync, kazoo_member)
+                with anyio.fail_after(10):
                     async with DoubleBarrier(zk, "/db", 2, "ours"):
-                        assert await trio.to_thread.run_sync(entered.wait, 5)
+                        assert await anyio.to_thread.run_sync(entered.wait, 5)
     finally:
         stop_kazoo(kz)
 
@@ -128,9 +130,9 @@ async def test_counter_concurrent_adds_never_lose_an_update(hosts: str, curator:
             for _ in range(15):
                 afters.append((await counter.add(1)).post_value)
 
-        async with trio.open_nursery() as nursery:
+        async with anyio.create_task_group() as tasks:
             for zk in (z1, z2, z3, z1, z2, z3):
-                nursery.start_soon(adder, zk)
+                tasks.start_soon(adder, zk)
         assert await Counter(z1, "/count", curator=curator).get() == 90
         assert sorted(afters) == list(range(1, 91))  # each value seen by exactly one add
         counter = Counter(z1, "/count", curator=curator)
@@ -152,12 +154,12 @@ async def test_counter_shares_the_node_with_kazoo(any_server: Any, root: str) ->
                 for _ in range(20):
                     counter += 1
 
-            async with trio.open_nursery() as nursery:
-                nursery.start_soon(trio.to_thread.run_sync, kazoo_adds)
+            async with anyio.create_task_group() as tasks:
+                tasks.start_soon(anyio.to_thread.run_sync, kazoo_adds)
                 for _ in range(20):
                     await ours.add(1)
             assert await ours.get() == 40
-            assert await trio.to_thread.run_sync(lambda: KazooCounter(kz, "/count").value) == 40
+            assert await anyio.to_thread.run_sync(lambda: KazooCounter(kz, "/count").value) == 40
     finally:
         stop_kazoo(kz)
 
@@ -171,22 +173,22 @@ async def test_party_membership_follows_members(zks: Any, root: str, hosts: str)
             async for members in observer.watch():
                 seen.append(sorted(members))
 
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(watch)
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(watch)
             async with proxied(zks) as proxy, connect(proxy.hosts, root) as doomed:
                 async with connect(hosts) as a, Party(a, "/party", "a"), \
                         Party(doomed, "/party", "doomed"):
-                    with trio.fail_after(5):
+                    with anyio.fail_after(5):
                         while await observer.members() != ["a", "doomed"] and \
                                 sorted(await observer.members()) != ["a", "doomed"]:
-                            await trio.sleep(0.02)
+                            await anyio.sleep(0.02)
                     assert await observer.size() == 2
                     await expire(doomed, proxy)  # the member dies: it drops out by itself
-                    with trio.fail_after(5):
+                    with anyio.fail_after(5):
                         while await observer.members() != ["a"]:
-                            await trio.sleep(0.02)
-            with trio.fail_after(5):
+                            await anyio.sleep(0.02)
+            with anyio.fail_after(5):
                 while not seen or seen[-1] != []:
-                    await trio.sleep(0.02)
-            nursery.cancel_scope.cancel()
+                    await anyio.sleep(0.02)
+            tasks.cancel_scope.cancel()
         assert ["a", "doomed"] in seen and ["a"] in seen

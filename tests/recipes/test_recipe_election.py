@@ -7,24 +7,27 @@ import threading
 from collections import Counter as Tally
 from typing import Any
 
-import trio
+import anyio
+import pytest
 from kazoo.recipe.election import Election as KazooElection
 from support.kz import kazoo_client, stop_kazoo
 
 import client
 from client import errors as E
 from recipes.election import Election, LeadershipLostError
-from recipes.leader_latch import LeaderLatch
+from recipes.leader_latch import LatchLostError, LeaderLatch
 from tests.recipes.recipe_support import Chaos, History, connect, make_root, proxied
+
+pytestmark = pytest.mark.anyio
 
 
 async def candidate(name: str, hosts: str, root: str, history: History, stats: Tally,
-                    stop: trio.Event) -> None:
+                    stop: anyio.Event) -> None:
     async def lead() -> None:
         history.enter(name)
         try:
             stats["terms"] += 1
-            await trio.sleep(0.15)
+            await anyio.sleep(0.15)
         finally:
             history.exit(name)
 
@@ -37,22 +40,22 @@ async def candidate(name: str, hosts: str, root: str, history: History, stats: T
         except (E.SessionExpiredError, LeadershipLostError):
             stats["expired"] += 1
         except (E.ConnectionLossError, E.OperationTimeoutError):
-            await trio.sleep(0.1)
+            await anyio.sleep(0.1)
 
 
 async def test_one_leader_at_a_time_under_faults(zks: Any, root: str) -> None:
     await make_root(zks.hosts, root)
     history = History()
     stats: Tally = Tally()
-    stop = trio.Event()
+    stop = anyio.Event()
     async with proxied(zks) as p0, proxied(zks) as p1, proxied(zks) as p2, proxied(zks) as p3:
         proxies = [p0, p1, p2, p3]
         chaos = Chaos(proxies, seed=11)
-        async with trio.open_nursery() as nursery:
+        async with anyio.create_task_group() as tasks:
             for i, p in enumerate(proxies):
-                nursery.start_soon(candidate, f"c{i}", p.hosts, root, history, stats, stop)
+                tasks.start_soon(candidate, f"c{i}", p.hosts, root, history, stats, stop)
             await chaos.run(5.0)
-            await trio.sleep(0.5)
+            await anyio.sleep(0.5)
             stop.set()
     assert history.violations == []
     leaders = {who for who, _ in history.entries()}
@@ -63,14 +66,14 @@ async def test_one_leader_at_a_time_under_faults(zks: Any, root: str) -> None:
 async def test_leader_is_cancelled_and_another_takes_over(hosts: str) -> None:
     async with connect(hosts) as follower_zk:
         follower = Election(follower_zk, "/election", "follower")
-        took_over = trio.Event()
+        took_over = anyio.Event()
 
         async def follow() -> str:
             took_over.set()
             return "done"
 
-        async with trio.open_nursery() as nursery:
-            leader_running = trio.Event()
+        async with anyio.create_task_group() as tasks:
+            leader_running = anyio.Event()
 
             async def leader() -> None:
                 async with connect(hosts) as zk:
@@ -78,15 +81,15 @@ async def test_leader_is_cancelled_and_another_takes_over(hosts: str) -> None:
 
                     async def lead() -> None:
                         leader_running.set()
-                        await trio.sleep_forever()
+                        await anyio.sleep_forever()
 
-                    with trio.move_on_after(0.5):  # the leader "dies": its session closes
+                    with anyio.move_on_after(0.5):  # the leader "dies": its session closes
                         await election.run(lead)
 
-            nursery.start_soon(leader)
+            tasks.start_soon(leader)
             await leader_running.wait()
             assert await follower.contenders() == ["leader"]
-            with trio.fail_after(5):
+            with anyio.fail_after(5):
                 assert await follower.run(follow) == "done"
         assert took_over.is_set()
 
@@ -99,8 +102,8 @@ async def test_leadership_lost_on_disconnect(zks: Any, root: str, hosts: str) ->
             nonlocal cancelled
             proxy.cut()
             try:
-                await trio.sleep(10)
-            except trio.Cancelled:
+                await anyio.sleep(10)
+            except anyio.get_cancelled_exc_class():
                 cancelled = True
                 raise
 
@@ -135,7 +138,7 @@ async def test_shares_an_election_with_kazoo(any_server: Any, root: str) -> None
     async def our_candidate(zk: client.Client, name: str) -> None:
         async def lead() -> None:
             history.enter(name)
-            await trio.sleep(0.05)
+            await anyio.sleep(0.05)
             history.exit(name)
             terms[name] += 1
 
@@ -145,12 +148,12 @@ async def test_shares_an_election_with_kazoo(any_server: Any, root: str) -> None
 
     try:
         async with connect(any_server.hosts, root) as z1, connect(any_server.hosts, root) as z2:
-            async with trio.open_nursery() as nursery:
-                nursery.start_soon(trio.to_thread.run_sync, kazoo_candidate, kz, "k1")
-                nursery.start_soon(trio.to_thread.run_sync, kazoo_candidate, kz2, "k2")
-                nursery.start_soon(our_candidate, z1, "t1")
-                nursery.start_soon(our_candidate, z2, "t2")
-                await trio.sleep(2.0)
+            async with anyio.create_task_group() as tasks:
+                tasks.start_soon(anyio.to_thread.run_sync, kazoo_candidate, kz, "k1")
+                tasks.start_soon(anyio.to_thread.run_sync, kazoo_candidate, kz2, "k2")
+                tasks.start_soon(our_candidate, z1, "t1")
+                tasks.start_soon(our_candidate, z2, "t2")
+                await anyio.sleep(2.0)
                 assert len(await Election(z1, "/election").contenders()) >= 3
                 stop.set()
     finally:
@@ -168,7 +171,7 @@ async def test_latch_single_leader_under_faults(zks: Any, root: str) -> None:
     latches: dict[str, LeaderLatch] = {}
     violations: list[str] = []
     leaders_seen: list[str] = []
-    stop = trio.Event()
+    stop = anyio.Event()
 
     async def participant(name: str, hosts: str) -> None:
         while not stop.is_set():
@@ -176,14 +179,14 @@ async def test_latch_single_leader_under_faults(zks: Any, root: str) -> None:
                 async with connect(hosts, root, connect_timeout=3) as zk:
                     async with LeaderLatch(zk, "/latch", name) as latch:
                         latches[name] = latch
-                        with trio.CancelScope() as scope:
+                        with anyio.CancelScope() as scope:
                             stopping.append(scope)
                             while True:
                                 await latch.wait_leader()
                                 leaders_seen.append(name)
                                 await latch.wait_not_leader()
             except (E.SessionExpiredError, E.ConnectionLossError, E.OperationTimeoutError):
-                await trio.sleep(0.05)
+                await anyio.sleep(0.05)
             finally:
                 latches.pop(name, None)
 
@@ -192,28 +195,28 @@ async def test_latch_single_leader_under_faults(zks: Any, root: str) -> None:
             leading = [n for n, latch in latches.items() if latch.is_leader]
             if len(leading) > 1:
                 violations.append(f"{leading} lead at once")
-            await trio.sleep(0.005)
+            await anyio.sleep(0.005)
 
     async def current_leader() -> str:
-        with trio.fail_after(10):
+        with anyio.fail_after(10):
             while True:
                 leading = [n for n, latch in latches.items() if latch.is_leader]
                 if leading:
                     return leading[0]
-                await trio.sleep(0.02)
+                await anyio.sleep(0.02)
 
-    stopping: list[trio.CancelScope] = []
+    stopping: list[anyio.CancelScope] = []
     async with proxied(zks) as p0, proxied(zks) as p1, proxied(zks) as p2:
         proxies = {"l0": p0, "l1": p1, "l2": p2}
-        async with trio.open_nursery() as nursery:
+        async with anyio.create_task_group() as tasks:
             for name, p in proxies.items():
-                nursery.start_soon(participant, name, p.hosts)
-            nursery.start_soon(monitor)
+                tasks.start_soon(participant, name, p.hosts)
+            tasks.start_soon(monitor)
             for fault in ("cut", "freeze", "cut", "blip"):
                 leader = await current_leader()
                 proxy = proxies[leader]
                 (proxy.freeze if fault == "freeze" else proxy.cut)()
-                await trio.sleep(0.1 if fault == "blip" else 2.6)
+                await anyio.sleep(0.1 if fault == "blip" else 2.6)
                 proxy.cut()
                 proxy.restore()
             await current_leader()
@@ -224,18 +227,33 @@ async def test_latch_single_leader_under_faults(zks: Any, root: str) -> None:
     assert len(set(leaders_seen)) >= 2, leaders_seen
 
 
+async def test_latch_leading_is_cancelled_when_leadership_is_lost(zks: Any, root: str,
+                                                                 hosts: str) -> None:
+    async with proxied(zks) as proxy, connect(proxy.hosts, root) as zk:
+        async with LeaderLatch(zk, "/latch", "x") as latch:
+            reached = False
+            with anyio.fail_after(10), pytest.raises(LatchLostError):
+                async with latch.leading():
+                    assert latch.is_leader
+                    proxy.cut()
+                    await anyio.sleep(5)
+                    reached = True
+            assert not reached and not latch.is_leader
+            proxy.restore()
+
+
 async def test_latch_hands_over_on_close(hosts: str) -> None:
     async with connect(hosts) as a, connect(hosts) as b:
         async with LeaderLatch(b, "/latch", "b") as second:
-            with trio.fail_after(5):
+            with anyio.fail_after(5):
                 await second.wait_leader()
             async with LeaderLatch(a, "/latch", "a") as first:
-                with trio.fail_after(5):
+                with anyio.fail_after(5):
                     while len(await first.participants()) < 2:
-                        await trio.sleep(0.02)
+                        await anyio.sleep(0.02)
                 assert not first.is_leader and second.is_leader
                 assert [p.id for p in await first.participants()] == ["b", "a"]
-            with trio.fail_after(5):
+            with anyio.fail_after(5):
                 await second.wait_leader()
             leader = await second.leader()
             assert leader is not None and leader.id == "b"
@@ -243,6 +261,6 @@ async def test_latch_hands_over_on_close(hosts: str) -> None:
             node = second.node
             assert node is not None
             await a.delete(node)
-            with trio.fail_after(5):
+            with anyio.fail_after(5):
                 while second.node in (None, node) or not second.is_leader:
-                    await trio.sleep(0.05)
+                    await anyio.sleep(0.05)

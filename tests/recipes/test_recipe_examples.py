@@ -1,5 +1,5 @@
 """Every example in examples/ (but the client's quickstart) runs to the end against a fresh
-zkserver and exits 0, each within a few seconds."""
+zkserver and exits 0, each within a few seconds, under Trio and under asyncio (`--backend`)."""
 
 from __future__ import annotations
 
@@ -23,10 +23,12 @@ CASES = {
 }
 
 
+@pytest.mark.parametrize("backend", ["trio", "asyncio"])
 @pytest.mark.parametrize("name", sorted(CASES))
-def test_example_runs(zk_server: Any, name: str) -> None:
+def test_example_runs(zk_server: Any, name: str, backend: str) -> None:
     started = time.monotonic()
-    result = subprocess.run([sys.executable, str(EXAMPLES / name)], capture_output=True,
+    result = subprocess.run([sys.executable, str(EXAMPLES / name), "--backend", backend],
+                            capture_output=True,
                             text=True, timeout=60, env={**os.environ, "ZK_HOSTS": zk_server.hosts})
     elapsed = time.monotonic() - started
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
@@ -36,5 +38,6 @@ def test_example_runs(zk_server: Any, name: str) -> None:
 
 
 def test_every_example_is_tested() -> None:
-    present = {p.name for p in EXAMPLES.glob("*.py")} - {"quickstart.py"}
+    # quickstart.py and aiohttp_service.py have tests of their own.
+    present = {p.name for p in EXAMPLES.glob("*.py")} - {"quickstart.py", "aiohttp_service.py"}
     assert present == set(CASES)

@@ -7,21 +7,26 @@ import threading
 from collections import Counter as Tally
 from typing import Any
 
+import anyio
 import pytest
-import trio
 from kazoo.recipe.lock import Lock as KazooLock
 from support.kz import kazoo_client, stop_kazoo
 
 import client
 from client import errors as E
+from recipes._common import SessionLostError
 from recipes.lock import Lock, LockLostError, LockTimeout, revoke
+from recipes.multilock import MultiLock
+from recipes.semaphore import Semaphore
 from tests.recipes.recipe_support import Chaos, History, connect, expire, make_root, proxied
+
+pytestmark = pytest.mark.anyio
 
 WORKERS = 5
 
 
 async def lock_worker(name: str, hosts: str, root: str, history: History, stats: Tally,
-                      stop: trio.Event) -> None:
+                      stop: anyio.Event) -> None:
     """Take the lock again and again; inside, increment /counter with a compare-and-set that
     can only fail if someone else wrote in between, i.e. if exclusion broke."""
     while not stop.is_set():
@@ -34,7 +39,7 @@ async def lock_worker(name: str, hosts: str, root: str, history: History, stats:
                             history.enter(name, held.token)
                             try:
                                 data, stat = await zk.get("/counter")
-                                await trio.sleep(0.005)
+                                await anyio.sleep(0.005)
                                 stats["attempted"] += 1
                                 try:
                                     await zk.set("/counter", b"%d" % (int(data) + 1),
@@ -51,7 +56,7 @@ async def lock_worker(name: str, hosts: str, root: str, history: History, stats:
         except E.SessionExpiredError:
             stats["expired"] += 1
         except E.ConnectionLossError:
-            await trio.sleep(0.2)
+            await anyio.sleep(0.2)
 
 
 async def test_mutual_exclusion_under_faults(zks: Any, root: str) -> None:
@@ -69,16 +74,16 @@ async def check_exclusion(zks: Any, root: str, duration: float) -> None:
         await admin.create("/counter", b"0")
     history = History()
     stats: Tally = Tally()
-    stop = trio.Event()
+    stop = anyio.Event()
     async with proxied(zks) as p0, proxied(zks) as p1, proxied(zks) as p2, \
             proxied(zks) as p3, proxied(zks) as p4:
         proxies = [p0, p1, p2, p3, p4]
         chaos = Chaos(proxies)
-        async with trio.open_nursery() as nursery:
+        async with anyio.create_task_group() as tasks:
             for i, p in enumerate(proxies):
-                nursery.start_soon(lock_worker, f"w{i}", p.hosts, root, history, stats, stop)
+                tasks.start_soon(lock_worker, f"w{i}", p.hosts, root, history, stats, stop)
             await chaos.run(duration)
-            await trio.sleep(1.0)
+            await anyio.sleep(1.0)
             stop.set()
     async with connect(zks.hosts, root) as admin:
         final = int((await admin.get("/counter")).data)
@@ -115,7 +120,7 @@ async def test_fencing_token_rejects_a_paused_holder(zks: Any, hosts: str, root:
         token_a = lock_a.fencing_token
         assert token_a is not None
         proxy.freeze()  # a is "paused": its session expires while it thinks it holds the lock
-        with trio.fail_after(10):
+        with anyio.fail_after(10):
             assert await lock_b.acquire()
         token_b = lock_b.fencing_token
         assert token_b is not None and token_b > token_a
@@ -136,14 +141,38 @@ async def test_hold_is_cancelled_when_the_connection_drops(zks: Any, hosts: str,
         with pytest.raises(LockLostError):
             async with lock.hold():
                 proxy.cut()
-                await trio.sleep(5)
+                await anyio.sleep(5)
                 reached = True
         assert not reached
         proxy.restore()
     async with connect(hosts) as other:
-        with trio.fail_after(5):
+        with anyio.fail_after(5):
             while (await other.get_children("/lock")).children:
-                await trio.sleep(0.1)
+                await anyio.sleep(0.1)
+
+
+@pytest.mark.parametrize("kind", ["lock", "semaphore", "multilock"])
+async def test_plain_async_with_is_as_safe_as_hold(zks: Any, hosts: str, root: str,
+                                                   kind: str) -> None:
+    """`async with lock:` (and a semaphore's, a multi-lock's) is `hold()`: its body is
+    cancelled when the connection drops, and the lock is released."""
+    async with proxied(zks) as proxy, connect(proxy.hosts, root) as zk:
+        held = {"lock": lambda: Lock(zk, "/lock"),
+                "semaphore": lambda: Semaphore(zk, "/lock", max_leases=2),
+                "multilock": lambda: MultiLock(zk, ["/lock", "/lock2"])}[kind]()
+        reached = False
+        with pytest.raises(SessionLostError):  # LockLostError, or LeaseLostError
+            async with held:
+                assert held.is_acquired
+                proxy.cut()
+                await anyio.sleep(5)
+                reached = True
+        assert not reached and not held.is_acquired
+        proxy.restore()
+    async with connect(hosts) as other:
+        with anyio.fail_after(5):
+            while (await other.get_children("/lock")).children:
+                await anyio.sleep(0.1)
 
 
 async def test_session_expiry_loses_the_lock(zks: Any, hosts: str, root: str) -> None:
@@ -153,14 +182,14 @@ async def test_session_expiry_loses_the_lock(zks: Any, hosts: str, root: str) ->
         with pytest.raises(LockLostError, match="EXPIRED"):
             async with lock.hold(suspended_is_lost=False):
                 await expire(zk, proxy)
-                await trio.sleep(5)
+                await anyio.sleep(5)
         assert await Lock(other, "/lock").acquire(timeout=5)
 
 
 async def test_revocation(hosts: str) -> None:
     async with connect(hosts) as a, connect(hosts) as b:
         holder = Lock(a, "/lock", "a")
-        got_b = trio.Event()
+        got_b = anyio.Event()
 
         async def take_b() -> None:
             lock = Lock(b, "/lock", "b")
@@ -168,14 +197,14 @@ async def test_revocation(hosts: str) -> None:
             got_b.set()
             await lock.release()
 
-        async with trio.open_nursery() as nursery:
+        async with anyio.create_task_group() as tasks:
             with pytest.raises(LockLostError, match="revoked"):
                 async with holder.hold(revocable=True):
-                    nursery.start_soon(take_b)
-                    await trio.sleep(0.2)
+                    tasks.start_soon(take_b)
+                    await anyio.sleep(0.2)
                     assert await revoke(b, "/lock") is not None
-                    await trio.sleep(5)
-            with trio.fail_after(5):
+                    await anyio.sleep(5)
+            with anyio.fail_after(5):
                 await got_b.wait()
 
 
@@ -184,7 +213,7 @@ async def test_cancelled_acquire_leaves_no_node(hosts: str) -> None:
         first = Lock(a, "/lock")
         assert await first.acquire()
         waiter = Lock(b, "/lock")
-        with trio.move_on_after(0.3):
+        with anyio.move_on_after(0.3):
             await waiter.acquire()
         assert not waiter.is_acquired
         assert len((await a.get_children("/lock")).children) == 1
@@ -206,9 +235,9 @@ async def test_acquire_survives_a_lost_create_reply(zks: Any, hosts: str, root: 
         lock = Lock(zk, "/lock")
         await zk.ensure_path("/lock")
         proxy.drop_replies()
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(lock.acquire)
-            await trio.sleep(0.3)
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(lock.acquire)
+            await anyio.sleep(0.3)
             proxy.cut()
             proxy.restore()
         assert lock.is_acquired
@@ -229,10 +258,10 @@ async def test_only_the_predecessor_is_watched(hosts: str) -> None:
             async with locks[i]:
                 order.append(i)
 
-        async with trio.open_nursery() as nursery:
+        async with anyio.create_task_group() as tasks:
             for i in range(1, 6):
-                nursery.start_soon(contender, i)
-                await trio.sleep(0.05)
+                tasks.start_soon(contender, i)
+                await anyio.sleep(0.05)
             assert await locks[0].contenders() == [f"c{i}" for i in range(6)]
             await locks[0].release()
         assert order == [1, 2, 3, 4, 5]
@@ -260,23 +289,23 @@ async def test_excludes_kazoo_lock(any_server: Any, root: str, kazoo_first: bool
         while not stop.is_set():
             async with lock:
                 history.enter(name)
-                await trio.sleep(0.01)
+                await anyio.sleep(0.01)
                 history.exit(name)
                 rounds[name] += 1
 
     try:
         async with connect(any_server.hosts, root) as z1, connect(any_server.hosts, root) as z2:
-            async with trio.open_nursery() as nursery:
+            async with anyio.create_task_group() as tasks:
                 if kazoo_first:
-                    nursery.start_soon(trio.to_thread.run_sync, kazoo_worker, "k1")
-                    await trio.sleep(0.2)
-                nursery.start_soon(our_worker, z1, "t1")
-                nursery.start_soon(our_worker, z2, "t2")
+                    tasks.start_soon(anyio.to_thread.run_sync, kazoo_worker, "k1")
+                    await anyio.sleep(0.2)
+                tasks.start_soon(our_worker, z1, "t1")
+                tasks.start_soon(our_worker, z2, "t2")
                 if not kazoo_first:
-                    await trio.sleep(0.2)
-                    nursery.start_soon(trio.to_thread.run_sync, kazoo_worker, "k1")
-                nursery.start_soon(trio.to_thread.run_sync, kazoo_worker, "k2")
-                await trio.sleep(1.5)
+                    await anyio.sleep(0.2)
+                    tasks.start_soon(anyio.to_thread.run_sync, kazoo_worker, "k1")
+                tasks.start_soon(anyio.to_thread.run_sync, kazoo_worker, "k2")
+                await anyio.sleep(1.5)
                 stop.set()
     finally:
         stop.set()

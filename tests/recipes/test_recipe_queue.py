@@ -7,8 +7,8 @@ import random
 from collections import Counter as Tally
 from typing import Any
 
+import anyio
 import pytest
-import trio
 from kazoo.recipe.queue import Queue as KazooQueue
 from support.kz import kazoo_client, stop_kazoo
 
@@ -16,6 +16,8 @@ from client import errors as E
 from recipes.ack_queue import AckQueue, ClaimLostError
 from recipes.queue import PriorityQueue, Queue
 from tests.recipes.recipe_support import Chaos, connect, make_root, proxied
+
+pytestmark = pytest.mark.anyio
 
 
 async def test_fifo_order_and_priorities(hosts: str) -> None:
@@ -40,12 +42,12 @@ async def test_fifo_order_and_priorities(hosts: str) -> None:
 async def test_blocking_get_wakes_on_put(hosts: str) -> None:
     async with connect(hosts) as a, connect(hosts) as b:
         got: list[bytes | None] = []
-        async with trio.open_nursery() as nursery:
+        async with anyio.create_task_group() as tasks:
             async def consume() -> None:
                 got.append(await Queue(a, "/q").get(timeout=5))
 
-            nursery.start_soon(consume)
-            await trio.sleep(0.2)
+            tasks.start_soon(consume)
+            await anyio.sleep(0.2)
             await Queue(b, "/q").put(b"hello")
         assert got == [b"hello"]
 
@@ -63,9 +65,9 @@ async def test_concurrent_consumers_take_each_item_once(hosts: str) -> None:
             while (item := await queue.get(timeout=0.5)) is not None:
                 taken.append(item)
 
-        async with trio.open_nursery() as nursery:
+        async with anyio.create_task_group() as tasks:
             for zk in (c1, c2, c1, c2):
-                nursery.start_soon(consumer, zk)
+                tasks.start_soon(consumer, zk)
         assert sorted(taken, key=int) == [b"%d" % i for i in range(n)]
 
 
@@ -76,14 +78,14 @@ async def test_shares_the_queue_with_kazoo(any_server: Any, root: str) -> None:
         async with connect(any_server.hosts, root) as zk:
             ours = PriorityQueue(zk, "/q")
             theirs = KazooQueue(kz, "/q")
-            await trio.to_thread.run_sync(lambda: theirs.put(b"k-normal"))
-            await trio.to_thread.run_sync(lambda: theirs.put(b"k-urgent", priority=5))
+            await anyio.to_thread.run_sync(lambda: theirs.put(b"k-normal"))
+            await anyio.to_thread.run_sync(lambda: theirs.put(b"k-urgent", priority=5))
             await ours.put(b"t-urgent", 4)
             assert await ours.get() == b"t-urgent"
-            assert await trio.to_thread.run_sync(theirs.get) == b"k-urgent"
+            assert await anyio.to_thread.run_sync(theirs.get) == b"k-urgent"
             await ours.put(b"t-late")
             assert await ours.get() == b"k-normal"
-            assert await trio.to_thread.run_sync(theirs.get) == b"t-late"
+            assert await anyio.to_thread.run_sync(theirs.get) == b"t-late"
             assert await ours.size() == 0
     finally:
         stop_kazoo(kz)
@@ -104,7 +106,7 @@ async def test_ack_queue_processes_each_item_once_per_ack_under_faults(zks: Any,
     stats: Tally = Tally()
     unknown: set[str] = set()     # acks interrupted by the end of their session
     rng = random.Random(3)
-    done = trio.Event()
+    done = anyio.Event()
 
     async def producer() -> None:
         async with connect(zks.hosts, root) as zk:
@@ -127,7 +129,7 @@ async def test_ack_queue_processes_each_item_once_per_ack_under_faults(zks: Any,
                             stats["dropped-duplicate"] += 1  # handled before: just ack it
                         else:
                             processed[item.key] += 1
-                            await trio.sleep(0.005)
+                            await anyio.sleep(0.005)
                             if rng.random() < 0.1:
                                 stats["crash"] += 1
                                 raise Crash
@@ -147,16 +149,16 @@ async def test_ack_queue_processes_each_item_once_per_ack_under_faults(zks: Any,
 
     async with proxied(zks) as p0, proxied(zks) as p1, proxied(zks) as p2:
         proxies = [p0, p1, p2]
-        async with trio.open_nursery() as nursery:
+        async with anyio.create_task_group() as tasks:
             for i, p in enumerate(proxies):
-                nursery.start_soon(consumer, f"c{i}", p.hosts)
-            nursery.start_soon(producer)
+                tasks.start_soon(consumer, f"c{i}", p.hosts)
+            tasks.start_soon(producer)
             await Chaos(proxies, seed=9).run(5.0, pause=(0.4, 0.9))
             async with connect(zks.hosts, root) as zk:
                 q = AckQueue(zk, "/jobs")
-                with trio.fail_after(40):
+                with anyio.fail_after(40):
                     while len(applied) < n or await q.size() > 0:
-                        await trio.sleep(0.05)
+                        await anyio.sleep(0.05)
                 assert await q.in_flight() == 0
             done.set()
     # Every item was acknowledged once: by a consumer that knows it, or by one whose session

@@ -7,7 +7,8 @@ import threading
 from collections import Counter as Tally
 from typing import Any
 
-import trio
+import anyio
+import pytest
 from kazoo.recipe.lock import ReadLock as KazooReadLock
 from kazoo.recipe.lock import WriteLock as KazooWriteLock
 from support.kz import kazoo_client, stop_kazoo
@@ -19,6 +20,8 @@ from recipes.multilock import MultiLock
 from recipes.rwlock import ReadLock, ReadWriteLock, WriteLock
 from recipes.semaphore import Semaphore
 from tests.recipes.recipe_support import History, connect, make_root
+
+pytestmark = pytest.mark.anyio
 
 
 class RWHistory:
@@ -47,25 +50,25 @@ class RWHistory:
 async def test_readers_share_writers_exclude(hosts: str) -> None:
     history = RWHistory()
     rounds: Tally = Tally()
-    stop = trio.Event()
+    stop = anyio.Event()
 
     async def worker(zk: client.Client, name: str, write: bool) -> None:
         lock = (WriteLock if write else ReadLock)(zk, "/rw", name)
         while not stop.is_set():
             async with lock.hold():
                 history.enter(name, write)
-                await trio.sleep(0.02)
+                await anyio.sleep(0.02)
                 history.exit(name, write)
                 rounds[name] += 1
 
     async with connect(hosts) as z1, connect(hosts) as z2, connect(hosts) as z3:
-        async with trio.open_nursery() as nursery:
+        async with anyio.create_task_group() as tasks:
             for i, zk in enumerate((z1, z2, z3)):
-                nursery.start_soon(worker, zk, f"r{i}", False)
-                nursery.start_soon(worker, zk, f"r{i}b", False)
-            nursery.start_soon(worker, z1, "w1", True)
-            nursery.start_soon(worker, z2, "w2", True)
-            await trio.sleep(2.0)
+                tasks.start_soon(worker, zk, f"r{i}", False)
+                tasks.start_soon(worker, zk, f"r{i}b", False)
+            tasks.start_soon(worker, z1, "w1", True)
+            tasks.start_soon(worker, z2, "w2", True)
+            await anyio.sleep(2.0)
             stop.set()
     assert history.violations == []
     assert history.max_readers > 1
@@ -77,9 +80,9 @@ async def test_a_waiting_writer_blocks_later_readers(hosts: str) -> None:
         rw = ReadWriteLock(zk, "/rw", "a")
         assert await rw.read_lock.acquire()
         writer = WriteLock(zk, "/rw", "w")
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(writer.acquire)
-            await trio.sleep(0.2)
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(writer.acquire)
+            await anyio.sleep(0.2)
             late_reader = ReadLock(zk, "/rw", "late")
             assert not await late_reader.acquire(timeout=0.3)
             await rw.read_lock.release()
@@ -110,19 +113,19 @@ async def test_interoperates_with_kazoo_read_write_locks(any_server: Any, root: 
         while not stop.is_set():
             async with lock:
                 history.enter(name, write)
-                await trio.sleep(0.02)
+                await anyio.sleep(0.02)
                 history.exit(name, write)
                 rounds[name] += 1
 
     try:
         async with connect(any_server.hosts, root) as zk:
-            async with trio.open_nursery() as nursery:
-                nursery.start_soon(trio.to_thread.run_sync, kazoo_worker, "kw", True)
-                nursery.start_soon(trio.to_thread.run_sync, kazoo_worker, "kr", False)
-                nursery.start_soon(our_worker, zk, "tw", True)
-                nursery.start_soon(our_worker, zk, "tr1", False)
-                nursery.start_soon(our_worker, zk, "tr2", False)
-                await trio.sleep(2.0)
+            async with anyio.create_task_group() as tasks:
+                tasks.start_soon(anyio.to_thread.run_sync, kazoo_worker, "kw", True)
+                tasks.start_soon(anyio.to_thread.run_sync, kazoo_worker, "kr", False)
+                tasks.start_soon(our_worker, zk, "tw", True)
+                tasks.start_soon(our_worker, zk, "tr1", False)
+                tasks.start_soon(our_worker, zk, "tr2", False)
+                await anyio.sleep(2.0)
                 stop.set()
     finally:
         stop.set()
@@ -134,7 +137,7 @@ async def test_interoperates_with_kazoo_read_write_locks(any_server: Any, root: 
 
 async def test_semaphore_bounds_holders(hosts: str) -> None:
     history = History()
-    stop = trio.Event()
+    stop = anyio.Event()
     rounds: Tally = Tally()
 
     async def worker(zk: client.Client, name: str) -> None:
@@ -142,15 +145,15 @@ async def test_semaphore_bounds_holders(hosts: str) -> None:
         while not stop.is_set():
             async with sem.hold():
                 history.enter(name, limit=2)
-                await trio.sleep(0.02)
+                await anyio.sleep(0.1)  # long enough to overlap however slow acquiring is
                 history.exit(name)
                 rounds[name] += 1
 
     async with connect(hosts) as z1, connect(hosts) as z2:
-        async with trio.open_nursery() as nursery:
+        async with anyio.create_task_group() as tasks:
             for i in range(6):
-                nursery.start_soon(worker, (z1, z2)[i % 2], f"s{i}")
-            await trio.sleep(2.0)
+                tasks.start_soon(worker, (z1, z2)[i % 2], f"s{i}")
+            await anyio.sleep(2.0)
             stop.set()
         assert history.violations == []
         assert history.max_concurrent == 2
@@ -194,14 +197,14 @@ async def test_multilock_all_or_nothing(hosts: str) -> None:
             for _ in range(5):
                 async with MultiLock(zk, paths, name):
                     history.enter(name)
-                    await trio.sleep(0.01)
+                    await anyio.sleep(0.01)
                     history.exit(name)
 
         # Opposite orders cannot deadlock: locks are always taken in path order.
-        with trio.fail_after(20):
-            async with trio.open_nursery() as nursery:
-                nursery.start_soon(crosser, a, "ab", ["/locks/p", "/locks/q"])
-                nursery.start_soon(crosser, b, "ba", ["/locks/q", "/locks/p"])
+        with anyio.fail_after(20):
+            async with anyio.create_task_group() as tasks:
+                tasks.start_soon(crosser, a, "ab", ["/locks/p", "/locks/q"])
+                tasks.start_soon(crosser, b, "ba", ["/locks/q", "/locks/p"])
         assert history.violations == []
 
 

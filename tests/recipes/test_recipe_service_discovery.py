@@ -12,8 +12,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import anyio
 import pytest
-import trio
 
 from recipes.service_discovery import (
     RandomStrategy,
@@ -26,6 +26,8 @@ from recipes.service_discovery import (
 )
 from recipes.session import Session
 from tests.recipes.recipe_support import SESSION, Chaos, connect, make_root, proxied
+
+pytestmark = pytest.mark.anyio
 
 JAVA_SOURCE = (Path(__file__).resolve().parents[1] / "support" / "curator"
                / "CuratorDiscovery.java")
@@ -58,10 +60,10 @@ def test_instance_json_is_curators() -> None:
 
 async def test_registry_converges_to_the_live_set(zks: Any, root: str, hosts: str) -> None:
     expected: set[str] = set()
-    scopes: dict[str, trio.CancelScope] = {}
+    scopes: dict[str, anyio.CancelScope] = {}
 
     async def provider(instance_id: str, hosts: str, task_status: Any) -> None:
-        with trio.CancelScope() as scope:
+        with anyio.CancelScope() as scope:
             scopes[instance_id] = scope
             async with Session(hosts, session_timeout=SESSION, connect_timeout=3,
                                request_timeout=5) as session:
@@ -71,11 +73,11 @@ async def test_registry_converges_to_the_live_set(zks: Any, root: str, hosts: st
                         payload={"n": instance_id}))
                     expected.add(instance_id)
                     task_status.started()
-                    await trio.sleep_forever()
+                    await anyio.sleep_forever()
         expected.discard(instance_id)
 
     async def converged(cache: ServiceCache) -> None:
-        with trio.fail_after(15):
+        with anyio.fail_after(15):
             await cache.wait_for(lambda instances: ids(instances) == expected)
 
     async with connect(hosts) as watcher_zk:
@@ -83,26 +85,26 @@ async def test_registry_converges_to_the_live_set(zks: Any, root: str, hosts: st
                 proxied(zks) as p0, proxied(zks) as p1, proxied(zks) as p2, \
                 proxied(zks) as p3:
             proxies = {"a": p0, "b": p1, "c": p2, "d": p3}
-            async with trio.open_nursery() as nursery:
+            async with anyio.create_task_group() as tasks:
                 for name in ("a", "b", "c"):
-                    await nursery.start(provider, name, proxies[name].hosts + root)
+                    await tasks.start(provider, name, proxies[name].hosts + root)
                 await converged(cache)
                 await Chaos([p0, p1, p2], seed=21).run(3.0)
                 await converged(cache)  # expired sessions re-registered, blips invisible
                 scopes["b"].cancel()  # a provider goes away
-                await trio.sleep(0)
+                await anyio.sleep(0)
                 expected.discard("b")
                 await converged(cache)
-                await nursery.start(provider, "d", proxies["d"].hosts + root)  # one arrives
+                await tasks.start(provider, "d", proxies["d"].hosts + root)  # one arrives
                 await converged(cache)
                 p0.cut()  # a provider's session expires and stays away: its instance goes
-                await trio.sleep(SESSION * 2 + 0.5)
+                await anyio.sleep(SESSION * 2 + 0.5)
                 expected.discard("a")
                 await converged(cache)
                 p0.restore()
                 expected.add("a")  # its Session reconnects and registers again
                 await converged(cache)
-                nursery.cancel_scope.cancel()
+                tasks.cancel_scope.cancel()
             assert ids(cache.instances()) <= {"a", "b", "c", "d"}
 
 
@@ -112,9 +114,9 @@ async def test_registration_heals_and_unregister_wins(hosts: str) -> None:
             instance = ServiceInstance(name="api", id="x", address="h", port=1)
             await discovery.register(instance)
             await admin.delete("/services/api/x")  # someone removes our node: it comes back
-            with trio.fail_after(5):
+            with anyio.fail_after(5):
                 while await admin.exists("/services/api/x") is None:
-                    await trio.sleep(0.02)
+                    await anyio.sleep(0.02)
             stat = await admin.exists("/services/api/x")
             assert stat is not None and stat.ephemeralOwner == zk.session_id
             instance.port = 2
@@ -125,7 +127,7 @@ async def test_registration_heals_and_unregister_wins(hosts: str) -> None:
             assert found is not None and found.port == 2
             assert await discovery.query_for_names() == ["api"]
             await discovery.unregister(instance)
-            await trio.sleep(0.3)
+            await anyio.sleep(0.3)
             assert await admin.exists("/services/api/x") is None
             assert await discovery.query_for_instances("api") == []
 
@@ -177,8 +179,7 @@ def curator_main(tmp_path_factory: Any) -> Iterator[list[str]]:
 
 
 async def java(cmd: list[str], *args: str) -> list[str]:
-    result = await trio.run_process([*cmd, *args], capture_stdout=True, capture_stderr=True,
-                                    check=False)
+    result = await anyio.run_process([*cmd, *args], check=False)
     assert result.returncode == 0, (result.stdout, result.stderr[-3000:])
     return result.stdout.decode().splitlines()
 
@@ -212,17 +213,17 @@ async def test_we_see_curators_instances(any_server: Any, root: str,
         async with ServiceCache(zk, "/services", "api") as cache, \
                 ServiceDiscovery(zk, "/services") as discovery:
             await discovery.register(ServiceInstance(name="api", id="py", address="h", port=1))
-            proc = await trio.lowlevel.open_process(
+            proc = await anyio.open_process(
                 [*curator_main, "register", connect_string, "/services", "api", "j1", "7001"],
                 stdin=subprocess.PIPE, stdout=subprocess.PIPE)
             try:
                 assert proc.stdout is not None and proc.stdin is not None
-                with trio.fail_after(30):
+                with anyio.fail_after(30):
                     line = b""
                     while not line.endswith(b"\n"):
-                        line += await proc.stdout.receive_some(1)
+                        line += await proc.stdout.receive(1)
                 assert line == b"REGISTERED j1\n"
-                with trio.fail_after(10):
+                with anyio.fail_after(10):
                     await cache.wait_for(lambda instances: ids(instances) == {"py", "j1"})
                 j1 = next(i for i in cache.instances() if i.id == "j1")
                 assert (j1.address, j1.port, j1.payload) == ("127.0.0.1", 7001, {"lang": "java"})
@@ -231,9 +232,9 @@ async def test_we_see_curators_instances(any_server: Any, root: str,
                 provider = ServiceProvider(cache, RoundRobinStrategy())
                 assert {provider.get_instance().id for _ in range(2)} == {"py", "j1"}  # type: ignore[union-attr]
                 await proc.stdin.aclose()  # Curator unregisters
-                with trio.fail_after(20):
+                with anyio.fail_after(20):
                     await proc.wait()
-                with trio.fail_after(10):
+                with anyio.fail_after(10):
                     await cache.wait_for(lambda instances: ids(instances) == {"py"})
             finally:
                 if proc.returncode is None:
