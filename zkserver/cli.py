@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 import textwrap
@@ -44,6 +45,7 @@ async def run_server(config: Config) -> None:
 
 
 def _dump(name: str, argv: list[str]) -> int:
+    from zkserver import progress
     from zkserver.storage import inspect
     from zkserver.storage.framing import CorruptFile
 
@@ -61,8 +63,15 @@ def _dump(name: str, argv: list[str]) -> int:
             lines = inspect.dump_log(args.file)
         else:
             lines = inspect.dump_snapshot(args.file, args.data)
-        for line in lines:
+        # Lines counted on stderr while stdout goes to a file or a pipe.
+        bars = progress.for_terminal() if not sys.stdout.isatty() else None
+        what = f"dumping {os.path.basename(args.file)}"
+        for i, line in enumerate(lines, 1):
             print(line)
+            if bars is not None and i % 10_000 == 0:
+                bars(what, i, None)
+        if bars is not None:
+            bars.close()
     except (CorruptFile, OSError) as e:
         print(f"zkserver: {e}", file=sys.stderr)
         return 1
