@@ -23,7 +23,7 @@ from collections.abc import Callable
 
 import trio
 
-from zkserver import __version__
+from zkserver import __version__, progress
 from zkserver.config import Config, ConfigError, default_config, load_config
 from zkserver.server.server import Server
 
@@ -31,7 +31,11 @@ log = logging.getLogger("zkserver")
 
 
 async def run_server(config: Config) -> None:
-    server = Server(config)
+    # A long log to replay shows its progress on a terminal.
+    bars = progress.for_terminal()
+    server = Server(config, progress=bars)
+    if bars is not None:
+        bars.close()
     with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
         async with trio.open_nursery() as nursery:
             await nursery.start(server.serve)
@@ -45,7 +49,6 @@ async def run_server(config: Config) -> None:
 
 
 def _dump(name: str, argv: list[str]) -> int:
-    from zkserver import progress
     from zkserver.storage import inspect
     from zkserver.storage.framing import CorruptFile
 

@@ -87,3 +87,32 @@ def test_no_bars_when_not_asked(tmp_path: Path) -> None:
 def test_import_of_a_million_nodes_shows_progress(tmp_path: Path) -> None:
     write_zk_snapshot(tmp_path / "zk", 1_000_000)
     check(tmp_path / "zk", tmp_path / "zkserver", 1_000_000)
+
+
+@pytest.mark.slow
+def test_start_up_recovery_shows_progress(tmp_path: Path, monkeypatch) -> None:
+    from kazoo.client import KazooClient
+
+    from zkserver.testing.servers import TestServer
+
+    monkeypatch.setenv("ZKSERVER_PROGRESS", "1")
+    monkeypatch.setenv("PYTHONPATH", str(REPO))
+    server = TestServer(tmp_path).start()
+    try:
+        kz = KazooClient(server.hosts)
+        kz.start()
+        kz.create("/w")
+        for start in range(0, 25_000, 1_000):
+            results = [kz.create_async(f"/w/n{i}") for i in range(start, start + 1_000)]
+            for r in results:
+                r.get(timeout=30)
+        kz.stop()
+        kz.close()
+        server.kill()  # no snapshot at exit: the next start replays the whole log
+        size = server.log_path.stat().st_size
+        server.start()
+        output = server.log_path.read_text(errors="replace")[size:].replace("\r", "\n")
+        bars = [line for line in output.splitlines() if line.startswith("replaying log.")]
+        assert bars and "20000" in bars[-1], output[-2000:]
+    finally:
+        server.kill()
