@@ -28,5 +28,10 @@ if ! dpkg -s chromium >/dev/null 2>&1; then
 fi
 
 python3 -m pip install -q --disable-pip-version-check -e '.[test]'
+
+# devex: the documentation site's build (mkdocs, mkdocstrings; tests/devex/test_docs.py builds
+# it with --strict and runs its examples). `wheel` (in the test extra) lets
+# tests/devex/test_plugin_project.py pip-install zkserver into a fresh venv offline.
+python3 -m pip install -q --disable-pip-version-check -e '.[docs]'
 python3 -m ruff check zkserver client recipes tests bench examples
 exec python3 -m pytest -q "$@"

@@ -1,13 +1,12 @@
-"""The `zkserver` command.
+"""The `zkserver` command: run a server, or one of the tools that `zkserver --help` lists.
 
     zkserver                          standalone server on 127.0.0.1:2181, data in ./zkdata
     zkserver PATH/zoo.cfg             a server from a standard ZooKeeper zoo.cfg
-    zkserver dump-log FILE            print a transaction log segment
-    zkserver dump-snapshot FILE [-d]  print a snapshot (-d: with data and ACLs)
-    zkserver import-zookeeper ZK_DATA_DIR DATA_DIR
-                                      import an Apache ZooKeeper data directory
-    zkserver ensemble --size N        a local N-server ensemble for development
-    zkserver shell [-server h:p] ...  the zkcli shell (also installed as `zkcli`)
+    zkserver COMMAND [ARGS...]        a tool; `zkserver COMMAND --help` describes it
+
+The tools live in `COMMANDS`, one line of help each, and each parses its own arguments (so that
+`zkserver shell` takes exactly what `zkcli` takes). A tool's module is imported only when it
+runs.
 
 SIGTERM and SIGINT stop the server cleanly (exit status 0).
 """
@@ -16,12 +15,15 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
+import textwrap
+from collections.abc import Callable
 
 import trio
 
-from zkserver import __version__
+from zkserver import __version__, progress
 from zkserver.config import Config, ConfigError, default_config, load_config
 from zkserver.server.server import Server
 
@@ -29,7 +31,11 @@ log = logging.getLogger("zkserver")
 
 
 async def run_server(config: Config) -> None:
-    server = Server(config)
+    # A long log to replay shows its progress on a terminal.
+    bars = progress.for_terminal()
+    server = Server(config, progress=bars)
+    if bars is not None:
+        bars.close()
     with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
         async with trio.open_nursery() as nursery:
             await nursery.start(server.serve)
@@ -42,45 +48,95 @@ async def run_server(config: Config) -> None:
                 break
 
 
-def _tool(argv: list[str]) -> int:
+def _dump(name: str, argv: list[str]) -> int:
     from zkserver.storage import inspect
     from zkserver.storage.framing import CorruptFile
 
-    parser = argparse.ArgumentParser(prog=f"zkserver {argv[0]}")
-    parser.add_argument("file")
-    parser.add_argument("-d", "--data", action="store_true", help="show data and ACLs")
-    args = parser.parse_args(argv[1:])
+    what = "transaction log segment" if name == "dump-log" else "snapshot"
+    parser = argparse.ArgumentParser(
+        prog=f"zkserver {name}",
+        description=f"Print a zkserver {what} (a file under <dataDir>/zkserver/ or "
+                    f"<dataLogDir>/zkserver/) as text, one record a line.")
+    parser.add_argument("file", help=f"the {what} file")
+    if name == "dump-snapshot":
+        parser.add_argument("-d", "--data", action="store_true", help="show data and ACLs")
+    args = parser.parse_args(argv)
     try:
-        if argv[0] == "dump-log":
+        if name == "dump-log":
             lines = inspect.dump_log(args.file)
         else:
             lines = inspect.dump_snapshot(args.file, args.data)
-        for line in lines:
+        # Lines counted on stderr while stdout goes to a file or a pipe.
+        bars = progress.for_terminal() if not sys.stdout.isatty() else None
+        what = f"dumping {os.path.basename(args.file)}"
+        for i, line in enumerate(lines, 1):
             print(line)
+            if bars is not None and i % 10_000 == 0:
+                bars(what, i, None)
+        if bars is not None:
+            bars.close()
     except (CorruptFile, OSError) as e:
         print(f"zkserver: {e}", file=sys.stderr)
         return 1
     return 0
 
 
+def _import_zookeeper(argv: list[str]) -> int:
+    from zkserver.migrate.importer import main as import_main
+
+    return import_main(argv)
+
+
+def _ensemble(argv: list[str]) -> int:
+    from zkserver.devensemble import main as ensemble_main
+
+    return ensemble_main(argv)
+
+
+def _shell(argv: list[str]) -> int:
+    from zkserver.shell.main import main as shell_main
+
+    return shell_main(argv, prog="zkserver shell")
+
+
+# name -> (its line in `zkserver --help`, its main, given the arguments after the name)
+COMMANDS: dict[str, tuple[str, Callable[[list[str]], int]]] = {
+    "ensemble": ("run a local ensemble of N servers until Ctrl-C; prints the connection "
+                 "string", _ensemble),
+    "shell": ("the zkCli.sh-compatible shell (also installed as `zkcli`)", _shell),
+    "dump-log": ("print a transaction log segment", lambda argv: _dump("dump-log", argv)),
+    "dump-snapshot": ("print a snapshot (-d: with data and ACLs)",
+                      lambda argv: _dump("dump-snapshot", argv)),
+    "import-zookeeper": ("import an Apache ZooKeeper data directory (snapshots and logs)",
+                         _import_zookeeper),
+}
+
+
+def parser() -> argparse.ArgumentParser:
+    width = max(len(name) for name in COMMANDS) + 2
+    commands = "\n".join(f"  {name:<{width}}{line}" for name, (line, _) in COMMANDS.items())
+    p = argparse.ArgumentParser(
+        prog="zkserver",
+        usage="zkserver [--log-level LEVEL] [zoo.cfg]\n       zkserver COMMAND [ARGS...]",
+        description=textwrap.fill(
+            "A ZooKeeper-compatible coordination service. Without a command it runs a server: "
+            "from a standard zoo.cfg, or standalone on 127.0.0.1:2181 with its data in "
+            "./zkdata.", 79),
+        epilog=f"commands:\n{commands}\n\n`zkserver COMMAND --help` describes each command. "
+               "SIGTERM or Ctrl-C stops a server cleanly.",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("config", nargs="?", help="a ZooKeeper zoo.cfg (default: built-in)")
+    p.add_argument("--log-level", default="INFO", metavar="LEVEL",
+                   help="DEBUG, INFO (the default), WARNING or ERROR")
+    p.add_argument("--version", action="version", version=f"zkserver {__version__}")
+    return p
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    if argv and argv[0] in ("dump-log", "dump-snapshot"):
-        return _tool(argv)
-    if argv and argv[0] == "import-zookeeper":
-        from zkserver.migrate.importer import main as import_main
-        return import_main(argv[1:])
-    if argv and argv[0] == "ensemble":
-        from zkserver.devensemble import main as ensemble_main
-        return ensemble_main(argv[1:])
-    if argv and argv[0] == "shell":
-        from zkserver.shell.main import main as shell_main
-        return shell_main(argv[1:])
-    parser = argparse.ArgumentParser(prog="zkserver", description=__doc__.split("\n")[0])
-    parser.add_argument("config", nargs="?", help="a ZooKeeper zoo.cfg (default: built-in)")
-    parser.add_argument("--log-level", default="INFO")
-    parser.add_argument("--version", action="version", version=f"zkserver {__version__}")
-    args = parser.parse_args(argv)
+    if argv and argv[0] in COMMANDS:
+        return COMMANDS[argv[0]][1](argv[1:])
+    args = parser().parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:

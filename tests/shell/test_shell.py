@@ -434,3 +434,17 @@ def test_completion_candidates() -> None:
     assert complete("ls /app/t", "/app/t", children) == ["/app/two"]
     assert complete("ls -", "-", children) == []
     assert complete("create /x da", "da", children) == []
+
+
+def test_piped_session_prints_in_order(zk_server) -> None:
+    """`echo ... | zkcli`, stdout and stderr into one pipe as a terminal shows them: each
+    command's output in the order of the commands, a line each, as zkCli.sh prints it."""
+    script = "create /x 1\nls /\nget /x\nget /missing\nset /x 2\nget /x\ndelete /x\nls /\n"
+    for command in ([*SHELL, "-server", zk_server.hosts],
+                    [sys.executable, "-m", "zkserver", "shell", "-server", zk_server.hosts]):
+        r = subprocess.run(command, input=script, text=True, stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, timeout=60, env=_env(), cwd=REPO)
+        assert r.stdout.splitlines() == [
+            "Created /x", "[x, zookeeper]", "1", "Node does not exist: /missing", "2",
+            "[zookeeper]"], r.stdout
+        assert r.returncode == 0

@@ -22,8 +22,10 @@ import time
 
 import attrs
 
+from zkserver import progress as progressmod
 from zkserver.migrate import zkfiles
 from zkserver.migrate.zkfiles import ZkFileError, ZkSnapshot
+from zkserver.progress import Progress
 from zkserver.storage import snapshot as snapmod
 from zkserver.storage import txnlog
 from zkserver.storage.files import Disk
@@ -55,8 +57,10 @@ def version2(d: str) -> str:
     return sub if os.path.isdir(sub) else d
 
 
-def build_tree(snap_dir: str, log_dir: str) -> tuple[DataTree, ImportResult]:
-    """ZooKeeper's state, as it would load it: newest intact snapshot plus the log after it."""
+def build_tree(snap_dir: str, log_dir: str,
+               progress: Progress | None = None) -> tuple[DataTree, ImportResult]:
+    """ZooKeeper's state, as it would load it: newest intact snapshot plus the log after it.
+    `progress` hears the bytes of the snapshot parsed, then the transactions replayed."""
     warnings: list[str] = []
     snaps = zkfiles.snapshot_files(snap_dir)
     logs = zkfiles.log_files(log_dir)
@@ -67,7 +71,7 @@ def build_tree(snap_dir: str, log_dir: str) -> tuple[DataTree, ImportResult]:
     damaged: list[str] = []
     for _, path in snaps:
         try:
-            snap = zkfiles.read_snapshot(path)
+            snap = zkfiles.read_snapshot(path, progress)
             break
         except ZkFileError as e:
             damaged.append(str(e))
@@ -81,7 +85,7 @@ def build_tree(snap_dir: str, log_dir: str) -> tuple[DataTree, ImportResult]:
     tree = tree_from_snapshot(snap) if snap is not None else DataTree()
     snap_zxid = snap.zxid if snap is not None else 0
     used = zkfiles.logs_after(logs, snap_zxid)
-    replayed = replay(tree, used, warnings)
+    replayed = replay(tree, used, warnings, progress)
     drop_orphan_ephemerals(tree, warnings)
     check_shape(tree)
     result = ImportResult(snap.path if snap else None, snap_zxid, [p for _, p in used],
@@ -105,9 +109,11 @@ def tree_from_snapshot(snap: ZkSnapshot) -> DataTree:
     return tree
 
 
-def replay(tree: DataTree, logs: list[tuple[int, str]], warnings: list[str]) -> int:
+def replay(tree: DataTree, logs: list[tuple[int, str]], warnings: list[str],
+           progress: Progress | None = None) -> int:
     replayed = 0
     for _, path in logs:
+        what = f"replaying {os.path.basename(path)}"
         try:
             log = zkfiles.read_log(path)
         except OSError as e:
@@ -123,6 +129,8 @@ def replay(tree: DataTree, logs: list[tuple[int, str]], warnings: list[str]) -> 
                     "are missing (a log file deleted or damaged?)")
             tree.apply(fill_in(tree, txn))
             replayed += 1
+            if progress is not None and replayed % zkfiles.PROGRESS_EVERY == 0:
+                progress(what, replayed, None)
         if log.torn:
             warnings.append(f"{path}: read up to offset {log.end}, then {log.torn}: a write "
                             "cut short by a crash, never acknowledged (last intact zxid "
@@ -175,7 +183,7 @@ def _zkserver_files(d: str) -> list[str]:
 
 def import_zookeeper(zk_data_dir: str, target_data_dir: str, *, zk_log_dir: str | None = None,
                      target_log_dir: str | None = None, force: bool = False,
-                     now: int | None = None) -> ImportResult:
+                     now: int | None = None, progress: Progress | None = None) -> ImportResult:
     """Read ZooKeeper's `dataDir` (and `dataLogDir`, if separate); write zkserver's snapshot
     into `<target_data_dir>/zkserver/`. Refuses to replace an existing zkserver state (a
     snapshot or log in `<target_data_dir>/zkserver/` or `<target_log_dir>/zkserver/`) unless
@@ -193,7 +201,7 @@ def import_zookeeper(zk_data_dir: str, target_data_dir: str, *, zk_log_dir: str 
         raise MigrationError(f"{out_snap} already holds zkserver data ({existing[0]}"
                              f"{' and more' if len(existing) > 1 else ''}); "
                              "use --force to replace it")
-    tree, result = build_tree(snap_dir, log_dir)
+    tree, result = build_tree(snap_dir, log_dir, progress)
     disk = Disk()
     for path in existing:
         disk.remove(path)
@@ -216,8 +224,13 @@ def main(argv: list[str]) -> int:
                         help="replace zkserver data already in the target directories")
     args = parser.parse_args(argv)
     try:
-        r = import_zookeeper(args.zk_data_dir, args.data_dir, zk_log_dir=args.zk_log_dir,
-                             target_log_dir=args.log_dir, force=args.force)
+        bars = progressmod.for_terminal()
+        try:
+            r = import_zookeeper(args.zk_data_dir, args.data_dir, zk_log_dir=args.zk_log_dir,
+                                 target_log_dir=args.log_dir, force=args.force, progress=bars)
+        finally:
+            if bars is not None:
+                bars.close()
     except MigrationError as e:
         print(f"zkserver: import failed: {e}", file=sys.stderr)
         return 1

@@ -32,6 +32,7 @@ import zlib
 
 import attrs
 
+from zkserver.progress import Progress
 from zkserver.proto.jute import JuteError, Reader
 from zkserver.tree import acl as aclmod
 from zkserver.tree.datatree import CONTAINER_OWNER, ttl_owner
@@ -57,6 +58,7 @@ OPEN_ACL_ID = -1  # ReferenceCountedACLCache: -1 stands for OPEN_ACL_UNSAFE, nev
 FILE_LIMIT = 1 << 31  # lengths inside a file are bounded by the file, not by jute.maxbuffer
 TXN_DIGEST_SIZE = 12  # TxnDigest: int version, long treeDigest
 SEAL_SIZE = 13  # long checksum, then the string "/"
+PROGRESS_EVERY = 10_000  # nodes (or transactions) between two progress reports
 
 # ZooDefs.OpCode values that appear in a transaction log
 OP_CREATE, OP_DELETE, OP_SET_DATA, OP_SET_ACL, OP_CHECK, OP_MULTI = 1, 2, 5, 7, 13, 14
@@ -167,8 +169,9 @@ def _listdir(d: str) -> list[str]:
 # -- snapshots ----------------------------------------------------------------------------------
 
 
-def read_snapshot(path: str) -> ZkSnapshot:
-    """Parse and verify one snapshot file; raises ZkFileError naming what is wrong."""
+def read_snapshot(path: str, progress: Progress | None = None) -> ZkSnapshot:
+    """Parse and verify one snapshot file; raises ZkFileError naming what is wrong. `progress`
+    hears how many bytes of the (decompressed) snapshot have been parsed."""
     zxid = _zxid_of(os.path.basename(path), SNAP_PREFIX)
     if zxid is None:
         raise ZkFileError(path, 0, "not a snapshot file name (snapshot.<hex zxid>)")
@@ -184,7 +187,7 @@ def read_snapshot(path: str) -> ZkSnapshot:
             sid = r.long()
             sessions[sid] = r.int()
         acls = _read_acl_cache(r, path)
-        nodes = _read_nodes(r, path, acls)
+        nodes = _read_nodes(r, path, acls, progress)
         _check_seal(r, data, path)
         digest_zxid = None
         # Optional sealed sections, each with its own checksum over everything before it.
@@ -254,13 +257,20 @@ def _read_acl_cache(r: Reader, path: str) -> dict[int, aclmod.AclList]:
     return acls
 
 
-def _read_nodes(r: Reader, path: str, acls: dict[int, aclmod.AclList]) -> list[ZkNode]:
+def _read_nodes(r: Reader, path: str, acls: dict[int, aclmod.AclList],
+                progress: Progress | None = None) -> list[ZkNode]:
     nodes: list[ZkNode] = []
     seen: set[str] = set()
+    what = f"reading {os.path.basename(path)}"
+    size = r.end
     while True:
         at = r.pos
+        if progress is not None and len(nodes) % PROGRESS_EVERY == 0:
+            progress(what, at, size)
         p = r.ustring()
         if p == "/":
+            if progress is not None:
+                progress(what, size, size)
             return nodes
         if p is None:
             raise ZkFileError(path, at, "null node path")

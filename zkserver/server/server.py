@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 import trio
 
 from zkserver.engine import Client
+from zkserver.progress import Progress
 from zkserver.server import admin, lograte, metrics, tls
 from zkserver.server.commit_path import CommitPath, LocalLog
 from zkserver.server.connection import serve_connection
@@ -59,7 +60,8 @@ def commit_path_class(config: Any) -> type[LocalLog] | type[Member]:
 
 
 class Server:
-    def __init__(self, config: Any, disk: Disk | None = None) -> None:
+    def __init__(self, config: Any, disk: Disk | None = None,
+                 progress: Progress | None = None) -> None:
         self.config = config
         self.disk = disk or Disk()
         self.snap_dir = os.path.join(config.data_dir, "zkserver")
@@ -68,7 +70,8 @@ class Server:
         self.disk.makedirs(self.log_dir)
         self.started = self.now()  # for uptime
         path_class = commit_path_class(config)
-        recovered = recover(self.disk, self.snap_dir, self.log_dir, path_class.keeps_history)
+        recovered = recover(self.disk, self.snap_dir, self.log_dir, path_class.keeps_history,
+                            progress)
         for warning in recovered.warnings:
             log.warning("%s", warning)
         now = self.now()

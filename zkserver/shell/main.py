@@ -26,6 +26,7 @@ from typing import Any
 import trio
 
 from zkserver.shell.commands import QuitShell, Shell, complete
+from zkserver.shell.text import usage_lines
 
 # Commands that need no server: a one-shot run of these does not connect.
 _OFFLINE = {"help", "version", "history", "printwatches"}
@@ -39,6 +40,7 @@ class Options:
         self.timeout_ms = 30000
         self.read_only = False
         self.command: list[str] = []
+        self.help = False
 
 
 def parse_argv(argv: list[str]) -> Options:
@@ -64,7 +66,7 @@ def parse_argv(argv: list[str]) -> Options:
         elif arg == "-r":
             opts.read_only = True
         elif arg in ("-h", "-help", "--help"):
-            opts.command = ["help"]
+            opts.help = True
             break
         elif not arg.startswith("-"):
             opts.command = argv[i - 1:]
@@ -182,8 +184,29 @@ def _leaves(error: BaseException) -> list[BaseException]:
     return [error]
 
 
-def main(argv: list[str] | None = None) -> int:
+OPTIONS = """\
+usage: {prog} [-server host:port[,host:port...][/chroot]] [-timeout ms] [-r] [COMMAND ARGS...]
+
+The zkCli.sh shell on zkserver's client, for zkserver or Apache ZooKeeper. With a command it runs
+that one and exits (status 0, 1 on error, 127 for an unknown command); without one it reads
+commands from stdin, a prompt with history and completion on a terminal, or one command a line
+from a pipe or file, each command's output printed in order as zkCli.sh prints it.
+
+options:
+  -server HOSTS   where to connect (default localhost:2181); a /chroot may end the list
+  -timeout MS     session timeout in milliseconds (default 30000)
+  -r              read-only mode: connect to a server that lost its quorum
+  -h, --help      this help, then the commands
+
+commands:"""
+
+
+def main(argv: list[str] | None = None, prog: str = "zkcli") -> int:
     opts = parse_argv(sys.argv[1:] if argv is None else argv)
+    if opts.help:
+        print(OPTIONS.format(prog=prog))
+        print("\n".join(usage_lines()[1:]))
+        return 0
     for stream in (sys.stdout, sys.stderr):
         reconfigure = getattr(stream, "reconfigure", None)
         if reconfigure is not None:

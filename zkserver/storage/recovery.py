@@ -9,13 +9,18 @@ lose acknowledged writes.
 
 from __future__ import annotations
 
+import os
+
 import attrs
 
+from zkserver.progress import Progress
 from zkserver.storage import snapshot as snapmod
 from zkserver.storage.files import Disk, SimDisk
 from zkserver.storage.framing import CorruptFile
 from zkserver.storage.txnlog import read_segment, segments
 from zkserver.tree.datatree import DataTree
+
+PROGRESS_EVERY = 10_000
 
 
 @attrs.define
@@ -28,9 +33,11 @@ class Recovered:
 
 
 def recover(disk: Disk | SimDisk, snap_dir: str, log_dir: str,
-            keep_txns: bool = False) -> Recovered:
+            keep_txns: bool = False, progress: Progress | None = None) -> Recovered:
     """`keep_txns`: also return the replayed transactions (an ensemble member's history);
-    a standalone server doesn't need them, and a long log would hold a lot of memory."""
+    a standalone server doesn't need them, and a long log would hold a lot of memory.
+    `progress` hears how many transactions of each segment have been replayed, every
+    `PROGRESS_EVERY` (a long log takes a while: the user should see it move)."""
     warnings: list[str] = []
     for d in {snap_dir, log_dir}:
         for name in disk.listdir(d):
@@ -58,7 +65,10 @@ def recover(disk: Disk | SimDisk, snap_dir: str, log_dir: str,
     for i in range(start, len(segs)):
         path = segs[i][1]
         scan, txns = read_segment(disk, path)
-        for txn in txns:
+        what = f"replaying {os.path.basename(path)}"
+        for n, txn in enumerate(txns, 1):
+            if progress is not None and n % PROGRESS_EVERY == 0:
+                progress(what, n, None)
             if txn.zxid <= tree.last_zxid:
                 continue
             if txn.zxid != tree.last_zxid + 1 and txn.zxid >> 32 == tree.last_zxid >> 32:

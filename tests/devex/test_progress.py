@@ -1,0 +1,118 @@
+"""Progress on a long `zkserver import-zookeeper`: bars on stderr while a large ZooKeeper
+snapshot is parsed, stdout left to the tool's own report. The snapshot is written here in
+ZooKeeper's format (the importer's tests check that format against ZooKeeper's own files), so
+a million nodes take seconds to make rather than a ZooKeeper run."""
+
+from __future__ import annotations
+
+import os
+import re
+import struct
+import subprocess
+import sys
+import zlib
+from pathlib import Path
+
+import pytest
+
+from zkserver.migrate import zkfiles
+from zkserver.proto.jute import Writer
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def write_zk_snapshot(data_dir: Path, nodes: int, zxid: int = 0x100000001) -> Path:
+    """A ZooKeeper dataDir whose one snapshot holds `nodes` znodes under /big (open ACL)."""
+    w = Writer()
+    w.raw(struct.pack(">4siq", zkfiles.SNAP_MAGIC, 2, -1))
+    w.int(0)  # sessions
+    w.int(0)  # ACL cache (the open ACL, id -1, is implied)
+
+    def node(path: str, data: bytes, children: int) -> None:
+        w.ustring(path).buffer(data).long(zkfiles.OPEN_ACL_ID)
+        w.long(1).long(zxid).long(1_700_000_000_000).long(1_700_000_000_000)
+        w.int(0).int(children).int(0).long(0).long(zxid)
+
+    node("", b"", 2)
+    node("/zookeeper", b"", 0)
+    node("/big", b"", nodes)
+    for i in range(nodes):
+        node(f"/big/n{i:07d}", b"v", 0)
+    w.ustring("/")
+    data = w.getvalue()
+    data += struct.pack(">q", zlib.adler32(data)) + Writer().ustring("/").getvalue()
+    snap_dir = data_dir / "version-2"
+    snap_dir.mkdir(parents=True)
+    path = snap_dir / f"snapshot.{zxid:x}"
+    path.write_bytes(data)
+    return path
+
+
+def import_with_progress(zk_dir: Path, target: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": str(REPO), "ZKSERVER_PROGRESS": "1"}
+    return subprocess.run([sys.executable, "-m", "zkserver", "import-zookeeper", str(zk_dir),
+                           str(target)], capture_output=True, text=True, env=env, cwd=REPO,
+                          timeout=900)
+
+
+def check(zk_dir: Path, target: Path, nodes: int) -> None:
+    r = import_with_progress(zk_dir, target)
+    assert r.returncode == 0, r.stderr[-3000:]
+    imported = re.search(r"imported (\d+) nodes", r.stdout)
+    assert imported and nodes + 3 <= int(imported.group(1)) <= nodes + 5, r.stdout
+    bars = r.stderr.replace("\r", "\n").splitlines()
+    reading = [b for b in bars if b.startswith("reading snapshot.100000001")]
+    assert reading, r.stderr[-2000:]
+    assert "100%" in reading[-1]
+    # The bar moved through the file, not only at its end.
+    assert len({b.split("%")[0] for b in reading}) > 2, reading
+
+
+def test_import_shows_progress(tmp_path: Path) -> None:
+    write_zk_snapshot(tmp_path / "zk", 50_000)
+    check(tmp_path / "zk", tmp_path / "zkserver", 50_000)
+
+
+def test_no_bars_when_not_asked(tmp_path: Path) -> None:
+    write_zk_snapshot(tmp_path / "zk", 1_000)
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    env.pop("ZKSERVER_PROGRESS", None)
+    r = subprocess.run([sys.executable, "-m", "zkserver", "import-zookeeper",
+                        str(tmp_path / "zk"), str(tmp_path / "out")], capture_output=True,
+                       text=True, env=env, cwd=REPO, timeout=120)
+    assert r.returncode == 0 and r.stderr == ""
+
+
+@pytest.mark.slow
+def test_import_of_a_million_nodes_shows_progress(tmp_path: Path) -> None:
+    write_zk_snapshot(tmp_path / "zk", 1_000_000)
+    check(tmp_path / "zk", tmp_path / "zkserver", 1_000_000)
+
+
+@pytest.mark.slow
+def test_start_up_recovery_shows_progress(tmp_path: Path, monkeypatch) -> None:
+    from kazoo.client import KazooClient
+
+    from zkserver.testing.servers import TestServer
+
+    monkeypatch.setenv("ZKSERVER_PROGRESS", "1")
+    monkeypatch.setenv("PYTHONPATH", str(REPO))
+    server = TestServer(tmp_path).start()
+    try:
+        kz = KazooClient(server.hosts)
+        kz.start()
+        kz.create("/w")
+        for start in range(0, 25_000, 1_000):
+            results = [kz.create_async(f"/w/n{i}") for i in range(start, start + 1_000)]
+            for r in results:
+                r.get(timeout=30)
+        kz.stop()
+        kz.close()
+        server.kill()  # no snapshot at exit: the next start replays the whole log
+        size = server.log_path.stat().st_size
+        server.start()
+        output = server.log_path.read_text(errors="replace")[size:].replace("\r", "\n")
+        bars = [line for line in output.splitlines() if line.startswith("replaying log.")]
+        assert bars and "20000" in bars[-1], output[-2000:]
+    finally:
+        server.kill()
