@@ -20,20 +20,16 @@ import argparse
 import asyncio
 import functools
 import os
-import sys
 import tempfile
 import threading
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 import anyio
 import trio
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-import client  # noqa: E402
 from tests.support.realzk import RealZooKeeper, free_port  # noqa: E402
+from zkserver import client  # noqa: E402
 
 NODES = 64
 PAYLOAD = b"x" * 64

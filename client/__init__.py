@@ -1,6 +1,6 @@
 """An async ZooKeeper client for Trio and asyncio (on AnyIO).
 
-    import client
+    from zkserver import client
 
     async with client.connect("127.0.0.1:2181/app") as zk:
         await zk.create("/x", b"hi")

@@ -17,15 +17,12 @@ import asyncio
 import os
 import sys
 import uuid
-from pathlib import Path
 
 import anyio
 import trio
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-import client  # noqa: E402
-from recipes.ack_queue import AckQueue  # noqa: E402
+from zkserver import client  # noqa: E402
+from zkserver.recipes.ack_queue import AckQueue  # noqa: E402
 
 JOBS = 20
 

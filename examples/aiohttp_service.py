@@ -25,19 +25,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import anyio
 from aiohttp import web
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-import client  # noqa: E402
-from recipes.leader_latch import LatchLostError, LeaderLatch  # noqa: E402
-from recipes.lock import Lock, LockLostError  # noqa: E402
+from zkserver import client  # noqa: E402
+from zkserver.recipes.leader_latch import LatchLostError, LeaderLatch  # noqa: E402
+from zkserver.recipes.lock import Lock, LockLostError  # noqa: E402
 
 
 @dataclass

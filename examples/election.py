@@ -18,15 +18,12 @@ import subprocess
 import sys
 import time
 import uuid
-from pathlib import Path
 
 import anyio
 import trio
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-import client  # noqa: E402
-from recipes.election import Election  # noqa: E402
+from zkserver import client  # noqa: E402
+from zkserver.recipes.election import Election  # noqa: E402
 
 SESSION_TIMEOUT = 4.0  # the smallest a default server (tickTime=2000) grants
 

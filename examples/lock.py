@@ -17,15 +17,12 @@ import os
 import subprocess
 import sys
 import uuid
-from pathlib import Path
 
 import anyio
 import trio
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-import client  # noqa: E402
-from recipes.lock import Lock  # noqa: E402
+from zkserver import client  # noqa: E402
+from zkserver.recipes.lock import Lock  # noqa: E402
 
 PROCESSES, TASKS, ROUNDS = 3, 2, 10
 

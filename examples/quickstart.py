@@ -12,17 +12,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import sys
 import uuid
-from pathlib import Path
 
 import anyio
 import trio
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-import client  # noqa: E402
-from client import CreateMode  # noqa: E402
+from zkserver import client  # noqa: E402
+from zkserver.client import CreateMode  # noqa: E402
 
 
 async def main() -> None:

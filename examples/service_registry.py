@@ -16,23 +16,20 @@ import asyncio
 import os
 import sys
 import uuid
-from pathlib import Path
 
 import anyio
 import anyio.abc
 import trio
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-import client  # noqa: E402
-from recipes.service_discovery import (  # noqa: E402
+from zkserver import client  # noqa: E402
+from zkserver.recipes.service_discovery import (  # noqa: E402
     RoundRobinStrategy,
     ServiceCache,
     ServiceDiscovery,
     ServiceInstance,
     ServiceProvider,
 )
-from recipes.session import Session  # noqa: E402
+from zkserver.recipes.session import Session  # noqa: E402
 
 
 async def provider(hosts: str, base: str, instance_id: str, port: int, stop: anyio.Event,

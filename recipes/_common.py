@@ -30,12 +30,12 @@ from typing import TYPE_CHECKING
 import anyio
 import anyio.abc
 
-import client
-from client import CreateMode, State
-from client import errors as E
+from zkserver import client
+from zkserver.client import CreateMode, State
+from zkserver.client import errors as E
 
 if TYPE_CHECKING:
-    from client import Client, Stat, Watch, WatchedEvent
+    from zkserver.client import Client, Stat, Watch, WatchedEvent
 
 RETRYABLE = (E.ConnectionLossError, E.OperationTimeoutError)
 """Errors after which the outcome of a request is unknown but the session may be fine."""

@@ -54,9 +54,9 @@ from typing import TYPE_CHECKING
 import anyio
 import attrs
 
-from client import CreateMode
-from client import errors as E
-from recipes._common import (
+from zkserver.client import CreateMode
+from zkserver.client import errors as E
+from zkserver.recipes._common import (
     RETRYABLE,
     RecipeError,
     create_unique,
@@ -70,7 +70,7 @@ from recipes._common import (
 )
 
 if TYPE_CHECKING:
-    from client import Client
+    from zkserver.client import Client
 
 _KEY_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
 _ITEM_RE = re.compile(r"^item-(\d{3})-([A-Za-z0-9_.:-]+)~(?:-\d{9}|\d{10})$")

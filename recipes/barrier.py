@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING
 
 import anyio
 
-from client import errors as E
-from recipes._common import (
+from zkserver.client import errors as E
+from zkserver.recipes._common import (
     drop_watch,
     ensure_path,
     retrying,
@@ -21,7 +21,7 @@ from recipes._common import (
 )
 
 if TYPE_CHECKING:
-    from client import Client
+    from zkserver.client import Client
 
 
 class Barrier:

@@ -31,11 +31,11 @@ from typing import TYPE_CHECKING
 
 import attrs
 
-from client import errors as E
-from recipes._common import RETRYABLE, ensure_path, join, retrying, wait_watch
+from zkserver.client import errors as E
+from zkserver.recipes._common import RETRYABLE, ensure_path, join, retrying, wait_watch
 
 if TYPE_CHECKING:
-    from client import Client, Watch
+    from zkserver.client import Client, Watch
 
 _VERSION_RE = re.compile(r"^v-(\d{10})-[0-9a-f]{32}$")
 

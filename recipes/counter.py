@@ -19,11 +19,11 @@ from typing import TYPE_CHECKING
 
 import attrs
 
-from client import errors as E
-from recipes._common import ensure_path, retrying
+from zkserver.client import errors as E
+from zkserver.recipes._common import ensure_path, retrying
 
 if TYPE_CHECKING:
-    from client import Client
+    from zkserver.client import Client
 
 
 @attrs.frozen

@@ -19,9 +19,9 @@ from typing import TYPE_CHECKING
 
 import anyio
 
-from client import CreateMode
-from client import errors as E
-from recipes._common import (
+from zkserver.client import CreateMode
+from zkserver.client import errors as E
+from zkserver.recipes._common import (
     create_unique,
     drop_watch,
     ensure_path,
@@ -32,7 +32,7 @@ from recipes._common import (
 )
 
 if TYPE_CHECKING:
-    from client import Client
+    from zkserver.client import Client
 
 READY = "ready"
 

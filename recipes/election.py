@@ -20,12 +20,12 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from client import State
-from recipes._common import SessionLostError
-from recipes.lock import Held, Lock, LockLostError
+from zkserver.client import State
+from zkserver.recipes._common import SessionLostError
+from zkserver.recipes.lock import Held, Lock, LockLostError
 
 if TYPE_CHECKING:
-    from client import Client
+    from zkserver.client import Client
 
 T = TypeVar("T")
 

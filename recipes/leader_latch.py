@@ -32,9 +32,9 @@ from typing import TYPE_CHECKING
 import anyio
 import attrs
 
-from client import CreateMode, State
-from client import errors as E
-from recipes._common import (
+from zkserver.client import CreateMode, State
+from zkserver.client import errors as E
+from zkserver.recipes._common import (
     SessionLostError,
     background,
     create_unique,
@@ -48,7 +48,7 @@ from recipes._common import (
 )
 
 if TYPE_CHECKING:
-    from client import Client, Watch
+    from zkserver.client import Client, Watch
 
 LATCH_NAME = "latch-"
 _LATCH_RE = re.compile(r"latch-(?:-\d{9}|\d{10})$")

@@ -42,9 +42,9 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import attrs
 
-from client import CreateMode
-from client import errors as E
-from recipes._common import (
+from zkserver.client import CreateMode
+from zkserver.client import errors as E
+from zkserver.recipes._common import (
     REVOKE,
     RecipeError,
     SessionLostError,
@@ -60,7 +60,7 @@ from recipes._common import (
 )
 
 if TYPE_CHECKING:
-    from client import Client, Stat
+    from zkserver.client import Client, Stat
 
 
 def _names_re(names: Sequence[str]) -> re.Pattern[str]:

@@ -15,10 +15,10 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
-from recipes.lock import Held, Lock, LockTimeout
+from zkserver.recipes.lock import Held, Lock, LockTimeout
 
 if TYPE_CHECKING:
-    from client import Client
+    from zkserver.client import Client
 
 
 class MultiLock:

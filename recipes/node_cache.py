@@ -22,14 +22,14 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
-from client import EventType, KeeperState
-from client import errors as E
-from recipes._common import background, retrying
-from recipes.session import Session, each_client
-from recipes.tree_cache import ChildData
+from zkserver.client import EventType, KeeperState
+from zkserver.client import errors as E
+from zkserver.recipes._common import background, retrying
+from zkserver.recipes.session import Session, each_client
+from zkserver.recipes.tree_cache import ChildData
 
 if TYPE_CHECKING:
-    from client import Client
+    from zkserver.client import Client
 
 
 class NodeCache:

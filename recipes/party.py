@@ -14,9 +14,9 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
-from client import CreateMode
-from client import errors as E
-from recipes._common import (
+from zkserver.client import CreateMode
+from zkserver.client import errors as E
+from zkserver.recipes._common import (
     create_unique,
     ensure_path,
     guaranteed_delete,
@@ -26,7 +26,7 @@ from recipes._common import (
 )
 
 if TYPE_CHECKING:
-    from client import Client
+    from zkserver.client import Client
 
 NODE_NAME = "__party__"
 

@@ -26,9 +26,9 @@ from typing import TYPE_CHECKING
 
 import anyio
 
-from client import CreateMode
-from client import errors as E
-from recipes._common import (
+from zkserver.client import CreateMode
+from zkserver.client import errors as E
+from zkserver.recipes._common import (
     RETRYABLE,
     drop_watch,
     ensure_path,
@@ -39,7 +39,7 @@ from recipes._common import (
 )
 
 if TYPE_CHECKING:
-    from client import Client
+    from zkserver.client import Client
 
 PREFIX = "entry-"
 _ENTRY_RE = re.compile(r"^entry-(\d{3})-(?:-\d{9}|\d{10})$")

@@ -18,10 +18,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from recipes.lock import Lock
+from zkserver.recipes.lock import Lock
 
 if TYPE_CHECKING:
-    from client import Client
+    from zkserver.client import Client
 
 
 class WriteLock(Lock):

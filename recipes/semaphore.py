@@ -24,9 +24,9 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import attrs
 
-from client import CreateMode
-from client import errors as E
-from recipes._common import (
+from zkserver.client import CreateMode
+from zkserver.client import errors as E
+from zkserver.recipes._common import (
     RETRYABLE,
     SessionLostError,
     create_unique,
@@ -39,10 +39,10 @@ from recipes._common import (
     retrying,
     wait_watch,
 )
-from recipes.lock import Lock, LockTimeout
+from zkserver.recipes.lock import Lock, LockTimeout
 
 if TYPE_CHECKING:
-    from client import Client
+    from zkserver.client import Client
 
 
 class LeaseLostError(SessionLostError):

@@ -53,9 +53,9 @@ import anyio.abc
 import attrs
 from anyio.streams.memory import MemoryObjectReceiveStream
 
-from client import Client, CreateMode
-from client import errors as E
-from recipes._common import (
+from zkserver.client import Client, CreateMode
+from zkserver.client import errors as E
+from zkserver.recipes._common import (
     RETRYABLE,
     background,
     drop_watch,
@@ -65,8 +65,8 @@ from recipes._common import (
     retrying,
     wait_watch,
 )
-from recipes.session import Session, each_client
-from recipes.tree_cache import TreeCache
+from zkserver.recipes.session import Session, each_client
+from zkserver.recipes.tree_cache import TreeCache
 
 DEFAULT_PAYLOAD_CLASS = "java.util.LinkedHashMap"
 SERVICE_TYPES = ("DYNAMIC", "STATIC", "PERMANENT")

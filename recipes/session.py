@@ -23,10 +23,10 @@ from typing import Any
 import anyio
 import anyio.abc
 
-import client
-from client import Client, State
-from client import errors as E
-from recipes._common import background
+from zkserver import client
+from zkserver.client import Client, State
+from zkserver.client import errors as E
+from zkserver.recipes._common import background
 
 
 class Session:

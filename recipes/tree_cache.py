@@ -34,13 +34,13 @@ import anyio
 import attrs
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
-from client import EventType, KeeperState
-from client import errors as E
-from recipes._common import background, retrying
-from recipes.session import Session, each_client
+from zkserver.client import EventType, KeeperState
+from zkserver.client import errors as E
+from zkserver.recipes._common import background, retrying
+from zkserver.recipes.session import Session, each_client
 
 if TYPE_CHECKING:
-    from client import Client, Stat
+    from zkserver.client import Client, Stat
 
 
 class TreeEventType(enum.Enum):

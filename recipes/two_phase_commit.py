@@ -34,8 +34,8 @@ from typing import TYPE_CHECKING
 import anyio
 import attrs
 
-from client import errors as E
-from recipes._common import (
+from zkserver.client import errors as E
+from zkserver.recipes._common import (
     RETRYABLE,
     drop_watch,
     ensure_path,
@@ -46,7 +46,7 @@ from recipes._common import (
 )
 
 if TYPE_CHECKING:
-    from client import Client
+    from zkserver.client import Client
 
 COMMIT = b"commit"
 ABORT = b"abort"

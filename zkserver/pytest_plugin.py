@@ -109,7 +109,7 @@ def zk_server_session(_zk_shared_server: TestServer) -> ChrootedServer:
 @pytest.fixture
 async def zk_client(zk_server: TestServer) -> AsyncIterator[Any]:
     """A Trio client connected to `zk_server`, closed after the test."""
-    import client
+    from zkserver import client
 
     async with client.connect(zk_server.hosts) as zk:
         yield zk

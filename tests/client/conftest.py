@@ -17,7 +17,6 @@ from support import realzk
 from support.process import ZkServerProcess
 from support.realzk import RealZooKeeper, free_port
 
-import client
 from tests.client.anyio_backends import (
     BACKENDS,
     backend_param,
@@ -25,6 +24,7 @@ from tests.client.anyio_backends import (
     mark_slow_on_asyncio,
 )
 from tests.client.proxy import Proxy, open_proxy
+from zkserver import client
 
 # Both servers: TTL nodes need extended types; 2 s ticks make the smallest session 4 s.
 SERVER_EXTRA = ["extendedTypesEnabled=true"]

@@ -16,8 +16,8 @@ import anyio
 import pytest
 import trio
 
-import client
-from client import EventType, State
+from zkserver import client
+from zkserver.client import EventType, State
 
 
 def test_asyncio_run(server: Any) -> None:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import anyio
 import pytest
 
-import client
-from client import CreateMode, Perm
+from zkserver import client
+from zkserver.client import CreateMode, Perm
 
 pytestmark = pytest.mark.anyio
 

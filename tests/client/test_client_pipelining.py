@@ -7,8 +7,8 @@ from typing import Any
 import anyio
 import pytest
 
-import client
-from client import CreateMode
+from zkserver import client
+from zkserver.client import CreateMode
 
 pytestmark = pytest.mark.anyio
 

@@ -14,7 +14,7 @@ import anyio
 import anyio.abc
 import pytest
 
-import client
+from zkserver import client
 from zkserver.proto import records as R
 from zkserver.proto.codes import PING_XID, Err, Op
 from zkserver.proto.frames import FrameSplitter, frame, reply

@@ -8,10 +8,10 @@ from typing import Any
 import anyio
 import pytest
 
-import client
-from client import CreateMode, RetryPolicy, State
 from tests.client.conftest import SESSION_TIMEOUT
 from tests.client.proxy import Proxy
+from zkserver import client
+from zkserver.client import CreateMode, RetryPolicy, State
 
 pytestmark = pytest.mark.anyio
 

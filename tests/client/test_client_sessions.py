@@ -8,10 +8,10 @@ from typing import Any
 import anyio
 import pytest
 
-import client
-from client import CreateMode, EventType, KeeperState, State
 from tests.client.conftest import SESSION_TIMEOUT
 from tests.client.proxy import Proxy, open_proxy
+from zkserver import client
+from zkserver.client import CreateMode, EventType, KeeperState, State
 
 pytestmark = pytest.mark.anyio
 

@@ -17,7 +17,7 @@ import pytest
 from support import realzk
 from support.realzk import RealZooKeeper, free_port
 
-import client
+from zkserver import client
 
 pytestmark = pytest.mark.anyio
 

@@ -6,9 +6,9 @@ import random
 
 import pytest
 
-import client
-from client.errors import error_class, error_for
-from client.hosts import Address, Chroot, ConnectString, validate_path
+from zkserver import client
+from zkserver.client.errors import error_class, error_for
+from zkserver.client.hosts import Address, Chroot, ConnectString, validate_path
 from zkserver.proto.codes import Err
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import anyio
 import pytest
 
-import client
-from client import CreateMode, EventType, KeeperState
+from zkserver import client
+from zkserver.client import CreateMode, EventType, KeeperState
 
 pytestmark = pytest.mark.anyio
 

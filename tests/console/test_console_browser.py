@@ -14,7 +14,7 @@ from kazoo.security import make_digest_acl
 from playwright.sync_api import expect
 from support.kz import kazoo_client, stop_kazoo
 
-import client
+from zkserver import client
 
 
 @pytest.fixture

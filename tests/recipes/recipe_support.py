@@ -20,8 +20,8 @@ from typing import Any
 
 import anyio
 
-import client
 from tests.client.proxy import Proxy, open_proxy
+from zkserver import client
 
 SESSION = 1.2
 """Session timeout of the fault-injection clients, seconds (the servers' tick is 200 ms)."""

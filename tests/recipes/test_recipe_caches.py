@@ -9,12 +9,12 @@ from typing import Any
 import anyio
 import pytest
 
-import client
-from recipes.config import ConfigValue, Version
-from recipes.node_cache import NodeCache
-from recipes.tree_cache import TreeCache, TreeEventType
-from recipes.two_phase_commit import Coordinator, Participant, Transaction
 from tests.recipes.recipe_support import connect, proxied
+from zkserver import client
+from zkserver.recipes.config import ConfigValue, Version
+from zkserver.recipes.node_cache import NodeCache
+from zkserver.recipes.tree_cache import TreeCache, TreeEventType
+from zkserver.recipes.two_phase_commit import Coordinator, Participant, Transaction
 
 pytestmark = pytest.mark.anyio
 

@@ -14,8 +14,8 @@ from __future__ import annotations
 import anyio
 import pytest
 
-import client
 from tests.recipes.recipe_support import connect
+from zkserver import client
 
 pytestmark = pytest.mark.anyio
 

@@ -13,12 +13,12 @@ from kazoo.recipe.barrier import DoubleBarrier as KazooDoubleBarrier
 from kazoo.recipe.counter import Counter as KazooCounter
 from support.kz import kazoo_client, stop_kazoo
 
-import client
-from recipes.barrier import Barrier
-from recipes.counter import Counter
-from recipes.double_barrier import DoubleBarrier
-from recipes.party import Party
 from tests.recipes.recipe_support import connect, expire, make_root, proxied
+from zkserver import client
+from zkserver.recipes.barrier import Barrier
+from zkserver.recipes.counter import Counter
+from zkserver.recipes.double_barrier import DoubleBarrier
+from zkserver.recipes.party import Party
 
 pytestmark = pytest.mark.anyio
 

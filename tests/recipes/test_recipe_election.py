@@ -12,11 +12,11 @@ import pytest
 from kazoo.recipe.election import Election as KazooElection
 from support.kz import kazoo_client, stop_kazoo
 
-import client
-from client import errors as E
-from recipes.election import Election, LeadershipLostError
-from recipes.leader_latch import LatchLostError, LeaderLatch
 from tests.recipes.recipe_support import Chaos, History, connect, make_root, proxied
+from zkserver import client
+from zkserver.client import errors as E
+from zkserver.recipes.election import Election, LeadershipLostError
+from zkserver.recipes.leader_latch import LatchLostError, LeaderLatch
 
 pytestmark = pytest.mark.anyio
 

@@ -12,13 +12,13 @@ import pytest
 from kazoo.recipe.lock import Lock as KazooLock
 from support.kz import kazoo_client, stop_kazoo
 
-import client
-from client import errors as E
-from recipes._common import SessionLostError
-from recipes.lock import Lock, LockLostError, LockTimeout, revoke
-from recipes.multilock import MultiLock
-from recipes.semaphore import Semaphore
 from tests.recipes.recipe_support import Chaos, History, connect, expire, make_root, proxied
+from zkserver import client
+from zkserver.client import errors as E
+from zkserver.recipes._common import SessionLostError
+from zkserver.recipes.lock import Lock, LockLostError, LockTimeout, revoke
+from zkserver.recipes.multilock import MultiLock
+from zkserver.recipes.semaphore import Semaphore
 
 pytestmark = pytest.mark.anyio
 

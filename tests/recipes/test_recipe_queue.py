@@ -12,10 +12,10 @@ import pytest
 from kazoo.recipe.queue import Queue as KazooQueue
 from support.kz import kazoo_client, stop_kazoo
 
-from client import errors as E
-from recipes.ack_queue import AckQueue, ClaimLostError
-from recipes.queue import PriorityQueue, Queue
 from tests.recipes.recipe_support import Chaos, connect, make_root, proxied
+from zkserver.client import errors as E
+from zkserver.recipes.ack_queue import AckQueue, ClaimLostError
+from zkserver.recipes.queue import PriorityQueue, Queue
 
 pytestmark = pytest.mark.anyio
 

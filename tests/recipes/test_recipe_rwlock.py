@@ -13,13 +13,13 @@ from kazoo.recipe.lock import ReadLock as KazooReadLock
 from kazoo.recipe.lock import WriteLock as KazooWriteLock
 from support.kz import kazoo_client, stop_kazoo
 
-import client
-from client import errors as E
-from recipes.lock import Lock
-from recipes.multilock import MultiLock
-from recipes.rwlock import ReadLock, ReadWriteLock, WriteLock
-from recipes.semaphore import Semaphore
 from tests.recipes.recipe_support import History, connect, make_root
+from zkserver import client
+from zkserver.client import errors as E
+from zkserver.recipes.lock import Lock
+from zkserver.recipes.multilock import MultiLock
+from zkserver.recipes.rwlock import ReadLock, ReadWriteLock, WriteLock
+from zkserver.recipes.semaphore import Semaphore
 
 pytestmark = pytest.mark.anyio
 

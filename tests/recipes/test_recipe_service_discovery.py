@@ -15,7 +15,8 @@ from typing import Any
 import anyio
 import pytest
 
-from recipes.service_discovery import (
+from tests.recipes.recipe_support import SESSION, Chaos, connect, make_root, proxied
+from zkserver.recipes.service_discovery import (
     RandomStrategy,
     RoundRobinStrategy,
     ServiceCache,
@@ -24,8 +25,7 @@ from recipes.service_discovery import (
     ServiceProvider,
     StickyStrategy,
 )
-from recipes.session import Session
-from tests.recipes.recipe_support import SESSION, Chaos, connect, make_root, proxied
+from zkserver.recipes.session import Session
 
 pytestmark = pytest.mark.anyio
 

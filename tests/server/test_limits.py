@@ -25,7 +25,7 @@ from support.process import ZkServerProcess
 from support.realzk import free_port
 from support.wire import Closed, RawConnection
 
-import client
+from zkserver import client
 from zkserver.config import parse_config
 from zkserver.server.server import Server
 

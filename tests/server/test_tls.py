@@ -28,7 +28,7 @@ from support.kz import kazoo_client, stop_kazoo
 from support.process import ZkServerEnsemble, ZkServerProcess, free_port_base
 from support.realzk import four_letter, free_port
 
-import client
+from zkserver import client
 from zkserver.server import tls
 
 PASSWORD = "s3cret"

@@ -18,7 +18,7 @@ from urllib.parse import quote, urlsplit
 
 import trio
 
-import client
+from zkserver import client
 from zkserver.console import csrf, ensemble, live, pages, routes, web
 from zkserver.console.history import History
 from zkserver.console.sessions import Login, Logins

@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator
 
 import trio
 
-import client
+from zkserver import client
 from zkserver.console.sessions import Login
 
 KEEPALIVE = 15.0

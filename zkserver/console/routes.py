@@ -10,7 +10,7 @@ from __future__ import annotations
 import binascii
 from collections.abc import Awaitable, Callable
 
-import client
+from zkserver import client
 from zkserver.console import pages, render
 from zkserver.console.sessions import Login
 from zkserver.console.web import Parsed, page, redirect

@@ -16,7 +16,7 @@ from collections import OrderedDict
 import attrs
 import trio
 
-import client
+from zkserver import client
 from zkserver.console import csrf
 
 log = logging.getLogger(__name__)

@@ -24,11 +24,10 @@ from typing import TextIO
 
 import trio
 
-import client
-from client import errors as E
-from client.states import State
-from client.watches import PersistentWatch, Watch, WatchKind
-from zkserver import __version__
+from zkserver import __version__, client
+from zkserver.client import errors as E
+from zkserver.client.states import State
+from zkserver.client.watches import PersistentWatch, Watch, WatchKind
 from zkserver.proto.codes import CreateMode, EventType, KeeperState
 from zkserver.proto.records import OPEN_ACL_UNSAFE
 from zkserver.shell.text import (

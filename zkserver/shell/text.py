@@ -13,7 +13,7 @@ import re
 import time
 from collections.abc import Iterable, Sequence
 
-from client import errors as E
+from zkserver.client import errors as E
 from zkserver.proto.codes import Err, EventType, KeeperState, Perm
 from zkserver.proto.records import ACL, Id, Stat
 

@@ -62,7 +62,7 @@ def create_node(host: str, port: int, path: str) -> None:
     """Create `path` (and its parents) on the server, from synchronous code (a fixture)."""
     import trio
 
-    import client
+    from zkserver import client
 
     async def create() -> None:
         async with client.connect(f"{host}:{port}") as zk:
