@@ -68,9 +68,19 @@ def check(zk_dir: Path, target: Path, nodes: int) -> None:
     assert len({b.split("%")[0] for b in reading}) > 2, reading
 
 
-def test_import_shows_progress(tmp_path: Path) -> None:
+def test_import_and_dump_show_progress(tmp_path: Path) -> None:
     write_zk_snapshot(tmp_path / "zk", 50_000)
     check(tmp_path / "zk", tmp_path / "zkserver", 50_000)
+    # The dump of what was written: lines counted on stderr while stdout goes to a pipe.
+    written = next((tmp_path / "zkserver" / "zkserver").glob("snapshot.*"))
+    env = {**os.environ, "PYTHONPATH": str(REPO), "ZKSERVER_PROGRESS": "1"}
+    r = subprocess.run([sys.executable, "-m", "zkserver", "dump-snapshot", str(written)],
+                       capture_output=True, text=True, env=env, cwd=REPO, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert len(r.stdout.splitlines()) > 50_000
+    bars = [b for b in r.stderr.replace("\r", "\n").splitlines()
+            if b.startswith(f"dumping {written.name}")]
+    assert bars and "50000 lines" in bars[-1], r.stderr[-2000:]
 
 
 def test_no_bars_when_not_asked(tmp_path: Path) -> None:
