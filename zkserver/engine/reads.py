@@ -65,6 +65,9 @@ class Reads:
             if watch and path:
                 tree.watches.add_data(path, client)
             return Err.NONODE, b""
+        # READ needed, as ZooKeeper 3.8.4+/3.9.2+ (ZOOKEEPER-2590); refused: no watch either.
+        if not self.skip_acl and not aclmod.check(node.acl, Perm.READ, client.auth_ids):
+            return Err.NOAUTH, b""
         if watch:
             tree.watches.add_data(path, client)
         return 0, _pack_stat(node.stat())
