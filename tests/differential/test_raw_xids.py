@@ -14,8 +14,10 @@ import struct
 from collections.abc import Callable
 
 import pytest
+from support import realzk
 from support.wire import (
     AUTH,
+    CHECK,
     CLOSE_SESSION,
     CREATE,
     EXISTS,
@@ -156,3 +158,18 @@ def test_sasl_without_sasl_configured(dual_servers) -> None:
     zk = _run(dual_servers.real.port, SASL_SCENARIOS["sasl-positive-xid"], "/sasl-")
     ours = _run(dual_servers.ours.port, SASL_SCENARIOS["sasl-positive-xid"], "/sasl-")
     assert [(r[0], r[1]) for r in zk[0]] == [(r[0], r[1]) for r in ours[0]] == [(13, 0)]
+
+
+@pytest.mark.parametrize("op,body", [
+    pytest.param(999, b"", id="unknown-opcode"),
+    pytest.param(CHECK, ustr("/") + i32(0), id="check-outside-multi", marks=pytest.mark.xfail(
+        realzk.DEBIAN, strict=True,
+        reason="3.8.0 runs a check outside multi (a zxid, no reply); 3.9.5 refuses it"))])
+def test_refused_opcodes(dual_servers, op: int, body: bytes) -> None:
+    """UNIMPLEMENTED with zxid -1, then close, as 3.9.5. Last in this module: against 3.8.0 a
+    check uses a zxid on one side only."""
+    def steps(p: str) -> list[Step]:
+        return [(5, op, body)]
+    zk = _run(dual_servers.real.port, steps, "/refused-")
+    ours = _run(dual_servers.ours.port, steps, "/refused-")
+    assert ours == zk == ([(5, -1, -6, "")], True)

@@ -167,8 +167,9 @@ class Engine:
         if op == Op.PING:
             xid = PING_XID
         elif op not in self._handlers and op != Op.SASL:
-            # Unknown opcodes (and a stand-alone check): UNIMPLEMENTED, then close.
-            client.send(reply(xid, self._tree.last_zxid, Err.UNIMPLEMENTED))
+            # Unknown opcodes (and a stand-alone check): UNIMPLEMENTED with zxid -1 (the
+            # request never got one), then close, as ZooKeeper's UnimplementedRequestProcessor.
+            client.send(reply(xid, -1, Err.UNIMPLEMENTED))
             client.close()
             return
         if client.queue:
