@@ -166,10 +166,14 @@ def test_sasl_without_sasl_configured(dual_servers) -> None:
         realzk.DEBIAN, strict=True,
         reason="3.8.0 runs a check outside multi (a zxid, no reply); 3.9.5 refuses it"))])
 def test_refused_opcodes(dual_servers, op: int, body: bytes) -> None:
-    """UNIMPLEMENTED with zxid -1, then close, as 3.9.5. Last in this module: against 3.8.0 a
-    check uses a zxid on one side only."""
-    def steps(p: str) -> list[Step]:
-        return [(5, op, body)]
-    zk = _run(dual_servers.real.port, steps, "/refused-")
-    ours = _run(dual_servers.ours.port, steps, "/refused-")
-    assert ours == zk == ([(5, -1, -6, "")], True)
+    """UNIMPLEMENTED with zxid -1, then close, as 3.9.5. Nothing follows the request: ZooKeeper
+    closes from another thread, so a request pipelined behind it may still be answered there.
+    Last in this module: against 3.8.0 a check uses a zxid on one side only."""
+    def refused(port: int) -> tuple[tuple[int, int, int], bool]:
+        with RawConnection("127.0.0.1", port) as c:
+            c.handshake()
+            c.send(request(5, op, body))
+            reply = struct.unpack_from(">iqi", c.read_frame())
+            return reply, c.wait_closed(10.0)
+    zk, ours = refused(dual_servers.real.port), refused(dual_servers.ours.port)
+    assert ours == zk == ((5, -1, -6), True)
