@@ -23,6 +23,11 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
+# Apache ZooKeeper 3.9.5 from Maven Central (the differential suite's default oracle;
+# ZKSERVER_ORACLE=debian runs it against the apt package instead), cached under
+# ${ZKSERVER_TEST_CACHE:-~/.cache/zkserver-tests}; skipped when already there.
+bash tests/support/fetch_zookeeper.sh 3.9.5
+
 python3 -m pip install -q --disable-pip-version-check -e '.[test,docs]'
 python3 -m ruff check zkserver client recipes tests bench examples
 exec python3 -m pytest -q "$@"

@@ -192,7 +192,8 @@ def test_null_acl_fails_the_whole_multi() -> None:
     ("digest", "u:", False), ("digest", ":hash", True),
     ("ip", "10.0.0.1", True), ("ip", "10.0.0.0/8", True), ("ip", "010.0.0.1", True),
     ("ip", "10.0.0.0/33", False), ("ip", "10.0.0.0/-1", False), ("ip", "1.2.3", False),
-    ("ip", "300.0.0.1", False), ("ip", "::1", False),  # 3.8 reads IPv4 only
+    ("ip", "300.0.0.1", False), ("ip", "::1", True),  # IPv6 as 3.9.4+ (3.8: IPv4 only)
+    ("ip", "::ffff:1.2.3.4", False), ("ip", "fe80::/129", False),
     ("sasl", "joe", False), ("super", "", False), ("nope", "x", False), ("", "", False),
 ])
 def test_acl_ids_the_schemes_accept(scheme: str, ident: str, ok: bool) -> None:

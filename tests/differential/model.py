@@ -4,9 +4,11 @@ The model is *not* an oracle: the real ZooKeeper is. It only steers the generato
 interesting paths and versions: nodes that exist (updated from the oracle's answers), their
 versions, and which session owns which ephemerals.
 
-The oracle is Debian's ZooKeeper 3.8.0-11+deb12u2, which carries the CVE-2024-23944 fix (no watch
-event about a node the watcher may not READ), as zkserver does; `exists` checks no ACL in either
-(3.8.4+/3.9.2+ added a READ check, ZOOKEEPER-2590). So ACLs that deny READ may go anywhere.
+The oracle is Apache ZooKeeper 3.9.5 (or, with ZKSERVER_ORACLE=debian, Debian's 3.8.0-11+deb12u2,
+which carries the CVE-2024-23944 fix too: no watch event about a node the watcher may not READ).
+zkserver behaves as 3.9.5: `exists` checks READ (3.8.4+/3.9.2+, ZOOKEEPER-2590; 3.8.0 checks
+none, so against Debian's oracle the generated sequences may find that documented difference).
+ACLs that deny READ may go anywhere.
 """
 
 from __future__ import annotations

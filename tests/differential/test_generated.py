@@ -37,6 +37,7 @@ from model import (
     digest_of,
     expand,
 )
+from support import realzk
 from zkdiff import Dual, Session
 
 NAMES = ("a", "b", "c")
@@ -405,6 +406,8 @@ class ZooKeeperMachine(RuleBasedStateMachine):
 OPEN = list(READABLE_ACLS["open_explicit"])  # type: ignore[arg-type]
 
 
+@pytest.mark.xfail(realzk.DEBIAN, strict=False,
+                   reason="3.8.0 checks no ACL on exists; zkserver behaves as 3.9.5 (documented)")
 @pytest.mark.parametrize("examples,steps", [(int(os.environ.get("ZKDIFF_EXAMPLES", 300)),
                                              int(os.environ.get("ZKDIFF_STEPS", 40)))])
 def test_generated_sequences(dual: Dual, examples: int, steps: int) -> None:

@@ -12,7 +12,13 @@ from __future__ import annotations
 import pytest
 from kazoo.security import ACL, OPEN_ACL_UNSAFE, READ_ACL_UNSAFE, Id, make_acl, make_digest_acl
 from model import PRIVATE_ACLS
+from support import realzk
 from zkdiff import Dual
+
+# The oracle is ZooKeeper 3.9.5 unless ZKSERVER_ORACLE=debian (3.8.0): zkserver behaves as 3.9.5,
+# so the comparisons where 3.8.0 differs (docs/compatibility-notes.md) are expected to fail there.
+ORACLE_38 = pytest.mark.xfail(realzk.DEBIAN, strict=True,
+                              reason="3.8.0 differs here; zkserver behaves as 3.9.5")
 
 U1_ALL = make_digest_acl("u1", "pw1", all=True)
 U2_READ = make_digest_acl("u2", "pw2", read=True)
@@ -191,6 +197,7 @@ def test_multi(fresh: Dual) -> None:
     d.same(a, "get", f"{base}/x")
 
 
+@ORACLE_38
 def test_acls(fresh: Dual) -> None:
     d = fresh
     base = d.new_base()
@@ -260,6 +267,7 @@ def test_acls(fresh: Dual) -> None:
     d.same(c, "set_acls", f"{base}/ipnet", [AUTH_ALL])
 
 
+@ORACLE_38
 def test_acl_private_reads(fresh: Dual) -> None:
     """Every READ-denying ACL of the generator, against sessions with and without the id."""
     d = fresh
@@ -273,7 +281,7 @@ def test_acl_private_reads(fresh: Dual) -> None:
         d.same(a, "create", path, b"d", acl=acl)
         d.same(a, "create", f"{path}/kid", b"")
         for s in (a, b, c):
-            d.same(s, "exists", path)  # no ACL check (as in 3.8.0; 3.8.4+ check READ)
+            d.same(s, "exists", path)  # READ checked (3.8.4+/3.9.2+; 3.8.0 checks none)
             d.same(s, "get", path)
             d.same(s, "get_children", path, include_data=True)
             d.same(s, "get_acls", path)
@@ -476,14 +484,14 @@ def test_deliberate_divergences_stay_as_documented(fresh: Dual) -> None:
     d.same(a, "add_auth", "digest", "u1:pw1")
     d.same(a, "create", base, b"")
     d.same(a, "create", f"{base}/secret", b"s", acl=[U1_ALL])
-    # 1. notifications carry the zxid of the write that fired them; 3.8.0 sends -1
+    # 1. notifications carry the zxid of the write that fired them (3.9); 3.8.0 sends -1
     w = d.open("W")
     d.same(w, "get", f"{base}/secret", watch=True)  # A's u1 identity is not W's: NOAUTH
     d.same(w, "exists", f"{base}/new", watch=True)
     d.same(a, "create", f"{base}/new", b"")
     created = d.same(a, "exists", f"{base}/new")["czxid"]
     d.check_events([w])
-    assert [z for *_, z in w.raw["zk"]] == [-1]
+    assert [z for *_, z in w.raw["zk"]] == [-1 if realzk.DEBIAN else created]
     assert [z for *_, z in w.raw["ours"]] == [created]
     # 2. sync echoes its path; 3.8.0 encodes a character beyond U+FFFF as two 3-byte
     # surrogates (CESU-8), which kazoo cannot decode
@@ -505,6 +513,7 @@ def test_get_acls_masks_digests_without_admin(fresh: Dual) -> None:
         d.same(s, "get_acls", f"{base}/adm")  # b: ADMIN without READ
 
 
+@ORACLE_38
 def test_watch_events_need_read_permission(fresh: Dual) -> None:
     """CVE-2024-23944: no event about a node the watcher may not READ (Debian backported it).
 
@@ -520,7 +529,7 @@ def test_watch_events_need_read_permission(fresh: Dual) -> None:
     d.same(a, "create", f"{base}/dir", b"")
     d.same(a, "create", f"{base}/dir/k", b"")
     d.same(a, "create", f"{base}/secret", b"s", acl=[U1_ALL])
-    d.same(spy, "exists", f"{base}/secret", watch=True)  # no ACL check: the watch is set
+    d.same(spy, "exists", f"{base}/secret", watch=True)  # NOAUTH (3.9.2+), no watch
     d.same(spy, "get", f"{base}/open", watch=True)
     d.same(spy, "get_children", f"{base}/dir", watch=True)
     d.same(spy, "get", f"{base}/dir/k", watch=True)

@@ -80,7 +80,10 @@ def _links(html: str) -> list[str]:
 def test_command_list_is_zookeepers(sides: Any) -> None:
     ours, real, _ = sides
     assert _links(ours.text("/commands")) == sorted(PRIMARY_NAMES)
-    assert set(_links(ours.text("/commands"))) == set(_links(real.text("/commands")))
+    # 3.9's snapshot and restore (authenticated backup commands) are not offered: see
+    # docs/compatibility.md; Debian's 3.8 does not list them at all.
+    assert set(_links(ours.text("/commands"))) == set(_links(real.text("/commands"))) - {
+        "snapshot", "restore"}
 
 
 def _shape(value: Any) -> Any:

@@ -1,5 +1,10 @@
-"""Start a real Apache ZooKeeper (Debian's `zookeeper` package) on loopback, for tests and
-benchmarks that use it as the oracle and the baseline.
+"""Start a real Apache ZooKeeper on loopback, for tests and benchmarks that use it as the oracle
+and the baseline.
+
+Which ZooKeeper: `ZKSERVER_ORACLE` in the environment. The default, `3.9.5`, is Apache's release
+from Maven Central, fetched once by `tests/support/fetch_zookeeper.sh` into a cache directory
+(`ZKSERVER_TEST_CACHE`, default `~/.cache/zkserver-tests`; `tests/run.sh` fetches it, and
+`available()` does on first use). `debian` (or `3.8`) is Debian's `zookeeper` package (3.8.0).
 
     with RealZooKeeper(tmp_path, port=free_port()) as zk:
         KazooClient(zk.hosts)...
@@ -22,10 +27,53 @@ ZK_JARS = "/usr/share/java"
 ZK_CONF = "/etc/zookeeper/conf"
 LOG4J = "/etc/zookeeper/conf_example/log4j.properties"
 
+MAVEN_VERSION = "3.9.5"
+ORACLE = os.environ.get("ZKSERVER_ORACLE", MAVEN_VERSION)
+DEBIAN = ORACLE in ("debian", "3.8", "3.8.0")
+CACHE = Path(os.environ.get("ZKSERVER_TEST_CACHE", Path.home() / ".cache" / "zkserver-tests"))
+FETCH = Path(__file__).with_name("fetch_zookeeper.sh")
+
+# What the Maven release logs (logback, at INFO, to the JVM's stdout: each server's out.log).
+_LOGBACK = """<configuration>
+  <appender name="out" class="ch.qos.logback.core.ConsoleAppender">
+    <encoder>
+      <pattern>%d{ISO8601} [myid:%X{myid}] - %-5level [%thread:%logger{1}] - %msg%n</pattern>
+    </encoder>
+  </appender>
+  <root level="INFO"><appender-ref ref="out"/></root>
+</configuration>
+"""
+
+
+def version() -> str:
+    """The version of the ZooKeeper this module starts (for reports and version-gated tests)."""
+    return "3.8.0" if DEBIAN else ORACLE
+
+
+def _maven_lib() -> Path:
+    return CACHE / f"zookeeper-{ORACLE}" / "lib"
+
 
 def available() -> bool:
-    """True when Debian's zookeeper package and a java runtime are installed."""
-    return os.path.exists(os.path.join(ZK_JARS, "zookeeper.jar")) and _which("java") is not None
+    """True when the chosen ZooKeeper and a java runtime are there; the Maven release is
+    fetched here if it is missing (idempotent; Maven Central must be reachable)."""
+    if _which("java") is None:
+        return False
+    if DEBIAN:
+        return os.path.exists(os.path.join(ZK_JARS, "zookeeper.jar"))
+    if not (_maven_lib() / f"zookeeper-{ORACLE}.jar").exists():
+        subprocess.run(["bash", str(FETCH), ORACLE], check=False)
+    return (_maven_lib() / f"zookeeper-{ORACLE}.jar").exists()
+
+
+def log_args(log_dir: Path) -> list[str]:
+    """JVM options that make the chosen ZooKeeper log to stdout (its out.log)."""
+    if DEBIAN:
+        return [f"-Dzookeeper.log.dir={log_dir}", f"-Dlog4j.configuration=file:{LOG4J}"]
+    conf = CACHE / f"zookeeper-{ORACLE}" / "logback.xml"
+    if not conf.exists():
+        conf.write_text(_LOGBACK)
+    return [f"-Dzookeeper.log.dir={log_dir}", f"-Dlogback.configurationFile={conf}"]
 
 
 def _which(name: str) -> str | None:
@@ -37,7 +85,9 @@ def _which(name: str) -> str | None:
 
 
 def classpath() -> str:
-    return ":".join([ZK_CONF, *sorted(glob.glob(os.path.join(ZK_JARS, "*.jar")))])
+    if DEBIAN:
+        return ":".join([ZK_CONF, *sorted(glob.glob(os.path.join(ZK_JARS, "*.jar")))])
+    return ":".join(sorted(str(p) for p in _maven_lib().glob("*.jar")))
 
 
 def free_port() -> int:
@@ -102,8 +152,7 @@ class RealZooKeeper:
             cfg.write_text("\n".join(self.config_lines(i, data, client_port)) + "\n")
             log = open(d / "out.log", "wb")
             self.procs.append(subprocess.Popen(
-                ["java", f"-Xmx{self.heap}", f"-Dzookeeper.log.dir={d}",
-                 f"-Dlog4j.configuration=file:{LOG4J}", "-cp", cp,
+                ["java", f"-Xmx{self.heap}", *log_args(d), "-cp", cp,
                  "org.apache.zookeeper.server.quorum.QuorumPeerMain", str(cfg)],
                 stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
                 env={**os.environ, **self.env} if self.env else None))

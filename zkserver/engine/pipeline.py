@@ -27,7 +27,7 @@ from zkserver.engine.routes import Local, ReadOnly, Refuse, WriteRoute
 from zkserver.engine.watching import HANDLERS as WATCH_HANDLERS
 from zkserver.engine.writes import WRITE_OPS, decode_write, prepare
 from zkserver.prep import Prep
-from zkserver.proto.codes import AUTH_XID, PING_XID, Err, Op
+from zkserver.proto.codes import PING_XID, Err, Op
 from zkserver.proto.frames import reply
 from zkserver.proto.jute import JuteError, Reader
 from zkserver.server.counters import OP_NAMES, ServerStats
@@ -142,6 +142,9 @@ class Engine:
                 return
         if client.close_after_flush or client.closed:
             return
+        queue = client.queue
+        if queue and queue[-1].op == Op.CLOSE_SESSION:
+            return  # ZooKeeper answers nothing a client sends after its closeSession
         counts = client.stats
         counts.received += 1
         self.stats.received += 1
@@ -158,33 +161,44 @@ class Engine:
                 return
             self._write(client, xid, op, data, now, wall)
             return
+        if op == Op.AUTH:
+            self._authenticate(client, xid, data)
+            return
         if op == Op.PING:
             xid = PING_XID
-        elif op == Op.AUTH:
-            xid = AUTH_XID
         elif op not in self._handlers and op != Op.SASL:
-            # Unknown opcodes (and a stand-alone check): UNIMPLEMENTED, then close.
-            client.send(reply(xid, self._tree.last_zxid, Err.UNIMPLEMENTED))
+            # Unknown opcodes (and a stand-alone check): UNIMPLEMENTED with zxid -1 (the
+            # request never got one), then close, as ZooKeeper's UnimplementedRequestProcessor.
+            client.send(reply(xid, -1, Err.UNIMPLEMENTED))
             client.close()
             return
         if client.queue:
-            client.queue.append(Entry(xid, op, data, False, now))
+            # A waiting read keeps the identities it came with (see `_authenticate`).
+            client.queue.append(Entry(xid, op, (data, client.auth_ids), False, now))
         else:
             self.run_read(client, xid, op, data, now)
 
-    def run_read(self, client: Client, xid: int, op: int, frame: bytes, now: int) -> None:
-        """Answer a request that needs no transaction, now that its turn has come."""
+    def run_read(self, client: Client, xid: int, op: int, frame: Any, now: int) -> None:
+        """Answer a request that needs no transaction, now that its turn has come (`frame`, or
+        for one that waited, the frame and the identities the connection held on arrival)."""
         counts = client.stats
         counts.last_op = OP_NAMES.get(op, "NA")
+        ids = client.auth_ids
+        if isinstance(frame, tuple):
+            frame, ids = frame
         handler = self._handlers.get(op)
         if handler is None:
             self._special(client, xid, op, frame)
             return
         tree = self._tree
+        held = client.auth_ids
+        client.auth_ids = ids
         try:
             err, body = handler(tree, client, Reader(frame, 8, max_buffer=self.max_buffer))
         except JuteError:
             err, body = Err.MARSHALLINGERROR, b""
+        finally:
+            client.auth_ids = held
         zxid = tree.last_zxid
         counts.last_zxid = zxid
         if xid != PING_XID:
@@ -192,18 +206,29 @@ class Engine:
             counts.read_answered()
         client.send(reply(xid, zxid, err, body if err == 0 else b""))
 
+    def _authenticate(self, client: Client, xid: int, frame: bytes) -> None:
+        """addAuth. ZooKeeper handles it as it arrives, outside its request pipeline, so its
+        reply (the client's own xid, zxid 0) overtakes replies still waiting on the connection,
+        and the identities it adds count for the requests that arrive after it: a waiting read
+        keeps the list it came with, so the new list replaces the old one. A packet that does
+        not parse closes the connection unanswered; an unknown scheme is AUTHFAILED, then
+        close."""
+        client.stats.last_op = OP_NAMES.get(Op.AUTH, "NA")
+        ids = list(client.auth_ids)
+        err = authenticate(ids, frame, self.max_buffer, self.super_digest)
+        if err == Err.MARSHALLINGERROR:
+            client.close()
+            return
+        client.auth_ids = ids
+        client.send(reply(xid, 0, err))
+        if err == Err.AUTHFAILED:
+            self.stats.auth_failed += 1
+            client.close()
+
     def _special(self, client: Client, xid: int, op: int, frame: bytes) -> None:
-        """Ping, addAuth and SASL (which zkserver does not offer)."""
+        """Ping and SASL (which zkserver does not offer)."""
         if op == Op.PING:
             client.send(reply(PING_XID, self._tree.last_zxid, 0))
-        elif op == Op.AUTH:
-            err = authenticate(client.auth_ids, frame, self.max_buffer, self.super_digest)
-            if err == Err.AUTHFAILED:
-                self.stats.auth_failed += 1
-                client.send(reply(AUTH_XID, 0, err))
-                client.close()
-            else:
-                client.send(reply(AUTH_XID, 0, err))
         else:
             client.send(reply(xid, 0, Err.AUTHFAILED))
             client.close()

@@ -20,6 +20,7 @@ from zkserver.proto import records as R
 from zkserver.proto.codes import Err, Op, Perm
 from zkserver.proto.jute import Reader, Writer
 from zkserver.tree import acl as aclmod
+from zkserver.tree import javahash
 from zkserver.tree.datatree import DataTree, Node
 
 # A read: (tree, client, request body) -> (error code, reply body; empty unless the code is 0).
@@ -64,6 +65,9 @@ class Reads:
             if watch and path:
                 tree.watches.add_data(path, client)
             return Err.NONODE, b""
+        # READ needed, as ZooKeeper 3.8.4+/3.9.2+ (ZOOKEEPER-2590); refused: no watch either.
+        if not self.skip_acl and not aclmod.check(node.acl, Perm.READ, client.auth_ids):
+            return Err.NOAUTH, b""
         if watch:
             tree.watches.add_data(path, client)
         return 0, _pack_stat(node.stat())
@@ -152,7 +156,8 @@ def get_ephemerals(tree: DataTree, client: Client, r: Reader) -> tuple[int, byte
 
 
 def who_am_i(tree: DataTree, client: Client, r: Reader) -> tuple[int, bytes]:
-    """Each identity as its provider names the user: a digest id without its hash."""
+    """Each identity as its provider names the user (a digest id without its hash), in the
+    order ZooKeeper iterates a connection's identity set."""
     return 0, R.WhoAmIResponse.pack([
         R.ClientInfo(scheme, ident.split(":", 1)[0] if scheme == "digest" else ident)
-        for scheme, ident in client.auth_ids])
+        for scheme, ident in javahash.identity_order(client.auth_ids)])

@@ -9,18 +9,23 @@ take on more than `globalOutstandingLimit` requests: past it, connections that a
 requests in hand stop reading until the backlog shrinks.
 
 The stream is a plain TCP stream or a `trio.SSLStream` whose handshake the server has done.
+Handshakes reach the engine, and ConnectResponses the sockets, in the order connections were
+accepted and created sessions (handshake_order.py).
 """
 
 from __future__ import annotations
 
 import logging
+import weakref
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import trio
 
+from zkserver.proto.codes import Op
 from zkserver.proto.frames import FrameError, FrameSplitter
 from zkserver.server import fourletter
+from zkserver.server.handshake_order import HandshakeOrder
 
 if TYPE_CHECKING:
     from zkserver.engine import Client
@@ -35,14 +40,29 @@ CLOSE_NOTIFY_TIMEOUT = 1.0
 THROTTLE_POLL = 0.002  # how often a throttled connection looks whether it may read again
 
 
-class _Wakeup:
-    """The sender's doorbell: the engine rings it, the sender waits on it."""
+REFUSED = -1  # what a handshake run by `HandshakeOrder.admit` returns when it closes at once
 
-    __slots__ = ("event", "drained")
+# Each server's order of handshakes (one per Server; kept here, beside its only user).
+_ORDERS: weakref.WeakKeyDictionary[Server, HandshakeOrder] = weakref.WeakKeyDictionary()
+
+
+def handshake_order(server: Server) -> HandshakeOrder:
+    order = _ORDERS.get(server)
+    if order is None:
+        order = _ORDERS[server] = HandshakeOrder()
+    return order
+
+
+class _Wakeup:
+    """The sender's doorbell: the engine rings it, the sender waits on it. `ticket`: the
+    connection's place in the order of ConnectResponses while its own is not yet written."""
+
+    __slots__ = ("event", "drained", "ticket")
 
     def __init__(self) -> None:
         self.event = trio.Event()
         self.drained = trio.Event()
+        self.ticket = 0
 
     def ring(self) -> None:
         self.event.set()
@@ -57,6 +77,8 @@ async def serve_connection(server: Server, stream: trio.abc.Stream, remote: tupl
     """
     wakeup = _Wakeup()
     engine = server.engine
+    order = handshake_order(server)
+    number = order.accepted()
     client = engine.connect(remote, wakeup.ring, server.now(), server.wall())
     for ident in auth_ids:
         if ident not in client.auth_ids:
@@ -65,12 +87,14 @@ async def serve_connection(server: Server, stream: trio.abc.Stream, remote: tupl
         server.tls_clients.add(client)
     try:
         async with trio.open_nursery() as nursery:
-            nursery.start_soon(_sender, stream, client, wakeup, nursery.cancel_scope)
-            await _receiver(server, stream, client, wakeup)
+            nursery.start_soon(_sender, stream, client, wakeup, order, nursery.cancel_scope)
+            await _receiver(server, stream, client, wakeup, order, number)
             nursery.cancel_scope.cancel()
     except* (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
         pass  # the client went away (a reset included): its session lives on
     finally:
+        if wakeup.ticket:
+            order.sent(wakeup.ticket)  # gone before its ConnectResponse: nobody waits for it
         engine.disconnect(client)
         server.tls_clients.discard(client)
         await close_stream(stream)
@@ -92,14 +116,20 @@ async def close_stream(stream: trio.abc.Stream) -> None:
 
 
 async def _sender(stream: trio.abc.Stream, client: Client, wakeup: _Wakeup,
-                  scope: trio.CancelScope) -> None:
+                  order: HandshakeOrder, scope: trio.CancelScope) -> None:
     while True:
         await wakeup.event.wait()
         wakeup.event = trio.Event()
         if client.out:
+            ticket = wakeup.ticket
+            if ticket:
+                await order.turn(ticket)  # earlier sessions' ConnectResponses go out first
             data = bytes(client.out)
             client.out.clear()
             await stream.send_all(data)
+            if ticket:
+                wakeup.ticket = 0
+                order.sent(ticket)
         if not client.out:
             wakeup.drained.set()
             wakeup.drained = trio.Event()
@@ -109,7 +139,7 @@ async def _sender(stream: trio.abc.Stream, client: Client, wakeup: _Wakeup,
 
 
 async def _receiver(server: Server, stream: trio.abc.Stream, client: Client,
-                    wakeup: _Wakeup) -> None:
+                    wakeup: _Wakeup, order: HandshakeOrder, number: int) -> None:
     engine = server.engine
     splitter = FrameSplitter(server.max_buffer)
     # The first four bytes decide: a four-letter word, or the length of a ConnectRequest.
@@ -132,7 +162,16 @@ async def _receiver(server: Server, stream: trio.abc.Stream, client: Client,
                 break
     if scope.cancelled_caught:
         return
-    if not engine.handshake(client, frames[0], server.now(), server.wall()):
+
+    def run() -> int:
+        if not engine.handshake(client, frames[0], server.now(), server.wall()):
+            return REFUSED
+        queue = client.queue
+        if queue and queue[0].op == Op.CREATE_SESSION:  # answered once committed
+            wakeup.ticket = order.ticket()
+        return 0
+
+    if await order.admit(number, run) == REFUSED:
         return
     server.commit()
     pending = frames[1:]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import functools
 import hashlib
+import ipaddress
 import re
 from collections.abc import Callable
 
@@ -72,12 +73,23 @@ def _java_small_int(text: str) -> int | None:
 
 
 @functools.lru_cache(maxsize=1024)
+def _ipv6(addr: str) -> int | None:
+    """An IPv6 address as ZooKeeper 3.9.4+'s IPAuthenticationProvider reads it, or None:
+    groups of 1-4 hex digits, at most one `::`; no zone, no brackets, no embedded IPv4."""
+    if ":" not in addr or "." in addr or "%" in addr:
+        return None
+    try:
+        return int(ipaddress.IPv6Address(addr))
+    except ValueError:
+        return None
+
+
+@functools.lru_cache(maxsize=1024)
 def _ipv4(addr: str) -> int | None:
-    """A dotted IPv4 address as ZooKeeper 3.8's IPAuthenticationProvider reads it, or None.
+    """A dotted IPv4 address as ZooKeeper's IPAuthenticationProvider reads it, or None.
 
     Four parts, each an integer 0-255 as Java's Integer.parseInt reads it ("010" and "+1" are
-    fine). IPv6 is not understood (3.8 has no IPv6 parser: such ACL ids are INVALIDACL and an
-    IPv6 connection matches no ip ACL).
+    fine).
     """
     parts = addr.split(".")
     if len(parts) != 4:
@@ -91,20 +103,31 @@ def _ipv4(addr: str) -> int | None:
     return value
 
 
-@functools.lru_cache(maxsize=1024)
-def _ip_pattern(ident: str) -> tuple[int, int] | None:
-    """An ip ACL id `a.b.c.d[/bits]` -> (masked address, mask), or None if invalid."""
-    addr, slash, bits_text = ident.partition("/")
+def _ip_address(addr: str) -> tuple[int, int] | None:
+    """(width in bits, value) of an IPv4 or (3.9.4+) IPv6 address; None if neither."""
     value = _ipv4(addr)
-    if value is None:
+    if value is not None:
+        return 32, value
+    value = _ipv6(addr)
+    return None if value is None else (128, value)
+
+
+@functools.lru_cache(maxsize=1024)
+def _ip_pattern(ident: str) -> tuple[int, int, int] | None:
+    """An ip ACL id `address[/bits]` -> (width, masked address, mask), or None if invalid."""
+    addr, slash, bits_text = ident.partition("/")
+    parsed = _ip_address(addr)
+    if parsed is None:
         return None
-    bits = 32
+    width, value = parsed
+    bits = width
     if slash:
         bits = _java_small_int(bits_text)
-        if bits is None or not 0 <= bits <= 32:
+        if bits is None or not 0 <= bits <= width:
             return None
-    mask = (0xFFFFFFFF << (32 - bits)) & 0xFFFFFFFF
-    return value & mask, mask
+    full = (1 << width) - 1
+    mask = (full << (width - bits)) & full
+    return width, value & mask, mask
 
 
 # Schemes beyond world/ip/digest that a server registered, with their id check. Process-wide,
@@ -169,11 +192,12 @@ def fixup_acl(acl: list[tuple[int, str | None, str | None]] | None,
 
 
 def _ip_matches(have: str, pattern: str) -> bool:
+    """An address of one family never matches a pattern of the other."""
     parsed = _ip_pattern(pattern)
     if parsed is None:
         return False
-    addr = _ipv4(have)
-    return addr is not None and addr & parsed[1] == parsed[0]
+    addr = _ip_address(have)
+    return addr is not None and addr[0] == parsed[0] and addr[1] & parsed[2] == parsed[1]
 
 
 def check(acl: AclList, perm: int, auth_ids: list[Identity]) -> bool:

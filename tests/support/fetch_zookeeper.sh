@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# Fetch Apache ZooKeeper's server jars (the differential suite's oracle) from Maven Central into
+#   ${ZKSERVER_TEST_CACHE:-$HOME/.cache/zkserver-tests}/zookeeper-VERSION/lib
+# with Maven's dependency plugin, on a generated one-dependency pom. Idempotent: a lib directory
+# that already holds the zookeeper jar (and the marker written after a complete copy) is kept.
+#   bash tests/support/fetch_zookeeper.sh [VERSION]        (default 3.9.5)
+set -euo pipefail
+version="${1:-3.9.5}"
+logback=1.5.35
+metrics=4.1.12.1
+snappy=1.1.10.5
+jetty=9.4.58.v20250814
+jackson=2.15.2
+cache="${ZKSERVER_TEST_CACHE:-$HOME/.cache/zkserver-tests}"
+dest="$cache/zookeeper-$version"
+if [ -f "$dest/lib/zookeeper-$version.jar" ] && [ -f "$dest/complete" ] \
+   && [ -f "$dest/lib/logback-classic-$logback.jar" ] \
+   && [ -f "$dest/lib/metrics-core-$metrics.jar" ] && [ -f "$dest/lib/snappy-java-$snappy.jar" ] \
+   && [ -f "$dest/lib/jetty-server-$jetty.jar" ]; then
+  exit 0
+fi
+mkdir -p "$dest"
+rm -rf "$dest/lib" "$dest/complete"
+cat > "$dest/pom.xml" <<POM
+<?xml version="1.0" encoding="UTF-8"?>
+<project xmlns="http://maven.apache.org/POM/4.0.0">
+  <modelVersion>4.0.0</modelVersion>
+  <groupId>zkserver.tests</groupId>
+  <artifactId>zookeeper-oracle</artifactId>
+  <version>1</version>
+  <packaging>pom</packaging>
+  <dependencies>
+    <dependency>
+      <groupId>org.apache.zookeeper</groupId>
+      <artifactId>zookeeper</artifactId>
+      <version>$version</version>
+    </dependency>
+    <dependency>
+      <!-- ZooKeeper leaves the SLF4J binding to its user; without one its log is silent -->
+      <groupId>ch.qos.logback</groupId>
+      <artifactId>logback-classic</artifactId>
+      <version>$logback</version>
+    </dependency>
+    <dependency>
+      <!-- "provided" in ZooKeeper's pom, but its server needs it (the release tarball ships it) -->
+      <groupId>io.dropwizard.metrics</groupId>
+      <artifactId>metrics-core</artifactId>
+      <version>$metrics</version>
+    </dependency>
+    <dependency>
+      <!-- likewise: snapshot streams are opened through it whatever the compression setting -->
+      <groupId>org.xerial.snappy</groupId>
+      <artifactId>snappy-java</artifactId>
+      <version>$snappy</version>
+    </dependency>
+    <!-- the AdminServer (admin.enableServer=true), also "provided" -->
+    <dependency>
+      <groupId>org.eclipse.jetty</groupId>
+      <artifactId>jetty-server</artifactId>
+      <version>$jetty</version>
+    </dependency>
+    <dependency>
+      <groupId>org.eclipse.jetty</groupId>
+      <artifactId>jetty-servlet</artifactId>
+      <version>$jetty</version>
+    </dependency>
+    <dependency>
+      <groupId>org.eclipse.jetty</groupId>
+      <artifactId>jetty-client</artifactId>
+      <version>$jetty</version>
+    </dependency>
+    <dependency>
+      <groupId>com.fasterxml.jackson.core</groupId>
+      <artifactId>jackson-databind</artifactId>
+      <version>$jackson</version>
+    </dependency>
+    <dependency>
+      <groupId>commons-cli</groupId>
+      <artifactId>commons-cli</artifactId>
+      <version>1.5.0</version>
+    </dependency>
+  </dependencies>
+</project>
+POM
+mvn -q -B -f "$dest/pom.xml" dependency:copy-dependencies \
+  -DincludeScope=runtime -DoutputDirectory="$dest/lib" >"$dest/mvn.log" 2>&1 || {
+  cat "$dest/mvn.log" >&2
+  exit 1
+}
+test -f "$dest/lib/zookeeper-$version.jar"
+touch "$dest/complete"
