@@ -87,8 +87,7 @@ class Cluster:
         d = self.tmp / f"s{i}"
         if self.kind == "zkserver":
             return [*self.zkserver_cmd, str(d / "zoo.cfg")]
-        return ["java", f"-Xmx{self.zk_heap}", f"-Dzookeeper.log.dir={d}",
-                f"-Dlog4j.configuration=file:{realzk.LOG4J}", "-cp", realzk.classpath(),
+        return ["java", f"-Xmx{self.zk_heap}", *realzk.log_args(d), "-cp", realzk.classpath(),
                 "org.apache.zookeeper.server.quorum.QuorumPeerMain", str(d / "zoo.cfg")]
 
     def spawn(self, i: int) -> None:

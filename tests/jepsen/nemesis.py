@@ -54,7 +54,7 @@ from pathlib import Path
 from typing import Protocol
 
 import trio
-from support.realzk import LOG4J, classpath, four_letter
+from support.realzk import classpath, four_letter, log_args
 
 # --- ports --------------------------------------------------------------------------------------
 
@@ -482,13 +482,14 @@ CommandFactory = Callable[[int, Path, Path], list[str]]  # (node, zoo.cfg, node 
 
 
 def real_zookeeper_command(heap: str = "256m") -> CommandFactory:
-    """Apache ZooKeeper's QuorumPeerMain, as `RealZooKeeper` runs it (Debian's jars)."""
+    """Apache ZooKeeper's QuorumPeerMain, as `RealZooKeeper` runs it (the oracle's jars:
+    3.9.5 from Maven Central, or Debian's with ZKSERVER_ORACLE=debian)."""
     cp = classpath()
 
     def command(i: int, cfg: Path, node_dir: Path) -> list[str]:
         return ["java", f"-Xmx{heap}", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
-                f"-Dzookeeper.log.dir={node_dir}", f"-Dlog4j.configuration=file:{LOG4J}",
-                "-cp", cp, "org.apache.zookeeper.server.quorum.QuorumPeerMain", str(cfg)]
+                *log_args(node_dir), "-cp", cp,
+                "org.apache.zookeeper.server.quorum.QuorumPeerMain", str(cfg)]
 
     return command
 
@@ -624,7 +625,7 @@ class Ensemble(ClusterBase):
 
 
 def real_zookeeper(base_dir: str | os.PathLike, n: int = 3, **kw: object) -> Ensemble:
-    """An Apache ZooKeeper ensemble (Debian's package), peers through proxies."""
+    """An Apache ZooKeeper ensemble (the oracle's version), peers through proxies."""
     return Ensemble(base_dir, n, real_zookeeper_command(), **kw)  # type: ignore[arg-type]
 
 
