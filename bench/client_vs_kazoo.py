@@ -3,7 +3,8 @@ for the same work on the same server in the same run.
 
     python bench/client_vs_kazoo.py [--ops 20000] [--window 64] [--hosts HOST:PORT]
 
-Without --hosts it starts a real Apache ZooKeeper (Debian's package) on a free loopback port.
+Without --hosts it starts a real Apache ZooKeeper (the tests' oracle: 3.9.5 from Maven
+Central, or Debian's with ZKSERVER_ORACLE=debian) on a free loopback port.
 Each workload keeps `window` requests outstanding on one connection: our client (on AnyIO)
 with that many tasks sharing it, once under `trio.run` and once under `asyncio.run`; aiozk
 (PyPI `aiozk`, asyncio; skipped if not installed) with that many asyncio tasks; kazoo with its

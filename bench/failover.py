@@ -379,7 +379,7 @@ def render(args, results: dict[str, list[dict]], rows, started: str, elapsed: fl
         f"- Command: `{' '.join(['python', 'bench/failover.py', *args.argv])}`",
         f"- {args.rounds} rounds; in each, a fresh 3-server ensemble of each server in turn "
         "(order alternating), every member on 127.0.0.1 with the same zoo.cfg: tickTime=2000, "
-        f"initLimit=10, syncLimit=5. ZooKeeper 3.8 (Debian) with -Xmx{args.zk_heap}, its JVM "
+        f"initLimit=10, syncLimit=5. ZooKeeper {realzk.ORACLE} with -Xmx{args.zk_heap}, its JVM "
         f"start included; zkserver `{' '.join(args.zkserver_cmd)}` ({run.git_version()}).",
         "- Serving = a new session is accepted and getData(\"/\") answers on that member "
         "(polled every 20 ms). Start = from just before the first process is created until "

@@ -9,7 +9,8 @@
 For each server, one after the other (never both running at once), on a fresh data dir:
   * zkserver: `<zkserver-cmd> <tmp>/zoo.cfg` as a subprocess (cwd = repo root), stopped with
     SIGTERM;
-  * Apache ZooKeeper (Debian's package) through tests/support/realzk.py;
+  * Apache ZooKeeper (3.9.5 from Maven Central, or Debian's 3.8 with ZKSERVER_ORACLE=debian)
+    through tests/support/realzk.py;
 both standalone on 127.0.0.1 with forceSync=yes. Each workload of bench/zkbench.py runs
 `--repeat` times and the median run (by ops/s; by p50 for latency) is reported. With --memory a
 second fresh instance of each server gets `--count` znodes (bench/memory.py).
@@ -529,8 +530,8 @@ def render(args, modes, results: dict, minfo: dict, started: str, elapsed: float
         f"- Command: `{shlex.join(['python', 'bench/run.py', *args.argv])}`",
     ]
     if zk and "version" in zk:
-        lines.append(f"- ZooKeeper: Apache ZooKeeper {zk['version']} (Debian package), "
-                     f"{kind}, -Xmx{args.zk_heap}")
+        lines.append(f"- ZooKeeper: Apache ZooKeeper {zk['version']} (tests/support/realzk.py: "
+                     f"Maven Central unless ZKSERVER_ORACLE=debian), {kind}, -Xmx{args.zk_heap}")
     if zs and "version" in zs:
         lines.append(f"- zkserver: `{args.zkserver_cmd}` ({zs['version']}), {kind}")
     banner = []
