@@ -122,7 +122,14 @@ def test_replies_match_zookeeper(dual_servers, name: str) -> None:
     prefix = f"/xid-{name}-"
     zk = _run(dual_servers.real.port, SCENARIOS[name], prefix)
     ours = _run(dual_servers.ours.port, SCENARIOS[name], prefix)
-    assert ours == zk
+    if name.startswith("close-"):
+        # ZooKeeper closes the connection from another thread after the closeSession reply,
+        # so a request pipelined behind it is sometimes answered first (1 run in 3 here);
+        # zkserver answers nothing after it, which is one of ZooKeeper's two outcomes.
+        assert ours[0] == zk[0]
+        assert ours[1], "zkserver answered a request sent after closeSession"
+    else:
+        assert ours == zk
 
 
 def test_auth_behind_a_waiting_write(dual_servers) -> None:

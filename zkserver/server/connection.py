@@ -16,7 +16,6 @@ accepted and created sessions (handshake_order.py).
 from __future__ import annotations
 
 import logging
-import weakref
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -41,16 +40,6 @@ THROTTLE_POLL = 0.002  # how often a throttled connection looks whether it may r
 
 
 REFUSED = -1  # what a handshake run by `HandshakeOrder.admit` returns when it closes at once
-
-# Each server's order of handshakes (one per Server; kept here, beside its only user).
-_ORDERS: weakref.WeakKeyDictionary[Server, HandshakeOrder] = weakref.WeakKeyDictionary()
-
-
-def handshake_order(server: Server) -> HandshakeOrder:
-    order = _ORDERS.get(server)
-    if order is None:
-        order = _ORDERS[server] = HandshakeOrder()
-    return order
 
 
 class _Wakeup:
@@ -77,7 +66,7 @@ async def serve_connection(server: Server, stream: trio.abc.Stream, remote: tupl
     """
     wakeup = _Wakeup()
     engine = server.engine
-    order = handshake_order(server)
+    order = server.handshake_order
     number = order.accepted()
     client = engine.connect(remote, wakeup.ring, server.now(), server.wall())
     for ident in auth_ids:

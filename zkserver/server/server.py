@@ -27,6 +27,7 @@ from zkserver.progress import Progress
 from zkserver.server import admin, lograte, metrics, tls
 from zkserver.server.commit_path import CommitPath, LocalLog
 from zkserver.server.connection import serve_connection
+from zkserver.server.handshake_order import HandshakeOrder
 from zkserver.storage.files import Disk
 from zkserver.storage.purge import purge
 from zkserver.storage.recovery import recover
@@ -98,6 +99,7 @@ class Server:
         self.handshake_timeout = self.engine.max_timeout / 1000
         lograte.limit(quotamod.limits_log)  # one quota warning a second, as ZooKeeper's
         self.connections_per_ip: dict[str, int] = {}
+        self.handshake_order = HandshakeOrder()  # sessions established in arrival order
         self.total_connections = 0
         self.listeners: list[trio.SocketListener] = []
         self.secure_listeners: list[trio.SocketListener] = []
