@@ -16,13 +16,14 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 
 import trio
 
 from zkserver import __version__
-from zkserver.config import Config, ConfigError, default_config, load_config
+from zkserver.config import Config, ConfigError, default_config, load_config, with_sasl
 from zkserver.server.server import Server
 
 log = logging.getLogger("zkserver")
@@ -79,12 +80,18 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="zkserver", description=__doc__.split("\n")[0])
     parser.add_argument("config", nargs="?", help="a ZooKeeper zoo.cfg (default: built-in)")
     parser.add_argument("--log-level", default="INFO")
+    parser.add_argument("--jaas-config", metavar="FILE",
+                        help="JAAS file with the SASL `Server` section (instead of "
+                             "-Djava.security.auth.login.config= in SERVER_JVMFLAGS/JVMFLAGS)")
     parser.add_argument("--version", action="version", version=f"zkserver {__version__}")
     args = parser.parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
-        config = load_config(args.config) if args.config else default_config()
+        if args.config:
+            config = load_config(args.config, jaas_file=args.jaas_config)
+        else:
+            config = with_sasl(default_config(), os.environ, args.jaas_config)
     except ConfigError as e:
         print(f"zkserver: {e}", file=sys.stderr)
         return 2

@@ -22,7 +22,9 @@ from typing import TYPE_CHECKING, Any
 
 import trio
 
+from zkserver.auth import principal
 from zkserver.engine import Client
+from zkserver.engine.sasl import SaslGate
 from zkserver.server import admin, lograte, metrics, tls
 from zkserver.server.commit_path import CommitPath, LocalLog
 from zkserver.server.connection import serve_connection
@@ -84,7 +86,10 @@ class Server:
             super_digest=config.super_digest,
             reconfig_enabled=config.reconfig_enabled,
             max_buffer=config.jute_max_buffer,
+            sasl=SaslGate(config.sasl),
         )
+        if config.sasl.sasl_scheme:
+            aclmod.register_scheme("sasl", principal.valid)
         self.engine.restore_sessions(now)
         self.metrics = metrics.Metrics()
         self.txnlog = metrics.TimedLog(
