@@ -23,7 +23,7 @@ from __future__ import annotations
 import logging
 import random
 import ssl as _ssl
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, Literal, overload
 
@@ -42,6 +42,8 @@ from client.results import (
     WatchedNodeData,
 )
 from client.retry import retry as retry_call
+from client.sasl import SaslOptions
+from client.sasl import authenticate as sasl_authenticate
 from client.states import State, StateStream, StateTracker
 from client.transaction import GetChildrenOp, GetDataOp, Transaction, decode_multi_read
 from client.watches import PersistentWatch, Watch, WatchKind, WatchRegistry
@@ -110,6 +112,8 @@ class Client:
       max_outstanding: requests on the wire at once; callers beyond it wait.
       default_acl: ACL for creates that name none (default world:anyone, all permissions).
       auth: (scheme, credential) pairs to add on every connection, e.g. [("digest", "u:p")].
+      sasl: SASL on every connection, kazoo's `sasl_options` shape: {"mechanism": "DIGEST-MD5",
+        "username": ..., "password": ...} (client/sasl.py).
       can_be_read_only: accept a read-only server (the state is then READ_ONLY).
       ssl_context: connect with TLS (to a `secureClientPort`).
       randomize_hosts: shuffle the servers of the connection string (default True).
@@ -120,6 +124,7 @@ class Client:
                  max_outstanding: int = 1024,
                  default_acl: Sequence[R.ACL] | None = None,
                  auth: Sequence[tuple[str, str | bytes]] = (),
+                 sasl: Mapping[str, str] | None = None,
                  can_be_read_only: bool = False,
                  ssl_context: _ssl.SSLContext | None = None,
                  randomize_hosts: bool = True,
@@ -138,6 +143,7 @@ class Client:
         self.max_buffer = max_buffer
         self._auth: list[tuple[str, bytes]] = [
             (s, c.encode() if isinstance(c, str) else c) for s, c in auth]
+        self._sasl = SaslOptions(sasl) if sasl is not None else None
         self.session_id = 0
         self.session_password = _ZERO_PASSWD
         self.negotiated_timeout = 0
@@ -340,6 +346,11 @@ class Client:
         """Re-send credentials and re-arm watches on a new connection. False if it failed."""
         try:
             with trio.fail_after(conn.timeout_s):
+                if self._sasl is not None:
+                    err = await sasl_authenticate(conn, self._sasl)
+                    if err != Err.OK:  # AUTHFAILED, or SESSIONCLOSEDREQUIRESASLAUTH
+                        self._terminate(State.AUTH_FAILED)
+                        return False
                 pendings = [conn.submit(Op.AUTH, _encode(R.AuthPacket(0, scheme, cred)))
                             for scheme, cred in self._auth]
                 pendings += self._submit_set_watches(conn, None)

@@ -210,3 +210,76 @@ class DigestMD5Server:
         if len(parts) not in (2, 3) or parts[0] != self._protocol or (
                 parts[1].lower() != self._server_name.lower()):
             raise SaslError(f"DIGEST-MD5: digest-uri {text!r} does not name this service")
+
+
+class DigestMD5Client:
+    """The client side, for zkserver's own Trio client (client/sasl.py): an empty first token,
+    a digest-response to the server's challenge, then a check of the server's `rspauth` (a
+    server that does not know the password can't forge it)."""
+
+    mechanism = "DIGEST-MD5"
+
+    def __init__(self, username: str, password: str, cnonce_bytes: Callable[[int], bytes], *,
+                 authzid: str | None = None, protocol: str = PROTOCOL,
+                 server_name: str = SERVER_NAME) -> None:
+        self._username = username
+        self._password = password
+        self._authzid = authzid
+        self._cnonce_bytes = cnonce_bytes
+        self._digest_uri = f"{protocol}/{server_name}".encode()
+        self._expected_rspauth: bytes | None = None
+        self._started = False
+        self.complete = False
+
+    def evaluate(self, challenge: bytes | None) -> bytes | None:
+        """The next token to send (b"" to start), or None once the exchange is complete."""
+        if not self._started:
+            self._started = True
+            return b""
+        if self._expected_rspauth is None:
+            return self._respond(challenge or b"")
+        d = parse_directives(challenge or b"")
+        rspauth = d.get("rspauth", [b""])[0]
+        if not hmac.compare_digest(rspauth, self._expected_rspauth):
+            raise SaslError("DIGEST-MD5: the server's rspauth is wrong (it does not know the "
+                            "password)")
+        self.complete = True
+        return None
+
+    def _respond(self, challenge: bytes) -> bytes:
+        if not challenge:
+            raise SaslError("DIGEST-MD5: the server sent no challenge (no SASL on the server?)")
+        d = parse_directives(challenge)
+        nonces = d.get("nonce", [])
+        if len(nonces) != 1:
+            raise SaslError("DIGEST-MD5: the challenge must hold exactly one nonce")
+        if d.get("algorithm", [b""])[0].lower() != b"md5-sess":
+            raise SaslError("DIGEST-MD5: the challenge does not name algorithm=md5-sess")
+        qops = [q.strip() for q in d.get("qop", [b"auth"])[0].split(b",")]
+        if b"auth" not in qops:
+            raise SaslError("DIGEST-MD5: the server does not offer qop=auth")
+        utf8 = d.get("charset", [b""])[0].lower() == b"utf-8"
+        encoding = "utf-8" if utf8 else "latin-1"
+        realm = d.get("realm", [b""])[0]
+        cnonce = base64.b64encode(self._cnonce_bytes(24))
+        try:
+            username = self._username.encode(encoding)
+            password = self._password.encode(encoding)
+        except UnicodeEncodeError as e:
+            raise SaslError("DIGEST-MD5: credentials not representable in ISO-8859-1") from e
+        authzid = self._authzid.encode() if self._authzid else None
+        common = dict(username=username, realm=realm, password=password, nonce=nonces[0],
+                      cnonce=cnonce, nc=b"00000001", qop=b"auth", digest_uri=self._digest_uri,
+                      authzid=authzid)
+        self._expected_rspauth = response_value(**common, client=False)
+        parts = [b"username=" + _quote(username)]
+        if realm:
+            parts.append(b"realm=" + _quote(realm))
+        parts += [b"nonce=" + _quote(nonces[0]), b"cnonce=" + _quote(cnonce), b"nc=00000001",
+                  b"qop=auth", b"digest-uri=" + _quote(self._digest_uri),
+                  b"response=" + response_value(**common, client=True)]
+        if utf8:
+            parts.append(b"charset=utf-8")
+        if authzid:
+            parts.append(b"authzid=" + _quote(authzid))
+        return b",".join(parts)
