@@ -66,3 +66,10 @@ def authorized_id(authentication_id: str, authorization_id: str, *, remove_host:
     if name.realm is not None and not remove_realm:
         short += "@" + name.realm
     return short
+
+
+def matches(identity: str, acl_id: str, let_any: str | None = None) -> bool:
+    """ZooKeeper's SASLAuthenticationProvider.matches: a session authenticated as `super`
+    matches every `sasl` ACL, and `zookeeper.letAnySaslUserDoX` names an ACL id that every
+    SASL-authenticated session matches."""
+    return identity in ("super", acl_id) or (let_any is not None and acl_id == let_any)

@@ -50,6 +50,7 @@ class SaslSettings:
     enforce_auth: bool = False
     enforce_schemes: tuple[str, ...] = ()
     kerberos_modules: int = 0  # Krb5LoginModule entries (GSSAPI, not offered yet)
+    let_any_sasl_user: str | None = None  # zookeeper.letAnySaslUserDoX
 
     @property
     def sasl_scheme(self) -> bool:
@@ -132,6 +133,7 @@ def from_properties(props: Mapping[str, str],
         enforce_auth=enforce,
         enforce_schemes=enforce_schemes,
         kerberos_modules=kerberos,
+        let_any_sasl_user=props.get("zookeeper.letAnySaslUserDoX"),
     )
 
 

@@ -14,6 +14,7 @@ and answered after) or ZAB for an ensemble member (`quorum.node.Member`).
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import ssl
@@ -89,7 +90,8 @@ class Server:
             sasl=SaslGate(config.sasl),
         )
         if config.sasl.sasl_scheme:
-            aclmod.register_scheme("sasl", principal.valid)
+            aclmod.register_scheme("sasl", principal.valid, functools.partial(
+                principal.matches, let_any=config.sasl.let_any_sasl_user))
         self.engine.restore_sessions(now)
         self.metrics = metrics.Metrics()
         self.txnlog = metrics.TimedLog(
