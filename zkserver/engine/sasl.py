@@ -43,6 +43,7 @@ class SaslGate:
     def __init__(self, settings: SaslSettings | None = None,
                  random_bytes: Callable[[int], bytes] = os.urandom) -> None:
         self.settings = settings or SaslSettings()
+        self.enforcing = self.settings.enforce_auth  # read on every request: a plain attribute
         self._random_bytes = random_bytes
         self._exchanges: weakref.WeakKeyDictionary[Client, DigestMD5Server] = (
             weakref.WeakKeyDictionary())
