@@ -11,6 +11,8 @@ credentials, an unknown user and an unknown mechanism fail as ZooKeeper makes th
 
 from __future__ import annotations
 
+import os
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,7 +22,7 @@ from kazoo.client import KazooClient
 from kazoo.exceptions import KazooException
 from kazoo.security import make_acl
 from support import realzk
-from support.clis import ZkCli
+from support.clis import ZKCLI, ZkCli, zkcli_output
 from support.process import ZkServerProcess
 from support.realzk import RealZooKeeper, free_port
 
@@ -214,3 +216,24 @@ def test_required_sasl_same_as_zookeeper(requiring_servers: dict[str, str],
         assert ours == ["SessionClosedRequireSaslError"]
     elif case["password"] == "wrong":
         assert ours == ["start: CONNECTED", "create: ConnectionLoss"]  # kazoo's way of saying it
+
+
+def test_zkcli_with_a_wrong_password_same_as_zookeeper(servers: dict[str, str], jaas_file: Path,
+                                                       tmp_path: Path) -> None:
+    bad = tmp_path / "bad-client.conf"
+    bad.write_text(JAAS.replace('password="bob-secret"', 'password="not-it"'))
+    env = {**os.environ, "CLIENT_JVMFLAGS": "-Xmx128m -XX:TieredStopAtLevel=1 "
+                                            f"-Djava.security.auth.login.config={bad}"}
+
+    def run(hosts: str) -> list[str]:
+        """The command's result, and whether the AuthFailed event came (zkCli's event thread
+        prints it wherever it happens to be, so only its presence is compared)."""
+        proc = subprocess.run([ZKCLI, "-server", hosts, "ls", "/"], capture_output=True,
+                              text=True, timeout=60, env=env, stdin=subprocess.DEVNULL)
+        raw = proc.stdout + proc.stderr
+        return [*(line for line in zkcli_output(proc) if "KeeperErrorCode" in line),
+                f"AuthFailed event: {'state:AuthFailed type:None' in raw}"]
+
+    ours = run(servers["zkserver"])
+    assert ours == run(servers["zookeeper"])
+    assert ours == ["KeeperErrorCode = AuthFailed for /", "AuthFailed event: True"]
