@@ -157,3 +157,9 @@ def test_an_unreadable_jaas_file_stops_the_server(tmp_path: Path) -> None:
     no_section = tmp_path / "client-only.conf"
     no_section.write_text('Client { m.D required username="u"; };')
     assert load_sasl({}, {}, str(no_section)).credentials is None
+
+
+def test_passwords_stay_out_of_reprs() -> None:
+    s = from_properties({"zookeeper.SASLAuthenticationProvider.superPassword": "sp-secret"},
+                        jaas.parse_jaas(JAAS))
+    assert "bob-secret" not in repr(s) and "sp-secret" not in repr(s)

@@ -38,10 +38,10 @@ class SaslSettings:
     """`credentials` is None when there is no JAAS login section: ZooKeeper then has no SASL
     server, and answers every SASL token with an empty OK."""
 
-    credentials: dict[str, str] | None = None
+    credentials: dict[str, str] | None = attrs.field(default=None, repr=False)  # secrets
     login_context: str = "Server"
     jaas_file: str | None = None
-    super_password: str | None = None
+    super_password: str | None = attrs.field(default=None, repr=False)
     super_users: frozenset[str] = frozenset()
     remove_host: bool = False
     remove_realm: bool = False
@@ -80,7 +80,8 @@ def _true(props: Mapping[str, str], key: str) -> bool:
 
 
 def _parse_boolean(props: Mapping[str, str], key: str) -> bool:
-    return props.get(key, "").strip().lower() == "true" if key in props else False
+    """Java's Boolean.parseBoolean: "true" in any case."""
+    return props.get(key, "").strip().lower() == "true"
 
 
 def from_properties(props: Mapping[str, str],
@@ -88,7 +89,7 @@ def from_properties(props: Mapping[str, str],
                     jaas_file: str | None = None) -> SaslSettings:
     """Settings from ZooKeeper's system properties and the parsed JAAS file (if any)."""
     context = props.get("zookeeper.sasl.serverconfig", "Server")
-    credentials: dict[str, str] | None = None
+    credentials: dict[str, str] | None = attrs.field(default=None, repr=False)  # secrets
     kerberos = 0
     if sections is not None and context in sections:
         credentials = {}
