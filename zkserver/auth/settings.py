@@ -89,7 +89,7 @@ def from_properties(props: Mapping[str, str],
                     jaas_file: str | None = None) -> SaslSettings:
     """Settings from ZooKeeper's system properties and the parsed JAAS file (if any)."""
     context = props.get("zookeeper.sasl.serverconfig", "Server")
-    credentials: dict[str, str] | None = attrs.field(default=None, repr=False)  # secrets
+    credentials: dict[str, str] | None = None
     kerberos = 0
     if sections is not None and context in sections:
         credentials = {}
