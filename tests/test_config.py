@@ -96,6 +96,7 @@ def test_every_default() -> None:
         "four_letter_whitelist": frozenset({"srvr"}),
         "admin_enable_server": True, "admin_server_address": "0.0.0.0",
         "admin_server_port": 8080, "admin_command_url": "/commands",
+        "admin_console_enabled": True, "admin_console_allow_remote": False,
         "metrics_http_port": None, "metrics_http_host": "0.0.0.0",
         "global_outstanding_limit": 1000, "snap_count": 100000, "pre_alloc_size_kb": 65536,
         "force_sync": True, "election_alg": 3,

@@ -126,6 +126,8 @@ class Config:
     admin_server_address: str = "0.0.0.0"
     admin_server_port: int = 8080
     admin_command_url: str = "/commands"
+    admin_console_enabled: bool = True
+    admin_console_allow_remote: bool = False  # answer browsers on other hosts too
     metrics_http_port: int | None = None
     metrics_http_host: str = "0.0.0.0"
     global_outstanding_limit: int = 1000
@@ -730,6 +732,8 @@ def _build(entries: Entries, source: str, cwd: str, server_id: int | None) -> Co
         admin_server_address=r.host(*_zk("admin.serverAddress")) or "0.0.0.0",
         admin_server_port=8080 if admin_port is None else admin_port,
         admin_command_url=r.text(*_zk("admin.commandURL"), default="/commands"),
+        admin_console_enabled=r.flag(*_zk("admin.console.enabled"), default=True),
+        admin_console_allow_remote=r.flag(*_zk("admin.console.allowRemote"), default=False),
         metrics_http_port=metrics_port,
         metrics_http_host=r.host("metricsProvider.httpHost") or "0.0.0.0",
         global_outstanding_limit=r.integer(*_zk("globalOutstandingLimit"), default=1000),

@@ -114,17 +114,25 @@ class Session:
 
 
 class Prep:
-    enforce_quota = False  # enforceQuota (3.7+): hard quota limits fail writes; set by the server
-
     def __init__(self, tree: DataTree, extended_types: bool = False,
-                 skip_acl: bool = False, reconfig_enabled: bool = False) -> None:
-        self.tree = tree
+                 skip_acl: bool = False, reconfig_enabled: bool = False,
+                 enforce_quota: bool = False) -> None:
         self.extended_types = extended_types
         self.skip_acl = skip_acl
         self.reconfig_enabled = reconfig_enabled
-        self.last_zxid = tree.last_zxid
+        self.enforce_quota = enforce_quota  # enforceQuota (3.7+): hard limits fail writes
         self.changes: dict[str, Rec] = {}
         self.outstanding: deque[tuple[int, str, Rec]] = deque()
+        self.restart(tree)
+
+    def restart(self, tree: DataTree, last_zxid: int | None = None) -> None:
+        """Prepare against `tree` from now on with nothing pending, the next zxid after
+        `last_zxid` (default: the tree's): a snapshot installed, the log truncated, or a new
+        leader's epoch begun."""
+        self.tree = tree
+        self.last_zxid = tree.last_zxid if last_zxid is None else last_zxid
+        self.changes.clear()
+        self.outstanding.clear()
 
     # -- the pending view ---------------------------------------------------------------------
 

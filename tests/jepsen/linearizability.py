@@ -145,6 +145,19 @@ class Model(Generic[S]):
 # --- models -------------------------------------------------------------------------------------
 
 
+class VersionedModel(Model[Any]):
+    """A single value, optionally paired with a version as a znode's data with stat.version
+    (`versioned=True`: the state is (value, version))."""
+
+    def __init__(self, initial: Any = None, versioned: bool = False, version: int = 0) -> None:
+        self.initial = initial
+        self.versioned = versioned
+        self.version = version
+
+    def init(self) -> Any:
+        return (self.initial, self.version) if self.versioned else self.initial
+
+
 class KeyedModel(Model[S]):
     """Many independent objects of one kind: inputs are (key, inner_input) and each key's
     operations are checked separately against `inner`."""
@@ -184,7 +197,7 @@ class KeyedModel(Model[S]):
         return self.inner.describe_state(state)
 
 
-class CASRegister(Model[Any]):
+class CASRegister(VersionedModel):
     """A register with read, write and compare-and-set.
 
     Inputs: ("read", None) -> value; ("write", v) -> None; ("cas", (expected, new)) -> bool.
@@ -194,13 +207,6 @@ class CASRegister(Model[Any]):
     lost write even when a later write stored the same value.
     """
 
-    def __init__(self, initial: Any = None, versioned: bool = False, version: int = 0) -> None:
-        self.initial = initial
-        self.versioned = versioned
-        self.version = version
-
-    def init(self) -> Any:
-        return (self.initial, self.version) if self.versioned else self.initial
 
     def step(self, state: Any, input: Any, output: Any) -> tuple[bool, Any]:
         f, arg = input
@@ -236,7 +242,7 @@ class CASRegister(Model[Any]):
         return f"cas {arg[0]!r}->{arg[1]!r} -> {output!r}"
 
 
-class CounterModel(Model[Any]):
+class CounterModel(VersionedModel):
     """A counter: ("add", delta) -> None and ("read", None) -> value.
 
     With `versioned=True` the state is (value, version) like a znode holding the count: an add
@@ -247,12 +253,7 @@ class CounterModel(Model[Any]):
     """
 
     def __init__(self, initial: int = 0, versioned: bool = False, version: int = 0) -> None:
-        self.initial = initial
-        self.versioned = versioned
-        self.version = version
-
-    def init(self) -> Any:
-        return (self.initial, self.version) if self.versioned else self.initial
+        super().__init__(initial, versioned, version)
 
     def step(self, state: Any, input: Any, output: Any) -> tuple[bool, Any]:
         f, arg = input

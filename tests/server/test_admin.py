@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 from support import realzk
 from support.kz import kazoo_client, stop_kazoo
-from support.process import ZkServerProcess
+from support.process import ZkServerProcess, side_by_side
 from support.realzk import RealZooKeeper, free_port
 from support.wire import four_letter
 
@@ -62,22 +62,15 @@ def sides(tmp_path_factory: Any) -> Iterator[tuple[Side, Side, int]]:
         "metricsProvider.httpHost=127.0.0.1"])
     real = RealZooKeeper(base / "real", free_port(), extra=[*admin,
                                                              f"admin.serverPort={real_admin}"])
-    ours.start()
-    try:
-        real.start()
-    except Exception:
-        ours.kill()
-        raise
-    a = b = None
-    try:
-        a, b = Side(ours, ours_admin), Side(real, real_admin)
-        yield a, b, metrics
-    finally:
-        for side in (a, b):
-            if side is not None:
-                stop_kazoo(side.zk)
-        ours.kill()
-        real.stop()
+    with side_by_side(ours, real):
+        a = b = None
+        try:
+            a, b = Side(ours, ours_admin), Side(real, real_admin)
+            yield a, b, metrics
+        finally:
+            for side in (a, b):
+                if side is not None:
+                    stop_kazoo(side.zk)
 
 
 def _links(html: str) -> list[str]:

@@ -9,15 +9,17 @@ standard zoo.cfg (the same keys `RealZooKeeper` writes), plus any `extra` lines.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from support.proxy import Proxy
-from support.realzk import four_letter
+from support.realzk import RealZooKeeper, four_letter
 from zkserver import devensemble
 
 
@@ -106,6 +108,23 @@ class ZkServerProcess:
 
     def __exit__(self, *exc: object) -> None:
         self.kill()
+
+
+@contextlib.contextmanager
+def side_by_side(ours: ZkServerProcess, real: RealZooKeeper) -> Iterator[None]:
+    """Both servers running for the block, as a differential test holds them: both are
+    stopped after it, and ours at once if the real one fails to start."""
+    ours.start()
+    try:
+        real.start()
+    except Exception:
+        ours.kill()
+        raise
+    try:
+        yield
+    finally:
+        ours.kill()
+        real.stop()
 
 
 def free_port_base(n: int, proxied: bool = False) -> int:

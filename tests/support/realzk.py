@@ -46,9 +46,10 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def four_letter(host: str, port: int, cmd: str, timeout: float = 2.0) -> str:
+def four_letter(host: str, port: int, cmd: str | bytes, timeout: float = 2.0) -> str:
+    """Send a four-letter word (plus any extra bytes) and read the answer until EOF."""
     with socket.create_connection((host, port), timeout=timeout) as s:
-        s.sendall(cmd.encode())
+        s.sendall(cmd.encode() if isinstance(cmd, str) else cmd)
         chunks = []
         while True:
             b = s.recv(65536)

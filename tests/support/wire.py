@@ -11,6 +11,8 @@ import socket
 import struct
 import time
 
+from support import realzk
+
 # Opcodes (ZooDefs.OpCode).
 CREATE, DELETE, EXISTS, GET_DATA, SET_DATA, GET_ACL, SET_ACL, GET_CHILDREN = 1, 2, 3, 4, 5, 6, 7, 8
 SYNC, PING, GET_CHILDREN2, CHECK, MULTI, CREATE2, RECONFIG = 9, 11, 12, 13, 14, 15, 16
@@ -259,13 +261,4 @@ class RawConnection:
 def four_letter(port: int, word: str | bytes, host: str = "127.0.0.1",
                 timeout: float = 5.0) -> str:
     """Send a four-letter word (plus any extra bytes) and read the answer until EOF."""
-    data = word.encode() if isinstance(word, str) else word
-    with socket.create_connection((host, port), timeout=timeout) as s:
-        s.sendall(data)
-        chunks = []
-        while True:
-            b = s.recv(65536)
-            if not b:
-                break
-            chunks.append(b)
-    return b"".join(chunks).decode(errors="replace")
+    return realzk.four_letter(host, port, word, timeout)

@@ -18,7 +18,7 @@ from kazoo.exceptions import QuotaExceededError
 from support import realzk
 from support.clis import ZkCli
 from support.kz import kazoo_client, stop_kazoo
-from support.process import ZkServerProcess
+from support.process import ZkServerProcess, side_by_side
 from support.realzk import RealZooKeeper, free_port
 
 from zkserver.prep import Prep, Session
@@ -59,8 +59,7 @@ class Core:
         self.tree = DataTree()
         self.tree.track_digest()
         self.tree.track_quotas()
-        self.prep = Prep(self.tree)
-        self.prep.enforce_quota = enforce
+        self.prep = Prep(self.tree, enforce_quota=enforce)
         self.now = T0
 
     def write(self, op: int, req: Any, sid: int = SID) -> Any:
@@ -270,17 +269,8 @@ def both(tmp_path_factory: Any) -> Iterator[tuple[ZkServerProcess, RealZooKeeper
     base = tmp_path_factory.mktemp("quota")
     ours = ZkServerProcess(base / "zks", free_port(), extra=["enforceQuota=true"])
     real = RealZooKeeper(base / "real", free_port(), extra=["enforceQuota=true"])
-    ours.start()
-    try:
-        real.start()
-    except Exception:
-        ours.kill()
-        raise
-    try:
+    with side_by_side(ours, real):
         yield ours, real
-    finally:
-        ours.kill()
-        real.stop()
 
 
 def test_zkcli_quotas_like_zookeeper(both: tuple[ZkServerProcess, RealZooKeeper]) -> None:

@@ -57,11 +57,12 @@ class Engine:
                  server_id: int = 1, wall: int = 0,
                  extended_types: bool = False, skip_acl: bool = False,
                  super_digest: str | None = None, reconfig_enabled: bool = False,
-                 max_buffer: int = 0xFFFFF, sasl: SaslGate | None = None) -> None:
+                 enforce_quota: bool = False, max_buffer: int = 0xFFFFF,
+                 sasl: SaslGate | None = None) -> None:
         self._tree = tree or DataTree()
         self._tree.track_quotas()  # a served tree keeps its quota stats (tree/quota.py)
         self.prep = Prep(self._tree, extended_types=extended_types, skip_acl=skip_acl,
-                         reconfig_enabled=reconfig_enabled)
+                         reconfig_enabled=reconfig_enabled, enforce_quota=enforce_quota)
         self.sessions = SessionTracker(tick_time, server_id, wall)  # wall seeds session ids
         self.min_timeout = min_session_timeout or 2 * tick_time
         self.max_timeout = max_session_timeout or 20 * tick_time
@@ -275,7 +276,7 @@ class Engine:
     def lead(self, epoch: int, now: int, request_sync: Callable[[int], None]) -> None:
         """Lead `epoch`: prepare every write here (zxids from `epoch << 32` on); every session
         the tree holds lives on from `now` (the leader expires them now)."""
-        self._restart_prep(epoch << 32)
+        self.prep.restart(self._tree, epoch << 32)
         self.restore_sessions(now)
         self._member().request_sync = request_sync
         self.route = Local()
@@ -291,14 +292,7 @@ class Engine:
         are counted afresh, and nothing prepared against the old tree is pending."""
         self._tree = tree
         tree.track_quotas()
-        self._restart_prep(tree.last_zxid)
-
-    def _restart_prep(self, last_zxid: int) -> None:
-        prep = self.prep
-        prep.tree = self._tree
-        prep.last_zxid = last_zxid
-        prep.changes.clear()
-        prep.outstanding.clear()
+        self.prep.restart(tree)
 
     def proposed(self, batch: list[Commit]) -> None:
         """These prepared writes went to ZAB (only a leader prepares any); their transactions

@@ -12,6 +12,7 @@ as the 11 ints of `Node.stat()`, nested records as records.
 
 from __future__ import annotations
 
+import operator
 import struct
 from collections.abc import Callable
 from typing import Any, ClassVar
@@ -152,6 +153,7 @@ class Record:
 # Shared records
 
 _STAT = struct.Struct(">qqqqiiiqiiq")
+_STAT_pack = _STAT.pack
 
 
 @attrs.frozen(slots=True)
@@ -178,10 +180,13 @@ class Stat:
         return cls(*_STAT.unpack_from(r.buf, p))
 
     def encode_to(self, w: Writer) -> None:
-        w.out += _STAT.pack(*attrs.astuple(self))
+        w.out += _STAT_pack(*_stat_fields(self))
 
     def pack(self) -> bytes:
-        return _STAT.pack(*attrs.astuple(self))
+        return _STAT_pack(*_stat_fields(self))
+
+
+_stat_fields = operator.attrgetter(*(f.name for f in attrs.fields(Stat)))
 
 
 def pack_stat(stat: tuple[int, ...]) -> bytes:
@@ -189,7 +194,6 @@ def pack_stat(stat: tuple[int, ...]) -> bytes:
     return _STAT_pack(*stat)
 
 
-_STAT_pack = _STAT.pack
 STAT = JType(Stat.decode_from, lambda w, v: v.encode_to(w), pack_stat)
 
 

@@ -2,10 +2,11 @@
 the request engine of the `Server` that holds it.
 
 The peer decides; this driver carries out. Every input (a message, a lost link, a tick, a log
-write made durable, the leader's own writes) goes to the peer through `_input`, at once; one
-task (`_executor`, etcd's node loop) takes each `Ready` batch the peer has and carries it out
-in the order `zkserver.quorum.ready` prescribes: epochs to a small fsynced file (off the event
-loop; the batch's messages wait for it), log writes, truncations and snapshot installs to the
+write made durable, the leader's own writes) goes to the peer through `_input`, at once, and
+the `Ready` batches it makes are carried out right there (`_run_ready`, etcd's node loop run in
+place) in the order `zkserver.quorum.ready` prescribes: epochs to a small fsynced file (off the
+event loop, by the `_executor` task; that batch's messages, and every batch after it, wait for
+it), log writes, truncations and snapshot installs to the
 group committer (`storage.group_commit`: consecutive batches share a write and an fsync, off the
 event loop; the same snapshot policy as a standalone server's), committed transactions
 to the engine (which is how replies and watch notifications go out on every server; the digest
@@ -63,7 +64,6 @@ ROLE_MODES = {Role.LOOKING: "looking", Role.LEADING: "leader", Role.FOLLOWING: "
               Role.OBSERVING: "observer"}
 POLL_S = 0.05  # how often the peer's timers are checked (a leader's ping tick aside)
 SNAP_WINDOW = 4  # snapshot chunks that may wait in a link's queue while a SNAP streams
-SNAP_DRAIN_S = 0.005  # how often a SNAP stream held back by a full window looks again
 
 
 class Member:
@@ -111,7 +111,9 @@ class Member:
         self.quorum = Links(me, {sid: (s.host, s.quorum_port) for sid, s in others.items()},
                             (host, mine.quorum_port), self._message, self._lost, "quorum",
                             quorum_tls)
-        self.ready_wake = trio.Event()  # the peer has a batch for the executor
+        self.ready_wake = trio.Event()  # a batch is parked for the executor
+        self.parked: Ready | None = None  # a batch waiting for its epochs to be durable
+        self.busy = False  # a batch is being carried out (see `_run_ready`)
         self.mode = "looking"
         self.nursery: trio.Nursery | None = None  # where snapshot streams run
         self.streams: dict[int, trio.CancelScope] = {}  # learner -> its SNAP being sent
@@ -186,7 +188,7 @@ class Member:
     # -- the peer's inputs --------------------------------------------------------------------
 
     def _input(self, event: Callable[..., object], *args: Any) -> None:
-        """Give the peer one input; the executor carries out what it decides."""
+        """Give the peer one input, and carry out what it decides at once (see `_run_ready`)."""
         peer = self.peer
         try:
             touched = self.engine.take_touched()
@@ -197,7 +199,34 @@ class Member:
             log.critical("%s", e)
             raise
         if peer.has_ready():
-            self.ready_wake.set()
+            self._run_ready()
+
+    def _run_ready(self) -> None:
+        """Carry out the peer's batches now, in the task that gave the input.
+
+        Every input comes from a task of ours (a link's reader, the ticker, the group
+        committer, a connection after its engine step), never from inside a batch being
+        carried out: one that arrives meanwhile (a delivery proposing forwarded writes) finds
+        `busy` set and its batch is taken by the loop below. Done in place, a message's
+        answer leaves in the same scheduling pass it arrived in; a hop through an executor
+        task cost every member-to-member message an extra pass. Only a batch with epochs to
+        persist waits: it is parked for `_executor`, which owns `busy` until it is done."""
+        if self.busy:
+            return
+        self.busy = True
+        peer = self.peer
+        try:
+            while peer.has_ready():
+                r = peer.ready()
+                if r.epochs is not None:
+                    self.parked = r
+                    self.ready_wake.set()
+                    return
+                self._execute(r)
+        except DigestMismatch as e:
+            log.critical("%s", e)
+            raise
+        self.busy = False
 
     def _message(self, sid: int, msg: Any) -> None:
         self._input(self.peer.receive, sid, msg, self.now())
@@ -211,10 +240,9 @@ class Member:
         engine asked of the peer meanwhile (a leader's own `sync`) gets carried out."""
         engine = self.engine
         if engine.to_commit:
-            batch = engine.take_commits()
-            self._input(self._propose, batch)
+            self._input(self._propose, engine.take_commits())
         elif self.peer.has_ready():
-            self.ready_wake.set()
+            self._run_ready()
 
     def _propose(self, batch: list[tuple[Txn, Any, Any]]) -> None:
         """Propose what the engine prepared. Leadership may have ended since (a batch's role
@@ -228,23 +256,26 @@ class Member:
     # -- the peer's outputs -------------------------------------------------------------------
 
     async def _executor(self) -> None:
-        """Carry out the peer's batches, one at a time and in order. Only the epoch file is
-        waited for (it must be durable before the batch's messages leave); everything else is
-        done at once or queued (the log writer, snapshot streams)."""
-        peer = self.peer
+        """Carry out a batch whose epochs must be durable before its messages leave: the
+        epoch file is written off the event loop, then the batch and any that queued up
+        behind it are carried out."""
         while True:
             await self.ready_wake.wait()
             self.ready_wake = trio.Event()
-            while peer.has_ready():
-                r = peer.ready()
-                if r.epochs is not None:
-                    await trio.to_thread.run_sync(self._write_epochs, r.epochs.accepted,
-                                                  r.epochs.current)
-                try:
-                    self._execute(r)
-                except DigestMismatch as e:
-                    log.critical("%s", e)
-                    raise
+            r = self.parked
+            if r is None:
+                continue
+            self.parked = None
+            assert r.epochs is not None
+            await trio.to_thread.run_sync(self._write_epochs, r.epochs.accepted,
+                                          r.epochs.current)
+            try:
+                self._execute(r)
+            except DigestMismatch as e:
+                log.critical("%s", e)
+                raise
+            self.busy = False
+            self._run_ready()
 
     def _execute(self, r: Ready) -> None:
         for item in r.log:
@@ -317,13 +348,10 @@ class Member:
                 self.quorum.send(to, msg)
 
     async def _window(self, to: int) -> None:
-        """Yield, then wait while the link to `to` still queues `SNAP_WINDOW` messages. (The
-        link has no "drained" event to wait on, so this looks again every few ms; a cut link
-        ends the stream through `_lost`.)"""
+        """Yield, then wait while the link to `to` still queues `SNAP_WINDOW` messages (a cut
+        link ends the stream through `_lost`)."""
         await trio.sleep(0)
-        queue = self.quorum.queues.get(to)
-        while queue is not None and len(queue) >= SNAP_WINDOW:
-            await trio.sleep(SNAP_DRAIN_S)
+        await self.quorum.wait_room(to, SNAP_WINDOW)
 
     def _become(self, b: RoleChange) -> None:
         engine = self.engine

@@ -21,6 +21,7 @@ ZooKeeper's quorum TLS does.
 from __future__ import annotations
 
 import logging
+import os
 import socket
 import ssl
 import struct
@@ -72,12 +73,15 @@ def _frame(payload: bytes) -> bytes:
 class _Out:
     """Our outbound stream to one server, and the scope of the task watching it."""
 
-    __slots__ = ("stream", "scope", "closed")
+    __slots__ = ("stream", "scope", "closed", "busy", "fd")
 
     def __init__(self, stream: trio.abc.Stream) -> None:
         self.stream = stream
         self.scope = trio.CancelScope()
         self.closed = False
+        self.busy = False  # the sender task is writing: nobody else may
+        # A plain TCP stream's socket, which `Links.send` writes to directly (-1: TLS)
+        self.fd = stream.socket.fileno() if isinstance(stream, trio.SocketStream) else -1
 
 
 class Links:
@@ -93,22 +97,53 @@ class Links:
         self.name = name
         self.queues: dict[int, list[bytes]] = {sid: [] for sid in peers}
         self.wake: dict[int, trio.Event] = {sid: trio.Event() for sid in peers}
+        self.progress: dict[int, trio.Event] = {sid: trio.Event() for sid in peers}
         self.out: dict[int, _Out | None] = {sid: None for sid in peers}
         self.inbound: dict[int, trio.CancelScope] = {}
         self._nursery: trio.Nursery | None = None
 
     def send(self, sid: int, msg: Any) -> None:
+        """Send `msg` to `sid`: written to its stream at once when the stream is idle, else
+        queued for the stream's sender task.
+
+        Written in place, a message leaves in the pass that made it; the hop through the
+        sender task cost each of the four member-to-member messages on a write's path an extra
+        scheduling pass. The socket is non-blocking: what it does not take (a full buffer), and
+        any error, goes to the sender, which waits for room or reports the stream lost."""
         q = self.queues.get(sid)
         if q is None:
             return
-        q.append(_frame(messages.encode(msg)))
+        data = _frame(messages.encode(msg))
+        conn = self.out[sid]
+        if conn is not None and not q and not conn.busy and conn.fd >= 0:
+            try:
+                sent = os.write(conn.fd, data)
+            except OSError:
+                sent = 0
+            if sent == len(data):
+                return
+            data = data[sent:]
+        q.append(data)
         self.wake[sid].set()
+
+    async def wait_room(self, sid: int, limit: int) -> None:
+        """Wait until fewer than `limit` messages wait in the queue for `sid` (a lost link
+        drops its queue, which ends the wait too)."""
+        queue = self.queues.get(sid)
+        while queue is not None and len(queue) >= limit:
+            await self.progress[sid].wait()
+
+    def _progressed(self, sid: int) -> None:
+        """The queue for `sid` shrank: wake whoever waits for room in it."""
+        self.progress[sid].set()
+        self.progress[sid] = trio.Event()
 
     def drop(self, sid: int) -> None:
         """Close both streams to `sid` now, even mid-send (the other side sees the connection
         end); what was queued for it is dropped."""
         if sid in self.out:
             self.queues[sid].clear()
+            self._progressed(sid)
             self._retire(sid, self.out[sid])
         scope = self.inbound.pop(sid, None)
         if scope is not None:
@@ -124,6 +159,7 @@ class Links:
         if conn is None or conn.closed:
             return False
         conn.closed = True
+        conn.fd = -1
         if self.out.get(sid) is conn:
             self.out[sid] = None
         conn.scope.cancel()
@@ -153,10 +189,12 @@ class Links:
                 conn = await self._open(sid)
                 if conn is None:
                     queue.clear()
+                    self._progressed(sid)
                     self._lost(sid)
                     continue
             data = b"".join(queue)
             queue.clear()
+            self._progressed(sid)
             if await self._send(sid, conn, data) or not reused or self.on_lost is not None:
                 continue
             # Election port: the stream died before its watcher said so (the server went down
@@ -177,6 +215,7 @@ class Links:
         return conn
 
     async def _send(self, sid: int, conn: _Out, data: bytes) -> bool:
+        conn.busy = True
         try:
             await conn.stream.send_all(data)
             return True
@@ -184,6 +223,8 @@ class Links:
             if self._retire(sid, conn):
                 self._lost(sid)
             return False
+        finally:
+            conn.busy = False
 
     async def _watch(self, sid: int, conn: _Out) -> None:
         """Notice at once when the other end closes our outbound stream.

@@ -23,10 +23,11 @@ import logging
 import os
 import platform
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
+import attrs
 import h11
 import trio
 
@@ -42,15 +43,43 @@ MAX_REQUEST = 64 * 1024
 
 Response = tuple[int, str, bytes]  # status, content type, body
 Handler = Callable[[str, str], Response | Awaitable[Response]]
+MAX_BODY = 4 * 1024 * 1024  # a mounted application's request body (a znode's data, as a form)
+
+
+@attrs.frozen
+class Request:
+    """A whole request, for an application mounted under a prefix (the web console)."""
+
+    method: str
+    target: str
+    headers: dict[str, str]  # lower-case names; a repeated header keeps its last value
+    body: bytes
+    peer: str = ""  # the client's IP address
+
+
+@attrs.frozen
+class Reply:
+    """A mounted application's answer: `body` is bytes, or an async iterator of chunks for a
+    stream (server-sent events) that ends when the iterator does or the peer goes away."""
+
+    status: int
+    content_type: str
+    body: bytes | AsyncIterator[bytes]
+    headers: tuple[tuple[str, str], ...] = ()
+
+
+Mount = tuple[str, Callable[[Request], Awaitable[Reply]]]  # (path prefix, application)
 
 
 # -- a small HTTP/1.1 server ----------------------------------------------------------------------
 
 
 async def serve_http(handler: Handler, host: str, port: int, what: str, *,
+                     mount: Mount | None = None,
                      task_status: trio.TaskStatus[tuple[str, int]] = trio.TASK_STATUS_IGNORED
                      ) -> None:
-    """Serve `handler(method, target)` on host:port; started with the bound address."""
+    """Serve `handler(method, target)` on host:port; started with the bound address. Requests
+    under `mount`'s prefix go whole (headers and body) to its application instead."""
     try:
         listeners = await trio.open_tcp_listeners(port, host=host or None)
     except OSError as e:
@@ -61,7 +90,7 @@ async def serve_http(handler: Handler, host: str, port: int, what: str, *,
 
     async def connection(stream: trio.SocketStream) -> None:
         try:
-            await _http_connection(handler, stream)
+            await _http_connection(handler, stream, mount)
         except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
             pass
         finally:
@@ -70,10 +99,19 @@ async def serve_http(handler: Handler, host: str, port: int, what: str, *,
     await trio.serve_listeners(connection, listeners)
 
 
-async def _http_connection(handler: Handler, stream: trio.SocketStream) -> None:
+def _peer_ip(stream: trio.SocketStream) -> str:
+    try:
+        return str(stream.socket.getpeername()[0])
+    except OSError:
+        return ""
+
+
+async def _http_connection(handler: Handler, stream: trio.SocketStream,
+                           mount: Mount | None = None) -> None:
     conn = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_REQUEST)
     while True:
         request = None
+        body = bytearray()
         with trio.move_on_after(IDLE_TIMEOUT):
             try:
                 while True:
@@ -84,6 +122,15 @@ async def _http_connection(handler: Handler, stream: trio.SocketStream) -> None:
                         continue
                     if isinstance(event, h11.Request):
                         request = event
+                    elif isinstance(event, h11.Data):
+                        if mount is None or not _under(request.target.decode("latin-1"),
+                                                       mount[0]):
+                            continue  # the commands take no body
+                        body += event.data
+                        if len(body) > MAX_BODY:
+                            await _send(stream, conn, 413, "text/plain",
+                                        b"request body too large\n", b"GET")
+                            return
                     elif isinstance(event, h11.EndOfMessage):
                         break
                     elif isinstance(event, h11.ConnectionClosed) or event is h11.PAUSED:
@@ -97,14 +144,22 @@ async def _http_connection(handler: Handler, stream: trio.SocketStream) -> None:
             return  # idle for too long
         method = request.method.decode("latin-1")
         target = request.target.decode("latin-1")
-        if method not in ("GET", "HEAD", "POST"):
-            status, ctype, body = 405, "text/plain", b"method not allowed\n"
+        if mount is not None and _under(target, mount[0]):
+            headers = {k.decode("latin-1").lower(): v.decode("latin-1")
+                       for k, v in request.headers}
+            reply = await mount[1](Request(method, target, headers, bytes(body),
+                                           _peer_ip(stream)))
+            if not await _send_reply(stream, conn, reply, request.method):
+                return
         else:
-            result = handler(method, target)
-            if not isinstance(result, tuple):
-                result = await result
-            status, ctype, body = result
-        await _send(stream, conn, status, ctype, body, request.method)
+            if method not in ("GET", "HEAD", "POST"):
+                status, ctype, out = 405, "text/plain", b"method not allowed\n"
+            else:
+                result = handler(method, target)
+                if not isinstance(result, tuple):
+                    result = await result
+                status, ctype, out = result
+            await _send(stream, conn, status, ctype, out, request.method)
         if conn.our_state is h11.MUST_CLOSE or conn.their_state is h11.MUST_CLOSE:
             return
         try:
@@ -122,6 +177,55 @@ async def _send(stream: trio.SocketStream, conn: h11.Connection, status: int, ct
         out += conn.send(h11.Data(data=body))
     out += conn.send(h11.EndOfMessage())
     await stream.send_all(out)
+
+
+def _under(target: str, prefix: str) -> bool:
+    path = urlsplit(target).path
+    return path == prefix or path.startswith(prefix + "/")
+
+
+async def _send_reply(stream: trio.SocketStream, conn: h11.Connection, reply: Reply,
+                      method: bytes) -> bool:
+    """Send a mounted application's reply; False when the connection cannot be reused."""
+    headers = [("Content-Type", reply.content_type), ("Server", "zkserver"), *reply.headers]
+    if isinstance(reply.body, bytes):
+        headers.append(("Content-Length", str(len(reply.body))))
+        out = conn.send(h11.Response(status_code=reply.status, headers=headers))
+        if method != b"HEAD":
+            out += conn.send(h11.Data(data=reply.body))
+        out += conn.send(h11.EndOfMessage())
+        await stream.send_all(out)
+        return True
+    # A stream: chunked, and the connection is not reused after it. It ends when the
+    # application's iterator does, or as soon as the peer closes its side (read here, so a
+    # browser that went away frees what the stream holds at once, not at the next send).
+    headers += [("Cache-Control", "no-store"), ("Connection", "close")]
+    await stream.send_all(conn.send(h11.Response(status_code=reply.status, headers=headers)))
+    chunks = reply.body
+    try:
+        if method == b"HEAD":
+            await stream.send_all(conn.send(h11.EndOfMessage()))
+            return False
+        async with trio.open_nursery() as nursery:
+            async def until_peer_closes() -> None:
+                try:
+                    while await stream.receive_some(4096):
+                        pass
+                except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+                    pass
+                nursery.cancel_scope.cancel()
+
+            nursery.start_soon(until_peer_closes)
+            async for chunk in chunks:
+                await stream.send_all(conn.send(h11.Data(data=chunk)))
+            await stream.send_all(conn.send(h11.EndOfMessage()))
+            nursery.cancel_scope.cancel()
+    finally:
+        aclose = getattr(chunks, "aclose", None)
+        if aclose is not None:
+            with trio.CancelScope(shield=True):
+                await aclose()
+    return False
 
 
 # -- JSON as ZooKeeper's Jackson writes it ---------------------------------------------------------
@@ -465,5 +569,13 @@ async def serve(server: Server, *,
                 task_status: trio.TaskStatus[tuple[str, int]] = trio.TASK_STATUS_IGNORED
                 ) -> None:
     cfg = server.config
-    await serve_http(handler(server), cfg.admin_server_address, cfg.admin_server_port,
-                     "admin server", task_status=task_status)
+    if not cfg.admin_console_enabled:
+        await serve_http(handler(server), cfg.admin_server_address, cfg.admin_server_port,
+                         "admin server", task_status=task_status)
+        return
+    from zkserver.console.app import Console  # the web console lives on the same port
+
+    async with Console.running(server) as console:
+        await serve_http(handler(server), cfg.admin_server_address, cfg.admin_server_port,
+                         "admin server", task_status=task_status,
+                         mount=(console.PREFIX, console.handle) if console else None)

@@ -86,6 +86,7 @@ class Server:
             skip_acl=config.skip_acl,
             super_digest=config.super_digest,
             reconfig_enabled=config.reconfig_enabled,
+            enforce_quota=config.enforce_quota,
             max_buffer=config.jute_max_buffer,
             sasl=SaslGate(config.sasl),
         )
@@ -99,7 +100,6 @@ class Server:
             self.metrics.fsynctime)
         self.max_buffer = config.jute_max_buffer
         self.handshake_timeout = self.engine.max_timeout / 1000
-        self.engine.prep.enforce_quota = config.enforce_quota
         lograte.limit(quotamod.limits_log)  # one quota warning a second, as ZooKeeper's
         self.connections_per_ip: dict[str, int] = {}
         self.total_connections = 0
