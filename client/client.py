@@ -23,7 +23,7 @@ from __future__ import annotations
 import logging
 import random
 import ssl as _ssl
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, Literal, overload
 
@@ -57,6 +57,8 @@ from .results import (
     WatchedNodeData,
 )
 from .retry import retry as retry_call
+from .sasl import SaslOptions
+from .sasl import authenticate as sasl_authenticate
 from .states import State, StateStream, StateTracker
 from .transaction import GetChildrenOp, GetDataOp, Transaction, decode_multi_read
 from .watches import PersistentWatch, Watch, WatchKind, WatchRegistry
@@ -114,6 +116,8 @@ class Client:
       max_outstanding: requests on the wire at once; callers beyond it wait.
       default_acl: ACL for creates that name none (default world:anyone, all permissions).
       auth: (scheme, credential) pairs to add on every connection, e.g. [("digest", "u:p")].
+      sasl: SASL on every connection, kazoo's `sasl_options` shape: {"mechanism": "DIGEST-MD5",
+        "username": ..., "password": ...} (client/sasl.py).
       can_be_read_only: accept a read-only server (the state is then READ_ONLY).
       ssl_context: connect with TLS (to a `secureClientPort`).
       randomize_hosts: shuffle the servers of the connection string (default True).
@@ -124,6 +128,7 @@ class Client:
                  max_outstanding: int = 1024,
                  default_acl: Sequence[R.ACL] | None = None,
                  auth: Sequence[tuple[str, str | bytes]] = (),
+                 sasl: Mapping[str, str] | None = None,
                  can_be_read_only: bool = False,
                  ssl_context: _ssl.SSLContext | None = None,
                  randomize_hosts: bool = True,
@@ -142,6 +147,7 @@ class Client:
         self.max_buffer = max_buffer
         self._auth: list[tuple[str, bytes]] = [
             (s, c.encode() if isinstance(c, str) else c) for s, c in auth]
+        self._sasl = SaslOptions(sasl) if sasl is not None else None
         self.session_id = 0
         self.session_password = _ZERO_PASSWD
         self.negotiated_timeout = 0
@@ -348,6 +354,11 @@ class Client:
         """Re-send credentials and re-arm watches on a new connection. False if it failed."""
         try:
             with anyio.fail_after(conn.timeout_s):
+                if self._sasl is not None:
+                    err = await sasl_authenticate(conn, self._sasl)
+                    if err != Err.OK:  # AUTHFAILED, or SESSIONCLOSEDREQUIRESASLAUTH
+                        self._terminate(State.AUTH_FAILED)
+                        return False
                 pendings = [conn.submit(Op.AUTH, _encode(R.AuthPacket(0, scheme, cred)))
                             for scheme, cred in self._auth]
                 pendings += self._submit_set_watches(conn, None)

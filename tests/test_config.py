@@ -8,6 +8,7 @@ from pathlib import Path
 import attrs
 import pytest
 
+from zkserver.auth.settings import SaslSettings
 from zkserver.config import (
     FOUR_LETTER_WORDS,
     Config,
@@ -108,7 +109,7 @@ def test_every_default() -> None:
         "container_max_never_used_interval_ms": 0,
         "enforce_quota": False, "ssl": {}, "ssl_quorum": False,
         "properties": {"dataDir": "/var/lib/zk", "clientPort": "2181"},
-        "warnings": (), "source": "zoo.cfg",
+        "warnings": (), "source": "zoo.cfg", "jaas_config_file": None, "sasl": SaslSettings(),
     }
     assert attrs.asdict(config, recurse=False) == expected
 
@@ -305,7 +306,8 @@ def test_java_class_keys_are_ignored_with_one_warning() -> None:
         + "serverCnxnFactory=org.apache.zookeeper.server.NettyServerCnxnFactory\n"
         + "metricsProvider.className=org.apache.zookeeper.metrics.prometheus."
         + "PrometheusMetricsProvider\n"
-        + "authProvider.1=org.apache.zookeeper.server.auth.SASLAuthenticationProvider\n"
+        + "authProvider.1=com.example.TokenAuthenticationProvider\n"
+        + "authProvider.2=org.apache.zookeeper.server.auth.SASLAuthenticationProvider\n"
         + "sessionTrackerClass=com.example.Tracker\n"
     )
     class_warnings = [w for w in config.warnings if "Java class" in w]
@@ -313,6 +315,7 @@ def test_java_class_keys_are_ignored_with_one_warning() -> None:
     for key in ("serverCnxnFactory", "metricsProvider.className", "authProvider.1",
                 "sessionTrackerClass"):
         assert key in class_warnings[0]
+    assert "SASLAuthenticationProvider" not in class_warnings[0]  # zkserver has SASL
     assert config.metrics_http_port == 7000  # the Prometheus provider's default port
 
 

@@ -24,7 +24,7 @@ from collections.abc import Callable
 import trio
 
 from zkserver import __version__, progress
-from zkserver.config import Config, ConfigError, default_config, load_config
+from zkserver.config import Config, ConfigError, default_config, load_config, with_sasl
 from zkserver.server.server import Server
 
 log = logging.getLogger("zkserver")
@@ -128,6 +128,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("config", nargs="?", help="a ZooKeeper zoo.cfg (default: built-in)")
     p.add_argument("--log-level", default="INFO", metavar="LEVEL",
                    help="DEBUG, INFO (the default), WARNING or ERROR")
+    p.add_argument("--jaas-config", metavar="FILE",
+                   help="JAAS file with the SASL `Server` section (instead of "
+                        "-Djava.security.auth.login.config= in SERVER_JVMFLAGS/JVMFLAGS)")
     p.add_argument("--version", action="version", version=f"zkserver {__version__}")
     return p
 
@@ -140,7 +143,10 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=args.log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
-        config = load_config(args.config) if args.config else default_config()
+        if args.config:
+            config = load_config(args.config, jaas_file=args.jaas_config)
+        else:
+            config = with_sasl(default_config(), os.environ, args.jaas_config)
     except ConfigError as e:
         print(f"zkserver: {e}", file=sys.stderr)
         return 2

@@ -16,9 +16,17 @@ from __future__ import annotations
 import math
 import os
 import re
+from collections.abc import Mapping
 
 import attrs
 
+from zkserver.auth.settings import (
+    SASL_PROVIDER,
+    SaslConfigError,
+    SaslSettings,
+    from_properties,
+    load_sasl,
+)
 from zkserver.quorum.quorum import QuorumVerifier, verifier
 
 # Every four-letter word the server knows; `4lw.commands.whitelist=*` means all of these.
@@ -146,6 +154,10 @@ class Config:
     ssl: dict[str, str] = attrs.field(factory=dict)
     ssl_quorum: bool = False
     properties: dict[str, str] = attrs.field(factory=dict)
+    # SASL: the JAAS file zoo.cfg names (`jaasConfigFile`, zkserver's key) and everything
+    # SASL-related, gathered by zkserver/auth/settings.py.
+    jaas_config_file: str | None = None
+    sasl: SaslSettings = attrs.field(factory=SaslSettings)
     warnings: tuple[str, ...] = ()
     source: str | None = None
 
@@ -209,14 +221,20 @@ def parse_config(
     `dynamicConfigFile` is recorded but not read here either.
     """
     entries = _parse_properties(text, source)
-    return _build(entries, source, cwd or os.getcwd(), server_id)
+    config = _build(entries, source, cwd or os.getcwd(), server_id)
+    try:
+        return attrs.evolve(config, sasl=from_properties(config.properties))
+    except SaslConfigError as e:
+        raise ConfigError(f"{source}: {e}") from e
 
 
-def load_config(path: str) -> Config:
+def load_config(path: str, *, jaas_file: str | None = None) -> Config:
     """Read a zoo.cfg, the dynamic config file it names and `dataDir/myid`, then build a Config.
 
     The dynamic file is looked for relative to the working directory first (Java's rule) and
-    then next to zoo.cfg, because that is where ZooKeeper's own reconfig writes it.
+    then next to zoo.cfg, because that is where ZooKeeper's own reconfig writes it. SASL settings
+    come last (`with_sasl`): the JAAS file `jaas_file` names, else the one zoo.cfg or the
+    environment's JVM flags name.
     """
     source = os.path.abspath(path)
     cwd = os.getcwd()
@@ -236,7 +254,8 @@ def load_config(path: str) -> Config:
         myid = os.path.join(_resolve(entries["dataDir"][0], cwd), "myid")
         if os.path.isfile(myid):
             server_id = _read_myid(myid)
-    return _build(entries, source, cwd, server_id, version)
+    return with_sasl(_build(entries, source, cwd, server_id, version), os.environ,
+                     jaas_file)
 
 
 def dynamic_file_version(path: str) -> int:
@@ -261,6 +280,17 @@ def _dynamic_entries(path: str) -> Entries:
             raise ConfigError(f"{where}: {key} does not belong in a dynamic config file "
                               "(only server.N, group.N and weight.N do)")
     return entries
+
+
+def with_sasl(config: Config, env: Mapping[str, str], jaas_file: str | None = None) -> Config:
+    """`config` with its SASL settings read: the JAAS file `jaas_file` names (else zoo.cfg's
+    `jaasConfigFile`, else `-Djava.security.auth.login.config=` in the JVM flags of `env`) and
+    the `-D` properties those flags set."""
+    try:
+        sasl = load_sasl(config.properties, env, jaas_file or config.jaas_config_file)
+    except SaslConfigError as e:
+        raise ConfigError(f"{config.source or '<config>'}: {e}") from e
+    return attrs.evolve(config, sasl=sasl)
 
 
 # --- reading files ---------------------------------------------------------------------------
@@ -620,7 +650,7 @@ def _class_keys_warning(entries: Entries) -> str | None:
         bare = key.removeprefix("zookeeper.")
         if _JAVA_CLASS.match(value) and (
             bare.endswith(_CLASS_KEY_SUFFIXES) or bare.startswith("authProvider.")
-        ):
+        ) and value.strip() != SASL_PROVIDER:
             ignored.append(f"{key}={value}")
     if not ignored:
         return None
@@ -807,9 +837,15 @@ def _build(entries: Entries, source: str, cwd: str, server_id: int | None,
         ssl=ssl,
         ssl_quorum=ssl_quorum,
         properties=_properties(entries),
+        jaas_config_file=_jaas_config_file(r, cwd),
         source=source,
         warnings=tuple(r.warnings),  # last: the look-ups above may still add warnings
     )
+
+
+def _jaas_config_file(r: _Reader, cwd: str) -> str | None:
+    path = r.text("jaasConfigFile")
+    return _resolve(path, cwd) if path else None
 
 
 def _client_port(r: _Reader, this: ServerSpec | None) -> tuple[int | None, str | None]:

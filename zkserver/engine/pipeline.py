@@ -24,6 +24,7 @@ from zkserver.engine.commits import Commit
 from zkserver.engine.ordering import Client, Entry
 from zkserver.engine.reads import Handler, Reads
 from zkserver.engine.routes import Local, ReadOnly, Refuse, WriteRoute
+from zkserver.engine.sasl import SaslGate
 from zkserver.engine.watching import HANDLERS as WATCH_HANDLERS
 from zkserver.engine.writes import WRITE_OPS, decode_write, prepare
 from zkserver.prep import Prep
@@ -56,7 +57,8 @@ class Engine:
                  server_id: int = 1, wall: int = 0,
                  extended_types: bool = False, skip_acl: bool = False,
                  super_digest: str | None = None, reconfig_enabled: bool = False,
-                 enforce_quota: bool = False, max_buffer: int = 0xFFFFF) -> None:
+                 enforce_quota: bool = False, max_buffer: int = 0xFFFFF,
+                 sasl: SaslGate | None = None) -> None:
         self._tree = tree or DataTree()
         self._tree.track_quotas()  # a served tree keeps its quota stats (tree/quota.py)
         self.prep = Prep(self._tree, extended_types=extended_types, skip_acl=skip_acl,
@@ -66,6 +68,7 @@ class Engine:
         self.max_timeout = max_session_timeout or 20 * tick_time
         self.super_digest = super_digest
         self.max_buffer = max_buffer
+        self.sasl = sasl or SaslGate()  # SASL exchanges and enforced authentication (sasl.py)
         self.route: WriteRoute = Local()
         self.member: Member | None = None  # set by `join_ensemble`
         self.clients: set[Client] = set()
@@ -134,6 +137,8 @@ class Engine:
 
     def handle(self, client: Client, data: bytes, now: int, wall: int) -> None:
         """One request frame (header + body) from an established connection."""
+        if self.sasl.enforcing and not self.sasl.admit(client, data):
+            return
         member = self.member
         if member is not None:
             member.saw(client, self.sessions)
@@ -226,12 +231,11 @@ class Engine:
             client.close()
 
     def _special(self, client: Client, xid: int, op: int, frame: bytes) -> None:
-        """Ping and SASL (which zkserver does not offer)."""
+        """Ping and SASL (sasl.py)."""
         if op == Op.PING:
             client.send(reply(PING_XID, self._tree.last_zxid, 0))
         else:
-            client.send(reply(xid, 0, Err.AUTHFAILED))
-            client.close()
+            self.sasl.answer(client, xid, frame, self.max_buffer)
 
     # -- writes -------------------------------------------------------------------------------
 

@@ -14,6 +14,7 @@ and answered after) or ZAB for an ensemble member (`quorum.node.Member`).
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import ssl
@@ -22,9 +23,11 @@ from typing import TYPE_CHECKING, Any
 
 import trio
 
+from zkserver.auth import principal
 from zkserver.engine import Client
+from zkserver.engine.sasl import SaslGate
 from zkserver.progress import Progress
-from zkserver.server import admin, lograte, metrics, tls
+from zkserver.server import admin, lograte, metrics, tls, tls_reload
 from zkserver.server.commit_path import CommitPath, LocalLog
 from zkserver.server.connection import serve_connection
 from zkserver.server.handshake_order import HandshakeOrder
@@ -89,7 +92,11 @@ class Server:
             reconfig_enabled=config.reconfig_enabled,
             enforce_quota=config.enforce_quota,
             max_buffer=config.jute_max_buffer,
+            sasl=SaslGate(config.sasl),
         )
+        if config.sasl.sasl_scheme:
+            aclmod.register_scheme("sasl", principal.valid, functools.partial(
+                principal.matches, let_any=config.sasl.let_any_sasl_user))
         self.engine.restore_sessions(now)
         self.metrics = metrics.Metrics()
         self.txnlog = metrics.TimedLog(
@@ -320,6 +327,19 @@ class Server:
         if cfg.secure_client_port is not None or cfg.ssl_quorum:
             aclmod.register_scheme("x509", tls.valid_dn)
 
+    def _reload_tls(self) -> None:
+        self.tls_context = tls.server_context(self.config.ssl, tls.CLIENT_PREFIX)
+
+    def _tls_store_files(self) -> tls_reload.StoreFiles | None:
+        """The client port's store files, if `client.certReload=true` asks to watch them."""
+        cfg = self.config
+        flag = cfg.properties.get("zookeeper.client.certReload", "")
+        if self.tls_context is None or flag.strip().lower() != "true":
+            return None
+        paths = [cfg.ssl.get(tls.CLIENT_PREFIX + key) for key in
+                 ("keyStore.location", "trustStore.location")]
+        return tls_reload.StoreFiles(p.strip() for p in paths if p and p.strip())
+
     async def _listen(self, what: str, port: int, host: str | None
                       ) -> list[trio.SocketListener]:
         cfg = self.config
@@ -358,6 +378,9 @@ class Server:
                 if self.secure_listeners:
                     nursery.start_soon(trio.serve_listeners, self._handle_secure,
                                        self.secure_listeners)
+                    store_files = self._tls_store_files()
+                    if store_files is not None:
+                        nursery.start_soon(tls_reload.watch, store_files, self._reload_tls)
                 if cfg.admin_enable_server:
                     try:
                         self.admin_address = await nursery.start(admin.serve, self)

@@ -133,10 +133,15 @@ def _ip_pattern(ident: str) -> tuple[int, int, int] | None:
 # Schemes beyond world/ip/digest that a server registered, with their id check. Process-wide,
 # like ZooKeeper's ProviderRegistry: a server that serves TLS registers `x509`.
 _registered: dict[str, Callable[[str], bool]] = {}
+# Schemes whose provider matches an identity to an ACL id by more than equality (`sasl`).
+_matchers: dict[str, Callable[[str, str], bool]] = {}
 
 
-def register_scheme(scheme: str, valid: Callable[[str], bool]) -> None:
+def register_scheme(scheme: str, valid: Callable[[str], bool],
+                    matches: Callable[[str, str], bool] | None = None) -> None:
     _registered[scheme] = valid
+    if matches is not None:
+        _matchers[scheme] = matches
 
 
 def valid_id(scheme: str, ident: str) -> bool:
@@ -218,6 +223,8 @@ def check(acl: AclList, perm: int, auth_ids: list[Identity]) -> bool:
                 if _ip_matches(i, ident):
                     return True
             elif i == ident:
+                return True
+            elif s in _matchers and _matchers[s](i, ident):
                 return True
     return False
 
