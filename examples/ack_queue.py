@@ -12,17 +12,15 @@ processed exactly once and the queue is empty; otherwise the program exits 1.
 
 from __future__ import annotations
 
-import argparse
-import asyncio
 import os
 import sys
 import uuid
 
 import anyio
-import trio
+from backend import run  # examples/backend.py: --backend trio|asyncio
 
-from zkserver import client  # noqa: E402
-from zkserver.recipes.ack_queue import AckQueue  # noqa: E402
+from zkserver import client
+from zkserver.recipes.ack_queue import AckQueue
 
 JOBS = 20
 
@@ -86,17 +84,6 @@ async def main() -> int:
     expected = {f"job-{i:02d}" for i in range(JOBS)}
     print(f"processed {len(results)} of {JOBS} jobs, {remaining} left in the queue")
     return 0 if set(results) == expected and remaining == 0 else 1
-
-
-def run(fn, *args):  # type: ignore[no-untyped-def]
-    """Run `fn(*args)` under the event loop named by `--backend` (Trio unless asyncio): the
-    client and recipes are the same on both."""
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--backend", choices=("trio", "asyncio"), default="trio")
-    known, _rest = parser.parse_known_args()
-    if known.backend == "asyncio":
-        return asyncio.run(fn(*args))
-    return trio.run(fn, *args)
 
 
 if __name__ == "__main__":

@@ -31,9 +31,9 @@ from dataclasses import dataclass
 import anyio
 from aiohttp import web
 
-from zkserver import client  # noqa: E402
-from zkserver.recipes.leader_latch import LatchLostError, LeaderLatch  # noqa: E402
-from zkserver.recipes.lock import Lock, LockLostError  # noqa: E402
+from zkserver import client
+from zkserver.recipes.leader_latch import LatchLostError, LeaderLatch
+from zkserver.recipes.lock import Lock, LockLostError
 
 
 @dataclass

@@ -10,8 +10,6 @@ happens once the dead leader's session times out. Then it stops everyone and exi
 
 from __future__ import annotations
 
-import argparse
-import asyncio
 import os
 import signal
 import subprocess
@@ -20,10 +18,10 @@ import time
 import uuid
 
 import anyio
-import trio
+from backend import run  # examples/backend.py: --backend trio|asyncio
 
-from zkserver import client  # noqa: E402
-from zkserver.recipes.election import Election  # noqa: E402
+from zkserver import client
+from zkserver.recipes.election import Election
 
 SESSION_TIMEOUT = 4.0  # the smallest a default server (tickTime=2000) grants
 
@@ -86,17 +84,6 @@ def stop(procs: dict[str, subprocess.Popen[bytes]]) -> None:
             p.terminate()
     for p in procs.values():
         p.wait()
-
-
-def run(fn, *args):  # type: ignore[no-untyped-def]
-    """Run `fn(*args)` under the event loop named by `--backend` (Trio unless asyncio): the
-    client and recipes are the same on both."""
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--backend", choices=("trio", "asyncio"), default="trio")
-    known, _rest = parser.parse_known_args()
-    if known.backend == "asyncio":
-        return asyncio.run(fn(*args))
-    return trio.run(fn, *args)
 
 
 if __name__ == "__main__":

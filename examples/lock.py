@@ -11,18 +11,16 @@ from one holder to the next. Exits 1 if the count is wrong.
 
 from __future__ import annotations
 
-import argparse
-import asyncio
 import os
 import subprocess
 import sys
 import uuid
 
 import anyio
-import trio
+from backend import run  # examples/backend.py: --backend trio|asyncio
 
-from zkserver import client  # noqa: E402
-from zkserver.recipes.lock import Lock  # noqa: E402
+from zkserver import client
+from zkserver.recipes.lock import Lock
 
 PROCESSES, TASKS, ROUNDS = 3, 2, 10
 
@@ -58,17 +56,6 @@ async def main() -> int:
     expected = PROCESSES * TASKS * ROUNDS
     print(f"counter = {total}, expected {expected}; workers exited {codes}")
     return 0 if total == expected and codes == [0] * PROCESSES else 1
-
-
-def run(fn, *args):  # type: ignore[no-untyped-def]
-    """Run `fn(*args)` under the event loop named by `--backend` (Trio unless asyncio): the
-    client and recipes are the same on both."""
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--backend", choices=("trio", "asyncio"), default="trio")
-    known, _rest = parser.parse_known_args()
-    if known.backend == "asyncio":
-        return asyncio.run(fn(*args))
-    return trio.run(fn, *args)
 
 
 if __name__ == "__main__":

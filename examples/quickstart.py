@@ -9,16 +9,14 @@ removed at the end.
 
 from __future__ import annotations
 
-import argparse
-import asyncio
 import os
 import uuid
 
 import anyio
-import trio
+from backend import run  # examples/backend.py: --backend trio|asyncio
 
-from zkserver import client  # noqa: E402
-from zkserver.client import CreateMode  # noqa: E402
+from zkserver import client
+from zkserver.client import CreateMode
 
 
 async def main() -> None:
@@ -79,17 +77,6 @@ async def main() -> None:
         await zk.delete(base, recursive=True)
         print(f"deleted {base}; exists now: {await zk.exists(base)}")
     print(f"closed: state {zk.state.value}")
-
-
-def run(fn, *args):  # type: ignore[no-untyped-def]
-    """Run `fn(*args)` under the event loop named by `--backend` (Trio unless asyncio): the
-    client and recipes are the same on both."""
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--backend", choices=("trio", "asyncio"), default="trio")
-    known, _rest = parser.parse_known_args()
-    if known.backend == "asyncio":
-        return asyncio.run(fn(*args))
-    return trio.run(fn, *args)
 
 
 if __name__ == "__main__":

@@ -11,25 +11,23 @@ providers that are running; it exits 1 if it did not.
 
 from __future__ import annotations
 
-import argparse
-import asyncio
 import os
 import sys
 import uuid
 
 import anyio
 import anyio.abc
-import trio
+from backend import run  # examples/backend.py: --backend trio|asyncio
 
-from zkserver import client  # noqa: E402
-from zkserver.recipes.service_discovery import (  # noqa: E402
+from zkserver import client
+from zkserver.recipes.service_discovery import (
     RoundRobinStrategy,
     ServiceCache,
     ServiceDiscovery,
     ServiceInstance,
     ServiceProvider,
 )
-from zkserver.recipes.session import Session  # noqa: E402
+from zkserver.recipes.session import Session
 
 
 async def provider(hosts: str, base: str, instance_id: str, port: int, stop: anyio.Event,
@@ -92,17 +90,6 @@ async def main() -> int:
             tasks.cancel_scope.cancel()
         await zk.delete(base, recursive=True)
     return 0 if ok else 1
-
-
-def run(fn, *args):  # type: ignore[no-untyped-def]
-    """Run `fn(*args)` under the event loop named by `--backend` (Trio unless asyncio): the
-    client and recipes are the same on both."""
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--backend", choices=("trio", "asyncio"), default="trio")
-    known, _rest = parser.parse_known_args()
-    if known.backend == "asyncio":
-        return asyncio.run(fn(*args))
-    return trio.run(fn, *args)
 
 
 if __name__ == "__main__":
