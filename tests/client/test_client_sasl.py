@@ -1,4 +1,5 @@
-"""The Trio client's SASL DIGEST-MD5 (client/sasl.py), against zkserver and Apache ZooKeeper.
+"""The client's SASL DIGEST-MD5 (client/sasl.py), against zkserver and Apache ZooKeeper, on Trio
+and on asyncio.
 
 Both servers read the same JAAS `Server` section and have the SASL authentication provider, so
 every assertion holds for both: the client authenticates (whoAmI shows `sasl:bob`), reaches a
@@ -11,8 +12,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+import anyio
 import pytest
-import trio
 from support import realzk
 from support.process import ZkServerProcess
 from support.realzk import RealZooKeeper, free_port
@@ -30,6 +31,8 @@ Server {
     user_carol="carol-secret";
 };
 """
+pytestmark = pytest.mark.anyio
+
 SASL_CFG = ["authProvider.1=org.apache.zookeeper.server.auth.SASLAuthenticationProvider"]
 BOB = {"mechanism": "DIGEST-MD5", "username": "bob", "password": "bob-secret"}
 WAIT = 20
@@ -85,10 +88,10 @@ async def test_reconnecting_authenticates_again(sasl_server: Any) -> None:
         async with client.connect(proxy.hosts, sasl=BOB, session_timeout=10) as zk:
             await zk.create("/client-sasl-again", b"x", acl=[R.ACL(31, R.Id("sasl", "bob"))])
             proxy.cut()
-            with trio.fail_after(WAIT):
+            with anyio.fail_after(WAIT):
                 await zk.wait_for_state(State.SUSPENDED)
             proxy.restore()
-            with trio.fail_after(WAIT):
+            with anyio.fail_after(WAIT):
                 await zk.wait_for_state(State.CONNECTED)
             assert proxy.connections >= 2
             assert R.Id("sasl", "bob") in await zk.whoami()
