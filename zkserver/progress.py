@@ -47,7 +47,7 @@ class Bars:
             scale = verb == "reading"  # bytes: show kB/MB
             self.bar = tqdm(total=total, desc=what, file=self.stream, leave=True,
                             unit=UNITS.get(verb, ""), unit_scale=scale,
-                            dynamic_ncols=True, mininterval=0.2)
+                            dynamic_ncols=True)  # redrawn at most every 0.1 s (TQDM_MININTERVAL)
         self.bar.update(done - self.bar.n)
         if total is not None and done >= total:
             self.close()
