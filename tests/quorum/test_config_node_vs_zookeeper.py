@@ -12,7 +12,6 @@ back. Ports differ between the two ensembles, so they are compared as Q<n>/E<n>/
 from __future__ import annotations
 
 import re
-import time
 from pathlib import Path
 
 import pytest
@@ -20,16 +19,7 @@ from kazoo.client import KazooClient
 from support import realzk
 from support.process import ZkServerEnsemble, ZkServerProcess, free_port_base
 from support.realzk import RealZooKeeper
-
-
-def wait_for(cond, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = cond()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.1)
+from support.waiting import wait_for
 
 
 def symbolic(text: str, base: int) -> str:

@@ -13,18 +13,9 @@ import time
 from kazoo.client import KazooClient
 from kazoo.exceptions import KazooException
 from support.process import ZkServerEnsemble, free_port_base
+from support.waiting import wait_for
 
 SERVING = ("leader", "follower")
-
-
-def wait_for(cond, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = cond()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
 
 
 def write(ens: ZkServerEnsemble, ids: list[int], path: str, timeout: float = 30.0) -> None:

@@ -18,6 +18,7 @@ import time
 from kazoo.client import KazooClient
 from kazoo.exceptions import KazooException
 from support.process import ZkServerEnsemble, free_port_base
+from support.waiting import wait_for
 
 from zkserver.storage import snapshot as snapmod
 from zkserver.storage.files import Disk
@@ -30,14 +31,6 @@ def client(hosts: str) -> KazooClient:
                                                        "max_delay": 0.2})
     k.start(timeout=15)
     return k
-
-
-def wait_for(cond, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while not (value := cond()):
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.02)
-    return value
 
 
 def snapshot_zxids(ens: ZkServerEnsemble, sid: int) -> list[int]:

@@ -25,6 +25,7 @@ import pytest
 from kazoo.client import KazooClient
 from support.kz import kazoo_client, stop_kazoo
 from support.realzk import free_port
+from support.waiting import wait_for
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "aiohttp_service.py"
 REQUESTS = 40
@@ -34,14 +35,6 @@ def call(port: int, path: str, method: str = "GET") -> dict[str, Any]:
     request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", method=method)
     with urllib.request.urlopen(request, timeout=20) as response:
         return json.loads(response.read())  # type: ignore[no-any-return]
-
-
-def wait_until(predicate: Any, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
 
 
 def statuses(ports: dict[str, int]) -> dict[str, dict[str, Any]]:
@@ -64,7 +57,7 @@ def instances(zk_server: Any) -> Iterator[tuple[dict[str, int], dict[str, Any], 
             except OSError:
                 return False
 
-        wait_until(up, 30, "both instances to serve")
+        wait_for(up, 30, "both instances to serve")
         yield ports, procs, base
     finally:
         for p in procs.values():
@@ -81,11 +74,11 @@ def test_lock_and_leader_latch_in_an_aiohttp_app(zk_server: Any, instances: Any)
     assert sorted(r["value"] for r in replies) == list(range(1, REQUESTS + 1))
     assert {r["by"] for r in replies} == {"a", "b"}
 
-    wait_until(lambda: sum(s["leader"] for s in statuses(ports).values()) == 1, 15,
+    wait_for(lambda: sum(s["leader"] for s in statuses(ports).values()) == 1, 15,
                "one leader")
     leader = next(name for name, s in statuses(ports).items() if s["leader"])
     follower = "b" if leader == "a" else "a"
-    wait_until(lambda: statuses(ports)[leader]["ticks"] > 0, 10, "the leader job to run")
+    wait_for(lambda: statuses(ports)[leader]["ticks"] > 0, 10, "the leader job to run")
     assert statuses(ports)[follower]["ticks"] == 0
     kz: KazooClient = kazoo_client(zk_server.hosts)
     try:
@@ -94,9 +87,9 @@ def test_lock_and_leader_latch_in_an_aiohttp_app(zk_server: Any, instances: Any)
         assert procs[leader].wait(timeout=20) == 0, procs[leader].stdout.read()
         del ports[leader]
         started = time.monotonic()
-        wait_until(lambda: statuses(ports)[follower]["leader"], 10, "the follower to lead")
+        wait_for(lambda: statuses(ports)[follower]["leader"], 10, "the follower to lead")
         assert time.monotonic() - started < 5  # handed over on close, not on session expiry
-        wait_until(lambda: kz.get(f"{base}/leader")[0] == follower.encode(), 10,
+        wait_for(lambda: kz.get(f"{base}/leader")[0] == follower.encode(), 10,
                    "the new leader's job to run")
     finally:
         stop_kazoo(kz)

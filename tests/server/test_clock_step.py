@@ -134,13 +134,6 @@ def cluster(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Cluster]
         c.stop()
 
 
-def wait_for(cond: Callable[[], object], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.02)
-
-
 def holds(cond: Callable[[], bool], duration: float, what: str) -> None:
     """`cond` stays true for `duration` seconds (checked throughout, failing at once)."""
     end = time.monotonic() + duration

@@ -20,6 +20,7 @@ from kazoo.client import KazooClient, KazooState
 from kazoo.exceptions import ConnectionLoss
 from support.process import ZkServerProcess
 from support.realzk import free_port
+from support.waiting import wait_for
 
 from zkserver.proto import records as R
 from zkserver.proto.codes import Op
@@ -106,13 +107,6 @@ def _recv_frame(s: socket.socket) -> bytes:
             buf += chunk
         return buf
     return exactly(struct.unpack(">i", exactly(4))[0])
-
-
-def wait_for(cond, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
 
 
 def test_kill_9_under_load_loses_no_acknowledged_write(tmp_path):
