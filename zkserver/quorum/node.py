@@ -216,17 +216,13 @@ class Member:
             return
         self.busy = True
         peer = self.peer
-        try:
-            while peer.has_ready():
-                r = peer.ready()
-                if r.epochs is not None:
-                    self.parked = r
-                    self.ready_wake.set()
-                    return
-                self._execute(r)
-        except DigestMismatch as e:
-            log.critical("%s", e)
-            raise
+        while peer.has_ready():
+            r = peer.ready()
+            if r.epochs is not None:
+                self.parked = r
+                self.ready_wake.set()
+                return
+            self._execute(r)
         self.busy = False
 
     def _message(self, sid: int, msg: Any) -> None:
@@ -270,11 +266,7 @@ class Member:
             assert r.epochs is not None
             await trio.to_thread.run_sync(self._write_epochs, r.epochs.accepted,
                                           r.epochs.current)
-            try:
-                self._execute(r)
-            except DigestMismatch as e:
-                log.critical("%s", e)
-                raise
+            self._execute(r)
             self.busy = False
             self._run_ready()
 
@@ -288,7 +280,7 @@ class Member:
                 self.committer.then(lambda op=item: self._install_chunk(op))
         if r.committed:
             digest = self.engine.apply_txns(r.committed, self.now())
-            self.peer.applied(r.committed[-1].zxid, digest)
+            self._input(self.peer.applied, r.committed[-1].zxid, digest)
         for net in r.network:
             if type(net) is Send:
                 if type(net.msg) is M.Notification:
