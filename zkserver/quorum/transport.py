@@ -133,17 +133,21 @@ class Links:
         while queue is not None and len(queue) >= limit:
             await self.progress[sid].wait()
 
-    def _progressed(self, sid: int) -> None:
-        """The queue for `sid` shrank: wake whoever waits for room in it."""
+    def _take(self, sid: int) -> bytes:
+        """Empty the queue for `sid` (to send it, or drop it) and wake whoever waits for room
+        in it; what it held, as one buffer."""
+        queue = self.queues[sid]
+        data = b"".join(queue)
+        queue.clear()
         self.progress[sid].set()
         self.progress[sid] = trio.Event()
+        return data
 
     def drop(self, sid: int) -> None:
         """Close both streams to `sid` now, even mid-send (the other side sees the connection
         end); what was queued for it is dropped."""
         if sid in self.out:
-            self.queues[sid].clear()
-            self._progressed(sid)
+            self._take(sid)
             self._retire(sid, self.out[sid])
         scope = self.inbound.pop(sid, None)
         if scope is not None:
@@ -180,21 +184,17 @@ class Links:
         while True:
             await self.wake[sid].wait()
             self.wake[sid] = trio.Event()
-            queue = self.queues[sid]
-            if not queue:
+            if not self.queues[sid]:
                 continue
             conn = self.out[sid]
             reused = conn is not None
             if conn is None:
                 conn = await self._open(sid)
                 if conn is None:
-                    queue.clear()
-                    self._progressed(sid)
+                    self._take(sid)
                     self._lost(sid)
                     continue
-            data = b"".join(queue)
-            queue.clear()
-            self._progressed(sid)
+            data = self._take(sid)
             if await self._send(sid, conn, data) or not reused or self.on_lost is not None:
                 continue
             # Election port: the stream died before its watcher said so (the server went down
