@@ -2,9 +2,10 @@
 
 The rest of the suite runs under pytest-trio's `trio_mode`, which marks every async test for
 Trio. The client and recipe test modules say `pytestmark = pytest.mark.anyio` instead, and
-their conftests (1) override `anyio_backend` to parametrise every such test over Trio and
-asyncio, (2) once collection is finished (pytest-trio marks in `pytest_collection_modifyitems`),
-hand those tests to AnyIO's plugin by removing pytest-trio's marker from them.
+their conftests take from here (1) an `anyio_backend` fixture that parametrises every such test
+over Trio and asyncio, (2) hooks that, once collection is finished (pytest-trio marks in
+`pytest_collection_modifyitems`), hand those tests to AnyIO's plugin by removing pytest-trio's
+marker from them.
 AnyIO's plugin also runs the async fixtures those tests use (it wraps them before pytest-trio
 sees them), in the same event loop as the test.
 
@@ -30,8 +31,19 @@ long and exercises nothing the other asyncio tests do not (the Trio run stays in
 suite)."""
 
 
-def backend_param(request: Any) -> str:
+@pytest.fixture(scope="module", params=BACKENDS)
+def anyio_backend(request: Any) -> str:
+    """Every async test of the suite runs on Trio and on asyncio."""
     return str(request.param)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    mark_slow_on_asyncio(items)
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    hand_to_anyio(session.items)  # after pytest-trio's trio_mode has marked them
 
 
 def mark_slow_on_asyncio(items: list[pytest.Item]) -> None:

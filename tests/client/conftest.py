@@ -17,11 +17,10 @@ from support import realzk
 from support.process import ZkServerProcess
 from support.realzk import RealZooKeeper, free_port
 
-from tests.client.anyio_backends import (
-    BACKENDS,
-    backend_param,
-    hand_to_anyio,
-    mark_slow_on_asyncio,
+from tests.client.anyio_backends import (  # noqa: F401 - the fixture and hooks, registered here
+    anyio_backend,
+    pytest_collection_finish,
+    pytest_collection_modifyitems,
 )
 from tests.client.proxy import Proxy, open_proxy
 from zkserver import client
@@ -72,18 +71,3 @@ async def proxy(server: Any) -> AsyncIterator[Proxy]:
     """A cuttable TCP proxy in front of the server."""
     async with open_proxy("127.0.0.1", server.port) as p:
         yield p
-
-
-@pytest.fixture(scope="module", params=BACKENDS)
-def anyio_backend(request: Any) -> str:
-    """Every async test of this suite runs on Trio and on asyncio (see anyio_backends.py)."""
-    return backend_param(request)
-
-
-@pytest.hookimpl(tryfirst=True)
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    mark_slow_on_asyncio(items)
-
-
-def pytest_collection_finish(session: pytest.Session) -> None:
-    hand_to_anyio(session.items)  # after pytest-trio's trio_mode has marked them

@@ -20,11 +20,10 @@ from support import realzk
 from support.process import ZkServerProcess
 from support.realzk import RealZooKeeper, free_port
 
-from tests.client.anyio_backends import (
-    BACKENDS,
-    backend_param,
-    hand_to_anyio,
-    mark_slow_on_asyncio,
+from tests.client.anyio_backends import (  # noqa: F401 - the fixture and hooks, registered here
+    anyio_backend,
+    pytest_collection_finish,
+    pytest_collection_modifyitems,
 )
 from tests.recipes.recipe_support import make_root
 
@@ -73,18 +72,3 @@ async def hosts(zks: ZkServerProcess, root: str) -> AsyncIterator[str]:
     """zkserver's connection string under the test's own chroot."""
     await make_root(zks.hosts, root)
     yield zks.hosts + root
-
-
-@pytest.fixture(scope="module", params=BACKENDS)
-def anyio_backend(request: Any) -> str:
-    """Every async test of this suite runs on Trio and on asyncio (see anyio_backends.py)."""
-    return backend_param(request)
-
-
-@pytest.hookimpl(tryfirst=True)
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    mark_slow_on_asyncio(items)
-
-
-def pytest_collection_finish(session: pytest.Session) -> None:
-    hand_to_anyio(session.items)  # after pytest-trio's trio_mode has marked them
