@@ -13,6 +13,7 @@ import trio
 from support.realzk import free_port
 
 from zkserver.quorum.messages import Ack, Snap
+from zkserver.quorum.messages import encode as messages_encode
 from zkserver.quorum.transport import Links
 
 ME, OTHER = 1, 2
@@ -113,3 +114,35 @@ async def test_an_election_message_reaches_a_server_that_restarted():
             await trio.sleep(0.05)
         nursery.cancel_scope.cancel()
     assert got == [Ack(0), Ack(1), Ack(2)]
+
+
+async def test_garbage_on_the_quorum_port_drops_that_connection_only():
+    """A port scanner, a wrong-version peer or a hostile host: short ids, unknown servers,
+    undecodable messages. Each ends its own connection; the listener and real links go on."""
+    listen, got = free_port(), []
+    ln = links(free_port(), listen, got=got)
+    frame = lambda body: struct.pack(">I", len(body)) + body  # noqa: E731
+    hostile = [
+        frame(b"\x01\x02"),                                     # an id that is not 8 bytes
+        frame(struct.pack(">q", OTHER)) + frame(b"\xff\xfe"),   # not CBOR
+        frame(struct.pack(">q", OTHER)) + frame(b"\x82\x19\x03\xe7\x00"),  # unknown type 999
+        frame(struct.pack(">q", OTHER)) + frame(b"\x81\x00"),   # a known type, fields missing
+        b"\xff\xff\xff\xff",                                    # a negative length
+    ]
+    async with trio.open_nursery() as nursery:
+        await nursery.start(ln.run)
+        for data in hostile:
+            s = await trio.open_tcp_stream("127.0.0.1", listen)
+            await s.send_all(data)
+            with trio.fail_after(5):
+                while await s.receive_some(100):
+                    pass  # the server closes the connection
+            await s.aclose()
+        s = await trio.open_tcp_stream("127.0.0.1", listen)
+        await s.send_all(frame(struct.pack(">q", OTHER)) + frame(messages_encode(Ack(7))))
+        with trio.fail_after(5):
+            while not got:
+                await trio.sleep(0.01)
+        assert got == [(OTHER, Ack(7))]
+        await s.aclose()
+        nursery.cancel_scope.cancel()

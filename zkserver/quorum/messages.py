@@ -222,6 +222,14 @@ def encode(msg: Any) -> bytes:
     return cbor2.dumps(_to_obj(msg))
 
 
+class MessageError(ValueError):
+    """Bytes from a member's port that are no message of ours (a stranger, another version)."""
+
+
 def decode(data: bytes) -> Any:
-    obj = cbor2.loads(data)
-    return _from_obj(_CLASSES[obj[0]], obj)
+    """The message in `data`; MessageError for anything malformed, whatever the failure."""
+    try:
+        obj = cbor2.loads(data)
+        return _from_obj(_CLASSES[obj[0]], obj)
+    except Exception as e:  # CBOR, a wrong shape or type: all one answer to the caller
+        raise MessageError(f"undecodable member message ({len(data)} bytes): {e!r}") from e

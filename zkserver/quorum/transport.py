@@ -321,6 +321,10 @@ class Links:
                         break
                     for frame in splitter.feed(data):
                         if sid is None:
+                            if len(frame) != 8:
+                                log.warning("%s: a connection opened without a server id",
+                                            self.name)
+                                return
                             sid = struct.unpack(">q", frame)[0]
                             if sid not in self.peers:
                                 log.warning("%s: connection from unknown server %s", self.name,
@@ -334,6 +338,8 @@ class Links:
                         self.on_message(sid, messages.decode(frame))
         except (trio.BrokenResourceError, trio.ClosedResourceError, OSError, FrameError):
             pass
+        except messages.MessageError as e:
+            log.warning("%s: server %s sent %s; closing its connection", self.name, sid, e)
         finally:
             if sid is not None and self.inbound.get(sid) is scope:
                 del self.inbound[sid]

@@ -93,6 +93,8 @@ async def serve_http(handler: Handler, host: str, port: int, what: str, *,
             await _http_connection(handler, stream, mount)
         except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
             pass
+        except Exception:  # one connection's failure must never take the listener down
+            log.exception("%s: a connection from %s failed", what, _peer_ip(stream))
         finally:
             await trio.aclose_forcefully(stream)
 
@@ -216,9 +218,12 @@ async def _send_reply(stream: trio.SocketStream, conn: h11.Connection, reply: Re
                 nursery.cancel_scope.cancel()
 
             nursery.start_soon(until_peer_closes)
-            async for chunk in chunks:
-                await stream.send_all(conn.send(h11.Data(data=chunk)))
-            await stream.send_all(conn.send(h11.EndOfMessage()))
+            try:
+                async for chunk in chunks:
+                    await stream.send_all(conn.send(h11.Data(data=chunk)))
+                await stream.send_all(conn.send(h11.EndOfMessage()))
+            except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+                pass  # the peer went away mid-send: the stream simply ends
             nursery.cancel_scope.cancel()
     finally:
         aclose = getattr(chunks, "aclose", None)
