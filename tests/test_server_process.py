@@ -286,3 +286,23 @@ def test_port_already_in_use(run, tmp_path):
         status = r.finish()
     assert status != 0
     _assert_clear_error(r, str(port), "in use")
+
+
+def test_member_port_already_in_use_is_named(run, tmp_path):
+    """An ensemble member whose quorum port is taken says which address, however deep in its
+    nurseries the error was raised (it printed "Exceptions from Trio nursery" before)."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        quorum = taken.getsockname()[1]
+        cfg = _write_cfg(tmp_path / "zoo.cfg", STANDARD_ZOO_CFG.format(
+            data=tmp_path / "d", port=free_port()) + "\n".join([
+                "", f"server.1=127.0.0.1:{quorum}:{free_port()}",
+                f"server.2=127.0.0.1:{free_port()}:{free_port()}",
+                f"server.3=127.0.0.1:{free_port()}:{free_port()}", ""]))
+        (tmp_path / "d").mkdir()
+        (tmp_path / "d" / "myid").write_text("1\n")
+        r = run(str(cfg))
+        status = r.finish()
+    assert status != 0
+    _assert_clear_error(r, str(quorum), "in use")

@@ -48,6 +48,13 @@ async def run_server(config: Config) -> None:
                 break
 
 
+def _leaves(error: BaseException) -> list[BaseException]:
+    """The exceptions inside nested groups (a port in use is one, however deep its nursery)."""
+    if isinstance(error, BaseExceptionGroup):
+        return [leaf for e in error.exceptions for leaf in _leaves(e)]
+    return [error]
+
+
 def _dump(name: str, argv: list[str]) -> int:
     from zkserver.storage import inspect
     from zkserver.storage.framing import CorruptFile
@@ -156,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         trio.run(run_server, config)
     except* OSError as group:
-        for e in group.exceptions:
+        for e in _leaves(group):
             print(f"zkserver: cannot serve: {e}", file=sys.stderr)
         failed = True
     return 1 if failed else 0

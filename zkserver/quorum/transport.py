@@ -172,7 +172,10 @@ class Links:
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
                   ) -> None:
         host, port = self.listen
-        listeners = await trio.open_tcp_listeners(port, host=host or None)
+        try:
+            listeners = await trio.open_tcp_listeners(port, host=host or None)
+        except OSError as e:  # name the address: which of a member's ports is taken matters
+            raise OSError(e.errno, f"{self.name} {host or '*'}:{port}: {e.strerror}") from e
         async with trio.open_nursery() as nursery:
             self._nursery = nursery
             for sid in self.peers:
