@@ -211,10 +211,13 @@ class ZkServerEnsemble:
                                                           self.quorum_port(j))
                         self.proxies[(i, j, "e")] = Proxy(self.proxy_port(i, j, "e"),
                                                           self.election_port(j))
-        for i in self.ids:
-            node = self._node(i)
-            node.start_process()
-        self.wait_serving(timeout)
+        try:
+            for i in self.ids:
+                self._node(i).start_process()
+            self.wait_serving(timeout)
+        except BaseException:
+            self.stop()  # nothing outlives a start that failed (it held ports for later tests)
+            raise
         return self
 
     def _node(self, i: int) -> ZkServerProcess:
@@ -259,7 +262,10 @@ class ZkServerEnsemble:
                     modes[i] in ("leader", "follower", "observer") for i in want):
                 return
             if time.monotonic() > deadline:
-                raise RuntimeError(f"ensemble not serving after {timeout}s: {modes}")
+                exited = {i: node.log_path.read_text()[-500:] for i, node in self.nodes.items()
+                          if node.proc is not None and node.proc.poll() is not None}
+                raise RuntimeError(f"ensemble not serving after {timeout}s: {modes}; "
+                                   f"exited, with the end of their logs: {exited}")
             time.sleep(0.05)
 
     def kill(self, i: int) -> None:
