@@ -146,3 +146,37 @@ async def test_garbage_on_the_quorum_port_drops_that_connection_only():
         assert got == [(OTHER, Ack(7))]
         await s.aclose()
         nursery.cancel_scope.cancel()
+
+
+async def test_corked_sends_leave_in_order_as_one_write(monkeypatch):
+    """What a driver sends while its batches run goes out as one write per server, in order,
+    when the outermost `corked` ends; the other server decodes every message."""
+    import zkserver.quorum.transport as transport
+
+    port, got = free_port(), []
+    writes: list[int] = []
+    real_write = transport.os.write
+    other = Links(OTHER, {ME: ("127.0.0.1", free_port())}, ("127.0.0.1", port),
+                  lambda sid, msg: got.append(msg), None, "other")
+    sender = links(port, free_port())
+    async with trio.open_nursery() as nursery:
+        await nursery.start(other.run)
+        await nursery.start(sender.run)
+        sender.send(OTHER, Ack(0))  # opens the stream
+        with trio.fail_after(5):
+            while got != [Ack(0)]:
+                await trio.sleep(0.01)
+        monkeypatch.setattr(transport.os, "write",
+                            lambda fd, data: writes.append(len(data)) or real_write(fd, data))
+        with sender.corked():
+            with sender.corked():  # nested: the outer one writes
+                sender.send(OTHER, Ack(1))
+            sender.send(OTHER, Ack(2))
+            sender.send(OTHER, Ack(3))
+            assert writes == []
+        assert len(writes) == 1
+        with trio.fail_after(5):
+            while len(got) < 4:
+                await trio.sleep(0.01)
+        assert got == [Ack(0), Ack(1), Ack(2), Ack(3)]
+        nursery.cancel_scope.cancel()

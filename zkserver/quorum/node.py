@@ -216,13 +216,14 @@ class Member:
             return
         self.busy = True
         peer = self.peer
-        while peer.has_ready():
-            r = peer.ready()
-            if r.epochs is not None:
-                self.parked = r
-                self.ready_wake.set()
-                return
-            self._execute(r)
+        with self.quorum.corked():  # the batches' messages leave in one write per member
+            while peer.has_ready():
+                r = peer.ready()
+                if r.epochs is not None:
+                    self.parked = r
+                    self.ready_wake.set()
+                    return
+                self._execute(r)
         self.busy = False
 
     def _message(self, sid: int, msg: Any) -> None:
