@@ -54,6 +54,23 @@ def acceptor_credentials(principal: str | None, keytab: str | None) -> Any:
                         f"{keytab or 'the default keytab'}: {e.gen_message()}") from e
 
 
+def initiator_credentials(principal: str | None, keytab: str | None) -> Any:
+    """MIT initiator credentials for `principal` from its `keytab` (as Java's Krb5LoginModule
+    with useKeyTab logs a member in): tickets are fetched with the key when first needed and
+    kept in a memory cache of this process. Raises SaslError when they can't be had."""
+    gssapi = _gssapi()
+    try:
+        name = (gssapi.Name(principal, gssapi.NameType.kerberos_principal)
+                if principal else None)
+        store = {b"ccache": f"MEMORY:zkserver-{id(name)}".encode()}
+        if keytab:
+            store[b"client_keytab"] = keytab.encode()
+        return gssapi.Credentials(name=name, usage="initiate", store=store)
+    except gssapi.exceptions.GSSError as e:
+        raise SaslError(f"GSSAPI: no initiator credentials for {principal} in "
+                        f"{keytab or 'the default client keytab'}: {e.gen_message()}") from e
+
+
 def default_realm() -> str:
     """The default realm of the krb5 configuration (KRB5_CONFIG), which ZooKeeper's
     principal shortening compares against; '' when there is none."""

@@ -19,7 +19,7 @@ from typing import Any
 
 import attrs
 
-from zkserver.auth import jaas
+from zkserver.auth import jaas, quorum_sasl
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +72,7 @@ class SaslSettings:
     # MIT acceptor credentials for `kerberos`, acquired by load_sasl (gss.acceptor_credentials)
     gss_credentials: Any = attrs.field(default=None, repr=False, eq=False)
     default_realm: str = ""  # the krb5 default realm, for shortening principals
+    quorum: quorum_sasl.QuorumSasl | None = None  # quorum.auth.enableSasl (load_sasl reads it)
 
     @property
     def mechanism(self) -> str:
@@ -189,23 +190,36 @@ def load_sasl(props: Mapping[str, str], env: Mapping[str, str],
     settings = from_properties(merged, sections, path)
     if path and settings.credentials is None:
         log.info("JAAS file %s has no '%s' section: SASL is off", path, settings.login_context)
+    _krb5_config(merged, env)
     if settings.kerberos is not None:
-        settings = kerberos_login(settings, merged, env)
+        settings = kerberos_login(settings)
+    try:
+        quorum = quorum_sasl.from_properties(merged, sections)
+        if quorum is not None and (quorum.server_kerberos or quorum.learner_kerberos):
+            quorum = quorum_sasl.kerberos_login(quorum)
+    except (quorum_sasl.QuorumSaslConfigError, quorum_sasl.SaslError) as e:
+        raise SaslConfigError(str(e)) from e
+    if quorum is not None:
+        log.info("quorum SASL: %s (learnerRequireSasl=%s, serverRequireSasl=%s)",
+                 quorum.mechanism, quorum.learner_require, quorum.server_require)
+        settings = attrs.evolve(settings, quorum=quorum)
     return settings
 
 
-def kerberos_login(settings: SaslSettings, props: Mapping[str, str],
-                   env: Mapping[str, str]) -> SaslSettings:
-    """Log in as the JAAS section's Kerberos principal (its keytab read now, as Java's
-    Krb5LoginModule does at start-up); a login that fails stops the server.
-
-    `-Djava.security.krb5.conf=` (the JVM's krb5 configuration) is honoured as `KRB5_CONFIG`
-    when that is not set, so one set of JVM flags configures zkserver and ZooKeeper alike."""
-    from zkserver.auth import gss  # needs the `gssapi` package: only for Kerberos servers
-
+def _krb5_config(props: Mapping[str, str], env: Mapping[str, str]) -> None:
+    """`-Djava.security.krb5.conf=` (the JVM's krb5 configuration) is honoured as
+    `KRB5_CONFIG` when that is not set, so one set of JVM flags configures zkserver and
+    ZooKeeper alike."""
     krb5_conf = props.get("java.security.krb5.conf")
     if krb5_conf and "KRB5_CONFIG" not in env:
         os.environ["KRB5_CONFIG"] = krb5_conf
+
+
+def kerberos_login(settings: SaslSettings) -> SaslSettings:
+    """Log in as the JAAS section's Kerberos principal (its keytab read now, as Java's
+    Krb5LoginModule does at start-up); a login that fails stops the server."""
+    from zkserver.auth import gss  # needs the `gssapi` package: only for Kerberos servers
+
     login = settings.kerberos
     assert login is not None
     try:
