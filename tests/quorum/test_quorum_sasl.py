@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 from kazoo.client import KazooClient
+from support import kdc as kdcmod
+from support.kdc import LocalKdc
 from support.process import ZkServerEnsemble, free_port_base
 from support.waiting import wait_for
 
@@ -130,3 +132,57 @@ def test_hostile_connections_to_a_quorum_port_disturb_nobody(ensemble):
         for s in socks:
             s.close()
         zk.stop()
+
+
+def test_a_kerberos_ensemble_forms_and_refuses_a_member_without_the_key(tmp_path: Path):
+    """GSSAPI between members: each logs in from a keytab of `zkquorum/localhost` (JAAS
+    `Krb5LoginModule` in both sections) and asks for that service principal
+    (`quorum.auth.kerberos.servicePrincipal`). A member whose QuorumServer keytab holds a stale
+    key (the principal's key changed since) can't read the others' tickets: the links they
+    open to it are refused, it stays out, and the others serve. (A stale QuorumLearner keytab
+    stops the member at start-up, as Java's Krb5LoginModule fails its login.)"""
+    if not kdcmod.available():
+        pytest.fail("MIT Kerberos is not installed; run tests/run.sh, which installs krb5-kdc, "
+                    "krb5-admin-server and krb5-user")
+    with LocalKdc(tmp_path / "kdc") as kdc:
+        keytab = kdc.add_principal("zkquorum/localhost")
+        stale = tmp_path / "stale.keytab"
+        stale.write_bytes(keytab.read_bytes())
+        keytab.unlink()
+        kdc.add_principal("zkquorum/localhost")  # a new key: the copy above is stale now
+
+        def jaas(path: Path, server_tab: Path, learner_tab: Path = keytab) -> Path:
+            def module(tab: Path) -> str:
+                return (f'    com.sun.security.auth.module.Krb5LoginModule required\n'
+                        f'    useKeyTab=true keyTab="{tab}" storeKey=true useTicketCache=false\n'
+                        f'    principal="zkquorum/localhost@{kdc.realm}";\n')
+            path.write_text(f"QuorumServer {{\n{module(server_tab)}}};\n"
+                            f"QuorumLearner {{\n{module(learner_tab)}}};\n")
+            return path
+
+        env = {**_flags(jaas(tmp_path / "jaas.conf", keytab)), **kdc.env,
+               "SERVER_JVMFLAGS": f"-Djava.security.auth.login.config={tmp_path / 'jaas.conf'}"}
+        extra = [*SASL, "quorum.auth.kerberos.servicePrincipal=zkquorum/localhost"]
+        with ZkServerEnsemble(tmp_path / "ens", free_port_base(3), n=3, extra=extra,
+                              env=env) as ens:
+            zk = _kazoo(ens.hosts)
+            try:
+                zk.create("/krb", b"1")
+                for i in ens.ids:
+                    assert "quorum SASL: GSSAPI" in _log(ens, i)
+                    assert "authenticated as zkquorum/localhost@EXAMPLE.COM" in _log(ens, i)
+                ens.kill(3)
+                ens.nodes[3].env["SERVER_JVMFLAGS"] = (
+                    f"-Djava.security.auth.login.config={jaas(tmp_path / 'stale.conf', stale)}")
+                ens.restart(3)
+                # It can't read the others' tickets, so it refuses them, and they it.
+                wait_for(lambda: "refused the member at 127.0.0.1" in _log(ens, 3), timeout=30,
+                         what="server 3 refusing the others")
+                wait_for(lambda: any("quorum SASL authentication to server 3" in _log(ens, i)
+                                     for i in (1, 2)), timeout=30,
+                         what="servers 1 and 2 failing to authenticate to server 3")
+                for n in range(10):
+                    zk.create(f"/krb-{n}", b"x")
+                assert ens.modes()[3] not in ("leader", "follower")
+            finally:
+                zk.stop()
