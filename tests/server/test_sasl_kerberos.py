@@ -52,6 +52,7 @@ def realm(tmp_path_factory: Any) -> Iterator[dict[str, Any]]:
         kdc.add_principal("alice", password="alice-pw")
         kdc.add_principal("other/localhost")
         ccache = kdc.kinit("alice", password="alice-pw")
+        bob_keytab = kdc.add_principal("bob")
         jaas = base / "jaas.conf"
         jaas.write_text(f"""\
 Server {{
@@ -69,6 +70,14 @@ Client {{
     ticketCache="{ccache}"
     principal="alice@EXAMPLE.COM"
     doNotPrompt=true;
+}};
+KeytabClient {{
+    com.sun.security.auth.module.Krb5LoginModule required
+    useKeyTab=true
+    keyTab="{bob_keytab}"
+    storeKey=true
+    useTicketCache=false
+    principal="bob@EXAMPLE.COM";
 }};
 """)
         yield {"kdc": kdc, "jaas": jaas, "ccache": ccache, "base": base}
@@ -122,6 +131,32 @@ def test_zkcli_kerberos_same_as_zookeeper(servers: dict[str, str], realm: dict[s
     assert ours == theirs
     assert "sasl: alice" in ours
     assert "Insufficient permission : /zkcli-krb" in ours
+
+
+def _zkcli_keytab_script(hosts: str, realm: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+                         ) -> list[str]:
+    """zkCli.sh logging in from a keytab (`zookeeper.sasl.clientconfig` picks the section)."""
+    kdc: LocalKdc = realm["kdc"]
+    out: list[str] = []
+    with monkeypatch.context() as m:
+        m.setenv("CLIENT_JVMFLAGS",
+                 f"-Xmx128m -XX:TieredStopAtLevel=1 {kdc.jvm_flag} "
+                 f"-Djava.security.auth.login.config={realm['jaas']} "
+                 "-Dzookeeper.sasl.clientconfig=KeytabClient")
+        with ZkCli(hosts) as cli:
+            cli.wait_for(r"WatchedEvent state:SaslAuthenticated type:None path:null", timeout=60)
+            for command in ("whoami", "get /zkcli-krb"):
+                out += [f"keytab> {command}", *cli.run(command)]
+            cli.close()
+    return [line for line in out if not line.startswith("ip: ")]
+
+
+def test_zkcli_kerberos_keytab_same_as_zookeeper(servers: dict[str, str],
+                                                 realm: dict[str, Any],
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    ours = _zkcli_keytab_script(servers["zkserver"], realm, monkeypatch)
+    assert ours == _zkcli_keytab_script(servers["zookeeper"], realm, monkeypatch)
+    assert "sasl: bob" in ours, ours
 
 
 async def _client_script(hosts: str, path: str) -> list[str]:
