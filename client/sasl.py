@@ -6,10 +6,10 @@ kazoo run them.
 (`kinit`; `KRB5CCNAME` names another one) and optional `service` (default `zookeeper`),
 `host` (default: the server's address looked up in reverse, as Java's client canonicalises it)
 and `principal` (which of the cache's principals), makes every new connection run the exchange
-before anything else is
-sent on it: its credentials and watches are restored only once the server has accepted the
-client (and proved, with `rspauth`, that it knows the password too). A refusal ends the session
-in AUTH_FAILED, as the Java client's AuthFailed state.
+before anything else is sent on it: its credentials and watches are restored only once the
+server has accepted the client (and proved that it knows the password, with `rspauth`, or holds
+the service key, with its Kerberos reply). A refusal ends the session in AUTH_FAILED, as the
+Java client's AuthFailed state.
 
 The exchanges themselves are sans-IO (zkserver/auth/digest_md5.py, gss.py); this module only
 carries their tokens in SASL requests (opcode 102, ordinary xids) and back. A GSSAPI step may

@@ -12,6 +12,10 @@ keeps the SASL framing around it, tokens in and tokens out, no sockets. The exch
 3. the client answers, wrapped the same way, `[chosen layer, max buffer]` + its authorization
    id; the server checks the choice and is done (its last answer is a null token).
 
+The server's step never talks to the network (the client brings the service ticket); MIT
+reads the keytab and its replay cache, local files, within it, which is why the engine may call
+it inline. The client's first step may ask the KDC for that ticket: callers run it in a thread.
+
 The server's identity comes from the JAAS `Server` section's `Krb5LoginModule` (`keyTab`,
 `principal`); `acceptor_credentials` turns those into MIT credentials once, at start-up. Every
 failure -- a garbled, truncated or oversized token, a ticket for another service, a replay, a
