@@ -11,7 +11,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 apt_packages=(zookeeper zookeeper-bin libcurator-recipes-java libcurator-discovery-java faketime
-              chromium)
+              chromium krb5-kdc krb5-admin-server krb5-user libkrb5-dev)
 missing=()
 for p in "${apt_packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

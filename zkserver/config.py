@@ -693,9 +693,6 @@ def _session_timeouts(r: _Reader, tick_time: int) -> tuple[int, int]:
 
 def _unsupported_warnings(r: _Reader) -> None:
     """Settings that load fine but that zkserver can't honour yet."""
-    if r.flag("quorum.auth.enableSasl", default=False):
-        r.warnings.append(f"{r.where('quorum.auth.enableSasl')}: quorum SASL authentication "
-                          "is not supported yet; peers are not authenticated")
     class_warning = _class_keys_warning(r.entries)
     if class_warning:
         r.warnings.append(class_warning)

@@ -13,11 +13,13 @@ command line, else the zoo.cfg key `jaasConfigFile` (zkserver's own), else the J
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Mapping
+from typing import Any
 
 import attrs
 
-from zkserver.auth import jaas
+from zkserver.auth import jaas, quorum_sasl
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +33,21 @@ _PROVIDER_SCHEMES = {SASL_PROVIDER: "sasl", X509_PROVIDER: "x509"}
 
 class SaslConfigError(Exception):
     """A SASL setting ZooKeeper would refuse to start with; the message says which."""
+
+
+@attrs.frozen
+class KerberosLogin:
+    """A JAAS `Krb5LoginModule`'s options that say who the server is: `keyTab` (None: the
+    default keytab) and `principal` (None: whatever key the keytab holds)."""
+
+    keytab: str | None
+    principal: str | None
+
+    @classmethod
+    def from_options(cls, options: Mapping[str, str]) -> KerberosLogin:
+        keytab = options.get("keyTab") if options.get("useKeyTab", "").lower() == "true" \
+            or "keyTab" in options else None
+        return cls(keytab, options.get("principal"))
 
 
 @attrs.frozen
@@ -49,8 +66,19 @@ class SaslSettings:
     provider_schemes: frozenset[str] = frozenset()
     enforce_auth: bool = False
     enforce_schemes: tuple[str, ...] = ()
-    kerberos_modules: int = 0  # Krb5LoginModule entries (GSSAPI, not offered yet)
+    kerberos_modules: int = 0  # Krb5LoginModule entries: the server then speaks GSSAPI
     let_any_sasl_user: str | None = None  # zookeeper.letAnySaslUserDoX
+    kerberos: KerberosLogin | None = None  # the first Krb5LoginModule's keytab and principal
+    # MIT acceptor credentials for `kerberos`, acquired by load_sasl (gss.acceptor_credentials)
+    gss_credentials: Any = attrs.field(default=None, repr=False, eq=False)
+    default_realm: str = ""  # the krb5 default realm, for shortening principals
+    quorum: quorum_sasl.QuorumSasl | None = None  # quorum.auth.enableSasl (load_sasl reads it)
+
+    @property
+    def mechanism(self) -> str:
+        """ZooKeeper's server speaks GSSAPI when its login has a Kerberos principal, else
+        DIGEST-MD5 (one mechanism per server, as ZooKeeperSaslServer chooses)."""
+        return "GSSAPI" if self.kerberos is not None else "DIGEST-MD5"
 
     @property
     def sasl_scheme(self) -> bool:
@@ -91,11 +119,13 @@ def from_properties(props: Mapping[str, str],
     context = props.get("zookeeper.sasl.serverconfig", "Server")
     credentials: dict[str, str] | None = None
     kerberos = 0
+    login: KerberosLogin | None = None
     if sections is not None and context in sections:
         credentials = {}
         for module in sections[context]:
             if module.name == KRB5_LOGIN_MODULE:
                 kerberos += 1
+                login = login or KerberosLogin.from_options(module.options)
             for key, value in module.options.items():
                 if key.startswith("user_"):
                     credentials[key[len("user_"):]] = value
@@ -135,6 +165,7 @@ def from_properties(props: Mapping[str, str],
         enforce_schemes=enforce_schemes,
         kerberos_modules=kerberos,
         let_any_sasl_user=props.get("zookeeper.letAnySaslUserDoX"),
+        kerberos=login,
     )
 
 
@@ -159,4 +190,44 @@ def load_sasl(props: Mapping[str, str], env: Mapping[str, str],
     settings = from_properties(merged, sections, path)
     if path and settings.credentials is None:
         log.info("JAAS file %s has no '%s' section: SASL is off", path, settings.login_context)
+    _krb5_config(merged, env)
+    if settings.kerberos is not None:
+        settings = kerberos_login(settings)
+    try:
+        quorum = quorum_sasl.from_properties(merged, sections)
+        if quorum is not None and (quorum.server_kerberos or quorum.learner_kerberos):
+            quorum = quorum_sasl.kerberos_login(quorum)
+    except (quorum_sasl.QuorumSaslConfigError, quorum_sasl.SaslError) as e:
+        raise SaslConfigError(str(e)) from e
+    if quorum is not None:
+        log.info("quorum SASL: %s (learnerRequireSasl=%s, serverRequireSasl=%s)",
+                 quorum.mechanism, quorum.learner_require, quorum.server_require)
+        settings = attrs.evolve(settings, quorum=quorum)
     return settings
+
+
+def _krb5_config(props: Mapping[str, str], env: Mapping[str, str]) -> None:
+    """`-Djava.security.krb5.conf=` (the JVM's krb5 configuration) is honoured as
+    `KRB5_CONFIG` when that is not set, so one set of JVM flags configures zkserver and
+    ZooKeeper alike."""
+    krb5_conf = props.get("java.security.krb5.conf")
+    if krb5_conf and "KRB5_CONFIG" not in env:
+        os.environ["KRB5_CONFIG"] = krb5_conf
+
+
+def kerberos_login(settings: SaslSettings) -> SaslSettings:
+    """Log in as the JAAS section's Kerberos principal (its keytab read now, as Java's
+    Krb5LoginModule does at start-up); a login that fails stops the server."""
+    from zkserver.auth import gss  # needs the `gssapi` package: only for Kerberos servers
+
+    login = settings.kerberos
+    assert login is not None
+    try:
+        creds = gss.acceptor_credentials(login.principal, login.keytab)
+        realm = gss.default_realm()
+    except gss.SaslError as e:
+        raise SaslConfigError(f"Kerberos login for '{settings.login_context}' failed: {e}") \
+            from e
+    log.info("SASL: GSSAPI as %s (keytab %s)", login.principal or "any keytab principal",
+             login.keytab or "default")
+    return attrs.evolve(settings, gss_credentials=creds, default_realm=realm)

@@ -25,6 +25,7 @@ from collections.abc import Callable
 
 from zkserver.auth import principal
 from zkserver.auth.digest_md5 import DigestMD5Server, SaslError
+from zkserver.auth.gss import GssapiServer
 from zkserver.auth.settings import SaslSettings
 from zkserver.engine.ordering import Client
 from zkserver.proto import records as R
@@ -45,7 +46,7 @@ class SaslGate:
         self.settings = settings or SaslSettings()
         self.enforcing = self.settings.enforce_auth  # read on every request: a plain attribute
         self._random_bytes = random_bytes
-        self._exchanges: weakref.WeakKeyDictionary[Client, DigestMD5Server] = (
+        self._exchanges: weakref.WeakKeyDictionary[Client, DigestMD5Server | GssapiServer] = (
             weakref.WeakKeyDictionary())
 
     def admit(self, client: Client, data: bytes) -> bool:
@@ -81,11 +82,11 @@ class SaslGate:
         if settings.credentials is None:
             client.send(reply(xid, 0, 0, _NULL_TOKEN))
             return
-        exchange = self._exchanges.get(client)
-        if exchange is None:
-            exchange = DigestMD5Server(settings.password_of, self._random_bytes)
-            self._exchanges[client] = exchange
         try:
+            exchange = self._exchanges.get(client)
+            if exchange is None:
+                exchange = self._start()
+                self._exchanges[client] = exchange
             answer = exchange.evaluate(token)
             if exchange.complete and exchange.authentication_id is not None:
                 self._authenticated(client, exchange.authentication_id,
@@ -100,14 +101,26 @@ class SaslGate:
             client.send(reply(xid, 0, err, _NULL_TOKEN))
             client.close()
             return
-        client.send(reply(xid, 0, 0, struct.pack(">i", len(answer)) + answer))
+        if answer is None:
+            client.send(reply(xid, 0, 0, _NULL_TOKEN))
+        else:
+            client.send(reply(xid, 0, 0, struct.pack(">i", len(answer)) + answer))
+
+    def _start(self) -> DigestMD5Server | GssapiServer:
+        """A new exchange in the server's one mechanism (GSSAPI when it logged in to
+        Kerberos, as ZooKeeper's server chooses)."""
+        settings = self.settings
+        if settings.gss_credentials is not None:
+            return GssapiServer(settings.gss_credentials)
+        return DigestMD5Server(settings.password_of, self._random_bytes)
 
     def _authenticated(self, client: Client, authentication_id: str,
                        authorization_id: str) -> None:
         settings = self.settings
         name = principal.authorized_id(authentication_id, authorization_id,
                                        remove_host=settings.remove_host,
-                                       remove_realm=settings.remove_realm)
+                                       remove_realm=settings.remove_realm,
+                                       default_realm=settings.default_realm)
         log.info("session 0x%x: adding SASL authorization for authorizationID: %s",
                  client.session_id, name)
         ids = client.auth_ids

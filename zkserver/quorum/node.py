@@ -31,6 +31,7 @@ from zkserver.quorum import messages as M
 from zkserver.quorum.digests import DigestMismatch
 from zkserver.quorum.history import History
 from zkserver.quorum.peer import Peer
+from zkserver.quorum.quorum_auth import QuorumAuth
 from zkserver.quorum.ready import (
     Append,
     Disconnect,
@@ -106,12 +107,13 @@ class Member:
         mine = config.servers[me]
         host = "0.0.0.0" if config.quorum_listen_on_all_ips else mine.host
         quorum_tls = self._quorum_tls(config)
+        auth = QuorumAuth(config.sasl.quorum) if config.sasl.quorum is not None else None
         self.election = Links(me, {sid: (s.host, s.election_port) for sid, s in others.items()},
                               (host, mine.election_port), self._message, None, "election",
-                              quorum_tls)
+                              quorum_tls, auth)
         self.quorum = Links(me, {sid: (s.host, s.quorum_port) for sid, s in others.items()},
                             (host, mine.quorum_port), self._message, self._lost, "quorum",
-                            quorum_tls)
+                            quorum_tls, auth)
         self.ready_wake = trio.Event()  # a batch is parked for the executor
         self.parked: Ready | None = None  # a batch waiting for its epochs to be durable
         self.busy = False  # a batch is being carried out (see `_run_ready`)

@@ -15,7 +15,8 @@ a server that has since restarted). `drop(sid)` closes at once, even a stream bl
 With `sslQuorum=true` both ports speak TLS (`QuorumTLS`, from the `ssl.quorum.*` keys): each
 side shows its certificate, each checks the other's against the trust store and, unless
 `ssl.quorum.hostnameVerification=false`, that the certificate names the peer's address, as
-ZooKeeper's quorum TLS does.
+ZooKeeper's quorum TLS does. With `quorum.auth.enableSasl=true` a new stream then carries a
+SASL exchange before anything else (`auth`, zkserver/quorum/quorum_auth.py).
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ import trio
 
 from zkserver.proto.frames import FrameError, FrameSplitter
 from zkserver.quorum import messages
+from zkserver.quorum.quorum_auth import QuorumAuth
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +73,13 @@ def _frame(payload: bytes) -> bytes:
     return _LEN.pack(len(payload)) + payload
 
 
+def _peer(stream: trio.SocketStream) -> str:
+    try:
+        return str(stream.socket.getpeername()[0])
+    except OSError:
+        return "?"
+
+
 class _Out:
     """Our outbound stream to one server, and the scope of the task watching it."""
 
@@ -88,9 +97,11 @@ class _Out:
 class Links:
     def __init__(self, me: int, peers: dict[int, tuple[str, int]], listen: tuple[str, int],
                  on_message: Callable[[int, Any], None], on_lost: Callable[[int], None] | None,
-                 name: str, tls: QuorumTLS | None = None) -> None:
+                 name: str, tls: QuorumTLS | None = None, auth: QuorumAuth | None = None
+                 ) -> None:
         self.me = me
         self.tls = tls
+        self.auth = auth
         self.peers = peers
         self.listen = listen
         self.on_message = on_message
@@ -299,6 +310,10 @@ class Links:
                 with trio.fail_after(TLS_HANDSHAKE_TIMEOUT):
                     await secure.do_handshake()
                 stream = secure
+            if self.auth is not None and not await self.auth.as_learner(stream, host, sid,
+                                                                        self.name):
+                await _close(stream)
+                return None
             await stream.send_all(_frame(struct.pack(">q", self.me)))
             return stream
         except (OSError, trio.TooSlowError, trio.BrokenResourceError) as e:
@@ -351,11 +366,21 @@ class Links:
         sid = None
         try:
             with trio.CancelScope() as scope:
+                frames: list[bytes] = []
+                if self.auth is not None:
+                    admitted = await self.auth.as_server(stream, _peer(raw), self.name)
+                    if admitted is None:
+                        return
+                    frames, rest = admitted
+                    frames += splitter.feed(rest)
                 while True:
-                    data = await stream.receive_some(1 << 20)
-                    if not data:
-                        break
-                    for frame in splitter.feed(data):
+                    if not frames:
+                        data = await stream.receive_some(1 << 20)
+                        if not data:
+                            break
+                        frames = splitter.feed(data)
+                    batch, frames = frames, []
+                    for frame in batch:
                         if sid is None:
                             if len(frame) != 8:
                                 log.warning("%s: a connection opened without a server id",
