@@ -263,6 +263,7 @@ class Outcome:
     zk_leader_failover_s: float = 0.0  # kill -9 of the ensemble's leader to a new leader
     zk_gap_ms: int = 0  # the producer's longest wait for an ack after that kill
     controller_after_zk_kill: str = ""
+    graceful_failover_s: float = 0.0  # SIGTERM of the controller to another in /controller
     tools: list[str] = field(default_factory=list)  # the tool checks that passed
 
     def line(self) -> str:
@@ -272,6 +273,7 @@ class Outcome:
                 f"(producer's longest ack wait {self.controller_gap_ms} ms); new ZooKeeper "
                 f"leader {self.zk_leader_failover_s:.1f} s after kill -9 (longest ack wait "
                 f"{self.zk_gap_ms} ms, controller {self.controller_after_zk_kill}); "
+                f"new controller {self.graceful_failover_s:.1f} s after SIGTERM; "
                 f"tools: {', '.join(self.tools)}")
 
 
@@ -414,6 +416,17 @@ def scenario(backend: str, base: Path, stream: list[str]) -> Outcome:
         out.read = len(read)
         out.lost = sorted(acked - set(read))
         out.duplicated = sorted(n for n, c in Counter(read).items() if c > 1)
+
+        # A controlled shutdown of the controller closes its session: its ephemerals go at
+        # once, and another broker takes over without waiting for an expiry.
+        old = controller(zk)
+        assert old is not None
+        stopped_at = time.monotonic()
+        brokers[old - 1].terminate()
+        wait_for(lambda: controller(zk) not in (None, old), 60, "a controller after SIGTERM",
+                 poll=0.02)
+        out.graceful_failover_s = time.monotonic() - stopped_at
+        assert old not in registered(zk)
         return out
     finally:
         if producer is not None:

@@ -161,6 +161,13 @@ class KafkaBroker:
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 
+    def terminate(self, timeout: float = 120) -> int:
+        """SIGTERM: Kafka's controlled shutdown (leadership moved away, then the ZooKeeper
+        session closed, so its ephemerals go at once). Returns the exit status."""
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGTERM)
+        return self.proc.wait(timeout)
+
     def kill(self) -> None:
         if self.alive():
             assert self.proc is not None
