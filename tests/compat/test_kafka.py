@@ -174,7 +174,7 @@ class Producer:
         self.proc.wait(timeout)
         done = [p for p in self.lines() if p[0] == "DONE"]
         assert done, f"producer ended without DONE: {self.out.read_text()[-2000:]}"
-        _, sent, acked, failed = done[0][0], *map(int, " ".join(done[0][1:]).split())
+        sent, acked, failed = map(int, done[0][1:])
         return sent, acked, failed
 
     def kill(self) -> None:
