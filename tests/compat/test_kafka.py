@@ -36,7 +36,7 @@ from pathlib import Path
 
 import pytest
 from kazoo.client import KazooClient
-from kazoo.exceptions import NoAuthError
+from kazoo.exceptions import KazooException, NoAuthError
 from support import kafka, realzk
 from support.kafka import KafkaBroker
 from support.process import ZkServerEnsemble, ZkServerProcess, free_port_base
@@ -117,7 +117,7 @@ def run_tool(work: Path, main: str, *args: str, jaas: Path | None = None) -> str
 def controller(zk: KazooClient) -> int | None:
     try:
         data, _ = zk.get("/controller")
-    except Exception:  # NoNodeError, or the connection moving between servers
+    except KazooException:  # no node, or the connection moving between servers
         return None
     return int(json.loads(data)["brokerid"])
 
@@ -125,7 +125,7 @@ def controller(zk: KazooClient) -> int | None:
 def registered(zk: KazooClient) -> list[int]:
     try:
         return sorted(int(b) for b in zk.get_children("/brokers/ids"))
-    except Exception:
+    except KazooException:
         return []
 
 
