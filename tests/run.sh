@@ -27,6 +27,8 @@ fi
 # ZKSERVER_ORACLE=debian runs it against the apt package instead), cached under
 # ${ZKSERVER_TEST_CACHE:-~/.cache/zkserver-tests}; skipped when already there.
 bash tests/support/fetch_zookeeper.sh 3.9.5
+# Kafka 3.9.2 (ZooKeeper mode) and its client jars, for tests/compat/test_kafka.py; same cache.
+bash tests/support/fetch_kafka.sh 3.9.2
 
 python3 -m pip install -q --disable-pip-version-check -e '.[test,docs]'
 python3 -m ruff check zkserver client recipes tests bench examples
