@@ -31,10 +31,10 @@ SELECTION = [
     "barriers.TestDistributedBarrier", "nodes.TestPersistentNode",
     "atomic.TestDistributedAtomicLong", "shared.TestSharedCount",
 ]
-# Differences seen and not fixed yet, each to be removed when fixed (the test then fails until
-# it is): after its first server was closed and a new one started on the same port and data
-# directory, a LeaderLatch is elected twice on zkserver (2 of 2 runs), once on ZooKeeper.
-KNOWN = ["leader.TestLeaderLatch#testNoServerAtStart(): zookeeper passed, zkserver failed"]
+# Differences seen and not explained yet, the only ones allowed: after its first server was
+# closed and a new one started on the same port and data directory, a LeaderLatch was elected
+# twice on zkserver in 2 of 4 runs, both under heavy load (it passed alone), once on ZooKeeper.
+KNOWN = {"leader.TestLeaderLatch#testNoServerAtStart(): zookeeper passed, zkserver failed"}
 
 
 @pytest.fixture(scope="module")
@@ -106,4 +106,4 @@ def test_curator_suite_selection(curator_suite: Path, tmp_path: Path) -> None:
     reports = _both(curator_suite, SELECTION, tmp_path)
     print(client_suites.summary("Curator 5.9.0 recipes (selection)", reports))
     assert len(reports["zookeeper"]) >= 50, reports["zookeeper"]
-    assert client_suites.compare(reports) == KNOWN, f"logs in {tmp_path}"
+    assert set(client_suites.compare(reports)) <= KNOWN, f"logs in {tmp_path}"
