@@ -29,6 +29,9 @@ fi
 bash tests/support/fetch_zookeeper.sh 3.9.5
 # Kafka 3.9.2 (ZooKeeper mode) and its client jars, for tests/compat/test_kafka.py; same cache.
 bash tests/support/fetch_kafka.sh 3.9.2
+# Third-party clients' own suites (go-zookeeper, npm zookeeper, aiozk, Curator's recipe tests),
+# fetched and built once for tests/compat/test_*_suite.py; same cache.
+bash tests/support/fetch_client_suites.sh go node aiozk curator
 
 python3 -m pip install -q --disable-pip-version-check -e '.[test,docs]'
 python3 -m ruff check zkserver client recipes tests bench examples
