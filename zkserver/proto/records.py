@@ -15,7 +15,7 @@ from __future__ import annotations
 import operator
 import struct
 from collections.abc import Callable
-from typing import Any, ClassVar
+from typing import Any, ClassVar, dataclass_transform
 
 import attrs
 
@@ -102,6 +102,7 @@ def jfield(jtype: JType, default: Any = attrs.NOTHING) -> Any:
     return attrs.field(default=default, metadata={"jute": jtype})
 
 
+@dataclass_transform(field_specifiers=(jfield,))
 def record(cls: type) -> Any:
     """Make `cls` an attrs class and give it jute `encode`/`decode` from its field types."""
     cls = attrs.define(cls, slots=True, eq=True)
