@@ -147,7 +147,7 @@ class Connection:
                 data = self.out
                 self.out = bytearray()
                 self.last_send = anyio.current_time()
-                await stream.send(data)
+                await stream.send(data)  # type: ignore[arg-type]  # any bytes-like will do
 
     async def _pinger(self) -> None:
         while True:

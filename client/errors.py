@@ -21,6 +21,10 @@ class ZooKeeperError(Exception):
     """Base of every error the client raises for a ZooKeeper condition."""
 
     code: ClassVar[int] = Err.SYSTEMERROR
+    # Set only on the error a failed multi raises (`Transaction.commit`): which op failed, and
+    # per op what became of it. Declared for type checkers; other errors do not have them.
+    index: int
+    results: list[ZooKeeperError]
 
     def __init__(self, message: str = "", *, path: str | None = None) -> None:
         self.path = path

@@ -58,8 +58,8 @@ def _parse_host(item: str) -> Address:
         port = int(rest[1:]) if rest.startswith(":") else DEFAULT_PORT
         return Address(host, port)
     if item.count(":") == 1:
-        host, port = item.split(":")
-        return Address(host, int(port))
+        host, port_text = item.split(":")
+        return Address(host, int(port_text))
     return Address(item, DEFAULT_PORT)
 
 

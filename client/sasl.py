@@ -89,7 +89,8 @@ async def _canonical_host(conn: Connection) -> str:
 
 def _token_of(body: bytes) -> bytes | None:
     try:
-        return R.SaslRequest.decode_from(Reader(body, _HEADER)).token
+        request: R.SaslRequest = R.SaslRequest.decode_from(Reader(body, _HEADER))
+        return request.token
     except JuteError:
         return None
 

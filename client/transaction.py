@@ -107,13 +107,13 @@ class Transaction:
         failed = next((i for i, (typ, err, _) in enumerate(raw)
                        if typ == -1 and err not in (Err.OK, Err.RUNTIMEINCONSISTENCY)), None)
         if failed is not None:
-            outcomes: list[Any] = []
+            outcomes: list[E.ZooKeeperError] = []
             for (_, _, path, _), (_, err, _) in zip(self._ops, raw, strict=True):
                 outcomes.append(E.RolledBackError(path=path) if err == Err.OK
                                 else E.error_for(err, path))
             error = E.error_for(raw[failed][1], self._ops[failed][2])
-            error.results = outcomes  # type: ignore[attr-defined]
-            error.index = failed  # type: ignore[attr-defined]
+            error.results = outcomes
+            error.index = failed
             raise error
         chroot = self._client._chroot
         results: list[Created | Deleted | SetDataResult | Checked] = []

@@ -229,6 +229,7 @@ class WatchRegistry:
         event = WatchedEvent(event_type, KeeperState.SYNC_CONNECTED, client_path, zxid)
         t = self.tables
         fired: list[set[Watch]] = []
+        kinds: tuple[WatchKind, ...]
         if event_type in (EventType.NODE_CREATED, EventType.NODE_DATA_CHANGED):
             kinds = (WatchKind.DATA, WatchKind.EXIST)
         elif event_type == EventType.NODE_CHILDREN_CHANGED:

@@ -23,9 +23,9 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 import anyio
 import anyio.abc
@@ -36,6 +36,9 @@ from zkserver.client import errors as E
 
 if TYPE_CHECKING:
     from zkserver.client import Client, Stat, Watch, WatchedEvent
+
+P = ParamSpec("P")
+T = TypeVar("T")
 
 RETRYABLE = (E.ConnectionLossError, E.OperationTimeoutError)
 """Errors after which the outcome of a request is unknown but the session may be fine."""
@@ -164,10 +167,11 @@ async def ensure_path(zk: Client, path: str, *, container: bool = False) -> None
                        policy=client.RetryPolicy(max_tries=None, deadline=None))
 
 
-async def retrying(fn, *args, **kwargs):  # type: ignore[no-untyped-def]
+async def retrying(fn: Callable[P, Awaitable[T]], *args: P.args, **kwargs: P.kwargs) -> T:
     """Call an idempotent client method until it gets an answer (or the session ends)."""
+    keywords: dict[str, Any] = kwargs  # fn's own, so none of them is retry()'s
     return await client.retry(fn, *args, policy=client.RetryPolicy(max_tries=None,
-                                                                  deadline=None), **kwargs)
+                                                                  deadline=None), **keywords)
 
 
 async def guaranteed_delete(zk: Client, path: str, version: int = -1) -> bool:

@@ -46,7 +46,8 @@ class Counter:
         if not data:
             return self.default
         if self.curator:
-            return struct.unpack(">i", data)[0]
+            value: int = struct.unpack(">i", data)[0]
+            return value
         return int(data.decode("ascii"))
 
     def _encode(self, value: int) -> bytes:

@@ -26,8 +26,8 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import attrs
@@ -74,7 +74,7 @@ class LeaderLatch:
         self._changed = anyio.Event()
         self._kick = anyio.Event()
         self.error: BaseException | None = None
-        self._cm: AsyncIterator[LeaderLatch] | None = None
+        self._cm: AbstractAsyncContextManager[LeaderLatch] | None = None
 
     # -- the flag -------------------------------------------------------------------------------
 
@@ -127,11 +127,11 @@ class LeaderLatch:
 
     async def __aenter__(self) -> LeaderLatch:
         self._cm = self._lifetime()
-        return await self._cm.__aenter__()  # type: ignore[attr-defined]
+        return await self._cm.__aenter__()
 
-    async def __aexit__(self, *exc: object) -> bool | None:
+    async def __aexit__(self, *exc: Any) -> bool | None:
         assert self._cm is not None
-        return await self._cm.__aexit__(*exc)  # type: ignore[attr-defined]
+        return await self._cm.__aexit__(*exc)
 
     @asynccontextmanager
     async def _lifetime(self) -> AsyncIterator[LeaderLatch]:
@@ -238,7 +238,7 @@ class LeaderLatch:
             children = (await retrying(self.zk.get_children, self.path)).children
         except E.NoNodeError:
             return []
-        out = []
+        out: list[Participant] = []
         for child in sorted((c for c in children if _LATCH_RE.search(c)), key=sequence):
             try:
                 data, _ = await retrying(self.zk.get, join(self.path, child))

@@ -17,7 +17,7 @@ reconnection the node is read again, since events missed meanwhile are not repla
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -42,7 +42,7 @@ class NodeCache:
         self.version = 0
         """Bumped each time the copy changes."""
         self._changed = anyio.Event()
-        self._cm: Any = None
+        self._cm: AbstractAsyncContextManager[NodeCache] | None = None
 
     @property
     def data(self) -> bytes | None:
@@ -86,7 +86,8 @@ class NodeCache:
         self._cm = self._lifetime()
         return await self._cm.__aenter__()
 
-    async def __aexit__(self, *exc: object) -> bool | None:
+    async def __aexit__(self, *exc: Any) -> bool | None:
+        assert self._cm is not None
         return await self._cm.__aexit__(*exc)
 
     @asynccontextmanager

@@ -45,7 +45,7 @@ import re
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
 import anyio
@@ -160,7 +160,7 @@ class ServiceDiscovery:
         self._services: dict[str, ServiceInstance] = {}
         self._keepers: dict[str, anyio.CancelScope] = {}
         self._tasks: anyio.abc.TaskGroup | None = None
-        self._cm: Any = None
+        self._cm: AbstractAsyncContextManager[ServiceDiscovery] | None = None
 
     def path_for(self, name: str, instance_id: str | None = None) -> str:
         path = join(self.base_path, name)
@@ -177,7 +177,8 @@ class ServiceDiscovery:
         self._cm = self._lifetime()
         return await self._cm.__aenter__()
 
-    async def __aexit__(self, *exc: object) -> bool | None:
+    async def __aexit__(self, *exc: Any) -> bool | None:
+        assert self._cm is not None
         return await self._cm.__aexit__(*exc)
 
     @asynccontextmanager
@@ -327,7 +328,6 @@ class ServiceCache:
         self.name = name
         self.path = join(base_path.rstrip("/"), name)
         self.tree = TreeCache(zk, self.path, max_depth=1)
-        self._cm: Any = None
 
     @property
     def initialized(self) -> anyio.Event:

@@ -17,7 +17,7 @@ for each and starts over on the next. Every recipe that takes a `Session` also t
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
 import anyio
@@ -39,7 +39,7 @@ class Session:
         self._changed = anyio.Event()
         self._closed = False
         self.error: BaseException | None = None
-        self._cm: Any = None
+        self._cm: AbstractAsyncContextManager[Session] | None = None
 
     @property
     def client(self) -> Client:
@@ -79,7 +79,8 @@ class Session:
         self._cm = self._lifetime()
         return await self._cm.__aenter__()
 
-    async def __aexit__(self, *exc: object) -> bool | None:
+    async def __aexit__(self, *exc: Any) -> bool | None:
+        assert self._cm is not None
         return await self._cm.__aexit__(*exc)
 
     @asynccontextmanager

@@ -27,7 +27,7 @@ from __future__ import annotations
 import enum
 import math
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -84,7 +84,7 @@ class TreeCache:
         self.error: BaseException | None = None
         self._listeners: set[MemoryObjectSendStream[TreeEvent]] = set()
         self._changed = anyio.Event()
-        self._cm: Any = None
+        self._cm: AbstractAsyncContextManager[TreeCache] | None = None
 
     # -- reading the copy -----------------------------------------------------------------------
 
@@ -136,7 +136,8 @@ class TreeCache:
         self._cm = self._lifetime()
         return await self._cm.__aenter__()
 
-    async def __aexit__(self, *exc: object) -> bool | None:
+    async def __aexit__(self, *exc: Any) -> bool | None:
+        assert self._cm is not None
         return await self._cm.__aexit__(*exc)
 
     @asynccontextmanager

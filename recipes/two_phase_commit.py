@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING
 import anyio
 import attrs
 
+from zkserver import client
 from zkserver.client import errors as E
 from zkserver.recipes._common import (
     RETRYABLE,
@@ -72,8 +73,7 @@ async def _decide(zk: Client, tx_path: str, decision: bytes) -> bool:
         except RETRYABLE:
             pass  # it may have landed; read it
         try:
-            data, _ = await retrying(zk.get, path)
-            return data == COMMIT
+            return (await retrying(zk.get, path)).data == COMMIT
         except E.NoNodeError:
             continue
 
@@ -186,16 +186,16 @@ class Transaction:
             stat, w = await retrying(zk.exists, path, watch=True)
             if stat is not None:
                 await drop_watch(w)
-                data, _ = await retrying(zk.get, path)
-                return data == COMMIT
+                return (await retrying(zk.get, path)).data == COMMIT
             await wait_watch(w)
 
     async def done(self) -> None:
         """Acknowledge that this site applied the decision."""
         try:
-            await retrying(self.participant.zk.create,
-                           join(self.tx_path, f"done/{self.participant.site}"),
-                           idempotent=True)
+            await client.retry(self.participant.zk.create,
+                               join(self.tx_path, f"done/{self.participant.site}"),
+                               idempotent=True,
+                               policy=client.RetryPolicy(max_tries=None, deadline=None))
         except (E.NodeExistsError, E.NoNodeError):
             pass
 

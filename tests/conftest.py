@@ -13,6 +13,9 @@ from support import realzk
 from support.process import ZkServerProcess
 from support.realzk import RealZooKeeper, free_port
 
+# @pytest.mark.compat and --compat-results: the compatibility matrix page's source.
+pytest_plugins = ["support.compat_matrix"]
+
 
 @pytest.fixture
 def zk_server(tmp_path) -> Iterator[ZkServerProcess]:

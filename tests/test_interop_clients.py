@@ -76,6 +76,7 @@ def _kazoo_for(hosts: str) -> KazooClient:
 
 # -- kazoo -----------------------------------------------------------------------------------------
 
+@pytest.mark.compat(client="kazoo", feature="basic operations")
 def test_kazoo_create_get_set_children_delete(zk_server, kazoo):
     zk = kazoo()
     assert zk.create("/kz", b"v0") == "/kz"
@@ -115,6 +116,7 @@ def test_kazoo_create_get_set_children_delete(zk_server, kazoo):
     _assert_alive(zk_server)
 
 
+@pytest.mark.compat(client="kazoo", feature="watches")
 def test_kazoo_data_and_child_watches_fire(zk_server, kazoo):
     zk = kazoo()
     writer = kazoo()
@@ -173,6 +175,7 @@ def test_kazoo_data_and_child_watches_fire(zk_server, kazoo):
     _assert_alive(zk_server)
 
 
+@pytest.mark.compat(client="kazoo", feature="ephemerals and sessions")
 def test_kazoo_ephemeral_gone_after_session_close(zk_server, kazoo):
     owner = kazoo()
     observer = kazoo()
@@ -197,6 +200,7 @@ def test_kazoo_ephemeral_gone_after_session_close(zk_server, kazoo):
 
 # -- zkCli.sh (Java client) ---------------------------------------------------------------------
 
+@pytest.mark.compat(client="zkCli.sh", feature="basic operations")
 def test_zkcli_one_shot_commands(zk_server):
     hosts = zk_server.hosts
     r = run_zkcli(hosts, "create", "/oneshot", "hello")
@@ -274,6 +278,7 @@ def _zkcli_script(cli: ZkCli) -> list[tuple[str, list[str]]]:
     return [(cmd, _normalise(cmd, cli.run(cmd))) for cmd, _ in ZKCLI_SCRIPT]
 
 
+@pytest.mark.compat(client="zkCli.sh", feature="basic operations")
 def test_zkcli_interactive_session(zk_server):
     with ZkCli(zk_server.hosts) as cli:
         transcript = _zkcli_script(cli)
@@ -285,6 +290,7 @@ def test_zkcli_interactive_session(zk_server):
     _assert_alive(zk_server)
 
 
+@pytest.mark.compat(client="zkCli.sh", feature="basic operations")
 def test_zkcli_session_matches_real_zookeeper(zk_server, real_zk):
     with ZkCli(real_zk.hosts) as cli:
         theirs = _zkcli_script(cli)
@@ -298,6 +304,8 @@ def test_zkcli_session_matches_real_zookeeper(zk_server, real_zk):
     _assert_alive(zk_server)
 
 
+@pytest.mark.compat(client="zkCli.sh", feature="watches")
+@pytest.mark.compat(client="zkCli.sh", feature="ephemerals and sessions")
 def test_zkcli_watches_and_ephemerals(any_server):
     kz = _kazoo_for(any_server.hosts)
     try:
@@ -347,6 +355,9 @@ def test_zkcli_watches_and_ephemerals(any_server):
 
 # -- cli_mt (C client) -----------------------------------------------------------------------------
 
+@pytest.mark.compat(client="cli_mt", feature="basic operations")
+@pytest.mark.compat(client="cli_mt", feature="watches")
+@pytest.mark.compat(client="cli_mt", feature="ephemerals and sessions")
 def test_cli_mt_session(any_server):
     """The C shell: create, get, set, ls, watches, sequential/ephemeral/container, delete.
 

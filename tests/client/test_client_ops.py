@@ -19,6 +19,7 @@ async def test_connect_state_and_session(zk: client.Client) -> None:
     assert zk.negotiated_timeout == 4000
 
 
+@pytest.mark.compat(client="zkserver.client", feature="basic operations")
 async def test_create_get_set_delete(zk: client.Client) -> None:
     assert await zk.create("/node", b"one") == "/node"
     data, stat = await zk.get("/node")
@@ -79,6 +80,7 @@ async def test_versioned_set_and_delete(zk: client.Client) -> None:
     assert await zk.exists("/v") is None
 
 
+@pytest.mark.compat(client="zkserver.client", feature="basic operations")
 async def test_create_modes(zk: client.Client) -> None:
     await zk.create("/seq")
     p1 = await zk.create("/seq/n-", mode=CreateMode.PERSISTENT_SEQUENTIAL)
@@ -127,6 +129,7 @@ async def test_recursive_delete(zk: client.Client) -> None:
     await zk.delete("/t", recursive=True)  # already gone: fine
 
 
+@pytest.mark.compat(client="zkserver.client", feature="basic operations")
 async def test_children_with_stat(zk: client.Client) -> None:
     await zk.create("/p")
     for name in ("b", "a", "c"):
@@ -147,6 +150,7 @@ async def test_root_of_chroot(zk: client.Client) -> None:
     assert (await zk.exists("/")).numChildren == 1
 
 
+@pytest.mark.compat(client="zkserver.client", feature="ACLs and digest auth")
 async def test_acl_get_set_and_digest_auth(zk: client.Client, server: object) -> None:
     acl, stat = await zk.get_acl("/")
     assert acl == client.OPEN_ACL_UNSAFE
@@ -165,6 +169,7 @@ async def test_acl_get_set_and_digest_auth(zk: client.Client, server: object) ->
         await zk.set_acl("/secret", client.OPEN_ACL_UNSAFE, version=0)
 
 
+@pytest.mark.compat(client="zkserver.client", feature="ACLs and digest auth")
 async def test_creator_all_acl_needs_auth(zk: client.Client) -> None:
     with pytest.raises(client.InvalidACLError):
         await zk.create("/c", acl=client.CREATOR_ALL_ACL)
@@ -235,6 +240,7 @@ async def test_exists_stat_matches_get(zk: client.Client) -> None:
     assert stat.dataLength == 5
 
 
+@pytest.mark.compat(client="zkserver.client", feature="ephemerals and sessions")
 async def test_close_removes_ephemerals(server: object, admin: client.Client) -> None:
     async with client.connect(server.hosts) as other:  # type: ignore[attr-defined]
         path = await other.create("/ephemeral-close-", mode=CreateMode.EPHEMERAL_SEQUENTIAL)

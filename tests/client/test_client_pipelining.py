@@ -96,6 +96,7 @@ async def test_cancelled_caller_does_not_break_the_pipeline(zk: client.Client) -
     assert zk.state == client.State.CONNECTED
 
 
+@pytest.mark.compat(client="zkserver.client", feature="multi")
 async def test_multi_transaction(zk: client.Client) -> None:
     await zk.create("/m", b"0")
     async with zk.transaction() as txn:
@@ -114,6 +115,7 @@ async def test_multi_transaction(zk: client.Client) -> None:
     assert (await zk.get_children("/m")).children == []
 
 
+@pytest.mark.compat(client="zkserver.client", feature="multi")
 async def test_multi_failure_is_atomic(zk: client.Client) -> None:
     await zk.create("/f", b"0")
     txn = zk.transaction().create("/f/new").set_data("/f", b"1", version=7).delete("/f/none")

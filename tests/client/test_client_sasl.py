@@ -56,6 +56,7 @@ def sasl_server(request: Any, tmp_path_factory: Any) -> Iterator[Any]:
             yield s
 
 
+@pytest.mark.compat(client="zkserver.client", feature="SASL")
 async def test_digest_md5_authenticates(sasl_server: Any) -> None:
     acl = [R.ACL(31, R.Id("sasl", "bob"))]
     async with client.connect(sasl_server.hosts, sasl=BOB) as zk:
@@ -74,6 +75,7 @@ async def test_digest_md5_authenticates(sasl_server: Any) -> None:
         await zk.delete("/client-sasl")
 
 
+@pytest.mark.compat(client="zkserver.client", feature="SASL")
 @pytest.mark.parametrize("username,password", [("bob", "wrong"), ("nobody", "nothing")])
 async def test_wrong_credentials_end_in_auth_failed(sasl_server: Any, username: str,
                                                     password: str) -> None:
@@ -83,6 +85,7 @@ async def test_wrong_credentials_end_in_auth_failed(sasl_server: Any, username: 
             pass
 
 
+@pytest.mark.compat(client="zkserver.client", feature="SASL")
 async def test_reconnecting_authenticates_again(sasl_server: Any) -> None:
     async with open_proxy("127.0.0.1", sasl_server.port) as proxy:
         async with client.connect(proxy.hosts, sasl=BOB, session_timeout=10) as zk:

@@ -49,6 +49,7 @@ async def reconnect(zk: client.Client, proxy: Proxy) -> None:
         await zk.wait_for_state(S.CONNECTED)
 
 
+@pytest.mark.compat(client="zkserver.client", feature="ephemerals and sessions")
 async def test_session_resumes_after_connection_loss(pzk: client.Client, proxy: Proxy,
                                                      admin: client.Client, root: str) -> None:
     sid, passwd = pzk.session_id, pzk.session_password
@@ -246,6 +247,7 @@ async def test_request_timeout(server: Any, proxy: Proxy) -> None:
                     await zk.wait_for_state(S.CONNECTED)
 
 
+@pytest.mark.compat(client="zkserver.client", feature="ephemerals and sessions")
 async def test_session_expiry(pzk: client.Client, proxy: Proxy, admin: client.Client,
                               root: str) -> None:
     eph = await pzk.create("/eph", mode=CreateMode.EPHEMERAL)

@@ -22,6 +22,7 @@ async def next_event(events: client.PersistentWatch) -> client.WatchedEvent:
     raise AssertionError("watch ended")
 
 
+@pytest.mark.compat(client="zkserver.client", feature="watches")
 async def test_data_watch_fires_on_change(zk: client.Client, admin: client.Client,
                                           root: str) -> None:
     await zk.create("/w", b"1")
@@ -71,6 +72,7 @@ async def test_exists_watch_on_existing_node(zk: client.Client) -> None:
         assert (await watch).type == EventType.NODE_DATA_CHANGED
 
 
+@pytest.mark.compat(client="zkserver.client", feature="watches")
 async def test_child_watch(zk: client.Client) -> None:
     await zk.create("/p")
     children, stat, watch = await zk.get_children("/p", watch=True)
@@ -160,6 +162,7 @@ async def test_many_watchers_from_many_tasks(zk: client.Client) -> None:
     assert all(e.type == EventType.NODE_DATA_CHANGED for e in events)
 
 
+@pytest.mark.compat(client="zkserver.client", feature="watches")
 async def test_persistent_watch(zk: client.Client) -> None:
     await zk.create("/pw", b"0")
     async with zk.add_watch("/pw") as events:
@@ -185,6 +188,7 @@ async def test_persistent_watch(zk: client.Client) -> None:
         assert (e.type, e.path) == (EventType.NODE_CREATED, "/pw")
 
 
+@pytest.mark.compat(client="zkserver.client", feature="watches")
 async def test_recursive_watch(zk: client.Client) -> None:
     await zk.create("/tree")
     async with zk.add_watch("/tree", recursive=True) as events:

@@ -58,6 +58,11 @@ def _report(gozk: Path, hosts: str) -> list[str]:
     return run.stdout.splitlines()
 
 
+@pytest.mark.compat(client="go", feature="basic operations")
+@pytest.mark.compat(client="go", feature="watches")
+@pytest.mark.compat(client="go", feature="multi")
+@pytest.mark.compat(client="go", feature="ACLs and digest auth")
+@pytest.mark.compat(client="go", feature="recipes")
 def test_go_client_checks_pass_on_both(gozk: Path, servers: dict[str, str]) -> None:
     reports = {name: _report(gozk, hosts) for name, hosts in servers.items()}
     expected = [f"PASS {c}" for c in ("auth", "acl", "children", "watch", "multi", "lock")]

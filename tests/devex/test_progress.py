@@ -131,3 +131,72 @@ def test_start_up_recovery_shows_progress(tmp_path: Path, monkeypatch) -> None:
         assert bars and "20000" in bars[-1], output[-2000:]
     finally:
         server.kill()
+
+
+def write_zkserver_snapshot(data_dir: Path, nodes: int) -> Path:
+    """A zkserver dataDir whose one snapshot holds `nodes` znodes under /big."""
+    from zkserver.storage import snapshot as snapmod
+    from zkserver.storage.files import Disk
+    from zkserver.tree import acl as aclmod
+    from zkserver.tree.datatree import DataTree, Node
+
+    tree = DataTree()
+    tree.nodes["/big"] = Node(b"", aclmod.OPEN_ACL, 1, 1_700_000_000_000, 0)
+    tree.nodes["/"].add_child("big")
+    for i in range(nodes):
+        tree.nodes[f"/big/n{i:06d}"] = Node(b"v", aclmod.OPEN_ACL, 2, 1_700_000_000_000, 0)
+    tree.last_zxid = 2
+    snap_dir = data_dir / "zkserver"
+    snap_dir.mkdir(parents=True)
+    return Path(snapmod.write(Disk(), str(snap_dir), tree, 1_700_000_000_000))
+
+
+def snapshot_bars(log: Path, snapshot: Path) -> list[str]:
+    """The snapshot-load bar's states as drawn into a server's log (its stderr)."""
+    lines = log.read_text(errors="replace").replace("\r", "\n").splitlines()
+    return [line for line in lines if line.startswith(f"reading {snapshot.name}")]
+
+
+def check_snapshot_bars(bars: list[str], log: str) -> None:
+    assert bars and "100%" in bars[-1], log[-2000:]
+    # The bar moved through the file (one update per chunk of nodes), not only at its end.
+    assert len({b.split("%")[0] for b in bars}) > 2, bars
+
+
+def test_start_up_shows_the_snapshot_load(tmp_path: Path, monkeypatch) -> None:
+    from kazoo.client import KazooClient
+
+    from zkserver.testing.servers import TestServer
+
+    for name, value in {**BARS, "PYTHONPATH": str(REPO)}.items():
+        monkeypatch.setenv(name, value)
+    server = TestServer(tmp_path / "standalone")
+    snapshot = write_zkserver_snapshot(server.data_dir, 20_000)
+    with server:
+        check_snapshot_bars(snapshot_bars(server.log_path, snapshot), server.log_tail())
+        kz = KazooClient(server.hosts)
+        kz.start()
+        try:
+            assert len(kz.get_children("/big")) == 20_000
+        finally:
+            kz.stop()
+            kz.close()
+
+
+def test_an_ensemble_member_shows_its_snapshot_load(tmp_path: Path, monkeypatch) -> None:
+    """A member recovers at start-up through the same `Server` code as a standalone server,
+    before it joins an election: its bar is drawn in full before it listens."""
+    from support.waiting import wait_for
+
+    from zkserver.testing.servers import TestEnsemble
+
+    for name, value in {**BARS, "PYTHONPATH": str(REPO)}.items():
+        monkeypatch.setenv(name, value)
+    member = TestEnsemble(tmp_path / "ensemble")[0]
+    snapshot = write_zkserver_snapshot(member.data_dir, 20_000)
+    member.launch()  # alone: it recovers, listens, and waits for a quorum
+    try:
+        wait_for(lambda: "listening on" in member.log_tail(), 30, "the member to recover")
+        check_snapshot_bars(snapshot_bars(member.log_path, snapshot), member.log_tail())
+    finally:
+        member.kill()

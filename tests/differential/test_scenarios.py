@@ -30,6 +30,7 @@ def our_events(d: Dual, session) -> list[tuple]:
     return list(session.raw["ours"])
 
 
+@pytest.mark.compat(client="kazoo", feature="basic operations")
 def test_create_modes_and_data(fresh: Dual) -> None:
     d = fresh
     base = d.new_base()
@@ -98,6 +99,7 @@ def test_sequence_numbers_and_cversion(fresh: Dual) -> None:
     d.same(a, "get", "/")
 
 
+@pytest.mark.compat(client="kazoo", feature="basic operations")
 def test_versions(fresh: Dual) -> None:
     d = fresh
     base = d.new_base()
@@ -115,6 +117,7 @@ def test_versions(fresh: Dual) -> None:
     d.same(a, "get_acls", base)
 
 
+@pytest.mark.compat(client="kazoo", feature="watches")
 def test_watches_one_session_and_two(fresh: Dual) -> None:
     d = fresh
     base = d.new_base()
@@ -146,6 +149,7 @@ def test_watches_one_session_and_two(fresh: Dual) -> None:
     assert all(z > 0 for z in zxids) and zxids == sorted(zxids)
 
 
+@pytest.mark.compat(client="kazoo", feature="multi")
 def test_multi(fresh: Dual) -> None:
     d = fresh
     base = d.new_base()
@@ -197,6 +201,7 @@ def test_multi(fresh: Dual) -> None:
     d.same(a, "get", f"{base}/x")
 
 
+@pytest.mark.compat(client="kazoo", feature="ACLs and digest auth")
 @ORACLE_38
 def test_acls(fresh: Dual) -> None:
     d = fresh
@@ -291,6 +296,7 @@ def test_acl_private_reads(fresh: Dual) -> None:
         d.same(c, "delete", f"{path}/kid")
 
 
+@pytest.mark.compat(client="kazoo", feature="ephemerals and sessions")
 def test_ephemerals_of_a_closing_session(fresh: Dual) -> None:
     d = fresh
     base = d.new_base()

@@ -99,6 +99,7 @@ async def test_double_barrier_enter_times_out_without_quorum(hosts: str) -> None
         assert (await zk.get_children("/db")).children == []
 
 
+@pytest.mark.compat(client="kazoo", feature="recipes")
 async def test_double_barrier_with_kazoo_members(any_server: Any, root: str) -> None:
     await make_root(any_server.hosts, root)
     kz = kazoo_client(any_server.hosts + root)
@@ -142,6 +143,7 @@ async def test_counter_concurrent_adds_never_lose_an_update(hosts: str, curator:
         assert raw == (struct.pack(">i", -3) if curator else b"-3")
 
 
+@pytest.mark.compat(client="kazoo", feature="recipes")
 async def test_counter_shares_the_node_with_kazoo(any_server: Any, root: str) -> None:
     await make_root(any_server.hosts, root)
     kz = kazoo_client(any_server.hosts + root)

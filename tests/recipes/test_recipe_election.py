@@ -116,6 +116,7 @@ async def test_leadership_lost_on_disconnect(zks: Any, root: str, hosts: str) ->
         proxy.restore()
 
 
+@pytest.mark.compat(client="kazoo", feature="recipes")
 async def test_shares_an_election_with_kazoo(any_server: Any, root: str) -> None:
     await make_root(any_server.hosts, root)
     history = History()

@@ -267,6 +267,7 @@ async def test_only_the_predecessor_is_watched(hosts: str) -> None:
         assert order == [1, 2, 3, 4, 5]
 
 
+@pytest.mark.compat(client="kazoo", feature="recipes")
 @pytest.mark.parametrize("kazoo_first", [True, False])
 async def test_excludes_kazoo_lock(any_server: Any, root: str, kazoo_first: bool) -> None:
     await make_root(any_server.hosts, root)

@@ -71,6 +71,7 @@ async def test_concurrent_consumers_take_each_item_once(hosts: str) -> None:
         assert sorted(taken, key=int) == [b"%d" % i for i in range(n)]
 
 
+@pytest.mark.compat(client="kazoo", feature="recipes")
 async def test_shares_the_queue_with_kazoo(any_server: Any, root: str) -> None:
     await make_root(any_server.hosts, root)
     kz = kazoo_client(any_server.hosts + root)

@@ -92,6 +92,7 @@ async def test_a_waiting_writer_blocks_later_readers(hosts: str) -> None:
         await late_reader.release()
 
 
+@pytest.mark.compat(client="kazoo", feature="recipes")
 async def test_interoperates_with_kazoo_read_write_locks(any_server: Any, root: str) -> None:
     await make_root(any_server.hosts, root)
     history = RWHistory()

@@ -184,6 +184,7 @@ async def java(cmd: list[str], *args: str) -> list[str]:
     return result.stdout.decode().splitlines()
 
 
+@pytest.mark.compat(client="curator", feature="recipes")
 async def test_curator_sees_our_instances(any_server: Any, root: str,
                                           curator_main: list[str]) -> None:
     await make_root(any_server.hosts, root)
@@ -205,6 +206,7 @@ async def test_curator_sees_our_instances(any_server: Any, root: str,
             await java(curator_main, "await", connect_string, "/services", "api", "py2", "10")
 
 
+@pytest.mark.compat(client="curator", feature="recipes")
 async def test_we_see_curators_instances(any_server: Any, root: str,
                                          curator_main: list[str]) -> None:
     await make_root(any_server.hosts, root)

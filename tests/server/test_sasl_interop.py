@@ -89,6 +89,7 @@ def _zkcli_script(hosts: str, jaas_file: Path, monkeypatch: pytest.MonkeyPatch,
     return [line for line in out if not line.startswith("ip: ")]  # the client's port differs
 
 
+@pytest.mark.compat(client="zkCli.sh", feature="SASL")
 def test_zkcli_sasl_acl_same_as_zookeeper(servers: dict[str, str], jaas_file: Path,
                                           monkeypatch: pytest.MonkeyPatch) -> None:
     ours = _zkcli_script(servers["zkserver"], jaas_file, monkeypatch, "/zkcli-sasl")
@@ -127,6 +128,7 @@ def _kazoo_script(hosts: str, path: str, **sasl: str) -> list[str]:
     return seen
 
 
+@pytest.mark.compat(client="kazoo", feature="SASL")
 @pytest.mark.parametrize("case", [
     dict(mechanism="DIGEST-MD5", username="bob", password="bob-secret"),
     dict(mechanism="DIGEST-MD5", username="bob", password="wrong"),
@@ -196,6 +198,7 @@ def requiring_servers(tmp_path_factory: Any, jaas_file: Path) -> Iterator[dict[s
         yield {"zkserver": ours.hosts, "zookeeper": theirs.hosts}
 
 
+@pytest.mark.compat(client="kazoo", feature="SASL")
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
 @pytest.mark.parametrize("case", [
     None,
@@ -226,6 +229,7 @@ def test_required_sasl_same_as_zookeeper(requiring_servers: dict[str, str],
         assert ours[:2] == ["start: CONNECTED", "create: failed"]
 
 
+@pytest.mark.compat(client="zkCli.sh", feature="SASL")
 def test_zkcli_with_a_wrong_password_same_as_zookeeper(servers: dict[str, str], jaas_file: Path,
                                                        tmp_path: Path) -> None:
     bad = tmp_path / "bad-client.conf"

@@ -15,7 +15,7 @@ from __future__ import annotations
 import operator
 import struct
 from collections.abc import Callable
-from typing import Any, ClassVar
+from typing import Any, ClassVar, dataclass_transform
 
 import attrs
 
@@ -102,8 +102,12 @@ def jfield(jtype: JType, default: Any = attrs.NOTHING) -> Any:
     return attrs.field(default=default, metadata={"jute": jtype})
 
 
+@dataclass_transform(field_specifiers=(jfield,))
 def record(cls: type) -> Any:
-    """Make `cls` an attrs class and give it jute `encode`/`decode` from its field types."""
+    """Make `cls` an attrs class and give it jute `encode`/`decode` from its field types.
+
+    `dataclass_transform` tells type checkers what attrs does here (an `__init__` from the
+    fields, in order), so a record built with the wrong arguments is caught by mypy."""
     cls = attrs.define(cls, slots=True, eq=True)
     spec = [(f.name, f.metadata["jute"]) for f in attrs.fields(cls)]
     readers = tuple(t.read for _, t in spec)

@@ -36,8 +36,9 @@ def recover(disk: Disk | SimDisk, snap_dir: str, log_dir: str,
             keep_txns: bool = False, progress: Progress | None = None) -> Recovered:
     """`keep_txns`: also return the replayed transactions (an ensemble member's history);
     a standalone server doesn't need them, and a long log would hold a lot of memory.
-    `progress` hears how many transactions of each segment have been replayed, every
-    `PROGRESS_EVERY` (a long log takes a while: the user should see it move)."""
+    `progress` hears how far the snapshot has been read, and how many transactions of each
+    segment have been replayed, every `PROGRESS_EVERY` (a large snapshot or a long log takes a
+    while: the user should see it move)."""
     warnings: list[str] = []
     for d in {snap_dir, log_dir}:
         for name in disk.listdir(d):
@@ -48,7 +49,7 @@ def recover(disk: Disk | SimDisk, snap_dir: str, log_dir: str,
     candidates = snapmod.snapshots(disk, snap_dir)
     for zxid, path in candidates:
         try:
-            tree = snapmod.load(disk, path)
+            tree = snapmod.load(disk, path, progress)
             snap_zxid = zxid
             break
         except CorruptFile as e:

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 
 import cbor2
 
+from zkserver.progress import Progress
 from zkserver.storage.files import Disk, SimDisk
 from zkserver.storage.framing import CorruptFile, Scan, frame
 from zkserver.tree.datatree import NO_CHILDREN, DataTree, Node
@@ -95,9 +96,13 @@ def finish(disk: Disk | SimDisk, f: object, path: str) -> None:
     disk.sync_dir(os.path.dirname(path))
 
 
-def load(disk: Disk | SimDisk, path: str) -> DataTree:
-    """Read a snapshot into a new tree (its `last_zxid` set to the snapshot's zxid)."""
+def load(disk: Disk | SimDisk, path: str, progress: Progress | None = None) -> DataTree:
+    """Read a snapshot into a new tree (its `last_zxid` set to the snapshot's zxid).
+
+    `progress` hears how many of the file's bytes have been read, once per record (a chunk of
+    nodes): a large snapshot takes a while at start-up, and the user should see it move."""
     data = disk.read(path)
+    what = f"reading {os.path.basename(path)}"
     if not data.startswith(MAGIC):
         raise CorruptFile(path, 0, "not a zkserver snapshot (bad magic)")
     scan = Scan(path, data, len(MAGIC))
@@ -109,7 +114,9 @@ def load(disk: Disk | SimDisk, path: str) -> DataTree:
         tree.nodes.clear()
         acls: dict[int, tuple] = {}
         count = None
-        for _, payload in records:
+        for offset, payload in records:
+            if progress is not None:
+                progress(what, offset, len(data))
             rec = cbor2.loads(payload)
             if isinstance(rec, dict):
                 count = rec["end"]
@@ -136,6 +143,8 @@ def load(disk: Disk | SimDisk, path: str) -> DataTree:
     tree.sessions = {sid: t for sid, t in head["sessions"]}
     tree.last_zxid = head["zxid"]
     rebuild_indexes(tree)
+    if progress is not None:
+        progress(what, len(data), len(data))
     return tree
 
 
