@@ -9,6 +9,7 @@ from typing import Any
 
 import anyio
 import pytest
+from kazoo.exceptions import CancelledError as KazooCancelled
 from kazoo.recipe.election import Election as KazooElection
 from support.kz import kazoo_client, stop_kazoo
 
@@ -124,6 +125,14 @@ async def test_shares_an_election_with_kazoo(any_server: Any, root: str) -> None
     stop = threading.Event()
     kz = kazoo_client(any_server.hosts + root)
     kz2 = kazoo_client(any_server.hosts + root)
+    kazoo_elections: dict[str, Any] = {}
+
+    def stop_all() -> None:
+        """A kazoo candidate waits for its turn in a blocking call: cancel it, or the task group
+        (which waits for the threads) can wait forever on a candidate whose turn never comes."""
+        stop.set()
+        for election in kazoo_elections.values():
+            election.cancel()
 
     def kazoo_candidate(kzc: Any, name: str) -> None:
         def lead() -> None:
@@ -132,9 +141,12 @@ async def test_shares_an_election_with_kazoo(any_server: Any, root: str) -> None
             history.exit(name)
             terms[name] += 1
 
-        election = KazooElection(kzc, "/election", name)
+        election = kazoo_elections[name] = KazooElection(kzc, "/election", name)
         while not stop.is_set():
-            election.run(lead)
+            try:
+                election.run(lead)
+            except KazooCancelled:
+                return  # stopped while waiting for its turn (see `stop_all`)
 
     async def our_candidate(zk: client.Client, name: str) -> None:
         async def lead() -> None:
@@ -155,10 +167,12 @@ async def test_shares_an_election_with_kazoo(any_server: Any, root: str) -> None
                 tasks.start_soon(our_candidate, z1, "t1")
                 tasks.start_soon(our_candidate, z2, "t2")
                 await anyio.sleep(2.0)
-                assert len(await Election(z1, "/election").contenders()) >= 3
-                stop.set()
+                try:
+                    assert len(await Election(z1, "/election").contenders()) >= 3
+                finally:
+                    stop_all()
     finally:
-        stop.set()
+        stop_all()
         stop_kazoo(kz)
         stop_kazoo(kz2)
     assert history.violations == []
