@@ -381,3 +381,41 @@ def test_disabled_commands(tmp_path: Path) -> None:
             503, {"command": "snapshot", "error": None})
         assert admin.json("POST", "restore", ALICE, b"x") == (
             503, {"command": "restore", "error": None})
+
+
+def test_ensemble_member_snapshots_but_does_not_restore(tmp_path: Path) -> None:
+    """A follower's snapshot (its log replayed over the image, as standalone) restores into a
+    standalone server as the ensemble's tree; a member refuses `restore`."""
+    from support.process import ZkServerEnsemble, free_port_base
+
+    ensemble = ZkServerEnsemble(tmp_path / "ens", free_port_base(3), extra=ADMIN)
+    admins = {}
+    for i in ensemble.ids:
+        admins[i] = Admin(free_port())
+        with open(ensemble._node(i).config_path, "a") as f:
+            f.write(f"admin.serverPort={admins[i].port}\nadmin.rateLimiterIntervalInMS=10\n")
+    fresh, dst_admin = _server(tmp_path / "fresh")
+    with ensemble, fresh:
+        zk = _zk(ensemble)
+        try:
+            _build(zk)
+            follower = next(i for i, mode in ensemble.modes().items() if mode == "follower")
+            _wait_admin(admins[follower])
+            _wait_admin(dst_admin)
+            stop_kazoo(zk)
+            zk = _zk(ensemble.nodes[follower])  # the follower's own view, synced
+            zk.sync("/")
+            _, body = admins[follower].snapshot()
+            status, out = admins[follower].json("POST", "restore", ALICE, body)
+            assert (status, out) == (500, {"command": "restore", "error": "restore is only "
+                                                                          "supported on a "
+                                                                          "standalone server"})
+            dst_admin.restore(body)
+            zk2 = _zk(fresh)
+            try:
+                assert _tree(zk2, "/app") == _tree(zk, "/app")
+                assert _tree(zk2, "/many") == _tree(zk, "/many")
+            finally:
+                stop_kazoo(zk2)
+        finally:
+            stop_kazoo(zk)
