@@ -16,9 +16,10 @@ from typing import Any
 
 import pytest
 from kazoo.security import ACL, OPEN_ACL_UNSAFE, Id, make_digest_acl
+from support import realzk
 from support.kz import kazoo_client, stop_kazoo
-from support.process import ZkServerProcess
-from support.realzk import free_port
+from support.process import ZkServerProcess, side_by_side
+from support.realzk import RealZooKeeper, free_port
 from support.waiting import wait_for
 
 CLIENT_DN = "CN=admin-client,O=Example"
@@ -200,3 +201,61 @@ def test_bad_tls_settings_leave_the_server_up(pki: Path, tmp_path: Path) -> None
             stop_kazoo(zk)
         wait_for(lambda: "Problem starting AdminServer" in server.log_path.read_text(), 10,
                  "the AdminServer's failure in the log")
+
+
+# -- against ZooKeeper 3.9.5 ---------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def both_unified(pki: Path, tmp_path_factory: Any) -> Iterator[tuple[Any, int, Any, int]]:
+    """zkserver and ZooKeeper 3.9.5, each with HTTP+HTTPS on its admin port and client
+    certificates required, and the x509 provider on (ZooKeeper needs it named)."""
+    if not realzk.available():
+        pytest.fail("Apache ZooKeeper is not installed (tests/support/fetch_zookeeper.sh)")
+    base = tmp_path_factory.mktemp("https-vs-zk")
+    stores = [f"ssl.quorum.keyStore.location={pki / 'server-bundle.pem'}",
+              f"ssl.quorum.trustStore.location={pki / 'ca.pem'}",
+              f"ssl.keyStore.location={pki / 'server-bundle.pem'}",
+              f"ssl.trustStore.location={pki / 'ca.pem'}",
+              "authProvider.x509=org.apache.zookeeper.server.auth.X509AuthenticationProvider",
+              "admin.enableServer=true", "admin.serverAddress=127.0.0.1",
+              "admin.portUnification=true", "admin.needClientAuth=true",
+              "admin.rateLimiterIntervalInMS=10"]
+    ours_port, real_port = free_port(), free_port()
+    ours = ZkServerProcess(base / "zks", free_port(),
+                           extra=[*stores, f"admin.serverPort={ours_port}"])
+    real = RealZooKeeper(base / "real", free_port(),
+                         extra=[*stores, f"admin.serverPort={real_port}"])
+    with side_by_side(ours, real):
+        for port in (ours_port, real_port):
+            _serving(port, _ctx(pki, "client"))
+        yield ours, ours_port, real, real_port
+
+
+def test_x509_admin_auth_as_zookeeper(pki: Path, both_unified: Any) -> None:
+    ours, ours_port, real, real_port = both_unified
+    client = _ctx(pki, "client")
+    answers: dict[str, list[Any]] = {}
+    for server, port in ((ours, ours_port), (real, real_port)):
+        seen = answers.setdefault(server.hosts, [])
+        zk = kazoo_client(server.hosts)
+        try:
+            seen.append(_snapshot(port, client, "x509")[0])  # `/` open: any identity
+            zk.add_auth("digest", "alice:pw")
+            zk.set_acls("/", [ACL(31, Id("x509", CLIENT_DN)),
+                              make_digest_acl("alice", "pw", all=True)])
+            for ctx, auth in ((client, "x509"), (client, "digest bob:pw"),
+                              (client, "digest alice:pw"), (None, "x509"), (None, "ip")):
+                status, body = _snapshot(port, ctx, auth)
+                seen.append((status, None if status == 200 else json.loads(body)))
+            with pytest.raises((ssl.SSLError, ConnectionResetError, BrokenPipeError,
+                                http.client.RemoteDisconnected)):
+                _get(port, "/commands/ruok", _ctx(pki))  # HTTPS without a certificate
+        finally:
+            zk.set_acls("/", OPEN_ACL_UNSAFE)
+            stop_kazoo(zk)
+    mine, theirs = answers.values()
+    assert mine == theirs
+    assert mine == [200, (200, None), (403, {"command": "snapshot", "error": "Not authorized"}),
+                    (200, None), (401, {"command": "snapshot", "error": "Not authenticated"}),
+                    (403, {"command": "snapshot", "error": "Not authorized"})]

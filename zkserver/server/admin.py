@@ -663,6 +663,7 @@ class Commands:
             interval = RATE_LIMIT_MS
         self.snapshot_limit = admin_snapshot.RateLimiter(interval / 1000)
         self.restore_limit = admin_snapshot.RateLimiter(interval / 1000)
+        self.restoring = trio.Lock()  # one restore at a time, even with a short rate limit
         self.auth = admin_auth.Settings(
             super_digest=server.config.super_digest,
             x509_super_user=server.x509_super_user,
@@ -756,7 +757,8 @@ class Commands:
             log.warning("restore request was rate limited")
             return _answer(name, 429)
         try:
-            zxid = await admin_snapshot.restore(self.server, body)
+            async with self.restoring:
+                zxid = await admin_snapshot.restore(self.server, body)
         except admin_snapshot.SnapshotError as e:
             log.warning("restore command failed: %s", e)
             return _answer(name, 500, str(e))
