@@ -15,7 +15,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 import pytest
-from consolekit import CONSOLE_KEYS, tree
+from consolekit import CONSOLE_KEYS, screenshot, tree
 from kazoo.security import ACL, Id, make_digest_acl
 from support.kz import kazoo_client, stop_kazoo
 from support.process import ZkServerProcess
@@ -149,3 +149,25 @@ def test_without_a_certificate_there_is_no_x509_login(secure_console: Any) -> No
         status, _, page = browser.request("GET", tree("/certs-only"))
         assert status == 200 and "not allowed by the node" in page
         assert re.search("for the certificate", page) is None
+
+
+def test_chromium_logs_in_with_its_certificate(secure_console: Any, browser: Any) -> None:
+    """Debian's Chromium, given the client certificate, logs in with it and reads the node."""
+    _, port, pki = secure_console
+    _ready(port, pki)
+    origin = f"https://127.0.0.1:{port}"
+    context = browser.new_context(
+        viewport={"width": 1280, "height": 900}, ignore_https_errors=True,
+        client_certificates=[{"origin": origin, "certPath": str(pki / "user.pem"),
+                              "keyPath": str(pki / "user.key")}])
+    context.set_default_timeout(20_000)
+    try:
+        pg = context.new_page()
+        pg.goto(origin + "/console/login?" + urlencode({"next": tree("/certs-only")}))
+        assert f"x509:{CLIENT_DN}" in pg.inner_text("#login-x509")
+        screenshot(pg, "x509-login")
+        pg.click("#login-x509 button")
+        pg.wait_for_selector("#node-path")
+        assert "for the certificate's eyes" in pg.content()
+    finally:
+        context.close()
