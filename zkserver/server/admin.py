@@ -742,6 +742,9 @@ class Commands:
         except admin_snapshot.SnapshotError as e:
             log.warning("snapshot command failed: %s", e)
             return _answer(name, 500, str(e))
+        except Exception as e:  # e.g. a log segment that cannot be read: this request fails
+            log.exception("snapshot command failed")
+            return _answer(name, 500, f"snapshot failed: {e}")
         headers = (("last_zxid", "0x" + _hex(zxid)), ("snapshot_size", str(len(data))))
         log.info("snapshot command: %d bytes at zxid %#x%s", len(data), zxid,
                  " streamed" if streaming else "")
@@ -762,6 +765,9 @@ class Commands:
         except admin_snapshot.SnapshotError as e:
             log.warning("restore command failed: %s", e)
             return _answer(name, 500, str(e))
+        except Exception as e:  # a body the readers did not foresee: this request fails
+            log.exception("restore command failed")
+            return _answer(name, 500, f"restore failed: {e}")
         log.info("restore command: the tree was replaced (zxid now %#x)", zxid)
         return _answer(name, data={"last_zxid": zxid})
 

@@ -215,7 +215,7 @@ async def restore(server: Server, body: bytes) -> int:
     engine.restore_sessions(server.now())
     path.snapshots.reset()
     done = trio.Event()
-    failure: list[BaseException] = []
+    failure: list[Exception] = []
 
     async def write_snapshot() -> None:
         try:
@@ -223,7 +223,7 @@ async def restore(server: Server, body: bytes) -> int:
                 _write, server.disk, server.snap_dir, tree, server.wall())
             log.info("restore: the restored tree (%d nodes, zxid %#x) is %s",
                      len(tree.nodes), tree.last_zxid, written)
-        except BaseException as e:
+        except Exception as e:
             failure.append(e)
             log.critical("restore: the restored tree could not be written (%s); stopping, "
                          "so that no write is acknowledged on a tree a restart would not "
