@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import socket
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -419,3 +420,25 @@ def test_ensemble_member_snapshots_but_does_not_restore(tmp_path: Path) -> None:
                 stop_kazoo(zk2)
         finally:
             stop_kazoo(zk)
+
+
+def test_unauthorized_restore_is_refused_before_its_body(tmp_path: Path) -> None:
+    """A client that may not restore is answered at once, without the server reading (or
+    holding) the body it announced; the server serves on."""
+    server, admin = _server(tmp_path / "a")
+    with server:
+        _wait_admin(admin)
+        with socket.create_connection(("127.0.0.1", admin.port), timeout=10) as s:
+            s.sendall(b"POST /commands/restore HTTP/1.1\r\nHost: x\r\n"
+                      b"Content-Length: 500000000\r\n\r\n" + b"x" * 65536)
+            answer = b""
+            while b"}" not in answer:
+                chunk = s.recv(4096)
+                if not chunk:
+                    break
+                answer += chunk
+        head, _, body = answer.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 401") and b"Connection: close" in head
+        assert json.loads(body) == {"command": "restore",
+                                    "error": "Auth info is missing for the command"}
+        assert admin.json("GET", "ruok") == (200, {"command": "ruok", "error": None})
