@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from importlib import resources
 from typing import TYPE_CHECKING
@@ -23,6 +23,7 @@ from zkserver.console import csrf, ensemble, live, pages, routes, web
 from zkserver.console.history import History
 from zkserver.console.sessions import Login, Logins
 from zkserver.server.admin import Reply, Request
+from zkserver.tree import acl as aclmod
 
 if TYPE_CHECKING:
     from zkserver.server.server import Server
@@ -193,19 +194,41 @@ class Console:
         if not next_url.startswith(self.PREFIX + "/") and next_url != self.PREFIX:
             next_url = pages.tree_url("/")  # never redirect off the console
         if req.method != "POST":
-            return web.page(pages.login_page(next_url))
+            return web.page(pages.login_page(next_url, x509=req.x509))
         if not csrf.same_origin(req.headers):
             return web.page(pages.login_page(next_url, [("error", "refused: a cross-site "
-                                                         "request")]), 403)
+                                                         "request")], req.x509), 403)
         user = req.form.get("user", "")
         try:
-            user.encode("utf-8")
-            req.form.get("password", "").encode("utf-8")
-            if ":" in user:
-                raise ValueError("a user name cannot hold ':'")
-            login = await self.logins.login(user, req.form.get("password", ""))
+            if req.form.get("method") == "x509":
+                if req.x509 is None:
+                    raise ValueError("no client certificate came with this request (the "
+                                     "console must be reached over HTTPS with one)")
+                login = await self.logins.login_x509(req.x509, self._grant_x509(req.x509))
+            else:
+                user.encode("utf-8")
+                req.form.get("password", "").encode("utf-8")
+                if ":" in user:
+                    raise ValueError("a user name cannot hold ':'")
+                login = await self.logins.login(user, req.form.get("password", ""))
         except (client.ZooKeeperError, OSError, ValueError) as e:
-            return web.page(pages.login_page(next_url, [("error", f"login failed: {e}")]),
-                            403)
+            return web.page(pages.login_page(next_url, [("error", f"login failed: {e}")],
+                                             req.x509), 403)
         return web.redirect(quote(next_url, safe="/?=&%:+,;@", errors="replace"),
-                            (web.set_cookie(login.token, self.PREFIX),))
+                            (web.set_cookie(login.token, self.PREFIX, req.secure),))
+
+    def _grant_x509(self, dn: str) -> Callable[[int], None]:
+        """Gives the login's own connection (found by its session) the certificate's `x509`
+        identity, and `super` for the configured X509AuthenticationProvider.superUser, as the
+        secure client port gives them to a connection that presents the certificate."""
+        ids: list[aclmod.Identity] = [("x509", dn)]
+        if self.server.x509_super_user is not None and dn == self.server.x509_super_user:
+            ids.append(aclmod.SUPER)
+
+        def grant(session_id: int) -> None:
+            for connection in self.server.engine.clients:
+                if connection.session_id == session_id and session_id:
+                    for ident in ids:
+                        if ident not in connection.auth_ids:
+                            connection.auth_ids.append(ident)
+        return grant

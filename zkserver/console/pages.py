@@ -55,11 +55,18 @@ def layout(title: str, body: str, *, user: str | None = None, csrf: str = "",
             f'<main{live}><div id="messages">{notes}</div>{body}</main></body></html>\n')
 
 
-def login_page(next_url: str, messages: Iterable[tuple[str, str]] = ()) -> str:
+def login_page(next_url: str, messages: Iterable[tuple[str, str]] = (),
+               x509: str | None = None) -> str:
+    certificate = "" if x509 is None else (
+        f'<form method="post" action="{url("login")}" id="login-x509">'
+        f'<input type="hidden" name="next" value="{h(next_url)}">'
+        '<input type="hidden" name="method" value="x509">'
+        f"<p>Your browser presented a client certificate: <code>x509:{h(x509)}</code>. "
+        "<button>Log in with the certificate</button></p></form><p>Or:</p>")
     body = (
         "<h1>Log in</h1><p>The console acts as a ZooKeeper client with your identity: give "
         "digest credentials (<code>user:password</code>, as <code>addauth digest</code>), or "
-        "leave both empty to browse as anyone.</p>"
+        "leave both empty to browse as anyone.</p>" + certificate +
         f'<form method="post" action="{url("login")}" id="login">'
         f'<input type="hidden" name="next" value="{h(next_url)}">'
         '<label>User <input name="user" autocomplete="username"></label> '

@@ -1,7 +1,11 @@
 """Login sessions: each one owns a ZooKeeper session of its own, held open by a task.
 
 A login opens a client (the project's Trio client) to this server's client port on loopback
-with the user's digest credentials; every page the user loads runs its requests through that
+with the user's digest credentials, or, for a browser that presented a TLS client certificate
+over the AdminServer's HTTPS, with that certificate's `x509` identity: the console cannot
+present the browser's certificate itself, so the server grants the identity to the login's
+own connection (`grant`, again after any reconnect); every page the user loads runs its
+requests through that
 client, so the server applies its ACLs as it would to any client. Logging out, or leaving the
 console idle for `IDLE_LIMIT`, closes the ZooKeeper session (and deletes its ephemerals). The
 browser holds only a random cookie naming the login.
@@ -12,6 +16,7 @@ from __future__ import annotations
 import logging
 import secrets
 from collections import OrderedDict
+from collections.abc import Callable
 
 import attrs
 import trio
@@ -36,6 +41,7 @@ class Login:
     identities: list[str]  # "digest:user" names added to the session, for display
     last_used: float
     max_data: int  # the server's jute.maxbuffer: a larger value is refused before sending
+    grant: Callable[[int], None] | None = None  # gives a session id the login's x509 identity
     closed: trio.Event = attrs.field(factory=trio.Event)
     flash: list[tuple[str, str]] = attrs.field(factory=list)  # (kind, message) for next page
     children: OrderedDict[str, tuple[tuple[int, int], list[str]]] = attrs.field(
@@ -70,18 +76,29 @@ class Logins:
             if login.closed.is_set():
                 return None
             login.last_used = trio.current_time()
+            if login.grant is not None:
+                login.grant(login.zk.session_id)  # a reconnect made a new connection
         return login
 
     async def login(self, user: str, password: str) -> Login:
         """Open a ZooKeeper session as `user` (anonymous when empty). Raises ZooKeeperError or
         OSError when the server cannot be reached."""
+        self._make_room()
+        auth = [("digest", f"{user}:{password}")] if user else []
+        return await self._nursery.start(self._hold, auth, [f"digest:{user}"] if user else [])
+
+    async def login_x509(self, dn: str, grant: Callable[[int], None]) -> Login:
+        """Open a ZooKeeper session holding the `x509` identity `dn` (given by `grant`)."""
+        self._make_room()
+        return await self._nursery.start(self._hold, [], [f"x509:{dn}"], grant)
+
+    def _make_room(self) -> None:
         if len(self._by_token) >= MAX_LOGINS:
             oldest = min(self._by_token.values(), key=lambda lg: lg.last_used)
             oldest.closed.set()
-        auth = [("digest", f"{user}:{password}")] if user else []
-        return await self._nursery.start(self._hold, auth, user)
 
-    async def _hold(self, auth: list[tuple[str, str]], user: str,
+    async def _hold(self, auth: list[tuple[str, str]], identities: list[str],
+                    grant: Callable[[int], None] | None = None,
                     task_status: trio.TaskStatus[Login] = trio.TASK_STATUS_IGNORED) -> None:
         started = False
         login: Login | None = None
@@ -89,9 +106,10 @@ class Logins:
             async with client.connect(self.hosts, auth=auth, session_timeout=SESSION_TIMEOUT,
                                       connect_timeout=5.0, request_timeout=10.0,
                                       randomize_hosts=False, max_buffer=MAX_REPLY) as zk:
-                login = Login(secrets.token_urlsafe(32), csrf.new_token(), zk,
-                              [f"digest:{user}"] if user else [], trio.current_time(),
-                              self.max_data)
+                if grant is not None:
+                    grant(zk.session_id)
+                login = Login(secrets.token_urlsafe(32), csrf.new_token(), zk, identities,
+                              trio.current_time(), self.max_data, grant)
                 self._by_token[login.token] = login
                 task_status.started(login)
                 started = True

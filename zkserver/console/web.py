@@ -28,6 +28,8 @@ class Parsed:
     headers: dict[str, str]
     cookie: str | None
     target: str
+    x509: str | None = None  # the verified client certificate's identity (HTTPS only)
+    secure: bool = False
 
 
 def _fields(text: str) -> dict[str, str]:
@@ -50,7 +52,7 @@ def parse(request: Request, prefix: str) -> Parsed:
         if name == COOKIE:
             cookie = value
     return Parsed(request.method, sub, _fields(url.query), form, request.headers, cookie,
-                  request.target)
+                  request.target, request.x509, request.secure)
 
 
 def page(body: str, status: int = 200, headers: tuple[tuple[str, str], ...] = ()) -> Reply:
@@ -63,8 +65,10 @@ def redirect(location: str, headers: tuple[tuple[str, str], ...] = ()) -> Reply:
     return Reply(303, "text/plain", b"", (("Location", location), *SECURITY_HEADERS, *headers))
 
 
-def set_cookie(token: str, prefix: str) -> tuple[str, str]:
-    return ("Set-Cookie", f"{COOKIE}={token}; Path={prefix}; HttpOnly; SameSite=Strict")
+def set_cookie(token: str, prefix: str, secure: bool = False) -> tuple[str, str]:
+    """`Secure` over HTTPS: the browser then never sends the cookie over plain HTTP."""
+    flags = "; Secure" if secure else ""
+    return ("Set-Cookie", f"{COOKIE}={token}; Path={prefix}; HttpOnly; SameSite=Strict{flags}")
 
 
 def clear_cookie(prefix: str) -> tuple[str, str]:

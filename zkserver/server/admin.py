@@ -10,8 +10,9 @@ name); `GET /commands/<name or alias>` runs one and answers a JSON object with t
 own fields, then `"command"` (the primary name) and `"error"` (null when it worked), laid out
 the way Jackson's pretty printer lays it out. An unknown name is answered 200 with an
 `"error"`, as ZooKeeper does. Unlike the four-letter words, the admin commands are not limited
-by `4lw.commands.whitelist`. Commands that need authentication in ZooKeeper 3.9 (snapshot,
-restore, shed_connections) are not offered.
+by `4lw.commands.whitelist`. `snapshot` (GET) and `restore` (POST) need authentication as in
+ZooKeeper 3.9 (`admin_auth.py`, `admin_snapshot.py`); the port speaks HTTPS with
+`admin.forceHttps` or `admin.portUnification` (`admin_tls.py`).
 
 The small HTTP/1.1 server here is shared with the Prometheus endpoint (`metrics.py`).
 """
@@ -22,8 +23,9 @@ import json
 import logging
 import os
 import platform
+import socket
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
@@ -31,7 +33,10 @@ import attrs
 import h11
 import trio
 
-from zkserver.server import stats
+from zkserver.server import admin_auth, admin_snapshot, admin_tls, stats
+from zkserver.server import tls as tls_mod
+from zkserver.server.admin_tls import AdminTLS
+from zkserver.tree import acl as aclmod
 
 if TYPE_CHECKING:
     from zkserver.server.server import Server
@@ -55,6 +60,8 @@ class Request:
     headers: dict[str, str]  # lower-case names; a repeated header keeps its last value
     body: bytes
     peer: str = ""  # the client's IP address
+    x509: str | None = None  # the `x509` id of a client certificate TLS verified
+    secure: bool = False  # came over HTTPS
 
 
 @attrs.frozen
@@ -68,37 +75,74 @@ class Reply:
     headers: tuple[tuple[str, str], ...] = ()
 
 
-Mount = tuple[str, Callable[[Request], Awaitable[Reply]]]  # (path prefix, application)
+App = Callable[[Request], Awaitable[Reply]]
+# Looks at a request before its body is read (`body` is empty): the largest body to accept,
+# or a Reply to answer at once without reading it (the connection then closes).
+Admission = Callable[[Request], "int | Reply"]
+# (path prefix, application[, admission]); without an admission, bodies up to MAX_BODY.
+Mount = tuple[str, App] | tuple[str, App, Admission]
 
 
 # -- a small HTTP/1.1 server ----------------------------------------------------------------------
 
 
 async def serve_http(handler: Handler, host: str, port: int, what: str, *,
-                     mount: Mount | None = None,
+                     mount: Mount | None = None, mounts: Sequence[Mount] = (),
+                     tls: AdminTLS | None = None,
                      task_status: trio.TaskStatus[tuple[str, int]] = trio.TASK_STATUS_IGNORED
                      ) -> None:
     """Serve `handler(method, target)` on host:port; started with the bound address. Requests
-    under `mount`'s prefix go whole (headers and body) to its application instead."""
+    under a mount's prefix go whole (headers and body) to its application instead. With `tls`,
+    connections speak HTTPS (and plain HTTP too when it is `unified`)."""
+    all_mounts = [*mounts, *([mount] if mount is not None else [])]
     try:
         listeners = await trio.open_tcp_listeners(port, host=host or None)
     except OSError as e:
         raise OSError(e.errno, f"{what} {host or '*'}:{port}: {e.strerror}") from e
     address = listeners[0].socket.getsockname()[:2]
-    log.info("%s at http://%s:%d/", what, *address)
+    scheme = "http" if tls is None else "https"
+    log.info("%s at %s://%s:%d/%s", what, scheme, *address,
+             " (and http)" if tls is not None and tls.unified else "")
     task_status.started((str(address[0]), int(address[1])))
 
     async def connection(stream: trio.SocketStream) -> None:
+        peer = _peer_ip(stream)
         try:
-            await _http_connection(handler, stream, mount)
+            if tls is None:
+                await _http_connection(handler, stream, all_mounts, peer)
+                return
+            secure = await _maybe_tls(stream, tls)
+            if secure is None:
+                await _http_connection(handler, stream, all_mounts, peer)
+                return
+            der = secure.getpeercert(binary_form=True)
+            x509 = tls_mod.x509_identity(der) if der else None
+            await _http_connection(handler, secure, all_mounts, peer, x509, True)
         except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
             pass
         except Exception:  # one connection's failure must never take the listener down
-            log.exception("%s: a connection from %s failed", what, _peer_ip(stream))
+            log.exception("%s: a connection from %s failed", what, peer)
         finally:
             await trio.aclose_forcefully(stream)
 
     await trio.serve_listeners(connection, listeners)
+
+
+async def _maybe_tls(stream: trio.SocketStream, tls: AdminTLS) -> trio.SSLStream | None:
+    """The connection's TLS stream after the handshake; None: a plain HTTP client on a
+    unified port. Raises BrokenResourceError when the handshake fails or times out."""
+    if tls.unified:
+        with trio.move_on_after(IDLE_TIMEOUT):
+            first = await stream.socket.recv(1, socket.MSG_PEEK)
+        if not first:
+            raise trio.BrokenResourceError("closed before a request")
+        if first[0] != admin_tls.TLS_HANDSHAKE_RECORD:
+            return None
+    secure = trio.SSLStream(stream, tls.context, server_side=True)
+    with trio.move_on_after(IDLE_TIMEOUT):
+        await secure.do_handshake()
+        return secure
+    raise trio.BrokenResourceError("TLS handshake timed out")
 
 
 def _peer_ip(stream: trio.SocketStream) -> str:
@@ -108,11 +152,22 @@ def _peer_ip(stream: trio.SocketStream) -> str:
         return ""
 
 
-async def _http_connection(handler: Handler, stream: trio.SocketStream,
-                           mount: Mount | None = None) -> None:
+def _mount_for(mounts: Sequence[Mount], target: str) -> Mount | None:
+    for m in mounts:
+        if _under(target, m[0]):
+            return m
+    return None
+
+
+async def _http_connection(handler: Handler, stream: trio.abc.Stream,
+                           mounts: Sequence[Mount] = (), peer: str = "",
+                           x509: str | None = None, secure: bool = False) -> None:
     conn = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_REQUEST)
+    extra = (("Strict-Transport-Security", admin_tls.STS),) if secure else ()
     while True:
         request = None
+        mount: Mount | None = None
+        limit = 0
         body = bytearray()
         with trio.move_on_after(IDLE_TIMEOUT):
             try:
@@ -124,12 +179,22 @@ async def _http_connection(handler: Handler, stream: trio.SocketStream,
                         continue
                     if isinstance(event, h11.Request):
                         request = event
+                        mount = _mount_for(mounts, request.target.decode("latin-1"))
+                        limit = MAX_BODY
+                        if mount is not None and len(mount) > 2:
+                            admitted = mount[2](_request(request, b"", peer, x509, secure))
+                            if isinstance(admitted, Reply):
+                                await _send_reply(stream, conn, attrs.evolve(
+                                    admitted, headers=(*admitted.headers, *extra,
+                                                       ("Connection", "close"))),
+                                    request.method)
+                                return
+                            limit = admitted
                     elif isinstance(event, h11.Data):
-                        if mount is None or not _under(request.target.decode("latin-1"),
-                                                       mount[0]):
-                            continue  # the commands take no body
+                        if mount is None:
+                            continue  # the plain handler takes no body
                         body += event.data
-                        if len(body) > MAX_BODY:
+                        if len(body) > limit:
                             await _send(stream, conn, 413, "text/plain",
                                         b"request body too large\n", b"GET")
                             return
@@ -146,11 +211,10 @@ async def _http_connection(handler: Handler, stream: trio.SocketStream,
             return  # idle for too long
         method = request.method.decode("latin-1")
         target = request.target.decode("latin-1")
-        if mount is not None and _under(target, mount[0]):
-            headers = {k.decode("latin-1").lower(): v.decode("latin-1")
-                       for k, v in request.headers}
-            reply = await mount[1](Request(method, target, headers, bytes(body),
-                                           _peer_ip(stream)))
+        if mount is not None:
+            reply = await mount[1](_request(request, bytes(body), peer, x509, secure))
+            if extra:
+                reply = attrs.evolve(reply, headers=(*reply.headers, *extra))
             if not await _send_reply(stream, conn, reply, request.method):
                 return
         else:
@@ -161,7 +225,7 @@ async def _http_connection(handler: Handler, stream: trio.SocketStream,
                 if not isinstance(result, tuple):
                     result = await result
                 status, ctype, out = result
-            await _send(stream, conn, status, ctype, out, request.method)
+            await _send(stream, conn, status, ctype, out, request.method, extra)
         if conn.our_state is h11.MUST_CLOSE or conn.their_state is h11.MUST_CLOSE:
             return
         try:
@@ -170,10 +234,17 @@ async def _http_connection(handler: Handler, stream: trio.SocketStream,
             return
 
 
-async def _send(stream: trio.SocketStream, conn: h11.Connection, status: int, ctype: str,
-                body: bytes, method: bytes) -> None:
+def _request(request: h11.Request, body: bytes, peer: str, x509: str | None,
+             secure: bool) -> Request:
+    headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in request.headers}
+    return Request(request.method.decode("latin-1"), request.target.decode("latin-1"),
+                   headers, body, peer, x509, secure)
+
+
+async def _send(stream: trio.abc.Stream, conn: h11.Connection, status: int, ctype: str,
+                body: bytes, method: bytes, extra: Sequence[tuple[str, str]] = ()) -> None:
     headers = [("Content-Type", ctype), ("Content-Length", str(len(body))),
-               ("Server", "zkserver")]
+               ("Server", "zkserver"), *extra]
     out = conn.send(h11.Response(status_code=status, headers=headers))
     if method != b"HEAD":
         out += conn.send(h11.Data(data=body))
@@ -186,7 +257,7 @@ def _under(target: str, prefix: str) -> bool:
     return path == prefix or path.startswith(prefix + "/")
 
 
-async def _send_reply(stream: trio.SocketStream, conn: h11.Connection, reply: Reply,
+async def _send_reply(stream: trio.abc.Stream, conn: h11.Connection, reply: Reply,
                       method: bytes) -> bool:
     """Send a mounted application's reply; False when the connection cannot be reused."""
     headers = [("Content-Type", reply.content_type), ("Server", "zkserver"), *reply.headers]
@@ -548,39 +619,179 @@ def run_command(server: Server, name: str, args: dict[str, str] | None = None
     return {**out, "command": primary, "error": None}
 
 
+# Commands that need authentication (ZooKeeper 3.9): names, HTTP method, ACL permission on "/".
+SNAPSHOT_NAMES = ("snapshot", "snap")
+RESTORE_NAMES = ("restore", "rest")
+AUTH_COMMANDS = {name: names for names in (SNAPSHOT_NAMES, RESTORE_NAMES) for name in names}
+PRIMARY_NAMES = sorted([*PRIMARY_NAMES, SNAPSHOT_NAMES[0], RESTORE_NAMES[0]])
+RATE_LIMIT_MS = 300_000  # admin.rateLimiterIntervalInMS
+MAX_RESTORE = 1 << 30  # the largest snapshot a restore accepts (it is held in memory)
+
+
 def command_list(base: str) -> str:
     return "".join(f'<a href="{base}/{name}">{name}</a>\n<br/>\n' for name in PRIMARY_NAMES)
 
 
-def handler(server: Server) -> Handler:
-    base = "/" + server.config.admin_command_url.strip("/")
+def _json(status: int, out: dict[str, Any], headers: tuple[tuple[str, str], ...] = ()
+          ) -> Reply:
+    return Reply(status, "application/json", (jackson(out) + "\n").encode(), headers)
 
-    def handle(method: str, target: str) -> Response:
-        url = urlsplit(target)
+
+def _answer(command: str, status: int = 200, error: str | None = None,
+            data: dict[str, Any] | None = None,
+            headers: tuple[tuple[str, str], ...] = ()) -> Reply:
+    """ZooKeeper's CommandResponse as JSON: the command's own fields, "command", "error"."""
+    return _json(status, {**(data or {}), "command": command, "error": error}, headers)
+
+
+def _flag(server: Server, key: str, default: bool) -> bool:
+    value = server.config.properties.get(f"zookeeper.{key}")
+    return default if value is None else value.strip().lower() == "true"
+
+
+class Commands:
+    """The `/commands` application: every command, with 3.9's authenticated ones; it holds
+    their rate limiters for the life of the AdminServer."""
+
+    def __init__(self, server: Server) -> None:
+        self.server = server
+        self.base = "/" + server.config.admin_command_url.strip("/")
+        props = server.config.properties
+        try:
+            interval = int(props.get("zookeeper.admin.rateLimiterIntervalInMS", RATE_LIMIT_MS))
+        except ValueError:
+            interval = RATE_LIMIT_MS
+        self.snapshot_limit = admin_snapshot.RateLimiter(interval / 1000)
+        self.restore_limit = admin_snapshot.RateLimiter(interval / 1000)
+        self.restoring = trio.Lock()  # one restore at a time, even with a short rate limit
+        self.auth = admin_auth.Settings(
+            super_digest=server.config.super_digest,
+            x509_super_user=server.x509_super_user,
+            use_x_forwarded_for=_flag(server, "IPAuthenticationProvider.usexforwardedfor",
+                                      False),
+            skip_acl=server.config.skip_acl)
+
+    @property
+    def mount(self) -> Mount:
+        return (self.base, self.handle, self.admit)
+
+    def _name(self, target: str) -> str:
+        return (unquote(urlsplit(target).path).rstrip("/") or "/")[len(self.base) + 1:]
+
+    def _refusal(self, name: str, request: Request) -> Reply | None:
+        """ZooKeeper's checks before an authenticated command runs, as a reply (or None)."""
+        if not self.server.is_serving():
+            return _answer(name, 200, "This ZooKeeper instance is not currently serving "
+                                      "requests")
+        refusal = admin_auth.authorize(
+            request.headers.get("authorization"),
+            admin_auth.Caller(request.peer, request.headers.get("x-forwarded-for"),
+                              request.x509),
+            self.auth, self.server.engine.tree.nodes["/"].acl)
+        if refusal is None:
+            return None
+        log.warning("admin command %s refused to %s: %s", name, request.peer, refusal.error)
+        return _answer(name, refusal.status, refusal.error)
+
+    def admit(self, request: Request) -> int | Reply:
+        """Only an authorized restore may send a snapshot's worth of body; anyone else who
+        sends one to restore is refused before it is read."""
+        name = self._name(request.target)
+        if request.method == "POST" and name in RESTORE_NAMES:
+            refusal = self._refusal(name, request)
+            return MAX_RESTORE if refusal is None else refusal
+        return MAX_BODY
+
+    async def handle(self, request: Request) -> Reply:
+        url = urlsplit(request.target)
         path = unquote(url.path).rstrip("/") or "/"
-        if path == base:
-            return 200, "text/html", command_list(base).encode()
-        if path.startswith(base + "/"):
-            name = path[len(base) + 1:]
+        if path == self.base:
+            return Reply(200, "text/html", command_list(self.base).encode())
+        name = path[len(self.base) + 1:]
+        if request.method not in ("GET", "HEAD", "POST"):
+            return Reply(405, "text/plain", b"method not allowed\n")
+        post = request.method == "POST"
+        names = AUTH_COMMANDS.get(name)
+        if names is None:
+            if post and name in _BY_NAME:
+                return _answer(name, 405, "this command is run with GET")
             args = {k: v[-1] for k, v in parse_qs(url.query).items()}
-            body = jackson(run_command(server, name, args)) + "\n"
-            return 200, "application/json", body.encode()
-        return 404, "text/plain", b"not found\n"
+            return _json(200, run_command(self.server, name, args))
+        refusal = self._refusal(name, request)
+        if refusal is not None:
+            return refusal
+        if names is SNAPSHOT_NAMES:
+            if post:
+                return _answer(name, 405, "snapshot is run with GET")
+            return await self._snapshot(url.query)
+        if not post:
+            return _answer(name, 405, "restore takes the snapshot as a POST body")
+        return await self._restore(request.body)
 
-    return handle
+    async def _snapshot(self, query: str) -> Reply:
+        name = SNAPSHOT_NAMES[0]
+        if not _flag(self.server, "admin.snapshot.enabled", True):
+            return _answer(name, 503)
+        if not self.snapshot_limit.allow():
+            log.warning("snapshot request was rate limited")
+            return _answer(name, 429)
+        args = {k: v[-1] for k, v in parse_qs(query).items()}
+        streaming = args.get("streaming", "true").lower() == "true"  # Boolean.parseBoolean
+        try:
+            zxid, data = await admin_snapshot.take(self.server)
+        except admin_snapshot.SnapshotError as e:
+            log.warning("snapshot command failed: %s", e)
+            return _answer(name, 500, str(e))
+        except Exception as e:  # e.g. a log segment that cannot be read: this request fails
+            log.exception("snapshot command failed")
+            return _answer(name, 500, f"snapshot failed: {e}")
+        headers = (("last_zxid", "0x" + _hex(zxid)), ("snapshot_size", str(len(data))))
+        log.info("snapshot command: %d bytes at zxid %#x%s", len(data), zxid,
+                 " streamed" if streaming else "")
+        if streaming:
+            return Reply(200, "application/octet-stream", data, headers)
+        return _answer(name, headers=headers)
+
+    async def _restore(self, body: bytes) -> Reply:
+        name = RESTORE_NAMES[0]
+        if not _flag(self.server, "admin.restore.enabled", True):
+            return _answer(name, 503)
+        if not self.restore_limit.allow():
+            log.warning("restore request was rate limited")
+            return _answer(name, 429)
+        try:
+            async with self.restoring:
+                zxid = await admin_snapshot.restore(self.server, body)
+        except admin_snapshot.SnapshotError as e:
+            log.warning("restore command failed: %s", e)
+            return _answer(name, 500, str(e))
+        except Exception as e:  # a body the readers did not foresee: this request fails
+            log.exception("restore command failed")
+            return _answer(name, 500, f"restore failed: {e}")
+        log.info("restore command: the tree was replaced (zxid now %#x)", zxid)
+        return _answer(name, data={"last_zxid": zxid})
+
+
+def _not_found(method: str, target: str) -> Response:
+    return 404, "text/plain", b"not found\n"
 
 
 async def serve(server: Server, *,
                 task_status: trio.TaskStatus[tuple[str, int]] = trio.TASK_STATUS_IGNORED
                 ) -> None:
     cfg = server.config
+    tls = admin_tls.from_config(cfg.properties, cfg.ssl)
+    if tls is not None:
+        aclmod.register_scheme("x509", tls_mod.valid_dn)  # identities HTTPS can prove
+    commands = Commands(server)
     if not cfg.admin_console_enabled:
-        await serve_http(handler(server), cfg.admin_server_address, cfg.admin_server_port,
-                         "admin server", task_status=task_status)
+        await serve_http(_not_found, cfg.admin_server_address, cfg.admin_server_port,
+                         "admin server", mounts=[commands.mount], tls=tls,
+                         task_status=task_status)
         return
     from zkserver.console.app import Console  # the web console lives on the same port
 
     async with Console.running(server) as console:
-        await serve_http(handler(server), cfg.admin_server_address, cfg.admin_server_port,
-                         "admin server", task_status=task_status,
-                         mount=(console.PREFIX, console.handle) if console else None)
+        mounts = [commands.mount, *([(console.PREFIX, console.handle)] if console else [])]
+        await serve_http(_not_found, cfg.admin_server_address, cfg.admin_server_port,
+                         "admin server", mounts=mounts, tls=tls, task_status=task_status)
