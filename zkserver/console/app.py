@@ -226,9 +226,5 @@ class Console:
             ids.append(aclmod.SUPER)
 
         def grant(session_id: int) -> None:
-            for connection in self.server.engine.clients:
-                if connection.session_id == session_id and session_id:
-                    for ident in ids:
-                        if ident not in connection.auth_ids:
-                            connection.auth_ids.append(ident)
+            self.server.engine.grant(session_id, ids)
         return grant

@@ -267,6 +267,22 @@ class Engine:
 
     # -- commit -------------------------------------------------------------------------------
 
+    @property
+    def writes_pending(self) -> bool:
+        """Writes prepared and not yet applied (queued for the commit path, or in flight)."""
+        return bool(self.to_commit or self.prep.outstanding)
+
+    def grant(self, session_id: int, identities: list[aclmod.Identity]) -> None:
+        """Give the connections of `session_id` these identities (those it lacks), as an
+        addauth would: the console's certificate login grants its own session `x509`."""
+        if not session_id:
+            return
+        for connection in self.clients:
+            if connection.session_id == session_id:
+                for ident in identities:
+                    if ident not in connection.auth_ids:
+                        connection.auth_ids.append(ident)
+
     def take_commits(self) -> list[Commit]:
         batch = self.to_commit
         self.to_commit = []

@@ -198,11 +198,10 @@ async def restore(server: Server, body: bytes) -> int:
             if path.snapshots.running:
                 await path.snapshots.stop()  # it would describe the tree being replaced
                 continue
-            if not (engine.to_commit or path.committer.queue or engine.prep.outstanding):
+            if path.quiet:
                 break
             await trio.sleep(0.002)
-    if path.snapshots.running or engine.to_commit or path.committer.queue \
-            or engine.prep.outstanding:
+    if not path.quiet:
         raise SnapshotError("the server stayed busy with writes; try again")
     # From here to queueing the write of the snapshot, nothing awaits: one step of the loop.
     old = engine.tree

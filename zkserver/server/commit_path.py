@@ -93,6 +93,12 @@ class LocalLog:
     async def start(self, nursery: trio.Nursery) -> None:
         await nursery.start(self.committer.run)
 
+    @property
+    def quiet(self) -> bool:
+        """No write anywhere between prep and the tree, and no snapshot being written: the
+        moment an admin `restore` may swap the tree."""
+        return not (self.snapshots.running or self.committer.queue or self.engine.writes_pending)
+
     def submit(self) -> None:
         if self.engine.to_commit:
             self.committer.append(self.engine.take_commits())
