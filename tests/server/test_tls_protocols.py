@@ -29,7 +29,8 @@ CONFIGS = {
     "only-1.3-two-suites": ["ssl.enabledProtocols=TLSv1.3",
                             "ssl.ciphersuites=TLS_AES_256_GCM_SHA384,"
                             "TLS_CHACHA20_POLY1305_SHA256"],
-    "1.2-suites-only": ["ssl.protocol=TLSv1.2", "ssl.ciphersuites=TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,"
+    "1.2-suites-only": ["ssl.protocol=TLSv1.2",
+                        "ssl.ciphersuites=TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,"
                         "TLS_RSA_WITH_AES_128_GCM_SHA256"],
 }
 # (s_client options) per probe: one protocol, or one suite under one protocol
