@@ -28,6 +28,7 @@ from zkserver import txn as txnmod
 from zkserver.engine import Engine
 from zkserver.quorum import membership, replica
 from zkserver.quorum import messages as M
+from zkserver.quorum import quorum_tls as quorumtls
 from zkserver.quorum.digests import DigestMismatch
 from zkserver.quorum.history import History
 from zkserver.quorum.peer import Peer
@@ -42,8 +43,7 @@ from zkserver.quorum.ready import (
     Truncate,
 )
 from zkserver.quorum.roles import LearnerStage, Role
-from zkserver.quorum.transport import Links, QuorumTLS
-from zkserver.server import tls
+from zkserver.quorum.transport import Links
 from zkserver.storage import snapshot as snapmod
 from zkserver.storage.group_commit import GroupCommitter
 from zkserver.storage.recovery import Recovered, recover
@@ -105,7 +105,7 @@ class Member:
         others = {s.sid: s for s in config.servers.values() if s.sid != me}
         mine = config.servers[me]
         host = "0.0.0.0" if config.quorum_listen_on_all_ips else mine.host
-        quorum_tls = self._quorum_tls(config)
+        quorum_tls = quorumtls.build(config)
         self.election = Links(me, {sid: (s.host, s.election_port) for sid, s in others.items()},
                               (host, mine.election_port), self._message, None, "election",
                               quorum_tls)
@@ -120,15 +120,6 @@ class Member:
         self.streams: dict[int, trio.CancelScope] = {}  # learner -> its SNAP being sent
         self.held: dict[int, list[Any]] = {}  # learner -> messages waiting behind its SNAP
         self.incoming: Any = None  # the .tmp file of a SNAP being received
-
-    @staticmethod
-    def _quorum_tls(config: Any) -> QuorumTLS | None:
-        """sslQuorum=true: TLS between members from the `ssl.quorum.*` keys."""
-        if not config.ssl_quorum:
-            return None
-        return QuorumTLS(tls.server_context(config.ssl, tls.QUORUM_PREFIX),
-                         tls.client_context(config.ssl, tls.QUORUM_PREFIX),
-                         tls.hostname_verification(config.ssl, tls.QUORUM_PREFIX))
 
     @property
     def outstanding_limit(self) -> int:
@@ -449,6 +440,10 @@ class Member:
         await nursery.start(self.committer.run)
         await nursery.start(self.election.run)
         await nursery.start(self.quorum.run)
+        store_files = quorumtls.store_files(self.config)
+        if store_files is not None:
+            nursery.start_soon(quorumtls.watch, self.config, store_files,
+                               (self.election, self.quorum))
         nursery.start_soon(self._executor)
         self._input(self.peer.start, self.now())
         nursery.start_soon(self._ticker)

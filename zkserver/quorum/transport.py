@@ -15,7 +15,8 @@ a server that has since restarted). `drop(sid)` closes at once, even a stream bl
 With `sslQuorum=true` both ports speak TLS (`QuorumTLS`, from the `ssl.quorum.*` keys): each
 side shows its certificate, each checks the other's against the trust store and, unless
 `ssl.quorum.hostnameVerification=false`, that the certificate names the peer's address, as
-ZooKeeper's quorum TLS does.
+ZooKeeper's quorum TLS does. `use_tls` swaps the contexts for later connections
+(zkserver/quorum/quorum_tls.py reloads rotated stores).
 """
 
 from __future__ import annotations
@@ -101,6 +102,11 @@ class Links:
         self.out: dict[int, _Out | None] = {sid: None for sid in peers}
         self.inbound: dict[int, trio.CancelScope] = {}
         self._nursery: trio.Nursery | None = None
+
+    def use_tls(self, tls: QuorumTLS) -> None:
+        """Make every later connection, either way, with these contexts (rotated
+        certificates, `sslQuorumReloadCertFiles`); established ones keep theirs."""
+        self.tls = tls
 
     def send(self, sid: int, msg: Any) -> None:
         """Send `msg` to `sid`: written to its stream at once when the stream is idle, else
