@@ -15,6 +15,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+import trio
+import trio.testing
 from support import pki, realzk
 from support.process import ZkServerProcess
 from support.realzk import RealZooKeeper, free_port
@@ -136,3 +138,45 @@ def test_same_answers_as_zookeeper(store: list[str], tmp_path: Path) -> None:
                    for name, (ours, theirs) in results.items()
                    for probe_name in PROBES if ours[probe_name] != theirs[probe_name]}
     assert differences == {}, "zkserver, ZooKeeper differ"
+
+
+async def _member_handshake(server_ctx: ssl.SSLContext, client_ctx: ssl.SSLContext
+                            ) -> tuple[str, str] | None:
+    """(version, suite) two members' contexts agree on over a memory stream, or None."""
+    a, b = trio.testing.memory_stream_pair()
+    server = trio.SSLStream(a, server_ctx, server_side=True)
+    client = trio.SSLStream(b, client_ctx, server_hostname="127.0.0.1")
+    refused = False
+    try:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(server.do_handshake)
+            nursery.start_soon(client.do_handshake)
+    except* trio.BrokenResourceError:
+        refused = True
+    return None if refused else (client.version(), client.cipher()[0])
+
+
+async def test_quorum_keys_narrow_member_links(store: list[str]) -> None:
+    """The same rules under `ssl.quorum.*`, between two members' own contexts."""
+    props = {"ssl.quorum." + k.removeprefix("ssl."): v
+             for k, v in (line.split("=", 1) for line in store)}
+    props["ssl.quorum.clientAuth"] = "need"
+    props["ssl.quorum.hostnameVerification"] = "false"
+
+    def contexts(**keys: str) -> tuple[ssl.SSLContext, ssl.SSLContext]:
+        both = {**props, **{f"ssl.quorum.{k}": v for k, v in keys.items()}}
+        return (tls.server_context(both, tls.QUORUM_PREFIX),
+                tls.client_context(both, tls.QUORUM_PREFIX))
+
+    server, client = contexts()
+    assert await _member_handshake(server, client) == ("TLSv1.3", "TLS_AES_256_GCM_SHA384")
+    server, client = contexts(ciphersuites="TLS_CHACHA20_POLY1305_SHA256")
+    assert await _member_handshake(server, client) == ("TLSv1.3",
+                                                       "TLS_CHACHA20_POLY1305_SHA256")
+    _, other = contexts(ciphersuites="TLS_AES_128_GCM_SHA256")
+    assert await _member_handshake(server, other) is None  # no suite in common
+    server, client = contexts(protocol="TLSv1.2")
+    assert await _member_handshake(server, client) == ("TLSv1.2",
+                                                       "ECDHE-RSA-AES128-GCM-SHA256")
+    _, newer = contexts()
+    assert await _member_handshake(server, newer) is None  # TLS 1.2 against TLS 1.3 alone
