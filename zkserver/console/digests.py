@@ -61,7 +61,8 @@ class DigestBook:
             return Verdict("pending", "Digest check: fewer than two members are up.")
         if silent:
             return Verdict("pending", "Digest check: no digest from member "
-                           + ", ".join(map(str, silent)) + " yet.")
+                           + ", ".join(map(str, silent)) + " yet (its `hash` four-letter word "
+                           "must be in 4lw.commands.whitelist).")
         common = set.intersection(*(set(book) for book in books.values()))
         if not common:
             return Verdict("pending", "Digest check: not compared yet, the members report "

@@ -43,7 +43,7 @@ from zkserver.quorum.ready import (
     Truncate,
 )
 from zkserver.quorum.roles import LearnerStage, Role
-from zkserver.quorum.transport import Links
+from zkserver.quorum.transport import Links, QuorumTLS
 from zkserver.storage import snapshot as snapmod
 from zkserver.storage.group_commit import GroupCommitter
 from zkserver.storage.recovery import Recovered, recover
@@ -105,7 +105,7 @@ class Member:
         others = {s.sid: s for s in config.servers.values() if s.sid != me}
         mine = config.servers[me]
         host = "0.0.0.0" if config.quorum_listen_on_all_ips else mine.host
-        quorum_tls = quorumtls.build(config)
+        quorum_tls = self._quorum_tls(config)
         self.election = Links(me, {sid: (s.host, s.election_port) for sid, s in others.items()},
                               (host, mine.election_port), self._message, None, "election",
                               quorum_tls)
@@ -120,6 +120,11 @@ class Member:
         self.streams: dict[int, trio.CancelScope] = {}  # learner -> its SNAP being sent
         self.held: dict[int, list[Any]] = {}  # learner -> messages waiting behind its SNAP
         self.incoming: Any = None  # the .tmp file of a SNAP being received
+
+    @staticmethod
+    def _quorum_tls(config: Any) -> QuorumTLS | None:
+        """sslQuorum=true: TLS between members from the `ssl.quorum.*` keys."""
+        return quorumtls.build(config)
 
     @property
     def outstanding_limit(self) -> int:

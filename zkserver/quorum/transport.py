@@ -15,8 +15,7 @@ a server that has since restarted). `drop(sid)` closes at once, even a stream bl
 With `sslQuorum=true` both ports speak TLS (`QuorumTLS`, from the `ssl.quorum.*` keys): each
 side shows its certificate, each checks the other's against the trust store and, unless
 `ssl.quorum.hostnameVerification=false`, that the certificate names the peer's address, as
-ZooKeeper's quorum TLS does. `use_tls` swaps the contexts for later connections
-(zkserver/quorum/quorum_tls.py reloads rotated stores).
+ZooKeeper's quorum TLS does.
 """
 
 from __future__ import annotations
@@ -103,11 +102,6 @@ class Links:
         self.inbound: dict[int, trio.CancelScope] = {}
         self._nursery: trio.Nursery | None = None
 
-    def use_tls(self, tls: QuorumTLS) -> None:
-        """Make every later connection, either way, with these contexts (rotated
-        certificates, `sslQuorumReloadCertFiles`); established ones keep theirs."""
-        self.tls = tls
-
     def send(self, sid: int, msg: Any) -> None:
         """Send `msg` to `sid`: written to its stream at once when the stream is idle, else
         queued for the stream's sender task.
@@ -162,6 +156,11 @@ class Links:
     def _lost(self, sid: int) -> None:
         if self.on_lost is not None:
             self.on_lost(sid)
+
+    def use_tls(self, tls: QuorumTLS) -> None:
+        """Make every later connection, either way, with these contexts (rotated
+        certificates, `sslQuorumReloadCertFiles`); established ones keep theirs."""
+        self.tls = tls
 
     def _retire(self, sid: int, conn: _Out | None) -> bool:
         """Stop using `conn`, whose watcher then closes it. True only the first time, so
