@@ -108,6 +108,7 @@ def test_every_default() -> None:
         "container_check_interval_ms": 60000, "container_max_per_minute": 10000,
         "container_max_never_used_interval_ms": 0,
         "enforce_quota": False, "ssl": {}, "ssl_quorum": False,
+        "ssl_quorum_reload_cert_files": False,
         "properties": {"dataDir": "/var/lib/zk", "clientPort": "2181"},
         "warnings": (), "source": "zoo.cfg", "jaas_config_file": None, "sasl": SaslSettings(),
     }

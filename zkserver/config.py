@@ -153,6 +153,8 @@ class Config:
     enforce_quota: bool = False
     ssl: dict[str, str] = attrs.field(factory=dict)
     ssl_quorum: bool = False
+    # sslQuorumReloadCertFiles: the ssl.quorum.* stores are re-read when their files change
+    ssl_quorum_reload_cert_files: bool = False
     properties: dict[str, str] = attrs.field(factory=dict)
     # SASL: the JAAS file zoo.cfg names (`jaasConfigFile`, zkserver's key) and everything
     # SASL-related, gathered by zkserver/auth/settings.py.
@@ -833,6 +835,7 @@ def _build(entries: Entries, source: str, cwd: str, server_id: int | None,
         enforce_quota=r.flag(*_zk("enforceQuota"), default=False),
         ssl=ssl,
         ssl_quorum=ssl_quorum,
+        ssl_quorum_reload_cert_files=r.flag("sslQuorumReloadCertFiles", default=False),
         properties=_properties(entries),
         jaas_config_file=_jaas_config_file(r, cwd),
         source=source,

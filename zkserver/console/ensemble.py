@@ -4,17 +4,21 @@ This server's own figures come from `zkserver.server.stats`. Every other member 
 the `srvr` four-letter word on its client port (from its `server.N=...;clientPort` line, the
 only place the configuration names it): role, last zxid (its epoch is the high 32 bits),
 connections; a member that does not answer within `PROBE_TIMEOUT` is shown down. Lag is how
-many transactions a member is behind the leader's zxid in the same epoch.
+many transactions a member is behind the leader's zxid in the same epoch. Each member's tree
+digests come from the `hash` four-letter word, and the page compares them at one zxid
+(zkserver/console/digests.py).
 """
 
 from __future__ import annotations
 
+import weakref
 from typing import TYPE_CHECKING
 
 import attrs
 import trio
 
 from zkserver.console import pages, render
+from zkserver.console.digests import DigestBook, Verdict, parse_hash
 from zkserver.console.history import History
 from zkserver.console.pages import h
 from zkserver.server import admin, stats
@@ -23,6 +27,9 @@ if TYPE_CHECKING:
     from zkserver.server.server import Server
 
 PROBE_TIMEOUT = 1.0
+# What each server's console has seen of its members' digests (kept here, beside the page that
+# uses it, for as long as the server lives).
+_BOOKS: weakref.WeakKeyDictionary[Server, DigestBook] = weakref.WeakKeyDictionary()
 COMMANDS = ("monitor", "connections", "watch_summary", "watches", "watches_by_path",
             "leader", "voting_view", "zabstate", "hash", "configuration", "environment")
 
@@ -38,6 +45,7 @@ class Member:
     connections: int | None
     watches: int | None = None
     note: str = ""
+    digests: tuple[tuple[int, int], ...] = ()  # (zxid, tree digest), oldest first
 
 
 def _fields(text: str, sep: str) -> dict[str, str]:
@@ -78,6 +86,7 @@ async def _probe(sid: int, host: str, port: int) -> Member:
     async with trio.open_nursery() as nursery:
         nursery.start_soon(ask, b"srvr")
         nursery.start_soon(ask, b"mntr")  # for the watch count, where the whitelist allows
+        nursery.start_soon(ask, b"hash")  # the tree digest(s), same proviso
     srvr = replies[b"srvr"]
     if srvr is None:
         return Member(sid, address, False, False, "down", None, None)
@@ -92,7 +101,9 @@ async def _probe(sid: int, host: str, port: int) -> Member:
     except ValueError:
         return Member(sid, address, False, True, fields["Mode"], None, None,
                       note="unreadable srvr reply")
-    return Member(sid, address, False, True, fields["Mode"], zxid, conns, watch_count)
+    digests = tuple(parse_hash(replies[b"hash"] or ""))
+    return Member(sid, address, False, True, fields["Mode"], zxid, conns, watch_count,
+                  digests=digests)
 
 
 async def members(server: Server) -> list[Member]:
@@ -103,7 +114,7 @@ async def members(server: Server) -> list[Member]:
     spec = cfg.servers.get(own)
     address = f"{spec.host}:{spec.client_port}" if spec and spec.client_port else "—"
     out[own] = Member(own, address, True, server.is_serving(), s.mode, s.zxid, s.connections,
-                      stats.watch_summary(server).total)
+                      stats.watch_summary(server).total, digests=tuple(stats.digests(server)))
     if not cfg.is_quorum:
         return list(out.values())
 
@@ -141,20 +152,35 @@ def members_table(server: Server, found: list[Member]) -> str:
             f'<td>{m.zxid >> 32 if m.zxid is not None else ""}</td><td>{lag}</td>'
             f'<td>{m.connections if m.connections is not None else ""}</td>'
             f'<td>{m.watches if m.watches is not None else ""}</td>'
+            f'<td class="digest">{_latest_digest(m)}</td>'
             f'<td>{h(m.note)}</td></tr>')
     return ('<section id="members" data-region><h2>Members</h2><table><tr><th>id</th>'
             '<th>address</th><th>state</th><th>role</th><th>zxid</th><th>epoch</th>'
-            '<th>lag</th><th>connections</th><th>watches</th><th></th></tr>' + "".join(rows)
-            + "</table>" + _digest(server) + "</section>")
+            '<th>lag</th><th>connections</th><th>watches</th><th>digest @ zxid</th><th></th>'
+            '</tr>' + "".join(rows) + "</table>" + digest_check(check_digests(server, found))
+            + "</section>")
 
 
-def _digest(server: Server) -> str:
-    """This server's latest tree digest (the `hash` command's newest entry)."""
-    found = stats.digests(server)
-    if not found:
+def _latest_digest(m: Member) -> str:
+    if not m.digests:
         return ""
-    zxid, digest = found[-1]
-    return f'<p id="digest">Tree digest here: {digest} at zxid {render.zxid(zxid)}.</p>'
+    zxid, digest = m.digests[-1]
+    return f"{digest:#x} @ {render.zxid(zxid)}"
+
+
+def check_digests(server: Server, found: list[Member]) -> Verdict:
+    """Record what the members report now, and compare the members that are up."""
+    book = _BOOKS.get(server)
+    if book is None:
+        book = _BOOKS[server] = DigestBook()
+    for m in found:
+        book.record(m.sid, m.digests)
+    return book.verdict(m.sid for m in found if m.up)
+
+
+def digest_check(verdict: Verdict) -> str:
+    return (f'<p id="digest-check" class="{verdict.state}" data-zxid="'
+            f'{"" if verdict.zxid is None else f"{verdict.zxid:x}"}">{h(verdict.text)}</p>')
 
 
 def sessions_table(server: Server) -> str:

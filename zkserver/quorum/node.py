@@ -28,6 +28,7 @@ from zkserver import txn as txnmod
 from zkserver.engine import Engine
 from zkserver.quorum import membership, replica
 from zkserver.quorum import messages as M
+from zkserver.quorum import quorum_tls as quorumtls
 from zkserver.quorum.digests import DigestMismatch
 from zkserver.quorum.history import History
 from zkserver.quorum.peer import Peer
@@ -44,7 +45,6 @@ from zkserver.quorum.ready import (
 )
 from zkserver.quorum.roles import LearnerStage, Role
 from zkserver.quorum.transport import Links, QuorumTLS
-from zkserver.server import tls
 from zkserver.storage import snapshot as snapmod
 from zkserver.storage.group_commit import GroupCommitter
 from zkserver.storage.recovery import Recovered, recover
@@ -126,11 +126,7 @@ class Member:
     @staticmethod
     def _quorum_tls(config: Any) -> QuorumTLS | None:
         """sslQuorum=true: TLS between members from the `ssl.quorum.*` keys."""
-        if not config.ssl_quorum:
-            return None
-        return QuorumTLS(tls.server_context(config.ssl, tls.QUORUM_PREFIX),
-                         tls.client_context(config.ssl, tls.QUORUM_PREFIX),
-                         tls.hostname_verification(config.ssl, tls.QUORUM_PREFIX))
+        return quorumtls.build(config)
 
     @property
     def outstanding_limit(self) -> int:
@@ -452,6 +448,10 @@ class Member:
         await nursery.start(self.committer.run)
         await nursery.start(self.election.run)
         await nursery.start(self.quorum.run)
+        store_files = quorumtls.store_files(self.config)
+        if store_files is not None:
+            nursery.start_soon(quorumtls.watch, self.config, store_files,
+                               (self.election, self.quorum))
         nursery.start_soon(self._executor)
         self._input(self.peer.start, self.now())
         nursery.start_soon(self._ticker)

@@ -201,6 +201,11 @@ class Links:
         if self.on_lost is not None:
             self.on_lost(sid)
 
+    def use_tls(self, tls: QuorumTLS) -> None:
+        """Make every later connection, either way, with these contexts (rotated
+        certificates, `sslQuorumReloadCertFiles`); established ones keep theirs."""
+        self.tls = tls
+
     def _retire(self, sid: int, conn: _Out | None) -> bool:
         """Stop using `conn`, whose watcher then closes it. True only the first time, so
         that one dead connection is reported lost once, whoever noticed first."""

@@ -179,7 +179,10 @@ def _stmk(server: Server, rest: bytes) -> str:
 
 
 def _hash(server: Server, rest: bytes) -> str:
-    return ""
+    """ZooKeeper's DigestCommand: `<zxid in hex>: <digest as a Java long>` per line (the
+    console compares members' digests with it)."""
+    return "".join(f"{zxid:x}: {digest - (1 << 64) if digest >> 63 else digest}\n"
+                   for zxid, digest in stats.digests(server))
 
 
 def _mntr(server: Server, rest: bytes) -> str:

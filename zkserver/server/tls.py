@@ -33,6 +33,8 @@ import ssl
 import tempfile
 from collections.abc import Iterator, Mapping
 
+from zkserver.server import openssl_ciphersuites
+
 log = logging.getLogger(__name__)
 
 CLIENT_PREFIX = "ssl."
@@ -244,18 +246,21 @@ def _private_file(data: bytes) -> Iterator[str]:
 
 
 def _protocols(keys: _Keys) -> tuple[ssl.TLSVersion, ssl.TLSVersion]:
-    """The lowest and highest TLS version to allow (Java enables exactly the listed ones; a
-    gap in the list is filled here)."""
+    """The lowest and highest TLS version to allow.
+
+    `enabledProtocols` lists the versions (Java enables exactly those; a gap in the list is
+    filled here). Without it, `protocol` alone is enabled, TLSv1.3 by default: ZooKeeper 3.9.5
+    on Java 17 then refuses a TLSv1.2 client (measured: tests/server/test_tls_protocols.py)."""
     enabled = keys.get("enabledProtocols")
     protocol = keys.get("protocol")
     if enabled:
         names = [n.strip() for n in enabled.split(",") if n.strip()]
-        key = keys.prefix + "enabledProtocols"
+        key, value = keys.prefix + "enabledProtocols", enabled
     elif protocol:
         names = [protocol]
-        key = keys.prefix + "protocol"
-    else:  # ZooKeeper 3.9 on a current JVM: TLSv1.3 and TLSv1.2
-        return ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3
+        key, value = keys.prefix + "protocol", protocol
+    else:  # X509Util's default protocol on a JVM that has TLS 1.3
+        return ssl.TLSVersion.TLSv1_3, ssl.TLSVersion.TLSv1_3
     versions = []
     for name in names:
         if name.upper() in _ANY_TLS:
@@ -263,7 +268,7 @@ def _protocols(keys: _Keys) -> tuple[ssl.TLSVersion, ssl.TLSVersion]:
             continue
         v = _PROTOCOLS.get(name.upper())
         if v is None:
-            raise TLSConfigError(f"{key}={enabled or protocol}: unknown protocol {name!r} "
+            raise TLSConfigError(f"{key}={value}: unknown protocol {name!r} "
                                  "(TLSv1.2, TLSv1.3, ...)")
         versions.append(v)
     return min(versions), max(versions)
@@ -278,6 +283,20 @@ _CIPHER_PARTS = {
     "ARIA_128_GCM": "ARIA128-GCM", "ARIA_256_GCM": "ARIA256-GCM",
 }
 _IANA = re.compile(r"(?:TLS|SSL)_(\w+?)_WITH_(\w+?)(?:_(SHA|SHA256|SHA384))?")
+
+# ZooKeeper 3.9's suites when `ciphersuites` is not set (X509Util on Java 9 and later, in its
+# order: a Java server prefers its own order): ECDHE with AES-GCM, then ECDHE with AES-CBC,
+# then the TLS 1.3 suites. Plain-RSA and DHE key exchange, and ChaCha20 under TLS 1.2, are
+# not among them, so a client offering only those is refused, as by ZooKeeper.
+DEFAULT_CIPHER_SUITES = (
+    "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256", "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256",
+    "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384", "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384",
+    "TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA256", "TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA256",
+    "TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA", "TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA",
+    "TLS_ECDHE_ECDSA_WITH_AES_256_CBC_SHA384", "TLS_ECDHE_RSA_WITH_AES_256_CBC_SHA384",
+    "TLS_ECDHE_ECDSA_WITH_AES_256_CBC_SHA", "TLS_ECDHE_RSA_WITH_AES_256_CBC_SHA",
+    "TLS_AES_256_GCM_SHA384", "TLS_AES_128_GCM_SHA256", "TLS_CHACHA20_POLY1305_SHA256",
+)
 
 
 def openssl_cipher_name(iana: str) -> str | None:
@@ -298,28 +317,33 @@ def openssl_cipher_name(iana: str) -> str | None:
     return f"{prefix}{enc}{suffix}"
 
 
+def _tls13_names(ctx: ssl.SSLContext) -> list[str]:
+    return [c["name"] for c in ctx.get_ciphers() if c["protocol"] == "TLSv1.3"]
+
+
 def _set_ciphers(ctx: ssl.SSLContext, keys: _Keys) -> None:
+    """Java's enabled suites, in Java's names, as OpenSSL's TLS 1.2 cipher list and TLS 1.3
+    ciphersuites. No TLS 1.3 suite listed means no TLS 1.3 (Java cannot negotiate it without
+    one), and no TLS 1.2 suite listed means no TLS 1.2 and older."""
     value = keys.get("ciphersuites")
-    if not value:
-        return
-    known = {c["name"] for c in ctx.get_ciphers()}
-    names = [n.strip() for n in value.split(",") if n.strip()]
+    names = ([n.strip() for n in value.split(",") if n.strip()] if value
+             else list(DEFAULT_CIPHER_SUITES))
+    # Every suite OpenSSL knows, TLS 1.2 ones included whatever Python's default list is.
+    ctx.set_ciphers("ALL")
+    known = {c["name"]: c["protocol"] for c in ctx.get_ciphers()}
     chosen, tls13, unknown = [], [], []
     for name in names:
-        if name in known and name.startswith("TLS_") and "_WITH_" not in name:
+        if known.get(name) == "TLSv1.3":
             tls13.append(name)
             continue
         openssl = openssl_cipher_name(name) or name
-        if openssl in known:
+        if known.get(openssl, "TLSv1.3") != "TLSv1.3":
             chosen.append(openssl)
         else:
             unknown.append(name)
-    if unknown:
+    if unknown and value:
         log.warning("%sciphersuites: ignoring suites OpenSSL does not offer: %s", keys.prefix,
                     ", ".join(unknown))
-    if tls13:
-        log.info("%sciphersuites: TLS 1.3 suites (%s) cannot be narrowed here; all TLS 1.3 "
-                 "suites stay enabled", keys.prefix, ", ".join(tls13))
     if not chosen and not tls13:
         raise TLSConfigError(f"{keys.prefix}ciphersuites={value}: none of these suites is "
                              "available")
@@ -327,6 +351,16 @@ def _set_ciphers(ctx: ssl.SSLContext, keys: _Keys) -> None:
         ctx.set_ciphers(":".join(chosen))
     elif ctx.minimum_version < ssl.TLSVersion.TLSv1_3:
         ctx.minimum_version = ssl.TLSVersion.TLSv1_3  # only TLS 1.3 suites were listed
+    if not tls13:
+        if ctx.minimum_version >= ssl.TLSVersion.TLSv1_3:
+            raise TLSConfigError(f"{keys.prefix}ciphersuites={value}: only TLSv1.3 is enabled "
+                                 "but no TLS 1.3 suite (TLS_AES_128_GCM_SHA256, ...) is listed")
+        ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+    elif set(tls13) != set(_tls13_names(ctx)):
+        openssl_ciphersuites.enable(ctx, tls13)
+    if ctx.minimum_version > ctx.maximum_version:
+        raise TLSConfigError(f"{keys.prefix}ciphersuites={value}: no listed suite works with "
+                             "the enabled protocols")
 
 
 # -- building contexts --------------------------------------------------------------------------
