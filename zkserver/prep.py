@@ -83,9 +83,10 @@ def _next_version(current: int, expected: int) -> int:
 
 
 def _parent_for_write(path: str | None) -> str:
-    """The parent of a path given to create/delete; a path without '/' or with NUL is -8."""
+    """The parent of a path given to create/delete; a path without '/' or with NUL is -8, a
+    null one fails the whole request (a NullPointerException in ZooKeeper's prep)."""
     if path is None:
-        raise KeeperError(Err.BADARGUMENTS)
+        raise RequestError(Err.MARSHALLINGERROR)
     i = path.rfind("/")
     if i == -1 or "\0" in path:
         raise KeeperError(Err.BADARGUMENTS)
@@ -231,6 +232,10 @@ class Prep:
         zxid = self.last_zxid + 1
         try:
             if op == Op.MULTI:
+                if req is None or any(sub.path is None for _, sub in req):
+                    # It did not decode (engine/writes.py), or ZooKeeper's look-up of the
+                    # pending changes of each op's path fails on a null one before any op runs.
+                    raise RequestError(Err.MARSHALLINGERROR)
                 body: Any = self._multi(req, session, zxid)
             else:
                 body = self._one(op, req, session, zxid)
