@@ -380,7 +380,8 @@ class _Gen:
             toks = (("path", self.path()), ("i32", -1))
             closes = True
         mutation = self.mutation(op, toks) if r.random() < 0.12 else None
-        if mutation and op == AUTH:
+        if mutation and op == AUTH:  # cut short: it does not parse, the connection closes
+            mutation = ("cut", mutation[1] if mutation[0] == "cut" else 1)
             closes = True
         step = Step(conn, xid, op, toks, mutation, closes)
         if len(step.body(PREFIX_FORMAT % 0)) + 8 > MAX_BUFFER:  # a frame too long: closed
@@ -432,7 +433,8 @@ def generate(seed: str) -> Sequence:
                     toks[i] = ("badlen", t[1], r.choice([-2, -100, 2**31 - 1, MAX_BUFFER + 1,
                                                          1000, 0, 3]))
                     break
-            s = Step(s.conn, s.xid, s.op, tuple(toks), None, s.closes or s.op == AUTH)
+            if tuple(toks) != s.tokens:
+                s = Step(s.conn, s.xid, s.op, tuple(toks), None, s.closes)
         steps.append(s)
         if s.closes:
             dead.add(conn)
@@ -477,7 +479,7 @@ class _Norm:
                 self.zxid(pzxid))
 
     def body(self, op: int, err: int, b: bytes) -> Any:
-        if err != 0 or not b:
+        if not b or (err != 0 and op != MULTI_READ):  # a failed multiRead has a body
             return b.hex()
         try:
             return self._body(op, b)
@@ -607,10 +609,10 @@ class _Run:
 
     def run(self) -> list:
         c0 = self.open(0)
-        c0.raw.send(request(1, EXISTS, ustr("/") + boolean(False)))
+        c0.raw.send(request(1, EXISTS, ustr("/") + boolean(False))
+                    + request(2, CREATE, ustr(self.prefix) + buf(b"") + i32(1) + i32(31)
+                              + ustr("world") + ustr("anyone") + i32(0)))
         self.norm.base = struct.unpack_from(">iqi", c0.raw.read_frame())[1]
-        c0.raw.send(request(2, CREATE, ustr(self.prefix) + buf(b"") + i32(1) + i32(31)
-                            + ustr("world") + ustr("anyone") + i32(0)))
         err = struct.unpack_from(">iqi", c0.raw.read_frame())[2]
         if err != 0:
             raise RuntimeError(f"could not create the prefix {self.prefix}: {err}")
@@ -711,10 +713,12 @@ class _Run:
     def cleanup(self) -> None:
         """Close every session the sequence opened, so none expires later (a zxid on one side
         only, at a time of its own)."""
+        for c in self.conns.values():  # all at once, then wait for each
+            if not c.closed:
+                c.raw.send(request(BARRIER_XID + 1, CLOSE_SESSION))
         for c in self.conns.values():
             try:
                 if not c.closed:
-                    c.raw.send(request(BARRIER_XID + 1, CLOSE_SESSION))
                     c.raw.wait_closed(REPLY_TIMEOUT)
                 elif not c.session_closed:
                     with RawConnection("127.0.0.1", self.port, timeout=REPLY_TIMEOUT) as again:
