@@ -613,6 +613,7 @@ class _Run:
                     + request(2, CREATE, ustr(self.prefix) + buf(b"") + i32(1) + i32(31)
                               + ustr("world") + ustr("anyone") + i32(0)))
         self.norm.base = struct.unpack_from(">iqi", c0.raw.read_frame())[1]
+        self.out.insert(0, ("zxid before the sequence", self.norm.base))
         err = struct.unpack_from(">iqi", c0.raw.read_frame())[2]
         if err != 0:
             raise RuntimeError(f"could not create the prefix {self.prefix}: {err}")
@@ -732,8 +733,16 @@ class _Run:
 
 
 def run(port: int, seq: Sequence, prefix: str) -> list:
-    """Send `seq` to the server on `port` under `prefix`; its normalised transcript."""
+    """Send `seq` to the server on `port` under `prefix`; its normalised transcript, whose
+    first entry is the absolute zxid the sequence started from (equal on two servers that
+    started fresh and have seen the same transactions; see `same_steps`)."""
     return _Run(port, seq, prefix).run()
+
+
+def same_steps(a: list, b: list) -> bool:
+    """Whether two transcripts agree after their starting zxids (shrinking compares this, as
+    a sequence that used a zxid on one side only shifts every later start)."""
+    return a[1:] == b[1:]
 
 
 def first_difference(a: list, b: list) -> int | None:
