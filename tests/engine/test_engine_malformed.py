@@ -40,6 +40,7 @@ from support.wire import (
 
 from zkserver.engine import Client, Engine
 from zkserver.proto.codes import Err
+from zkserver.proto.jute import Reader
 
 NOW = 1_000
 WALL = 1_700_000_000_000
@@ -182,3 +183,13 @@ def test_set_watches_ignores_trailing_bytes() -> None:
     engine, client, zxid = _setup()
     body = i64(0) + i32(0) + i32(0) + i32(0) + b"\x00"
     assert _call(engine, client, 2, SET_WATCHES, body) == [(2, zxid, 0, b"")]
+
+
+def test_a_negative_vector_count_is_an_empty_vector() -> None:
+    """Only -1 is null; ZooKeeper's jute reads any other negative count as no elements (a
+    string's or a buffer's negative length is still an error)."""
+    assert Reader(i32(-2)).vector_length() == 0
+    assert Reader(i32(-2**31)).ustring_vector() == []
+    engine, client, zxid = _setup()
+    body = ustr("/a/b") + buf(b"") + i32(-5) + i32(0)  # an empty ACL: INVALIDACL
+    assert _call(engine, client, 2, CREATE, body) == [(2, zxid + 1, Err.INVALIDACL, b"")]
