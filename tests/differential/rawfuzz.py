@@ -621,8 +621,11 @@ class _Run:
             batch: list[Step] = []
             for s in self.seq.steps:
                 # A step that closes the connection goes alone: ZooKeeper closes from the
-                # thread that reads, so replies still in its pipeline may be lost or not.
-                if batch and (s.conn != batch[0].conn or s.closes):
+                # thread that reads, so replies still in its pipeline may be lost or not. A
+                # setACL is answered before anything follows it: until it is applied,
+                # ZooKeeper checks requests prepared behind it against the node's old ACL.
+                if batch and (s.conn != batch[0].conn or s.closes
+                              or batch[-1].op == SET_ACL):
                     self.send_batch(batch)
                     batch = []
                 batch.append(s)
