@@ -435,11 +435,27 @@ def generate(seed: str) -> Sequence:
                     break
             if tuple(toks) != s.tokens:
                 s = Step(s.conn, s.xid, s.op, tuple(toks), None, s.closes)
+        # A bad vector: a count that is negative, huge, or not the number of elements sent.
+        elif s.mutation is None and r.random() < 0.04 and s.op != AUTH:
+            toks = list(s.tokens)
+            for i, t in enumerate(toks):
+                if t[0] in ("acl", "strvec") and t[1]:
+                    count = r.choice([-2, -100, -2**31, 2**31 - 1, len(t[1]) + 1, 0])
+                    toks[i:i + 1] = [("count", count), *_elements(t)]
+                    s = Step(s.conn, s.xid, s.op, tuple(toks), None, s.closes)
+                    break
         steps.append(s)
         if s.closes:
             dead.add(conn)
     timeouts = {c: r.choice([10000, 30000, 100000]) for c in range(nconn)}
     return Sequence(seed, steps, timeouts)
+
+
+def _elements(vector: Token) -> list[Token]:
+    """The elements of an "acl" or "strvec" token, without their count."""
+    if vector[0] == "acl":
+        return [tok for p, sch, i in vector[1] for tok in (("i32", p), ("str", sch), ("str", i))]
+    return [("path", p) for p in vector[1]]
 
 
 # -- running one side --------------------------------------------------------------------------
