@@ -602,7 +602,7 @@ def _event(body: bytes) -> tuple | None:
     return (typ, state, path)
 
 
-REPLY_TIMEOUT = 5.0
+REPLY_TIMEOUT = 15.0  # generous: a loaded machine can take seconds over a 1 MB frame
 
 
 class _Run:
