@@ -90,8 +90,8 @@ def pair(tmp_path_factory) -> Iterator[Pair]:
         p.stop()
 
 
-def _base_seed() -> str:
-    seed = os.environ.get("ZKSERVER_FUZZ_SEED", "0")
+def _base_seed(default: str) -> str:
+    seed = os.environ.get("ZKSERVER_FUZZ_SEED", default)
     return str(random.randrange(2**32)) if seed == "random" else seed
 
 
@@ -118,11 +118,12 @@ def _report(pair: Pair, seed: str, index: int, seq: rawfuzz.Sequence, zk: list,
     return "\n".join(lines)
 
 
-def fuzz(pair: Pair, sequences: int, seconds: float
+def fuzz(pair: Pair, sequences: int, seconds: float, seed: str = "0"
          ) -> tuple[int, int, float, list[str], str]:
-    """Run `sequences` sequences (fewer if `seconds` run out first): (sequences run, ops,
-    seconds, reports of differences, a summary line)."""
-    seed = _base_seed()
+    """Run `sequences` sequences (fewer if `seconds` run out first) from base seed `seed`
+    (ZKSERVER_FUZZ_SEED overrides it): (sequences run, ops, seconds, reports of differences,
+    a summary line)."""
+    seed = _base_seed(seed)
     only = os.environ.get("ZKSERVER_FUZZ_ONLY")
     indices = [int(x) for x in only.split(",")] if only else range(sequences)
     ops = 0
@@ -165,7 +166,6 @@ def test_random_sequences_match_zookeeper(pair: Pair, capsys) -> None:
 @pytest.mark.slow
 def test_many_random_sequences_match_zookeeper(pair: Pair, capsys) -> None:
     """A longer hunt (about ten minutes), with a fresh random seed unless one is given."""
-    os.environ.setdefault("ZKSERVER_FUZZ_SEED", "random")
-    _, _, _, reports, summary = fuzz(pair, 30000, 600.0)
+    _, _, _, reports, summary = fuzz(pair, 30000, 600.0, seed="random")
     _say(capsys, summary)
     assert not reports, "\n\n".join(reports)
