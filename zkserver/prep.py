@@ -330,7 +330,10 @@ class Prep:
         prec.cversion += 1
         prec.num_children += 1
         self._change(parent_path, prec)
-        self._change(path, Rec(zxid, True, owner=owner, acl=acl))
+        # Until it is applied, ZooKeeper's pending record takes the owner from the flags: a
+        # createContainer with an ephemeral mode (possible in a multi) is the session's then.
+        pending = session.id if op == Op.CREATE_CONTAINER and mode.ephemeral else owner
+        self._change(path, Rec(zxid, True, owner=pending, acl=acl))
         return CreateTxn(path, req.data, acl, owner, prec.cversion)
 
     def _delete(self, path: str | None, version: int, session: Session, zxid: int) -> DeleteTxn:

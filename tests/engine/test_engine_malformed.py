@@ -15,6 +15,7 @@ from support.wire import (
     CHECK,
     CREATE,
     CREATE2,
+    CREATE_CONTAINER,
     CREATE_TTL,
     DELETE,
     EXISTS,
@@ -193,3 +194,16 @@ def test_a_negative_vector_count_is_an_empty_vector() -> None:
     engine, client, zxid = _setup()
     body = ustr("/a/b") + buf(b"") + i32(-5) + i32(0)  # an empty ACL: INVALIDACL
     assert _call(engine, client, 2, CREATE, body) == [(2, zxid + 1, Err.INVALIDACL, b"")]
+
+
+def test_an_ephemeral_create_container_takes_no_children_while_pending() -> None:
+    """In a multi a createContainer keeps the flags it came with (ephemeral here): prep sees the
+    new node as the session's ephemeral, so a create under it fails; applied, it would be a
+    container."""
+    engine, client, zxid = _setup()
+    body = multi_body([(CREATE_CONTAINER, _create("/a/c", 1)), (CREATE, _create("/a/c/d"))])
+    [(_, z, err, reply_body)] = _call(engine, client, 2, MULTI, body)
+    assert (z, err) == (zxid + 1, 0)
+    assert reply_body == (i32(-1) + boolean(False) + i32(0) + i32(0)
+                          + i32(-1) + boolean(False) + i32(Err.NOCHILDRENFOREPHEMERALS)
+                          + i32(Err.NOCHILDRENFOREPHEMERALS) + MULTI_END)
