@@ -261,11 +261,23 @@ class Prep:
                 self._rollback(zxid, mark)
                 raise
         if failed is None:
+            for _, path, rec in list(self.outstanding)[mark:]:
+                if rec.exists and rec.owner == session.id:
+                    rec.owner = self._owner_when_applied(path, txns, rec.owner)
             return MultiTxn(tuple(txns))
         self._rollback(zxid, mark)
         errs = [ErrorTxn(Err.OK)] * failed + [txns[failed]]
         errs += [ErrorTxn(Err.RUNTIMEINCONSISTENCY)] * (len(ops) - failed - 1)
         return MultiTxn(tuple(errs))
+
+    @staticmethod
+    def _owner_when_applied(path: str, txns: list[Any], owner: int) -> int:
+        """The owner a node created by a multi will have once applied (an ephemeral-mode
+        createContainer's pending owner is the session only while its multi is prepared)."""
+        for txn in txns:
+            if isinstance(txn, CreateTxn) and txn.path == path:
+                return txn.owner
+        return owner
 
     def _one(self, op: int, req: Any, session: Session, zxid: int) -> Any:
         if op in (Op.CREATE, Op.CREATE2, Op.CREATE_CONTAINER, Op.CREATE_TTL):
@@ -330,8 +342,10 @@ class Prep:
         prec.cversion += 1
         prec.num_children += 1
         self._change(parent_path, prec)
-        # Until it is applied, ZooKeeper's pending record takes the owner from the flags: a
-        # createContainer with an ephemeral mode (possible in a multi) is the session's then.
+        # ZooKeeper's pending record takes the owner from the flags: a createContainer with an
+        # ephemeral mode (possible in a multi) is the session's while its multi is prepared
+        # (`_multi` then sets the owner it is applied with: after that, whether ZooKeeper has
+        # applied it when the next request is prepared is a race there).
         pending = session.id if op == Op.CREATE_CONTAINER and mode.ephemeral else owner
         self._change(path, Rec(zxid, True, owner=pending, acl=acl))
         return CreateTxn(path, req.data, acl, owner, prec.cversion)

@@ -602,6 +602,12 @@ def _event(body: bytes) -> tuple | None:
     return (typ, state, path)
 
 
+# Requests answered before anything more is sent on their connection: until ZooKeeper has
+# applied them, its prep sees a pending record that differs from the applied node (a setACL's
+# keeps the old ACL; a createContainer with an ephemeral mode's is the session's ephemeral),
+# and whether a request pipelined behind is prepared before that is a race there.
+WAIT_AFTER = frozenset({SET_ACL, CREATE_CONTAINER})
+
 REPLY_TIMEOUT = 15.0  # generous: a loaded machine can take seconds over a 1 MB frame
 
 
@@ -637,11 +643,10 @@ class _Run:
             batch: list[Step] = []
             for s in self.seq.steps:
                 # A step that closes the connection goes alone: ZooKeeper closes from the
-                # thread that reads, so replies still in its pipeline may be lost or not. A
-                # setACL is answered before anything follows it: until it is applied,
-                # ZooKeeper checks requests prepared behind it against the node's old ACL.
+                # thread that reads, so replies still in its pipeline may be lost or not.
+                # WAIT_AFTER: answered before anything follows.
                 if batch and (s.conn != batch[0].conn or s.closes
-                              or batch[-1].op == SET_ACL):
+                              or batch[-1].op in WAIT_AFTER):
                     self.send_batch(batch)
                     batch = []
                 batch.append(s)

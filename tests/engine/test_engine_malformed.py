@@ -207,3 +207,12 @@ def test_an_ephemeral_create_container_takes_no_children_while_pending() -> None
     assert reply_body == (i32(-1) + boolean(False) + i32(0) + i32(0)
                           + i32(-1) + boolean(False) + i32(Err.NOCHILDRENFOREPHEMERALS)
                           + i32(Err.NOCHILDRENFOREPHEMERALS) + MULTI_END)
+
+
+def test_an_ephemeral_create_container_is_a_container_after_its_multi() -> None:
+    """Prepared behind the multi, before it is applied, a create under the node succeeds."""
+    engine, client, zxid = _setup()
+    body = multi_body([(CREATE_CONTAINER, _create("/a/c", 1))])
+    engine.handle(client, request(2, MULTI, body)[4:], NOW, WALL)
+    [(_, _, err, _)] = _call(engine, client, 3, CREATE, _create("/a/c/d"))[1:]
+    assert err == 0
