@@ -83,9 +83,10 @@ def _next_version(current: int, expected: int) -> int:
 
 
 def _parent_for_write(path: str | None) -> str:
-    """The parent of a path given to create/delete; a path without '/' or with NUL is -8."""
+    """The parent of a path given to create/delete; a path without '/' or with NUL is -8, a
+    null one fails the whole request (a NullPointerException in ZooKeeper's prep)."""
     if path is None:
-        raise KeeperError(Err.BADARGUMENTS)
+        raise RequestError(Err.MARSHALLINGERROR)
     i = path.rfind("/")
     if i == -1 or "\0" in path:
         raise KeeperError(Err.BADARGUMENTS)
@@ -231,6 +232,10 @@ class Prep:
         zxid = self.last_zxid + 1
         try:
             if op == Op.MULTI:
+                if req is None or any(sub.path is None for _, sub in req):
+                    # It did not decode (engine/writes.py), or ZooKeeper's look-up of the
+                    # pending changes of each op's path fails on a null one before any op runs.
+                    raise RequestError(Err.MARSHALLINGERROR)
                 body: Any = self._multi(req, session, zxid)
             else:
                 body = self._one(op, req, session, zxid)
@@ -256,11 +261,23 @@ class Prep:
                 self._rollback(zxid, mark)
                 raise
         if failed is None:
+            for _, path, rec in list(self.outstanding)[mark:]:
+                if rec.exists and rec.owner == session.id:
+                    rec.owner = self._owner_when_applied(path, txns, rec.owner)
             return MultiTxn(tuple(txns))
         self._rollback(zxid, mark)
         errs = [ErrorTxn(Err.OK)] * failed + [txns[failed]]
         errs += [ErrorTxn(Err.RUNTIMEINCONSISTENCY)] * (len(ops) - failed - 1)
         return MultiTxn(tuple(errs))
+
+    @staticmethod
+    def _owner_when_applied(path: str, txns: list[Any], owner: int) -> int:
+        """The owner a node created by a multi will have once applied (an ephemeral-mode
+        createContainer's pending owner is the session only while its multi is prepared)."""
+        for txn in txns:
+            if isinstance(txn, CreateTxn) and txn.path == path:
+                return txn.owner
+        return owner
 
     def _one(self, op: int, req: Any, session: Session, zxid: int) -> Any:
         if op in (Op.CREATE, Op.CREATE2, Op.CREATE_CONTAINER, Op.CREATE_TTL):
@@ -325,7 +342,12 @@ class Prep:
         prec.cversion += 1
         prec.num_children += 1
         self._change(parent_path, prec)
-        self._change(path, Rec(zxid, True, owner=owner, acl=acl))
+        # ZooKeeper's pending record takes the owner from the flags: a createContainer with an
+        # ephemeral mode (possible in a multi) is the session's while its multi is prepared
+        # (`_multi` then sets the owner it is applied with: after that, whether ZooKeeper has
+        # applied it when the next request is prepared is a race there).
+        pending = session.id if op == Op.CREATE_CONTAINER and mode.ephemeral else owner
+        self._change(path, Rec(zxid, True, owner=pending, acl=acl))
         return CreateTxn(path, req.data, acl, owner, prec.cversion)
 
     def _delete(self, path: str | None, version: int, session: Session, zxid: int) -> DeleteTxn:

@@ -209,7 +209,7 @@ class Engine:
         if xid != PING_XID:
             self.stats.latency.add_zero()
             counts.read_answered()
-        client.send(reply(xid, zxid, err, body if err == 0 else b""))
+        client.send(reply(xid, zxid, err, body))  # a failed multiRead keeps its results
 
     def _authenticate(self, client: Client, xid: int, frame: bytes) -> None:
         """addAuth. ZooKeeper handles it as it arrives, outside its request pipeline, so its
@@ -259,9 +259,11 @@ class Engine:
         return prepare(self.prep, self.sessions, sid, auth_ids, xid, op, req, wall)
 
     def reply_in_turn(self, client: Client, xid: int, err: int, now: int) -> None:
-        """Answer a request with an error without preparing it, in its turn on the connection."""
+        """Answer a request with an error without preparing it, in its turn on the connection,
+        with the last zxid handed out (ZooKeeper's error header takes `getZxid()` when the
+        request is prepared; every write before it is applied by the time this is sent)."""
         entry = Entry(xid, Op.ERROR, None, True, now)
-        entry.data = reply(xid, self._tree.last_zxid, err)
+        entry.data = reply(xid, max(self._tree.last_zxid, self.prep.last_zxid), err)
         client.queue.append(entry)
         client.drain(self.run_read, now)
 

@@ -16,9 +16,10 @@ from collections.abc import Callable
 from typing import Any
 
 from zkserver.engine.ordering import Client
+from zkserver.engine.writes import decode_multi_any
 from zkserver.proto import records as R
 from zkserver.proto.codes import Err, Op, Perm
-from zkserver.proto.jute import Reader, Writer
+from zkserver.proto.jute import JuteError, Reader, Writer
 from zkserver.tree import acl as aclmod
 from zkserver.tree import javahash
 from zkserver.tree.datatree import DataTree, Node
@@ -48,7 +49,7 @@ class Reads:
 
     def _readable(self, tree: DataTree, client: Client, path: str | None,
                   perm: int = Perm.READ) -> tuple[int, Node | None]:
-        node = tree.nodes.get(path) if path else None
+        node = tree.nodes.get(_key(_not_null(path)))
         if node is None:
             return Err.NONODE, None
         if not self.skip_acl and not aclmod.check(node.acl, perm, client.auth_ids):
@@ -58,9 +59,10 @@ class Reads:
     def exists(self, tree: DataTree, client: Client, r: Reader) -> tuple[int, bytes]:
         path = r.ustring()
         watch = r.bool()
-        if path is not None and "\0" in path:
+        path = _not_null(path)
+        if "\0" in path:
             return Err.BADARGUMENTS, b""
-        node = tree.nodes.get(path) if path else None
+        node = tree.nodes.get(_key(path))
         if node is None:
             if watch and path:
                 tree.watches.add_data(path, client)
@@ -118,28 +120,55 @@ class Reads:
         err, node = self._readable(tree, client, path)
         if node is None:
             return err, b""
+        if path == "":  # ZooKeeper counts the keys under "" + "/": every node but its "" key
+            return 0, R.IntResponse.pack(tree.count_descendants("/") + 1)
         return 0, R.IntResponse.pack(tree.count_descendants(path))  # type: ignore[arg-type]
 
     def multi_read(self, tree: DataTree, client: Client, r: Reader) -> tuple[int, bytes]:
-        ops = R.decode_multi(r, R.MULTI_READ_OPS)
+        """ZooKeeper decodes a multiRead as any multi (write ops included, as long as they are
+        not mixed with reads; a failure there is MARSHALLINGERROR with no body), then answers
+        its ops in order: a write op, or a null path, ends it with MARSHALLINGERROR and the
+        results so far as the body. Its ops set no watches."""
+        ops = decode_multi_any(r)
         results: list[tuple[int, int, Any]] = []
+        try:
+            self._multi_read(tree, client, ops, results)
+        except JuteError:
+            w = Writer()
+            R.encode_multi_results(w, results)
+            return Err.MARSHALLINGERROR, w.getvalue()
+        w = Writer()
+        R.encode_multi_results(w, results)
+        return 0, w.getvalue()
+
+    def _multi_read(self, tree: DataTree, client: Client, ops: list[tuple[int, Any]],
+                    results: list[tuple[int, int, Any]]) -> None:
         for op, req in ops:
+            if op not in R.MULTI_READ_OPS:
+                raise JuteError(f"op {op} in a multiRead")
             err, node = self._readable(tree, client, req.path)
             if node is None:
                 results.append((-1, err, None))
                 continue
-            stat = R.Stat(*node.stat())
+            # No watch, whatever the flag says: ZooKeeper keeps only the path of each op.
             if op == Op.GET_DATA:
-                if req.watch:
-                    tree.watches.add_data(req.path, client)
-                results.append((op, 0, R.GetDataResponse(node.data, stat)))
+                results.append((op, 0, R.GetDataResponse(node.data, R.Stat(*node.stat()))))
             else:
-                if req.watch:
-                    tree.watches.add_child(req.path, client)
                 results.append((op, 0, R.GetChildrenResponse(list(node.children))))
-        w = Writer()
-        R.encode_multi_results(w, results)
-        return 0, w.getvalue()
+
+
+def _key(path: str) -> str:
+    """ZooKeeper's node map holds the root under "" as well as "/": reads of the empty path
+    find the root (a watch they set stays on "", where nothing fires)."""
+    return path or "/"
+
+
+def _not_null(path: str | None) -> str:
+    """ZooKeeper looks a null path up in a map that refuses null keys: the exception it
+    catches makes the reply (a whole multiRead's included) MARSHALLINGERROR."""
+    if path is None:
+        raise JuteError("null path")
+    return path
 
 
 def sync(tree: DataTree, client: Client, r: Reader) -> tuple[int, bytes]:

@@ -53,29 +53,39 @@ def add_watch(tree: DataTree, client: Client, r: Reader) -> tuple[int, bytes]:
 
 
 def set_watches(tree: DataTree, client: Client, r: Reader) -> tuple[int, bytes]:
-    """SetWatches, and SetWatches2 (its two lists of persistent watches at the end)."""
+    """SetWatches: three lists (bytes after them are ignored, as by ZooKeeper)."""
+    return _set_watches(tree, client, r, False)
+
+
+def set_watches2(tree: DataTree, client: Client, r: Reader) -> tuple[int, bytes]:
+    """SetWatches2: SetWatches' lists, then the persistent and persistent-recursive ones."""
+    return _set_watches(tree, client, r, True)
+
+
+def _set_watches(tree: DataTree, client: Client, r: Reader, v2: bool) -> tuple[int, bytes]:
     rel = r.long()
     data = r.ustring_vector() or []
     exist = r.ustring_vector() or []
     child = r.ustring_vector() or []
     persistent: list[str] = []
     recursive: list[str] = []
-    if r.remaining() > 0:
+    if v2:
         persistent = r.ustring_vector() or []
         recursive = r.ustring_vector() or []
     nodes = tree.nodes
     watches = tree.watches
+    # ZooKeeper's node map holds the root under "" too (engine/reads.py).
     for path in data:
-        node = nodes.get(path)
+        node = nodes.get(path or "/")
         _rearm(client, path, node, node is not None and node.mzxid > rel,
                EventType.NODE_DATA_CHANGED, watches.add_data)
     for path in exist:
-        if path in nodes:
+        if (path or "/") in nodes:
             client.send(notification(-1, EventType.NODE_CREATED, path))
         else:
             watches.add_data(path, client)
     for path in child:
-        node = nodes.get(path)
+        node = nodes.get(path or "/")
         _rearm(client, path, node, node is not None and node.pzxid > rel,
                EventType.NODE_CHILDREN_CHANGED, watches.add_child)
     for path in persistent:
@@ -99,5 +109,5 @@ def _rearm(client: Client, path: str, node: Node | None, changed: bool, event: i
 
 HANDLERS: dict[int, Handler] = {
     Op.CHECK_WATCHES: check_watches, Op.REMOVE_WATCHES: remove_watches, Op.ADD_WATCH: add_watch,
-    Op.SET_WATCHES: set_watches, Op.SET_WATCHES2: set_watches,
+    Op.SET_WATCHES: set_watches, Op.SET_WATCHES2: set_watches2,
 }

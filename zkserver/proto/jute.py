@@ -109,8 +109,14 @@ class Reader:
         return bytes(self.buf[p:p + n]).decode("utf-8", "replace")
 
     def vector_length(self) -> int:
-        """The element count of a vector: -1 for null."""
-        return self._length()
+        """The element count of a vector: -1 for null. Any other negative count is an empty
+        vector, as ZooKeeper reads it (its loop runs while the count is above 0)."""
+        n = self.int()
+        if n < -1:
+            return 0
+        if n > self.max_buffer:
+            raise JuteError(f"unreasonable length {n}")
+        return n
 
     def ustring_vector(self) -> list[str] | None:
         n = self.vector_length()
