@@ -19,6 +19,10 @@ from zkserver.quorum.quorum import QuorumVerifier
 from zkserver.quorum.roles import Role
 
 RESEND_MS = 400
+# What a server that may not lead proposes first (ZooKeeper's Long.MIN_VALUE vote): any vote
+# for a voter beats it, so it adopts the others' choice, and voters who count it as a voter of
+# another configuration (a reconfiguration in flight) hear it back.
+NULL_VOTE = Vote(-1, -1, -1)
 
 
 class Election:
@@ -37,22 +41,25 @@ class Election:
         self.running = False
         self.outbox: list[tuple[int, Notification]] = []
 
+    def use(self, quorum: QuorumVerifier) -> None:
+        """Count by `quorum` from the next round on (a reconfiguration seen or committed)."""
+        self.quorum = quorum
+        self.observer = self.sid not in quorum.voters
+
     def take_messages(self) -> list[tuple[int, Notification]]:
         out, self.outbox = self.outbox, []
         return out
 
     def start(self, own: Vote, now: int) -> None:
         self.clock += 1
-        self.proposal = None if self.observer else own
         self.own = own
-        self.recv = {}
+        self.proposal = self._initial()
+        self.recv = {self.sid: self.proposal}
         self.out = {}
         self.decide_at = None
         self.running = True
-        if self.proposal is not None:
-            self.recv[self.sid] = self.proposal
-            if self.quorum.has_quorum({self.sid}):
-                self.decide_at = now + self.finalize_wait  # a quorum alone: no one to hear
+        if self.quorum.has_quorum({self.sid}):
+            self.decide_at = now + self.finalize_wait  # a quorum alone: no one to hear
         self._broadcast(now)
 
     def _current(self) -> Vote:
@@ -76,12 +83,12 @@ class Election:
             return None
         voters = self.quorum.voters
         if n.state == Role.LOOKING:
-            if self.observer or n.sid not in voters or n.vote.leader not in voters:
+            if n.sid not in voters or n.vote.leader not in voters:
                 return None
             if n.election_epoch > self.clock:
                 self.clock = n.election_epoch
                 self.recv = {}
-                best = n.vote if self._better(n.vote, self._own()) else self._own()
+                best = n.vote if self._better(n.vote, self._initial()) else self._initial()
                 self.proposal = best
                 self.recv[self.sid] = best
                 self.decide_at = None
@@ -130,9 +137,11 @@ class Election:
         """ZooKeeper's totalOrderPredicate: higher (epoch, zxid, id), and a leader that weighs."""
         return vote > than and self.quorum.weight(vote.leader) > 0
 
-    def _own(self) -> Vote:
+    def _initial(self) -> Vote:
+        """Our own vote, or the null vote if we do not vote (an observer, or a server the
+        configuration no longer or not yet names), as ZooKeeper's getInitId."""
         assert self.own is not None
-        return self.own
+        return NULL_VOTE if self.observer else self.own
 
     def _leader_ok(self, vote: Vote) -> bool:
         """ZooKeeper's checkLeader: someone must actually be leading, or it is us."""

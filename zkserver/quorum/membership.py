@@ -74,9 +74,14 @@ class Membership:
         return cls(dict(config.servers), dict(config.groups), dict(config.weights), version)
 
     @classmethod
-    def parse(cls, data: bytes, version: int) -> Membership:
-        """A membership from `/zookeeper/config` text (a config transaction's data)."""
-        servers, groups, weights = parse_membership(data.decode(), "/zookeeper/config")
+    def parse(cls, data: bytes, version: int | None = None) -> Membership:
+        """A membership from `/zookeeper/config` text (a config transaction's data); its
+        version from the text's `version=` line unless given."""
+        text = data.decode()
+        servers, groups, weights = parse_membership(text, "/zookeeper/config")
+        if version is None:
+            last = text.rpartition("\n")[2]
+            version = int(last[len("version="):], 16) if last.startswith("version=") else 0
         return cls(servers, groups, weights, version)
 
     def verifier(self) -> QuorumVerifier:
