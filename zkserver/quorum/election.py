@@ -40,11 +40,14 @@ class Election:
         self.next_resend = 0
         self.running = False
         self.outbox: list[tuple[int, Notification]] = []
+        self.config = b""  # sent with our notifications (see `use`)
 
-    def use(self, quorum: QuorumVerifier) -> None:
-        """Count by `quorum` from the next round on (a reconfiguration seen or committed)."""
+    def use(self, quorum: QuorumVerifier, config: bytes = b"") -> None:
+        """Count by `quorum` (a reconfiguration seen or committed), and tell the others of
+        `config`, the newest configuration we know of that is not in force yet (if any)."""
         self.quorum = quorum
         self.observer = self.sid not in quorum.voters
+        self.config = config
 
     def take_messages(self) -> list[tuple[int, Notification]]:
         out, self.outbox = self.outbox, []
@@ -68,7 +71,8 @@ class Election:
         return vote
 
     def _broadcast(self, now: int) -> None:
-        n = Notification(self._current(), self.clock, Role.LOOKING, self.sid)
+        n = Notification(self._current(), self.clock, Role.LOOKING, self.sid,
+                                   self.config)
         for sid in sorted(self.quorum.voters):
             if sid != self.sid:
                 self.outbox.append((sid, n))
@@ -96,7 +100,7 @@ class Election:
             elif n.election_epoch < self.clock:
                 # A server behind us: tell it our round, so it catches up.
                 self.outbox.append((n.sid, Notification(self._current(), self.clock,
-                                                        Role.LOOKING, self.sid)))
+                                                        Role.LOOKING, self.sid, self.config)))
                 return None
             elif self.proposal is not None and self._better(n.vote, self.proposal):
                 self.proposal = n.vote
@@ -107,7 +111,7 @@ class Election:
                 # It may have missed our vote (it reached it while it still followed the old
                 # leader): tell it now rather than at the next resend, so it can adopt it.
                 self.outbox.append((n.sid, Notification(self.proposal, self.clock, Role.LOOKING,
-                                                        self.sid)))
+                                                        self.sid, self.config)))
             self.recv[n.sid] = n.vote
             if self.proposal is not None and self.quorum.has_quorum(
                     self._agreeing(self.proposal, self.recv)):
@@ -138,10 +142,15 @@ class Election:
         return vote > than and self.quorum.weight(vote.leader) > 0
 
     def _initial(self) -> Vote:
-        """Our own vote, or the null vote if we do not vote (an observer, or a server the
-        configuration no longer or not yet names), as ZooKeeper's getInitId."""
+        """Our own vote, or the null vote if we may not lead: an observer, a server the
+        configuration no longer or not yet names (ZooKeeper's getInitId), and also a voter of
+        weight 0, such as one a reconfiguration in flight removes. Such a voter adopting a
+        vote below its own history is safe: nothing can be committed on its acknowledgement
+        alone, and every quorum holds voters that weigh, which never agree to less than they
+        have. Holding out for its own vote instead, which nobody adopts, could stall an
+        election that needs it (shrinking 4 voters to 2 needs 3 of the old 4)."""
         assert self.own is not None
-        return NULL_VOTE if self.observer else self.own
+        return NULL_VOTE if self.quorum.weight(self.sid) == 0 else self.own
 
     def _leader_ok(self, vote: Vote) -> bool:
         """ZooKeeper's checkLeader: someone must actually be leading, or it is us."""
@@ -175,4 +184,5 @@ class Election:
     def answer(self, n: Notification, state: Role, vote: Vote) -> None:
         """We are not looking: tell a looking server who we follow (or that we lead)."""
         if n.state == Role.LOOKING:
-            self.outbox.append((n.sid, Notification(vote, self.clock, state, self.sid)))
+            self.outbox.append((n.sid, Notification(vote, self.clock, state, self.sid,
+                                                    self.config)))

@@ -31,6 +31,7 @@ class Notification:
     election_epoch: int
     state: Role
     sid: int
+    config: bytes = b""  # a reconfiguration the sender has in its log, not yet in force
 
 
 @attrs.frozen(slots=True)

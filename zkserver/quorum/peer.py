@@ -123,9 +123,16 @@ class Peer:
         # Reconfigurations in our log not known to be committed, oldest first: while one is,
         # every decision needs a quorum of the configuration in force AND of the newest one.
         # (A restarted server finds here what its log holds beyond its dynamic file.)
-        self.ahead: list[tuple[int, QuorumVerifier]] = [
-            (t.zxid, _proposed_config(t)) for t in self.history
+        self.ahead: list[tuple[int, QuorumVerifier, bytes]] = [
+            (t.zxid, _proposed_config(t), t.op.data) for t in self.history
             if type(t.op) is ReconfigTxn and t.zxid > config_version]
+        # A newer configuration than any in our log, heard of in an election (ZooKeeper's
+        # notifications carry it too): for that election only, votes count jointly with it.
+        self.heard: tuple[int, QuorumVerifier] | None = None
+        # The text of the configuration in force, once a reconfiguration made it (the driver
+        # catches up from it when it applied that transaction before it knew it committed:
+        # a restart replays the whole log).
+        self.config_text = b""
         self.logged_zxid = self.history.last_zxid  # what recovery found is durable
         self.resets = 0  # `Install`s and `Truncate`s the driver has not confirmed yet
         self._snap_zxid: int | None = None  # a snapshot from the leader, arriving in chunks
@@ -226,7 +233,13 @@ class Peer:
         self._log.append(Append(tuple(txns)))
         for txn in txns:
             if type(txn.op) is ReconfigTxn:
-                self.ahead.append((txn.zxid, _proposed_config(txn)))
+                self.ahead.append((txn.zxid, _proposed_config(txn), txn.op.data))
+                self._tell_election()
+
+    def _tell_election(self) -> None:
+        """What elections count by, and the reconfiguration in our log that our notifications
+        tell of (what answers to looking servers say, too, while we are not looking)."""
+        self.election.use(self._deciding(), self.ahead[-1][2] if self.ahead else b"")
 
     # -- membership ---------------------------------------------------------------------------
 
@@ -239,9 +252,17 @@ class Peer:
         before = self.ahead[-2][1] if len(self.ahead) > 1 else self.quorum
         return Joint(before, self.ahead[-1][1])
 
+    def _electing(self) -> QuorumVerifier:
+        """Who decides an election: as `_deciding`, or jointly with a newer configuration a
+        voter told us of (without it, a server that missed a reconfiguration would not even
+        accept votes for the servers it adds, and could hold up both quorums for ever)."""
+        if self.heard is None or self.heard[0] <= self.last_seen_version:
+            return self._deciding()
+        return Joint(self.ahead[-1][1] if self.ahead else self.quorum, self.heard[1])
+
     def _deciding_at(self, zxid: int) -> QuorumVerifier:
         """Who must acknowledge proposal `zxid`: from a reconfiguration on, old and new."""
-        seen = [v for z, v in self.ahead if z <= zxid]
+        seen = [v for z, v, _ in self.ahead if z <= zxid]
         if not seen:
             return self.quorum
         return Joint(seen[-2] if len(seen) > 1 else self.quorum, seen[-1])
@@ -268,7 +289,8 @@ class Peer:
             return
         was = (self.member, self.is_observer)
         while self.ahead and self.ahead[0][0] <= upto:
-            self.config_version, self.quorum = self.ahead.pop(0)
+            self.config_version, self.quorum, self.config_text = self.ahead.pop(0)
+        self._tell_election()
         self.is_observer = self.sid in self.quorum.observers
         if self.role == Role.LEADING and self.sid not in self.quorum.voters:
             self._look(self.now)
@@ -281,6 +303,7 @@ class Peer:
         force from now on; what our log holds after the snapshot comes again from the leader."""
         self.config_version, self.quorum = version, quorum
         self.is_observer = self.sid in quorum.observers
+        self._tell_election()
 
     def _apply_upto(self, zxid: int) -> None:
         """Hand the driver every logged transaction up to `zxid` it has not applied yet."""
@@ -318,7 +341,8 @@ class Peer:
         self.digests.reset(self.applied_zxid)
         if was != Role.LOOKING:
             self._roles.append(RoleChange(Role.LOOKING, None, self.epoch))
-        self.election.use(self._deciding())
+        self.heard = None
+        self._tell_election()
         self.election.start(self._vote(), now)
 
     def tick(self, now: int) -> None:
@@ -411,11 +435,23 @@ class Peer:
 
     def _notification(self, n: Notification, now: int) -> None:
         if self.role == Role.LOOKING:
+            if n.config:
+                self._heard_of(n.config)
             vote = self.election.receive(n, now)
             if vote is not None:
                 self._decided(vote, now)
         elif not self.is_observer and self.decided is not None:
             self.election.answer(n, self.role, self.decided)
+
+    def _heard_of(self, data: bytes) -> None:
+        try:
+            heard = Membership.parse(data)
+        except ValueError:
+            return  # (a ConfigError too) not one we could count by: ignore it
+        newest = self.heard[0] if self.heard is not None else self.last_seen_version
+        if heard.version > newest:
+            self.heard = (heard.version, heard.verifier())
+            self.election.use(self._electing(), data)
 
     def _decided(self, vote: Vote, now: int) -> None:
         self.decided = vote
@@ -722,7 +758,8 @@ class Peer:
             self._append_contiguous(msg.txns, now)
         elif isinstance(msg, Trunc):
             self.history.truncate(msg.zxid)
-            self.ahead = [(z, v) for z, v in self.ahead if z <= msg.zxid]
+            self.ahead = [a for a in self.ahead if a[0] <= msg.zxid]
+            self._tell_election()
             self.logged_zxid = min(self.logged_zxid, msg.zxid)
             # Recovery replayed our whole log into the state, so it may hold what is cut now.
             rebuild = self.applied_zxid > msg.zxid
@@ -787,6 +824,7 @@ class Peer:
             self._snap_zxid = None
             self.history.reset(msg.zxid)
             self.ahead = []
+            self._tell_election()
             self.logged_zxid = msg.zxid
             self.resets += 1
             self._state_replaced(msg.zxid)
