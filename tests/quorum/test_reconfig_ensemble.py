@@ -218,3 +218,75 @@ def test_zkcli_reconfig_and_config(tmp_path: Path) -> None:
         assert config == out[1:]
         out = zkcli_output(run_zkcli(server, "reconfig", "-remove", "100"))
         assert joining not in out and len(out) == 1 + len(ens.ids) + 1, out
+
+
+def _joiner(tmp_path: Path, ens: ZkServerEnsemble, base: int, sid: int,
+            members: list[int]) -> tuple[ZkServerProcess, str]:
+    """Server `sid`, configured with `members` and itself, started; and its `server.N` line."""
+    line = (f"server.{sid}=127.0.0.1:{ens.quorum_port(sid)}:{ens.election_port(sid)}"
+            f":participant;127.0.0.1:{base + sid}")
+    lines = [f"server.{j}=127.0.0.1:{ens.quorum_port(j)}:{ens.election_port(j)}"
+             for j in members] + [line]
+    node = ZkServerProcess(tmp_path / f"s{sid}", base + sid, extra=[
+        "tickTime=300", "initLimit=20", "syncLimit=10", *lines, *EXTRA])
+    (node.base / "data").mkdir(parents=True)
+    (node.base / "data" / "myid").write_text(f"{sid}\n")
+    node.start_process()
+    return node, line
+
+
+def test_grow_three_to_five_and_back_under_load_with_a_member_killed(tmp_path: Path) -> None:
+    """3 -> 4 -> 5 -> 3 servers under a write load; a follower is killed -9 just before the
+    change to five and restarted after it (it comes back into the new configuration). No
+    acknowledged write is lost, and the three left agree on the configuration."""
+    base = free_port_base(5)
+    joiners: list[ZkServerProcess] = []
+    with ZkServerEnsemble(tmp_path, base, n=3, extra=EXTRA) as ens:
+        load = Load(ens.hosts)
+        try:
+            leader = ens.leader()
+            assert leader is not None
+            others = [i for i in ens.ids if i != leader]
+            admin = KazooClient(f"127.0.0.1:{base + others[0]}", timeout=15)
+            admin.start(timeout=60)
+            node, four = _joiner(tmp_path, ens, base, 4, [1, 2, 3])
+            joiners.append(node)
+            admin.reconfig(joining=four, leaving=None, new_members=None)
+            wait_for(lambda: mode(base + 4) == "follower", 60, "server 4 following")
+            node, five = _joiner(tmp_path, ens, base, 5, [1, 2, 3, 4])
+            joiners.append(node)
+            victim = others[1]
+            ens.kill(victim)
+            data, _ = admin.reconfig(joining=five, leaving=None, new_members=None)
+            assert five.split(";")[0].encode() in data
+            ens.restart(victim)
+            wait_for(lambda: all(mode(base + i) in ("follower", "leader")
+                                 for i in (1, 2, 3, 4, 5)), 60, "five servers serving")
+            count = len(load.acked)
+            wait_for(lambda: len(load.acked) > count + 20, 30, "writes with five servers")
+            data, stat = admin.reconfig(joining=None, leaving="4,5", new_members=None)
+            assert b"server.4=" not in data and b"server.5=" not in data
+            wait_for(lambda: all(mode(base + i) not in ("follower", "leader") for i in (4, 5)),
+                     30, "servers 4 and 5 to stop serving")
+            wait_for(lambda: len({_config(base + i) for i in ens.ids}) == 1, 30,
+                     "one configuration on the three")
+            assert _config(base + 1) == data
+            count = len(load.acked)
+            wait_for(lambda: len(load.acked) > count + 20, 30, "writes with three servers")
+            admin.stop()
+            admin.close()
+        finally:
+            load.stop()
+            for node in joiners:
+                node.kill()
+        check = KazooClient(ens.hosts, timeout=15)
+        check.start(timeout=60)
+        try:
+            check.sync("/load")
+            present = set(check.get_children("/load"))
+        finally:
+            check.stop()
+            check.close()
+    lost = [p for p in load.acked if p.rsplit("/", 1)[1] not in present]
+    assert not lost, f"acknowledged writes lost: {lost[:5]}"
+    assert len(load.acked) > 60

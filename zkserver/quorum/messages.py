@@ -84,6 +84,7 @@ class NewLeader:
     epoch: int
     zxid: int
     config_version: int = 0  # the membership version the leader serves with
+    config: bytes = b""  # the configuration in force at the leader, which the learner takes
 
 
 @attrs.frozen(slots=True)

@@ -106,7 +106,8 @@ class Member:
                          tick_ms=config.tick_time, init_limit=config.init_limit or 10,
                          sync_limit=config.sync_limit or 5, accepted_epoch=accepted,
                          current_epoch=current, config_version=config.config_version,
-                         reconfig_enabled=config.reconfig_enabled)
+                         reconfig_enabled=config.reconfig_enabled,
+                         config_text=self.config_data)
         others = {s.sid: s for s in config.servers.values() if s.sid != me}
         mine = config.servers[me]
         host = "0.0.0.0" if config.quorum_listen_on_all_ips else mine.host

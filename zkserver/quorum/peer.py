@@ -105,7 +105,7 @@ class Peer:
                  tick_ms: int = 2000, init_limit: int = 10, sync_limit: int = 5,
                  accepted_epoch: int = 0, current_epoch: int = 0,
                  applied_zxid: int | None = None, config_version: int = 0,
-                 reconfig_enabled: bool = False) -> None:
+                 reconfig_enabled: bool = False, config_text: bytes = b"") -> None:
         self.sid = sid
         self.quorum = quorum
         self.is_observer = sid in quorum.observers
@@ -129,10 +129,12 @@ class Peer:
         # A newer configuration than any in our log, heard of in an election (ZooKeeper's
         # notifications carry it too): for that election only, votes count jointly with it.
         self.heard: tuple[int, QuorumVerifier] | None = None
-        # The text of the configuration in force, once a reconfiguration made it (the driver
-        # catches up from it when it applied that transaction before it knew it committed:
-        # a restart replays the whole log).
-        self.config_text = b""
+        # The text of the configuration in force (/zookeeper/config's). A leader passes it on
+        # in NEWLEADER: a learner takes the ensemble's configuration from its leader, so one
+        # started to join with a list naming itself learns it is not a member yet. The driver
+        # catches up from it when it applied a reconfiguration before it knew it committed
+        # (a restart replays the whole log).
+        self.config_text = config_text
         self.logged_zxid = self.history.last_zxid  # what recovery found is durable
         self.resets = 0  # `Install`s and `Truncate`s the driver has not confirmed yet
         self._snap_zxid: int | None = None  # a snapshot from the leader, arriving in chunks
@@ -298,10 +300,28 @@ class Peer:
                 and was != (self.member, self.is_observer):
             self._look(self.now)
 
-    def installed_membership(self, version: int, quorum: QuorumVerifier) -> None:
+    def _leaders_config(self, text: bytes) -> None:
+        """The configuration in force at the leader we synced with (our history is now its):
+        ours too, with the reconfigurations after it in our log still to commit."""
+        try:
+            theirs = Membership.parse(text)
+            ours = Membership.parse(self.config_text).version if self.config_text else 0
+        except ValueError:
+            return
+        if theirs.version < ours:
+            return  # it has yet to learn that one of ours committed (it will, as it leads)
+        self.quorum, self.config_text = theirs.verifier(), text
+        if theirs.version:
+            self.config_version = theirs.version
+        self.is_observer = self.sid in self.quorum.observers
+        self.ahead = [a for a in self.ahead if a[0] > theirs.version]
+        self._tell_election()
+
+    def installed_membership(self, version: int, quorum: QuorumVerifier,
+                             text: bytes = b"") -> None:
         """The configuration the snapshot just installed holds (its /zookeeper/config): in
         force from now on; what our log holds after the snapshot comes again from the leader."""
-        self.config_version, self.quorum = version, quorum
+        self.config_version, self.quorum, self.config_text = version, quorum, text
         self.is_observer = self.sid in quorum.observers
         self._tell_election()
 
@@ -590,7 +610,7 @@ class Peer:
             for txn in h.after(limit):  # proposals still in flight
                 self._send(learner.sid, Proposal(txn))
         self._send(learner.sid, NewLeader(self.new_epoch, self.last_zxid,
-                                          self._leading_config_version()))
+                                          self._leading_config_version(), self.config_text))
         learner.stage = LearnerStage.SYNCED
 
     def _history_durable(self) -> bool:
@@ -774,6 +794,8 @@ class Peer:
                 self._look(now)  # the sync did not bring us to the leader's history: redo it
                 return
             self.newleader = msg
+            if msg.config:
+                self._leaders_config(msg.config)
             self.epoch = msg.epoch
             self.acked_zxid = max(self.acked_zxid, msg.epoch << 32)  # only this epoch is acked
             self.stage = SyncStage.NEWLEADER

@@ -174,7 +174,8 @@ class Server:
                          tick_ms=TICK, init_limit=10, sync_limit=5,
                          accepted_epoch=self.disk.accepted_epoch,
                          current_epoch=self.disk.current_epoch,
-                         config_version=self.disk.config_version, reconfig_enabled=True)
+                         config_version=self.disk.config_version, reconfig_enabled=True,
+                         config_text=membership.data())
         self.up = True
         self.peer.start(self.mono())
         self.flush()
@@ -311,10 +312,11 @@ class Server:
                 shown = self.sm.tree.nodes[CONFIG_PATH].data or b""
                 if shown.startswith(b"server."):  # reconfigured: the snapshot's membership
                     installed = Membership.parse(shown)
-                    peer.installed_membership(installed.version, installed.verifier())
+                    peer.installed_membership(installed.version, installed.verifier(), shown)
                     self._keep_membership(installed)
                 else:
-                    peer.installed_membership(peer.config_version, self.sim.quorum)
+                    peer.installed_membership(peer.config_version, self.sim.quorum,
+                                              self.sim.initial.data())
                 peer.installed(arg.zxid)
         if last is not None:
             peer.logged(last)
@@ -534,8 +536,10 @@ class Sim:
         s.disk = Disk()
         servers = dict(current.servers)
         servers[sid] = spec(sid, observer)
-        s.disk.membership = attrs.evolve(current, servers=servers)
-        s.disk.config_version = current.version
+        # (its zoo.cfg: no version but a reconfiguration's, as a hand-written file has none)
+        version = current.version if current.version in self._proposed else 0
+        s.disk.membership = attrs.evolve(current, servers=servers, version=version)
+        s.disk.config_version = version
         self.spares.discard(sid)
         s.boot()
 
