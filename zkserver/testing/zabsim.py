@@ -131,6 +131,7 @@ class Disk:
         self.current_epoch = 0
         self.config_version = 0  # the membership version (a dynamic config file's name)
         self.membership: Membership | None = None  # the dynamic file's servers (None: initial)
+        self.served_version = 0  # the newest membership version it served with
         self.snapshot: bytes | None = None
         self.snapshot_zxid = 0
         self.log: list[Txn] = []
@@ -258,11 +259,14 @@ class Server:
                 sim.schedule(0, lambda to=net.sid: sim.break_link(self.sid, to))
         for role in r.roles:
             if role.role != Role.LOOKING:
-                if role.config_version < self.disk.config_version:
+                # (Against the versions it served with: a reconfiguration committed later in
+                # the same batch may already be applied, and kept, by now.)
+                if role.config_version < self.disk.served_version:
                     raise InvariantViolation(
                         f"seed {sim.seed}: server {self.sid} went back from membership "
-                        f"version {self.disk.config_version:#x} to {role.config_version:#x}")
-                self.disk.config_version = role.config_version
+                        f"version {self.disk.served_version:#x} to {role.config_version:#x}")
+                self.disk.served_version = role.config_version
+                self.disk.config_version = max(self.disk.config_version, role.config_version)
             sim.became(self.sid, role)
 
     def _keep_membership(self, membership: Membership) -> None:
