@@ -295,9 +295,11 @@ class Peer:
         self._tell_election()
         self.is_observer = self.sid in self.quorum.observers
         if self.role == Role.LEADING and self.sid not in self.quorum.voters:
-            self._look(self.now)
-        elif self.role in (Role.FOLLOWING, Role.OBSERVING) \
-                and was != (self.member, self.is_observer):
+            # Without hanging up: the COMMIT just sent must reach the followers (a link
+            # dropped now could lose it); each of them elects again as it commits this.
+            self._look(self.now, hang_up=False)
+        elif self.role in (Role.FOLLOWING, Role.OBSERVING) and (
+                was != (self.member, self.is_observer) or self.leader not in self.quorum.voters):
             self._look(self.now)
 
     def _leaders_config(self, text: bytes) -> None:
@@ -341,9 +343,9 @@ class Peer:
         self.now = now
         self._look(now)
 
-    def _look(self, now: int) -> None:
+    def _look(self, now: int, hang_up: bool = True) -> None:
         was = self.role
-        if was == Role.LEADING:
+        if was == Role.LEADING and hang_up:
             for sid in self.learners:
                 self._net.append(Disconnect(sid))
         elif was in (Role.FOLLOWING, Role.OBSERVING) and self.leader is not None:
