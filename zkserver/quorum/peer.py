@@ -611,8 +611,11 @@ class Peer:
         if self.established:
             for txn in h.after(limit):  # proposals still in flight
                 self._send(learner.sid, Proposal(txn))
+        # (The configuration only with reconfigEnabled: members on older code could not
+        # read the field, and without reconfig nobody needs it.)
         self._send(learner.sid, NewLeader(self.new_epoch, self.last_zxid,
-                                          self._leading_config_version(), self.config_text))
+                                          self._leading_config_version(),
+                                          self.config_text if self.reconfig_enabled else b""))
         learner.stage = LearnerStage.SYNCED
 
     def _history_durable(self) -> bool:
