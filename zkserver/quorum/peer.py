@@ -572,9 +572,9 @@ class Peer:
             if self._deciding().has_quorum(self.newleader_acks) and self._history_durable():
                 self._establish()
         elif isinstance(msg, Ack):
-            # Acks are cumulative: the follower has logged every proposal up to this one.
-            if learner.observer:
-                return
+            # Acks are cumulative: the follower has logged every proposal up to this one. (One
+            # that calls itself an observer acknowledges too once a reconfiguration in its log
+            # makes it a voter; quorums count only voters anyway.)
             for zxid, ackers in self.acks.items():
                 if zxid > msg.zxid:
                     break
@@ -676,8 +676,9 @@ class Peer:
         if taken:
             self._append(taken)
             msg = Proposal(taken[0]) if len(taken) == 1 else Proposals(tuple(taken))
+            voters = self._deciding().voters
             for lrn in self.learners.values():
-                if lrn.stage in _SYNCED and not lrn.observer:
+                if lrn.stage in _SYNCED and (not lrn.observer or lrn.sid in voters):
                     self._send(lrn.sid, msg)
         if len(taken) < len(txns):
             self._look(self.now)
@@ -901,8 +902,8 @@ class Peer:
             self._persist()
             self.stage = SyncStage.ACKED
             self._send(self._leader(), AckNewLeader(self.newleader.epoch))
-        if self.stage in (SyncStage.ACKED, SyncStage.SERVING) and not self.is_observer \
-                and not self.resets:
+        if self.stage in (SyncStage.ACKED, SyncStage.SERVING) and not self.resets \
+                and (not self.is_observer or self.sid in self._deciding().voters):
             # One cumulative ACK for everything of this epoch logged since the last one.
             upto = min(self.logged_zxid, self.last_zxid)
             if upto > self.acked_zxid and epoch_of(upto) == self.epoch:
