@@ -187,10 +187,10 @@ class Config:
     def quorum_verifier(self) -> QuorumVerifier:
         """Who counts towards a quorum: hierarchical as soon as any group.N or weight.N is
         set (ZooKeeper's rule), else a majority of the participants."""
-        return _verifier(self.servers, self.groups, self.weights)
+        return verifier_of(self.servers, self.groups, self.weights)
 
 
-def _verifier(servers: dict[int, ServerSpec], groups: dict[int, frozenset[int]],
+def verifier_of(servers: dict[int, ServerSpec], groups: dict[int, frozenset[int]],
               weights: dict[int, int]) -> QuorumVerifier:
     voters = [s.sid for s in servers.values() if s.peer_type == PARTICIPANT]
     observers = [s.sid for s in servers.values() if s.peer_type == OBSERVER]
@@ -282,6 +282,26 @@ def _dynamic_entries(path: str) -> Entries:
             raise ConfigError(f"{where}: {key} does not belong in a dynamic config file "
                               "(only server.N, group.N and weight.N do)")
     return entries
+
+
+def parse_membership(text: str, source: str
+                     ) -> tuple[dict[int, ServerSpec], dict[int, frozenset[int]], dict[int, int]]:
+    """A membership as a reconfig's `newMembers` or `/zookeeper/config` give it: server.N,
+    group.N and weight.N lines (a `version=` line is allowed and ignored, as ZooKeeper's
+    parseDynamicConfig ignores it). Raises ConfigError for anything else or a bad line."""
+    entries = _parse_properties(text, source)
+    for key, (_, where) in entries.items():
+        if key != "version" and not key.startswith(_DYNAMIC_PREFIXES):
+            raise ConfigError(f"{where}: unrecognised parameter {key}")
+    r = _Reader(entries, source)
+    servers = _servers(r)
+    groups, weights = _hierarchy(r)
+    return servers, groups, weights
+
+
+def parse_server(key: str, value: str, source: str) -> ServerSpec:
+    """One `server.N=` entry (a reconfig's joining server); ConfigError if it is malformed."""
+    return _parse_server(key, value, source)[0]
 
 
 def with_sasl(config: Config, env: Mapping[str, str], jaas_file: str | None = None) -> Config:
@@ -729,7 +749,7 @@ def _build(entries: Entries, source: str, cwd: str, server_id: int | None,
     servers = _servers(r)
     groups, weights = _hierarchy(r)
     try:
-        _verifier(servers, groups, weights)
+        verifier_of(servers, groups, weights)
     except ValueError as e:
         raise ConfigError(f"{source}: group.N/weight.N: {e}") from None
     quorum = _is_quorum(servers, standalone_enabled)

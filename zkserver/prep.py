@@ -12,14 +12,18 @@ the tree stamps as ctime/mtime (ZooKeeper's txn time, taken where the request is
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
+import attrs
+
 from zkserver.proto.codes import MAX_TTL_MS, CreateMode, Err, Op, Perm
-from zkserver.proto.records import CreateTTLRequest
+from zkserver.proto.records import CreateTTLRequest, ReconfigRequest
+from zkserver.quorum import reconfig
 from zkserver.tree import acl as aclmod
 from zkserver.tree import javahash
 from zkserver.tree import quota as quotamod
-from zkserver.tree.datatree import CONTAINER_OWNER, DataTree, ttl_owner
+from zkserver.tree.datatree import CONFIG_PATH, CONTAINER_OWNER, DataTree, ttl_owner
 from zkserver.tree.paths import SYSTEM_PATHS, is_valid
 from zkserver.txn import (
     CheckTxn,
@@ -29,6 +33,7 @@ from zkserver.txn import (
     DeleteTxn,
     ErrorTxn,
     MultiTxn,
+    ReconfigTxn,
     SetACLTxn,
     SetDataTxn,
     Txn,
@@ -122,6 +127,9 @@ class Prep:
         self.skip_acl = skip_acl
         self.reconfig_enabled = reconfig_enabled
         self.enforce_quota = enforce_quota  # enforceQuota (3.7+): hard limits fail writes
+        # What a leading member's driver knows of the ensemble, for reconfig; None on a server
+        # that does not lead (or standalone), which answers UNIMPLEMENTED as ZooKeeper does.
+        self.leader_view: Callable[[], reconfig.LeaderView] | None = None
         self.changes: dict[str, Rec] = {}
         self.outstanding: deque[tuple[int, str, Rec]] = deque()
         self.restart(tree)
@@ -289,9 +297,7 @@ class Prep:
         if op == Op.SET_ACL:
             return self._set_acl(req, session, zxid)
         if op == Op.RECONFIG:
-            # A write in ZooKeeper, so a refused one uses up a zxid too; a standalone server
-            # (not a leader) can't reconfigure even when it is enabled.
-            raise KeeperError(Err.UNIMPLEMENTED if self.reconfig_enabled else Err.RECONFIGDISABLED)
+            return self._reconfig(req, session, zxid)
         if op == Op.CHECK:
             if not is_valid(req.path):
                 raise KeeperError(Err.BADARGUMENTS)
@@ -392,6 +398,31 @@ class Prep:
         rec.acl = acl
         self._change(req.path, rec)
         return SetACLTxn(req.path, acl, version)
+
+    def _reconfig(self, req: ReconfigRequest, session: Session, zxid: int) -> ReconfigTxn:
+        """ZooKeeper's checks in its order (a refused reconfig uses up a zxid too): disabled,
+        not a leader (a standalone server can't reconfigure even when it is enabled), then the
+        leader's own checks (`quorum/reconfig.py`), then WRITE on /zookeeper/config, which
+        by default only the super user (or skipACL) passes."""
+        if not self.reconfig_enabled:
+            raise KeeperError(Err.RECONFIGDISABLED)
+        if self.leader_view is None:
+            raise KeeperError(Err.UNIMPLEMENTED)
+        view = self.leader_view()
+        pending = self.changes.get(CONFIG_PATH)
+        if pending is not None:  # prepared here, not yet committed: in flight already
+            view = attrs.evolve(view, last_seen_version=max(view.last_seen_version,
+                                                            pending.zxid))
+        try:
+            new = reconfig.plan(req, view, zxid)
+        except reconfig.Refused as e:
+            raise KeeperError(e.code) from None
+        rec = self._must(CONFIG_PATH)
+        self._check(rec.acl, Perm.WRITE, session)
+        rec = rec.copy(zxid)
+        rec.version = -1
+        self._change(CONFIG_PATH, rec)
+        return ReconfigTxn(new.data())
 
     def delete_container(self, path: str, wall: int) -> Txn | None:
         """The reaper's delete of an empty container or expired TTL node (no ACL check).

@@ -67,6 +67,15 @@ class CloseSessionTxn:
 
 
 @attrs.frozen(slots=True)
+class ReconfigTxn:
+    """A new membership (ZooKeeper's reconfig: a setData of /zookeeper/config whose data is the
+    new configuration, `version=` its own zxid). Every replica learns the membership from it,
+    and recovery from the log, so the text is the whole of it."""
+
+    data: bytes
+
+
+@attrs.frozen(slots=True)
 class ErrorTxn:
     """A write that failed its checks: it still takes a zxid, as in ZooKeeper."""
 
@@ -91,7 +100,7 @@ class Txn:
 
 _TAGS: dict[type, int] = {
     CreateTxn: 1, DeleteTxn: 2, SetDataTxn: 5, SetACLTxn: 7, CheckTxn: 13, MultiTxn: 14,
-    CreateSessionTxn: -10, CloseSessionTxn: -11, ErrorTxn: -1,
+    ReconfigTxn: 16, CreateSessionTxn: -10, CloseSessionTxn: -11, ErrorTxn: -1,
 }
 _CLASSES = {tag: cls for cls, tag in _TAGS.items()}
 

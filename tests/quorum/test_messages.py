@@ -65,5 +65,6 @@ def test_a_field_added_later_stays_off_the_wire_at_its_default():
     assert cbor2.loads(M.encode(M.NewLeader(2, 5, 7))) == [8, 2, 5, 7]
     with pytest.raises(ValueError):
         M.decode(cbor2.dumps([8, 2]))  # a field without a default is missing
+    assert M.decode(cbor2.dumps([8, 2, 5, 7, b"c"])) == M.NewLeader(2, 5, 7, b"c")
     with pytest.raises(ValueError):
-        M.decode(cbor2.dumps([8, 2, 5, 7, 9]))
+        M.decode(cbor2.dumps([8, 2, 5, 7, b"c", 9]))  # more fields than it has

@@ -6,7 +6,7 @@ import itertools
 
 import pytest
 
-from zkserver.quorum.quorum import Hierarchical, Majority, verifier
+from zkserver.quorum.quorum import Hierarchical, Joint, Majority, verifier
 
 
 def test_majority() -> None:
@@ -15,6 +15,29 @@ def test_majority() -> None:
     assert q.has_quorum({1, 2, 3})
     assert not q.has_quorum({1, 2, 5})  # observers never count
     assert (q.weight(1), q.weight(5), q.weight(9)) == (1, 0, 0)
+
+
+def test_joint_needs_a_quorum_of_both_configurations() -> None:
+    """Growing {1,2,3} to {1,...,5}: three of the new five alone do not decide unless two of
+    them are old voters; a server moving from observer to voter votes and weighs."""
+    q = Joint(Majority({1, 2, 3}, {6}), Majority({1, 2, 3, 4, 5, 6}))
+    assert q.voters == {1, 2, 3, 4, 5, 6} and q.observers == frozenset()
+    assert not q.has_quorum({3, 4, 5, 6})  # a new quorum, one old voter
+    assert not q.has_quorum({1, 2})  # an old quorum, two of six new
+    assert q.has_quorum({1, 2, 4, 5})
+    assert q.weight(6) == 1 and q.weight(9) == 0
+
+
+def test_joint_quorums_intersect_every_old_and_new_quorum() -> None:
+    """What makes a joint commit safe: it overlaps any later decision by either side."""
+    old, new = Majority({1, 2, 3}), Majority({3, 4, 5})
+    joint = Joint(old, new)
+    sets = [set(c) for k in range(1, 6) for c in itertools.combinations(range(1, 6), k)]
+    for j in (s for s in sets if joint.has_quorum(s)):
+        for other in sets:
+            if old.has_quorum(other) or new.has_quorum(other):
+                assert j & other, (j, other)
+    assert joint.weight(1) == 0  # leaving: never elected
 
 
 def test_three_groups_of_three() -> None:
@@ -78,8 +101,9 @@ def test_verifier_picks_hierarchical_when_groups_or_weights_are_set() -> None:
 
 def test_election_never_backs_a_voter_of_weight_zero() -> None:
     """Server 4 has the newest history but weighs 0: the others never adopt its vote (as in
-    ZooKeeper's totalOrderPredicate) and elect among themselves; 4's own vote counts for
-    nothing, so it cannot decide for itself either."""
+    ZooKeeper's totalOrderPredicate) and elect among themselves. 4 proposes the null vote, as
+    a server that may not lead does, so it adopts their choice and follows it (holding out for
+    itself, it stayed looking for ever)."""
     from zkserver.quorum.election import Election
     from zkserver.quorum.messages import Vote
 
@@ -100,5 +124,4 @@ def test_election_never_backs_a_voter_of_weight_zero() -> None:
             if winner is not None:
                 decided[sid] = winner.leader
             assert sid == 4 or e.proposal is None or e.proposal.leader != 4
-    assert decided == {1: 3, 2: 3, 3: 3}
-    assert elections[4].running
+    assert decided == {1: 3, 2: 3, 3: 3, 4: 3}

@@ -180,3 +180,41 @@ async def test_corked_sends_leave_in_order_as_one_write(monkeypatch):
                 await trio.sleep(0.01)
         assert got == [Ack(0), Ack(1), Ack(2), Ack(3)]
         nursery.cancel_scope.cancel()
+
+
+async def test_peers_that_join_are_reached_and_those_that_leave_are_cut():
+    """A reconfiguration's new member gets messages (and may connect to us); a member that
+    left loses its connection and is refused when it calls again."""
+    third = 3
+    port_a, port_b = free_port(), free_port()
+    got_a: list = []
+    got_b: list = []
+    lost_b: list = []
+    a = Links(ME, {}, ("127.0.0.1", port_a), lambda s, m: got_a.append((s, m)),
+              lambda s: None, "test")
+    b = Links(third, {ME: ("127.0.0.1", port_a)}, ("127.0.0.1", port_b),
+              lambda s, m: got_b.append((s, m)), lost_b.append, "test")
+    async with trio.open_nursery() as nursery:
+        await nursery.start(a.run)
+        await nursery.start(b.run)
+        b.send(ME, Ack(1))  # not a member of a's ensemble yet: refused
+        with trio.fail_after(5):
+            while not lost_b:
+                await trio.sleep(0.01)
+        a.set_peers({third: ("127.0.0.1", port_b)})
+        a.send(third, Ack(2))
+        with trio.fail_after(5):
+            while not got_b:
+                await trio.sleep(0.01)
+        assert got_b == [(ME, Ack(2))] and got_a == []
+        b.send(ME, Ack(3))
+        with trio.fail_after(5):
+            while not got_a:
+                await trio.sleep(0.01)
+        assert got_a == [(third, Ack(3))]
+        a.set_peers({})
+        a.send(third, Ack(4))  # no such member any more: nothing is sent
+        b.send(ME, Ack(5))
+        await trio.sleep(0.3)
+        assert got_a == [(third, Ack(3))] and got_b == [(ME, Ack(2))]
+        nursery.cancel_scope.cancel()

@@ -34,6 +34,7 @@ _can_see = Client.can_read
 _pack_stat = R.StatResponse.pack
 _pack_path = R.PathResponse.pack
 _pack_create2 = R.Create2Response.pack
+_pack_get_data = R.GetDataResponse.pack
 
 
 def apply_committed(engine: Engine, batch: list[Commit], now: int) -> None:
@@ -84,6 +85,8 @@ def write_reply(entry: Entry, zxid: int, result: Any) -> bytes:
         return reply(xid, zxid, 0, _pack_create2(result[0], result[1].stat()))
     if op == Op.MULTI:
         return reply(xid, zxid, 0, _multi_reply(entry.req, result))
+    if op == Op.RECONFIG:  # the new configuration and the Stat of /zookeeper/config
+        return reply(xid, zxid, 0, _pack_get_data(result.data, result.stat()))
     return reply(xid, zxid, 0)
 
 

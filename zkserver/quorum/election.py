@@ -19,6 +19,10 @@ from zkserver.quorum.quorum import QuorumVerifier
 from zkserver.quorum.roles import Role
 
 RESEND_MS = 400
+# What a server that may not lead proposes first (ZooKeeper's Long.MIN_VALUE vote): any vote
+# for a voter beats it, so it adopts the others' choice, and voters who count it as a voter of
+# another configuration (a reconfiguration in flight) hear it back.
+NULL_VOTE = Vote(-1, -1, -1)
 
 
 class Election:
@@ -36,6 +40,14 @@ class Election:
         self.next_resend = 0
         self.running = False
         self.outbox: list[tuple[int, Notification]] = []
+        self.config = b""  # sent with our notifications (see `use`)
+
+    def use(self, quorum: QuorumVerifier, config: bytes = b"") -> None:
+        """Count by `quorum` (a reconfiguration seen or committed), and tell the others of
+        `config`, the newest configuration we know of that is not in force yet (if any)."""
+        self.quorum = quorum
+        self.observer = self.sid not in quorum.voters
+        self.config = config
 
     def take_messages(self) -> list[tuple[int, Notification]]:
         out, self.outbox = self.outbox, []
@@ -43,16 +55,14 @@ class Election:
 
     def start(self, own: Vote, now: int) -> None:
         self.clock += 1
-        self.proposal = None if self.observer else own
         self.own = own
-        self.recv = {}
+        self.proposal = self._initial()
+        self.recv = {self.sid: self.proposal}
         self.out = {}
         self.decide_at = None
         self.running = True
-        if self.proposal is not None:
-            self.recv[self.sid] = self.proposal
-            if self.quorum.has_quorum({self.sid}):
-                self.decide_at = now + self.finalize_wait  # a quorum alone: no one to hear
+        if self.quorum.has_quorum({self.sid}):
+            self.decide_at = now + self.finalize_wait  # a quorum alone: no one to hear
         self._broadcast(now)
 
     def _current(self) -> Vote:
@@ -61,7 +71,8 @@ class Election:
         return vote
 
     def _broadcast(self, now: int) -> None:
-        n = Notification(self._current(), self.clock, Role.LOOKING, self.sid)
+        n = Notification(self._current(), self.clock, Role.LOOKING, self.sid,
+                                   self.config)
         for sid in sorted(self.quorum.voters):
             if sid != self.sid:
                 self.outbox.append((sid, n))
@@ -76,12 +87,12 @@ class Election:
             return None
         voters = self.quorum.voters
         if n.state == Role.LOOKING:
-            if self.observer or n.sid not in voters or n.vote.leader not in voters:
+            if n.sid not in voters or n.vote.leader not in voters:
                 return None
             if n.election_epoch > self.clock:
                 self.clock = n.election_epoch
                 self.recv = {}
-                best = n.vote if self._better(n.vote, self._own()) else self._own()
+                best = n.vote if self._better(n.vote, self._initial()) else self._initial()
                 self.proposal = best
                 self.recv[self.sid] = best
                 self.decide_at = None
@@ -89,7 +100,7 @@ class Election:
             elif n.election_epoch < self.clock:
                 # A server behind us: tell it our round, so it catches up.
                 self.outbox.append((n.sid, Notification(self._current(), self.clock,
-                                                        Role.LOOKING, self.sid)))
+                                                        Role.LOOKING, self.sid, self.config)))
                 return None
             elif self.proposal is not None and self._better(n.vote, self.proposal):
                 self.proposal = n.vote
@@ -100,7 +111,7 @@ class Election:
                 # It may have missed our vote (it reached it while it still followed the old
                 # leader): tell it now rather than at the next resend, so it can adopt it.
                 self.outbox.append((n.sid, Notification(self.proposal, self.clock, Role.LOOKING,
-                                                        self.sid)))
+                                                        self.sid, self.config)))
             self.recv[n.sid] = n.vote
             if self.proposal is not None and self.quorum.has_quorum(
                     self._agreeing(self.proposal, self.recv)):
@@ -130,9 +141,16 @@ class Election:
         """ZooKeeper's totalOrderPredicate: higher (epoch, zxid, id), and a leader that weighs."""
         return vote > than and self.quorum.weight(vote.leader) > 0
 
-    def _own(self) -> Vote:
+    def _initial(self) -> Vote:
+        """Our own vote, or the null vote if we may not lead: an observer, a server the
+        configuration no longer or not yet names (ZooKeeper's getInitId), and also a voter of
+        weight 0, such as one a reconfiguration in flight removes. Such a voter adopting a
+        vote below its own history is safe: nothing can be committed on its acknowledgement
+        alone, and every quorum holds voters that weigh, which never agree to less than they
+        have. Holding out for its own vote instead, which nobody adopts, could stall an
+        election that needs it (shrinking 4 voters to 2 needs 3 of the old 4)."""
         assert self.own is not None
-        return self.own
+        return NULL_VOTE if self.quorum.weight(self.sid) == 0 else self.own
 
     def _leader_ok(self, vote: Vote) -> bool:
         """ZooKeeper's checkLeader: someone must actually be leading, or it is us."""
@@ -166,4 +184,5 @@ class Election:
     def answer(self, n: Notification, state: Role, vote: Vote) -> None:
         """We are not looking: tell a looking server who we follow (or that we lead)."""
         if n.state == Role.LOOKING:
-            self.outbox.append((n.sid, Notification(vote, self.clock, state, self.sid)))
+            self.outbox.append((n.sid, Notification(vote, self.clock, state, self.sid,
+                                                    self.config)))

@@ -20,9 +20,12 @@ atomically (temporary file, fsync, rename), so the driver can run it off the eve
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
-from zkserver.config import OBSERVER, Config, ServerSpec
+import attrs
+
+from zkserver.config import OBSERVER, Config, ServerSpec, parse_membership, verifier_of
+from zkserver.quorum.quorum import QuorumVerifier
 from zkserver.tree.datatree import DataTree
 
 CONFIG_NODE = "/zookeeper/config"
@@ -56,27 +59,73 @@ def server_line(spec: ServerSpec) -> str:
     return text
 
 
+@attrs.frozen
+class Membership:
+    """One configuration of the ensemble: its members, hierarchy and version (the zxid of the
+    reconfig that made it, or the version it was started with)."""
+
+    servers: Mapping[int, ServerSpec]
+    groups: Mapping[int, frozenset[int]] = attrs.field(factory=dict)
+    weights: Mapping[int, int] = attrs.field(factory=dict)
+    version: int = 0
+
+    @classmethod
+    def of(cls, config: Config, version: int) -> Membership:
+        return cls(dict(config.servers), dict(config.groups), dict(config.weights), version)
+
+    @classmethod
+    def parse(cls, data: bytes, version: int | None = None) -> Membership:
+        """A membership from `/zookeeper/config` text (a config transaction's data); its
+        version from the text's `version=` line unless given."""
+        text = data.decode()
+        servers, groups, weights = parse_membership(text, "/zookeeper/config")
+        if version is None:
+            last = text.rpartition("\n")[2]
+            version = int(last[len("version="):], 16) if last.startswith("version=") else 0
+        return cls(servers, groups, weights, version)
+
+    def verifier(self) -> QuorumVerifier:
+        return verifier_of(dict(self.servers), dict(self.groups), dict(self.weights))
+
+    @property
+    def hierarchical(self) -> bool:
+        return bool(self.groups or self.weights)
+
+    def data(self) -> bytes:
+        """This membership as `/zookeeper/config` shows it."""
+        return membership_data(self.servers, self.groups, self.weights, self.version)
+
+
 def member_lines(config: Config) -> list[str]:
     """Every line of the configuration but the version, in ZooKeeper's order."""
-    servers = config.servers
+    return membership_lines(config.servers, config.groups, config.weights)
+
+
+def membership_lines(servers: Mapping[int, ServerSpec], groups: Mapping[int, frozenset[int]],
+                     weights: Mapping[int, int]) -> list[str]:
     lines = [f"server.{sid}={server_line(servers[sid])}" for sid in java_hash_order(servers)]
-    if config.groups or config.weights:
-        group_of = {sid: gid for gid, members in config.groups.items() for sid in members}
+    if groups or weights:
+        group_of = {sid: gid for gid, members in groups.items() for sid in members}
         listed: dict[int, list[int]] = {}
         for sid in java_hash_order(group_of):
             listed.setdefault(group_of[sid], []).append(sid)
         lines += [f"group.{gid}={':'.join(map(str, listed[gid]))}"
                   for gid in java_hash_order(listed)]
-        weights = {sid: 1 for sid, s in servers.items() if s.peer_type != OBSERVER}
-        weights.update(config.weights)
-        lines += [f"weight.{sid}={weights[sid]}" for sid in java_hash_order(weights)]
+        every = {sid: 1 for sid, s in servers.items() if s.peer_type != OBSERVER}
+        every.update(weights)
+        lines += [f"weight.{sid}={every[sid]}" for sid in java_hash_order(every)]
     return lines
 
 
 def config_data(config: Config, version: int) -> bytes:
     """The data of `/zookeeper/config` for this membership at `version`."""
-    return "".join(f"{line}\n" for line in member_lines(config)).encode() + \
-        f"version={version:x}".encode()
+    return membership_data(config.servers, config.groups, config.weights, version)
+
+
+def membership_data(servers: Mapping[int, ServerSpec], groups: Mapping[int, frozenset[int]],
+                    weights: Mapping[int, int], version: int) -> bytes:
+    return "".join(f"{line}\n" for line in membership_lines(servers, groups, weights)).encode() \
+        + f"version={version:x}".encode()
 
 
 def show(tree: DataTree, data: bytes, version: int, wall_ms: int) -> None:

@@ -31,6 +31,7 @@ class Notification:
     election_epoch: int
     state: Role
     sid: int
+    config: bytes = b""  # a reconfiguration the sender has in its log, not yet in force
 
 
 @attrs.frozen(slots=True)
@@ -83,6 +84,7 @@ class NewLeader:
     epoch: int
     zxid: int
     config_version: int = 0  # the membership version the leader serves with
+    config: bytes = b""  # the configuration in force at the leader, which the learner takes
 
 
 @attrs.frozen(slots=True)

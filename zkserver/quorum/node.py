@@ -22,6 +22,7 @@ import os
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, ClassVar
 
+import attrs
 import trio
 
 from zkserver import txn as txnmod
@@ -31,6 +32,7 @@ from zkserver.quorum import messages as M
 from zkserver.quorum import quorum_tls as quorumtls
 from zkserver.quorum.digests import DigestMismatch
 from zkserver.quorum.history import History
+from zkserver.quorum.membership import Membership
 from zkserver.quorum.peer import Peer
 from zkserver.quorum.quorum_auth import QuorumAuth
 from zkserver.quorum.ready import (
@@ -43,6 +45,7 @@ from zkserver.quorum.ready import (
     SendSnapshot,
     Truncate,
 )
+from zkserver.quorum.reconfig import LeaderView
 from zkserver.quorum.roles import LearnerStage, Role
 from zkserver.quorum.transport import Links, QuorumTLS
 from zkserver.storage import snapshot as snapmod
@@ -96,13 +99,16 @@ class Member:
         quorum = config.quorum_verifier()
         self.config_version = config.config_version
         self.config_data = membership.config_data(config, config.config_version)
+        self.membership = Membership.of(config, config.config_version)
+        self.files_lock = trio.Lock()  # dynamic config files are rewritten one change at a time
         self.voters = set(quorum.voters)
         self.peer = Peer(me, quorum,
                          history=History(recovered.txns, recovered.snapshot_zxid),
                          tick_ms=config.tick_time, init_limit=config.init_limit or 10,
                          sync_limit=config.sync_limit or 5, accepted_epoch=accepted,
                          current_epoch=current, config_version=config.config_version,
-                         reconfig_enabled=config.reconfig_enabled)
+                         reconfig_enabled=config.reconfig_enabled,
+                         config_text=self.config_data)
         others = {s.sid: s for s in config.servers.values() if s.sid != me}
         mine = config.servers[me]
         host = "0.0.0.0" if config.quorum_listen_on_all_ips else mine.host
@@ -279,6 +285,9 @@ class Member:
                 self.committer.then(lambda op=item: self._install_chunk(op))
         if r.committed:
             digest = self.engine.apply_txns(r.committed, self.now())
+            for txn in r.committed:
+                if type(txn.op) is txnmod.ReconfigTxn:
+                    self._reconfigured(Membership.parse(txn.op.data))
             self._input(self.peer.applied, r.committed[-1].zxid, digest)
         for net in r.network:
             if type(net) is Send:
@@ -345,6 +354,29 @@ class Member:
         await trio.sleep(0)
         await self.quorum.wait_room(to, SNAP_WINDOW)
 
+    def _reconfigured(self, new: Membership) -> None:
+        """A reconfiguration committed: links to the new members, none to those gone, and the
+        membership kept on disk (zoo.cfg.dynamic.<version>) as ZooKeeper keeps it."""
+        me = self.peer.sid
+        self.membership = new
+        self.config = attrs.evolve(self.config, servers=dict(new.servers),
+                                   groups=dict(new.groups), weights=dict(new.weights))
+        self.voters = set(new.verifier().voters)
+        others = {sid: s for sid, s in new.servers.items() if sid != me}
+        self.election.set_peers({sid: (s.host, s.election_port) for sid, s in others.items()})
+        self.quorum.set_peers({sid: (s.host, s.quorum_port) for sid, s in others.items()})
+        log.info("server %d: membership version %#x: %s", me, new.version,
+                 ", ".join(membership.membership_lines(new.servers, new.groups, new.weights)))
+        if new.version > self.config_version:
+            self._new_config_version(new.version)
+
+    def _leader_view(self) -> LeaderView:
+        """What prep checks a reconfig against (only while leading)."""
+        peer = self.peer
+        current = attrs.evolve(self.membership, version=peer.config_version)
+        return LeaderView(current, peer.last_seen_version, peer.synced_voters(),
+                          self.config.standalone_enabled)
+
     def _become(self, b: RoleChange) -> None:
         engine = self.engine
         self.mode = ROLE_MODES[b.role]
@@ -360,7 +392,12 @@ class Member:
         else:
             engine.follow(replica.Forward(self._to_leader),
                           lambda token: self._to_leader(M.SyncRequest(token)))
+        leads = b.role == Role.LEADING and self.config.reconfig_enabled
+        engine.prep.leader_view = self._leader_view if leads else None
         if b.role != Role.LOOKING:
+            text = self.peer.config_text
+            if text and self.peer.config_version > self.membership.version:
+                self._reconfigured(Membership.parse(text))  # (applied before it committed)
             if b.config_version > self.config_version:
                 self._new_config_version(b.config_version)
             membership.show(engine.tree, self.config_data, self.config_version, self.wall())
@@ -376,7 +413,10 @@ class Member:
 
     async def _write_config_files(self, version: int) -> None:
         try:
-            path = await trio.to_thread.run_sync(membership.keep, self.config, version)
+            async with self.files_lock:
+                config = self.config
+                path = await trio.to_thread.run_sync(membership.keep, config, version)
+                self.config = attrs.evolve(self.config, dynamic_config_file=path)
         except OSError as e:
             log.error("server %d: cannot write the dynamic config file for version %#x: %s",
                       self.peer.sid, version, e)

@@ -31,6 +31,7 @@ from typing import Any
 from zkserver.quorum.digests import DigestCheck
 from zkserver.quorum.election import Election
 from zkserver.quorum.history import History
+from zkserver.quorum.membership import Membership
 from zkserver.quorum.messages import (
     Ack,
     AckEpoch,
@@ -54,7 +55,7 @@ from zkserver.quorum.messages import (
     UpToDate,
     Vote,
 )
-from zkserver.quorum.quorum import QuorumVerifier
+from zkserver.quorum.quorum import Joint, QuorumVerifier
 from zkserver.quorum.ready import (
     EMPTY,
     Append,
@@ -71,7 +72,7 @@ from zkserver.quorum.ready import (
     Truncate,
 )
 from zkserver.quorum.roles import LearnerStage, Role, SyncStage
-from zkserver.txn import Txn
+from zkserver.txn import ReconfigTxn, Txn
 
 COUNTER_MASK = 0xFFFFFFFF
 _SYNCED = (LearnerStage.SYNCED, LearnerStage.ACKED)
@@ -79,6 +80,10 @@ _SYNCED = (LearnerStage.SYNCED, LearnerStage.ACKED)
 
 def epoch_of(zxid: int) -> int:
     return zxid >> 32
+
+
+def _proposed_config(txn: Txn) -> QuorumVerifier:
+    return Membership.parse(txn.op.data, txn.zxid).verifier()
 
 
 class Learner:
@@ -100,7 +105,7 @@ class Peer:
                  tick_ms: int = 2000, init_limit: int = 10, sync_limit: int = 5,
                  accepted_epoch: int = 0, current_epoch: int = 0,
                  applied_zxid: int | None = None, config_version: int = 0,
-                 reconfig_enabled: bool = False) -> None:
+                 reconfig_enabled: bool = False, config_text: bytes = b"") -> None:
         self.sid = sid
         self.quorum = quorum
         self.is_observer = sid in quorum.observers
@@ -115,6 +120,21 @@ class Peer:
         self.config_version = config_version
         self.reconfig_enabled = reconfig_enabled
         self.history = history if history is not None else History()
+        # Reconfigurations in our log not known to be committed, oldest first: while one is,
+        # every decision needs a quorum of the configuration in force AND of the newest one.
+        # (A restarted server finds here what its log holds beyond its dynamic file.)
+        self.ahead: list[tuple[int, QuorumVerifier, bytes]] = [
+            (t.zxid, _proposed_config(t), t.op.data) for t in self.history
+            if type(t.op) is ReconfigTxn and t.zxid > config_version]
+        # A newer configuration than any in our log, heard of in an election (ZooKeeper's
+        # notifications carry it too): for that election only, votes count jointly with it.
+        self.heard: tuple[int, QuorumVerifier] | None = None
+        # The text of the configuration in force (/zookeeper/config's). A leader passes it on
+        # in NEWLEADER: a learner takes the ensemble's configuration from its leader, so one
+        # started to join with a list naming itself learns it is not a member yet. The driver
+        # catches up from it when it applied a reconfiguration before it knew it committed
+        # (a restart replays the whole log).
+        self.config_text = config_text
         self.logged_zxid = self.history.last_zxid  # what recovery found is durable
         self.resets = 0  # `Install`s and `Truncate`s the driver has not confirmed yet
         self._snap_zxid: int | None = None  # a snapshot from the leader, arriving in chunks
@@ -187,11 +207,17 @@ class Peer:
         return self.history.last_zxid
 
     @property
+    def member(self) -> bool:
+        """Whether the configuration in force names this server. One that does not (removed,
+        or started to join and not added yet) still learns the history, but serves no one."""
+        return self.sid in self.quorum.voters or self.sid in self.quorum.observers
+
+    @property
     def serving(self) -> bool:
         """Whether this server is in the broadcast phase (its clients may be served)."""
         if self.role == Role.LEADING:
             return self.established
-        return self.stage == SyncStage.SERVING
+        return self.stage == SyncStage.SERVING and self.member
 
     def _send(self, to: int, msg: Any) -> None:
         self._net.append(Send(to, msg))
@@ -207,6 +233,99 @@ class Peer:
             return
         self.history.append(txns)
         self._log.append(Append(tuple(txns)))
+        for txn in txns:
+            if type(txn.op) is ReconfigTxn:
+                self.ahead.append((txn.zxid, _proposed_config(txn), txn.op.data))
+                self._tell_election()
+
+    def _tell_election(self) -> None:
+        """What elections count by, and the reconfiguration in our log that our notifications
+        tell of (what answers to looking servers say, too, while we are not looking)."""
+        self.election.use(self._deciding(), self.ahead[-1][2] if self.ahead else b"")
+
+    # -- membership ---------------------------------------------------------------------------
+
+    def _deciding(self) -> QuorumVerifier:
+        """Who decides elections, epochs and establishment now: the configuration in force,
+        jointly with the newest one proposed while a reconfiguration is in flight (a second
+        one proposed means the first is committed, so it is the one in force then)."""
+        if not self.ahead:
+            return self.quorum
+        before = self.ahead[-2][1] if len(self.ahead) > 1 else self.quorum
+        return Joint(before, self.ahead[-1][1])
+
+    def _electing(self) -> QuorumVerifier:
+        """Who decides an election: as `_deciding`, or jointly with a newer configuration a
+        voter told us of (without it, a server that missed a reconfiguration would not even
+        accept votes for the servers it adds, and could hold up both quorums for ever)."""
+        if self.heard is None or self.heard[0] <= self.last_seen_version:
+            return self._deciding()
+        return Joint(self.ahead[-1][1] if self.ahead else self.quorum, self.heard[1])
+
+    def _deciding_at(self, zxid: int) -> QuorumVerifier:
+        """Who must acknowledge proposal `zxid`: from a reconfiguration on, old and new."""
+        seen = [v for z, v, _ in self.ahead if z <= zxid]
+        if not seen:
+            return self.quorum
+        return Joint(seen[-2] if len(seen) > 1 else self.quorum, seen[-1])
+
+    @property
+    def last_seen_version(self) -> int:
+        """The version of the newest configuration proposed (ZooKeeper's lastSeenQV): the one
+        in force unless a reconfiguration is in flight."""
+        return self.ahead[-1][0] if self.ahead else self.config_version
+
+    def synced_voters(self) -> frozenset[int]:
+        """This leader and the followers synced with it (ZooKeeper's isQuorumSynced counts
+        these, observers not, for a reconfiguration's new voters)."""
+        return frozenset({self.sid} | {lrn.sid for lrn in self.learners.values()
+                                        if lrn.stage == LearnerStage.ACKED and not lrn.observer})
+
+    def _configs_committed(self, upto: int) -> None:
+        """Reconfigurations up to `upto` are committed: the newest is in force. A leader it
+        leaves without a vote steps down, so that the voters elect one of their own (every
+        committed write is on a quorum of them); a learner whose place changed (removed,
+        added, observer <-> participant) joins again in its new place, and one it left out
+        stops serving."""
+        if not self.ahead or self.ahead[0][0] > upto:
+            return
+        was = (self.member, self.is_observer)
+        while self.ahead and self.ahead[0][0] <= upto:
+            self.config_version, self.quorum, self.config_text = self.ahead.pop(0)
+        self._tell_election()
+        self.is_observer = self.sid in self.quorum.observers
+        if self.role == Role.LEADING and self.sid not in self.quorum.voters:
+            # Without hanging up: the COMMIT just sent must reach the followers (a link
+            # dropped now could lose it); each of them elects again as it commits this.
+            self._look(self.now, hang_up=False)
+        elif self.role in (Role.FOLLOWING, Role.OBSERVING) and (
+                was != (self.member, self.is_observer) or self.leader not in self.quorum.voters):
+            self._look(self.now)
+
+    def _leaders_config(self, text: bytes) -> None:
+        """The configuration in force at the leader we synced with (our history is now its):
+        ours too, with the reconfigurations after it in our log still to commit."""
+        try:
+            theirs = Membership.parse(text)
+            ours = Membership.parse(self.config_text).version if self.config_text else 0
+        except ValueError:
+            return
+        if theirs.version < ours:
+            return  # it has yet to learn that one of ours committed (it will, as it leads)
+        self.quorum, self.config_text = theirs.verifier(), text
+        if theirs.version:
+            self.config_version = theirs.version
+        self.is_observer = self.sid in self.quorum.observers
+        self.ahead = [a for a in self.ahead if a[0] > theirs.version]
+        self._tell_election()
+
+    def installed_membership(self, version: int, quorum: QuorumVerifier,
+                             text: bytes = b"") -> None:
+        """The configuration the snapshot just installed holds (its /zookeeper/config): in
+        force from now on; what our log holds after the snapshot comes again from the leader."""
+        self.config_version, self.quorum, self.config_text = version, quorum, text
+        self.is_observer = self.sid in quorum.observers
+        self._tell_election()
 
     def _apply_upto(self, zxid: int) -> None:
         """Hand the driver every logged transaction up to `zxid` it has not applied yet."""
@@ -224,9 +343,9 @@ class Peer:
         self.now = now
         self._look(now)
 
-    def _look(self, now: int) -> None:
+    def _look(self, now: int, hang_up: bool = True) -> None:
         was = self.role
-        if was == Role.LEADING:
+        if was == Role.LEADING and hang_up:
             for sid in self.learners:
                 self._net.append(Disconnect(sid))
         elif was in (Role.FOLLOWING, Role.OBSERVING) and self.leader is not None:
@@ -244,6 +363,8 @@ class Peer:
         self.digests.reset(self.applied_zxid)
         if was != Role.LOOKING:
             self._roles.append(RoleChange(Role.LOOKING, None, self.epoch))
+        self.heard = None
+        self._tell_election()
         self.election.start(self._vote(), now)
 
     def tick(self, now: int) -> None:
@@ -336,11 +457,23 @@ class Peer:
 
     def _notification(self, n: Notification, now: int) -> None:
         if self.role == Role.LOOKING:
+            if n.config:
+                self._heard_of(n.config)
             vote = self.election.receive(n, now)
             if vote is not None:
                 self._decided(vote, now)
         elif not self.is_observer and self.decided is not None:
             self.election.answer(n, self.role, self.decided)
+
+    def _heard_of(self, data: bytes) -> None:
+        try:
+            heard = Membership.parse(data)
+        except ValueError:
+            return  # (a ConfigError too) not one we could count by: ignore it
+        newest = self.heard[0] if self.heard is not None else self.last_seen_version
+        if heard.version > newest:
+            self.heard = (heard.version, heard.verifier())
+            self.election.use(self._electing(), data)
 
     def _decided(self, vote: Vote, now: int) -> None:
         self.decided = vote
@@ -367,7 +500,7 @@ class Peer:
         self.new_epoch = 0
         self.phase_deadline = now + self.init_limit * self.tick_ms
         self._epoch_infos = {self.sid: self.accepted_epoch}
-        if self.quorum.has_quorum(self._epoch_infos.keys()):
+        if self._deciding().has_quorum(self._epoch_infos.keys()):
             # A quorum by itself (the one voter of standaloneEnabled=false, or a server that
             # carries a hierarchical quorum alone): its own epoch and history decide, and
             # learners that come later join an established leader.
@@ -380,8 +513,8 @@ class Peer:
     def _leader_receive(self, frm: int, msg: Any, now: int) -> None:
         learner = self.learners.get(frm)
         if isinstance(msg, FollowerInfo):
-            if frm not in self.quorum.voters and frm not in self.quorum.observers:
-                return
+            # Any server may learn (one about to join starts so, as in ZooKeeper); only the
+            # configurations' members count towards quorums.
             learner = Learner(frm, msg.observer, now)
             learner.accepted_epoch = msg.accepted_epoch
             learner.last_zxid = msg.last_zxid
@@ -390,9 +523,9 @@ class Peer:
                 self._send(frm, LeaderInfo(self.new_epoch))
                 learner.stage = LearnerStage.EPOCH
                 return
-            if not msg.observer:
+            if frm in self._deciding().voters:  # by our configuration, whatever it says
                 self._epoch_infos[frm] = msg.accepted_epoch
-            if self.quorum.has_quorum(self._epoch_infos.keys()):
+            if self._deciding().has_quorum(self._epoch_infos.keys()):
                 self.new_epoch = max(self._epoch_infos.values()) + 1
                 self.accepted_epoch = self.new_epoch
                 self._persist()
@@ -406,19 +539,25 @@ class Peer:
         if isinstance(msg, AckEpoch):
             if learner.stage != LearnerStage.EPOCH:
                 return
+            deciding = self._deciding()
+            voters = deciding.voters
             if (msg.current_epoch, msg.last_zxid) > (self.current_epoch, self.last_zxid) \
-                    and not learner.observer:
-                self._look(now)  # a follower knows more than we do: elect again
+                    and deciding.weight(frm) > 0:
+                # A voter knows more than we do: elect again. (Not for one whose vote counts
+                # for nothing, as a voter of weight 0 or one a reconfiguration in our log
+                # removes: nothing committed can hang on its acknowledgement alone, and as it
+                # can never lead, stepping down for it would only repeat.)
+                self._look(now)
                 return
             learner.last_zxid = msg.last_zxid
-            if not learner.observer:
+            if frm in voters:
                 self.epoch_acks.add(frm)
             if self.established:
                 self._sync_learner(learner)
-            elif self.quorum.has_quorum(self.epoch_acks):
+            elif self._deciding().has_quorum(self.epoch_acks):
                 for lrn in list(self.learners.values()):
                     if lrn.stage == LearnerStage.EPOCH \
-                            and (lrn.observer or lrn.sid in self.epoch_acks):
+                            and (lrn.sid not in voters or lrn.sid in self.epoch_acks):
                         self._sync_learner(lrn)
                 self.newleader_acks.add(self.sid)  # our own history is logged already
         elif isinstance(msg, AckNewLeader):
@@ -428,14 +567,14 @@ class Peer:
             if self.established:
                 self._send(frm, UpToDate(self.commit_zxid))
                 return
-            if not learner.observer:
+            if frm in self._deciding().voters:
                 self.newleader_acks.add(frm)
-            if self.quorum.has_quorum(self.newleader_acks) and self._history_durable():
+            if self._deciding().has_quorum(self.newleader_acks) and self._history_durable():
                 self._establish()
         elif isinstance(msg, Ack):
-            # Acks are cumulative: the follower has logged every proposal up to this one.
-            if learner.observer:
-                return
+            # Acks are cumulative: the follower has logged every proposal up to this one. (One
+            # that calls itself an observer acknowledges too once a reconfiguration in its log
+            # makes it a voter; quorums count only voters anyway.)
             for zxid, ackers in self.acks.items():
                 if zxid > msg.zxid:
                     break
@@ -472,8 +611,11 @@ class Peer:
         if self.established:
             for txn in h.after(limit):  # proposals still in flight
                 self._send(learner.sid, Proposal(txn))
+        # (The configuration only with reconfigEnabled: members on older code could not
+        # read the field, and without reconfig nobody needs it.)
         self._send(learner.sid, NewLeader(self.new_epoch, self.last_zxid,
-                                          self._leading_config_version()))
+                                          self._leading_config_version(),
+                                          self.config_text if self.reconfig_enabled else b""))
         learner.stage = LearnerStage.SYNCED
 
     def _history_durable(self) -> bool:
@@ -506,7 +648,10 @@ class Peer:
         for lrn in self.learners.values():
             if lrn.stage == LearnerStage.ACKED:
                 self._send(lrn.sid, UpToDate(self.commit_zxid))
-        self._roles.append(RoleChange(Role.LEADING, self.sid, self.epoch, self.config_version))
+        self._configs_committed(self.commit_zxid)
+        if self.role == Role.LEADING:  # (not if a reconfiguration it committed removed it)
+            self._roles.append(RoleChange(Role.LEADING, self.sid, self.epoch,
+                                          self.config_version))
 
     def propose(self, txn: Txn) -> bool:
         """The leader's next transaction (its zxid must be the next one). False if not leading."""
@@ -531,8 +676,9 @@ class Peer:
         if taken:
             self._append(taken)
             msg = Proposal(taken[0]) if len(taken) == 1 else Proposals(tuple(taken))
+            voters = self._deciding().voters
             for lrn in self.learners.values():
-                if lrn.stage in _SYNCED and not lrn.observer:
+                if lrn.stage in _SYNCED and (not lrn.observer or lrn.sid in voters):
                     self._send(lrn.sid, msg)
         if len(taken) < len(txns):
             self._look(self.now)
@@ -543,13 +689,13 @@ class Peer:
 
     def _try_commit(self) -> None:
         if not self.established:
-            if self.quorum.has_quorum(self.newleader_acks) and self._history_durable():
+            if self._deciding().has_quorum(self.newleader_acks) and self._history_durable():
                 self._establish()
             return
         last = 0
         while self.acks:
             zxid = next(iter(self.acks))  # proposals are recorded in zxid order
-            if not self.quorum.has_quorum(self.acks[zxid]):
+            if not self._deciding_at(zxid).has_quorum(self.acks[zxid]):
                 break
             del self.acks[zxid]
             last = zxid
@@ -570,6 +716,7 @@ class Peer:
             else:
                 self._send(lrn.sid, commit)
         self._answer_syncs()
+        self._configs_committed(last)
 
     def _answer_syncs(self) -> None:
         keep = []
@@ -611,7 +758,7 @@ class Peer:
         alive = {self.sid} | {lrn.sid for lrn in self.learners.values()
                               if lrn.stage == LearnerStage.ACKED
                               and self.now - lrn.last_heard <= limit}
-        if not self.quorum.has_quorum(alive):
+        if not self._deciding().has_quorum(alive):
             self._look(self.now)
 
     # -- learner ------------------------------------------------------------------------------
@@ -637,6 +784,8 @@ class Peer:
             self._append_contiguous(msg.txns, now)
         elif isinstance(msg, Trunc):
             self.history.truncate(msg.zxid)
+            self.ahead = [a for a in self.ahead if a[0] <= msg.zxid]
+            self._tell_election()
             self.logged_zxid = min(self.logged_zxid, msg.zxid)
             # Recovery replayed our whole log into the state, so it may hold what is cut now.
             rebuild = self.applied_zxid > msg.zxid
@@ -651,6 +800,8 @@ class Peer:
                 self._look(now)  # the sync did not bring us to the leader's history: redo it
                 return
             self.newleader = msg
+            if msg.config:
+                self._leaders_config(msg.config)
             self.epoch = msg.epoch
             self.acked_zxid = max(self.acked_zxid, msg.epoch << 32)  # only this epoch is acked
             self.stage = SyncStage.NEWLEADER
@@ -661,6 +812,9 @@ class Peer:
             self.stage = SyncStage.SERVING
             self.commit_zxid = max(self.commit_zxid, msg.commit_zxid)
             self._apply_upto(self.commit_zxid)
+            self._configs_committed(self.commit_zxid)
+            if self.role == Role.LOOKING or not self.member:
+                return  # the configuration in force sends us elsewhere, or names us not
             assert self.newleader is not None
             self.config_version = max(self.config_version, self.newleader.config_version)
             self._roles.append(RoleChange(self.role, self.leader, self.epoch,
@@ -697,6 +851,8 @@ class Peer:
         if msg.last:
             self._snap_zxid = None
             self.history.reset(msg.zxid)
+            self.ahead = []
+            self._tell_election()
             self.logged_zxid = msg.zxid
             self.resets += 1
             self._state_replaced(msg.zxid)
@@ -734,6 +890,7 @@ class Peer:
         self.commit_zxid = max(self.commit_zxid, zxid)
         if self.stage == SyncStage.SERVING:  # before that, everything is applied at UPTODATE
             self._apply_upto(self.commit_zxid)
+            self._configs_committed(self.commit_zxid)
 
     def _learner_logged(self) -> None:
         if self.stage == SyncStage.NEWLEADER and self.newleader is not None \
@@ -745,8 +902,8 @@ class Peer:
             self._persist()
             self.stage = SyncStage.ACKED
             self._send(self._leader(), AckNewLeader(self.newleader.epoch))
-        if self.stage in (SyncStage.ACKED, SyncStage.SERVING) and not self.is_observer \
-                and not self.resets:
+        if self.stage in (SyncStage.ACKED, SyncStage.SERVING) and not self.resets \
+                and (not self.is_observer or self.sid in self._deciding().voters):
             # One cumulative ACK for everything of this epoch logged since the last one.
             upto = min(self.logged_zxid, self.last_zxid)
             if upto > self.acked_zxid and epoch_of(upto) == self.epoch:

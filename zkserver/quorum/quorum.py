@@ -115,6 +115,33 @@ class Hierarchical:
                 f"observers={sorted(self.observers)})")
 
 
+class Joint:
+    """A reconfiguration in flight: a set decides only if it is a quorum of the old
+    configuration AND of the new one (ZooKeeper's Proposal.hasAllQuorums), so whichever of the
+    two later decides, it overlaps every set that decided meanwhile.
+
+    Every member of either configuration learns the history; a server votes if either
+    configuration makes it a voter, and weighs what it weighs in the new one (a server that
+    leaves must not be elected, and one that joins may)."""
+
+    __slots__ = ("old", "new", "voters", "observers")
+
+    def __init__(self, old: QuorumVerifier, new: QuorumVerifier) -> None:
+        self.old = old
+        self.new = new
+        self.voters = old.voters | new.voters
+        self.observers = (old.observers | new.observers) - self.voters
+
+    def has_quorum(self, sids: Set[int]) -> bool:
+        return self.old.has_quorum(sids) and self.new.has_quorum(sids)
+
+    def weight(self, sid: int) -> int:
+        return self.new.weight(sid)
+
+    def __repr__(self) -> str:
+        return f"Joint(old={self.old!r}, new={self.new!r})"
+
+
 def verifier(voters: Iterable[int], observers: Iterable[int] = (),
              groups: Mapping[int, Iterable[int]] | None = None,
              weights: Mapping[int, int] | None = None) -> QuorumVerifier:

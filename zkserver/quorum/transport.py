@@ -112,6 +112,7 @@ class Links:
         self.progress: dict[int, trio.Event] = {sid: trio.Event() for sid in peers}
         self.out: dict[int, _Out | None] = {sid: None for sid in peers}
         self.inbound: dict[int, trio.CancelScope] = {}
+        self.senders: dict[int, trio.CancelScope] = {}
         self._nursery: trio.Nursery | None = None
         self._corked: dict[int, list[bytes]] | None = None  # see `corked`
 
@@ -134,6 +135,34 @@ class Links:
             self._corked = None
             for sid, parts in held.items():
                 self._write(sid, parts[0] if len(parts) == 1 else b"".join(parts))
+
+    def set_peers(self, peers: dict[int, tuple[str, int]]) -> None:
+        """The members changed (a reconfiguration committed): links to servers that joined
+        (or moved) open on demand from now on, and those to servers that left close."""
+        for sid in [s for s in self.peers if peers.get(s) != self.peers[s]]:
+            self._remove_peer(sid)
+        for sid, address in peers.items():
+            if sid not in self.peers:
+                self._add_peer(sid, address)
+
+    def _add_peer(self, sid: int, address: tuple[str, int]) -> None:
+        self.peers[sid] = address
+        self.queues[sid] = []
+        self.wake[sid] = trio.Event()
+        self.progress[sid] = trio.Event()
+        self.out[sid] = None
+        if self._nursery is not None:
+            self._nursery.start_soon(self._sender, sid)
+
+    def _remove_peer(self, sid: int) -> None:
+        self.drop(sid)
+        scope = self.senders.pop(sid, None)
+        if scope is not None:
+            scope.cancel()
+        for table in (self.peers, self.queues, self.wake, self.out):
+            table.pop(sid, None)
+        progress = self.progress.pop(sid)
+        progress.set()  # nobody waits for room in a queue that is gone
 
     def send(self, sid: int, msg: Any) -> None:
         """Send `msg` to `sid`: written to its stream at once when the stream is idle, else
@@ -171,7 +200,7 @@ class Links:
         """Wait until fewer than `limit` messages wait in the queue for `sid` (a lost link
         drops its queue, which ends the wait too)."""
         queue = self.queues.get(sid)
-        while queue is not None and len(queue) >= limit:
+        while queue is not None and len(queue) >= limit and sid in self.progress:
             await self.progress[sid].wait()
 
     def _take(self, sid: int) -> bytes:
@@ -233,6 +262,11 @@ class Links:
             task_status.started()
 
     async def _sender(self, sid: int) -> None:
+        with trio.CancelScope() as scope:
+            self.senders[sid] = scope
+            await self._send_loop(sid)
+
+    async def _send_loop(self, sid: int) -> None:
         while True:
             await self.wake[sid].wait()
             self.wake[sid] = trio.Event()

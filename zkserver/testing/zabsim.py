@@ -16,9 +16,14 @@ stamped with its wall clock, as ctime/mtime are.
 After every step the simulator checks ZAB's invariants and raises `InvariantViolation` with the
 seed, so a failing seed replays exactly:
 
-* one established leader per epoch, never a voter of weight 0;
-* every server serving an epoch serves it with the same membership version, never 0 (the
-  servers run with reconfigEnabled) and never going back;
+* one established leader per epoch, never a voter of weight 0 in the configuration it leads;
+* every server serving an epoch serves it with a membership version no older than the one its
+  leader was established with, never 0 (the servers run with reconfigEnabled) and never going
+  back;
+* membership changes (`reconfigure`: a ReconfigTxn the leader proposes, checked as prep checks
+  it): a serving server is a member of the configuration it holds in force, a leader a voter;
+  no server runs behind a reconfiguration it knows is committed; and the configuration
+  sequence is the committed history's, so every server goes through the same one;
 * no committed transaction is ever lost: every leader established later has it;
 * the states of serving servers agree: one's applied sequence is a prefix of the other's;
 * every applied sequence is in strictly increasing zxid order (total and primary order).
@@ -33,10 +38,16 @@ import random
 from collections.abc import Callable
 from typing import Any
 
+import attrs
+
+from zkserver.config import OBSERVER, PARTICIPANT, ServerSpec
+from zkserver.proto.records import ReconfigRequest
+from zkserver.quorum import reconfig
 from zkserver.quorum.history import History
+from zkserver.quorum.membership import Membership
 from zkserver.quorum.messages import Notification, Snap
 from zkserver.quorum.peer import Peer
-from zkserver.quorum.quorum import Majority, QuorumVerifier
+from zkserver.quorum.quorum import Hierarchical, Majority, QuorumVerifier
 from zkserver.quorum.ready import (
     EMPTY,
     Append,
@@ -50,8 +61,8 @@ from zkserver.quorum.ready import (
 )
 from zkserver.quorum.roles import Role
 from zkserver.storage.snapshot import rebuild_indexes
-from zkserver.tree.datatree import DataTree
-from zkserver.txn import CreateTxn, SetDataTxn, Txn
+from zkserver.tree.datatree import CONFIG_PATH, DataTree
+from zkserver.txn import CreateTxn, ReconfigTxn, SetDataTxn, Txn
 
 TICK = 100
 WALL_EPOCH = 1_700_000_000_000  # the simulated wall clocks start near this (ms since 1970)
@@ -61,11 +72,28 @@ class InvariantViolation(AssertionError):
     pass
 
 
+def spec(sid: int, observer: bool = False) -> ServerSpec:
+    """The made-up addresses of simulated server `sid` (what its `server.N` line says)."""
+    return ServerSpec(sid, f"10.0.0.{sid}", 2888, 3888, OBSERVER if observer else PARTICIPANT,
+                      None, 2181)
+
+
+def membership_of(quorum: QuorumVerifier) -> Membership:
+    servers = {sid: spec(sid, sid in quorum.observers)
+               for sid in sorted(quorum.voters | quorum.observers)}
+    if isinstance(quorum, Hierarchical):
+        weights = {sid: quorum.weight(sid) for sid in quorum.voters}
+        return Membership(servers, dict(quorum.groups), weights)
+    return Membership(servers)
+
+
 class SimStateMachine:
     """A DataTree plus the sequence of transactions it holds (for the invariant checks)."""
 
-    def __init__(self) -> None:
-        self.reset(DataTree(), [])
+    def __init__(self, config: bytes = b"") -> None:
+        tree = DataTree()
+        tree.nodes[CONFIG_PATH].data = config  # what every server shows before any reconfig
+        self.reset(tree, [])
 
     def reset(self, tree: DataTree, applied: list[tuple[int, int]]) -> None:
         self.tree = tree
@@ -102,6 +130,8 @@ class Disk:
         self.accepted_epoch = 0
         self.current_epoch = 0
         self.config_version = 0  # the membership version (a dynamic config file's name)
+        self.membership: Membership | None = None  # the dynamic file's servers (None: initial)
+        self.served_version = 0  # the newest membership version it served with
         self.snapshot: bytes | None = None
         self.snapshot_zxid = 0
         self.log: list[Txn] = []
@@ -133,18 +163,20 @@ class Server:
 
     def boot(self) -> None:
         """Start from what the disk holds, as a restarted process would."""
-        self.sm = SimStateMachine()
+        self.sm = SimStateMachine(self.sim.initial.data())
         if self.disk.snapshot is not None:
             self.sm.install(self.disk.snapshot)
         for txn in self.disk.log:
             self.sm.apply(txn)
-        self.peer = Peer(self.sid, self.sim.quorum,
+        membership = self.disk.membership or self.sim.initial
+        self.peer = Peer(self.sid, membership.verifier(),
                          history=History(self.disk.log, self.disk.snapshot_zxid,
                                          self.sim.history_limit),
                          tick_ms=TICK, init_limit=10, sync_limit=5,
                          accepted_epoch=self.disk.accepted_epoch,
                          current_epoch=self.disk.current_epoch,
-                         config_version=self.disk.config_version, reconfig_enabled=True)
+                         config_version=self.disk.config_version, reconfig_enabled=True,
+                         config_text=membership.data())
         self.up = True
         self.peer.start(self.mono())
         self.flush()
@@ -207,6 +239,8 @@ class Server:
         if r.committed:
             for txn in r.committed:
                 self.sm.apply(txn)
+                if type(txn.op) is ReconfigTxn:  # committed: the driver's new dynamic file
+                    self._keep_membership(Membership.parse(txn.op.data))
             peer.applied(r.committed[-1].zxid, self.sm.digest())
         for net in r.network:
             if type(net) is Send:
@@ -225,12 +259,20 @@ class Server:
                 sim.schedule(0, lambda to=net.sid: sim.break_link(self.sid, to))
         for role in r.roles:
             if role.role != Role.LOOKING:
-                if role.config_version < self.disk.config_version:
+                # (Against the versions it served with: a reconfiguration committed later in
+                # the same batch may already be applied, and kept, by now.)
+                if role.config_version < self.disk.served_version:
                     raise InvariantViolation(
                         f"seed {sim.seed}: server {self.sid} went back from membership "
-                        f"version {self.disk.config_version:#x} to {role.config_version:#x}")
-                self.disk.config_version = role.config_version
+                        f"version {self.disk.served_version:#x} to {role.config_version:#x}")
+                self.disk.served_version = role.config_version
+                self.disk.config_version = max(self.disk.config_version, role.config_version)
             sim.became(self.sid, role)
+
+    def _keep_membership(self, membership: Membership) -> None:
+        if membership.version > self.disk.config_version:
+            self.disk.membership = membership
+            self.disk.config_version = membership.version
 
     def _rebuild(self, zxid: int) -> None:
         """After TRUNC the state machine goes back to `zxid`: the snapshot and the (now cut)
@@ -271,6 +313,14 @@ class Server:
                 peer.truncated(arg.zxid)
             elif arg.last:
                 self.sm.install(self.disk.snapshot)
+                shown = self.sm.tree.nodes[CONFIG_PATH].data or b""
+                if shown.startswith(b"server."):  # reconfigured: the snapshot's membership
+                    installed = Membership.parse(shown)
+                    peer.installed_membership(installed.version, installed.verifier(), shown)
+                    self._keep_membership(installed)
+                else:
+                    peer.installed_membership(peer.config_version, self.sim.quorum,
+                                              self.sim.initial.data())
                 peer.installed(arg.zxid)
         if last is not None:
             peer.logged(last)
@@ -279,16 +329,23 @@ class Server:
 
 class Sim:
     def __init__(self, seed: int, n: int = 3, observers: int = 0, chaos: float = 0.05,
-                 quorum: QuorumVerifier | None = None) -> None:
+                 quorum: QuorumVerifier | None = None, spares: int = 0) -> None:
         """`n` voters and `observers` observers under a simple majority, or the servers of
-        `quorum` (e.g. a `Hierarchical` one) under its rule."""
+        `quorum` (e.g. a `Hierarchical` one) under its rule; and `spares` servers outside the
+        ensemble, for `reconfigure` to add."""
         self.seed = seed
         self.rng = random.Random(seed)
         self.now = 0
         if quorum is None:
             quorum = Majority(range(1, n + 1), range(n + 1, n + observers + 1))
         self.quorum = quorum
-        self.servers = {sid: Server(self, sid) for sid in sorted(quorum.voters | quorum.observers)}
+        self.initial = membership_of(quorum)
+        members = quorum.voters | quorum.observers
+        spare_ids = range(max(members) + 1, max(members) + 1 + spares)
+        self.servers = {sid: Server(self, sid) for sid in sorted(members | set(spare_ids))}
+        self.spares = set(spare_ids)  # not started until a reconfiguration adds them
+        self._proposed: dict[int, Membership] = {}  # by zxid, what leaders proposed
+        self.config_sequence: list[int] = []  # of those, the committed ones in order
         self.events: list[tuple[int, int, Callable[[], None]]] = []
         self.seq = 0
         self.chaos = chaos
@@ -371,7 +428,8 @@ class Sim:
 
     def start(self) -> None:
         for s in self.servers.values():
-            s.boot()
+            if s.sid not in self.spares:
+                s.boot()
         for sid in self.servers:
             self.schedule(self.rng.randrange(TICK), lambda sid=sid: self._tick(sid))
         self.schedule(5, self._client)
@@ -402,15 +460,20 @@ class Sim:
     def became(self, sid: int, change: RoleChange) -> None:
         self.role_changes.append((self.now, sid, change))
         if change.role != Role.LOOKING:
-            version = self.config_versions.setdefault(change.epoch, change.config_version)
-            if version != change.config_version or version == 0:
+            version = change.config_version
+            if change.role == Role.LEADING:
+                base = self.config_versions.setdefault(change.epoch, version)
+            else:
+                base = self.config_versions.get(change.epoch, version)
+            if version < base or version == 0:
                 raise InvariantViolation(f"seed {self.seed}: server {sid} serves epoch "
                                          f"{change.epoch} with membership version "
-                                         f"{change.config_version:#x}, not {version:#x}")
+                                         f"{version:#x}, its leader {base:#x}")
         if change.role != Role.LEADING:
             return
-        if self.quorum.weight(sid) == 0:
-            raise InvariantViolation(f"seed {self.seed}: server {sid} of weight 0 leads")
+        if self.membership(change.config_version).verifier().weight(sid) == 0:
+            raise InvariantViolation(f"seed {self.seed}: server {sid} of weight 0 (or no "
+                                     f"voter) leads")
         prior = self.leaders.get(change.epoch)
         if prior is not None and prior != sid:
             raise InvariantViolation(f"seed {self.seed}: epoch {change.epoch} has two leaders, "
@@ -425,6 +488,65 @@ class Sim:
                 raise InvariantViolation(f"seed {self.seed}: new leader {sid} (epoch "
                                          f"{change.epoch}) lacks committed zxid {zxid:#x}")
 
+    # -- membership changes -------------------------------------------------------------------
+
+    def membership(self, version: int) -> Membership:
+        """The configuration of `version`: a reconfiguration's, or the initial one (which
+        leaders version with their epoch)."""
+        proposed = self._proposed.get(version)
+        return proposed if proposed is not None else attrs.evolve(self.initial, version=version)
+
+    def reconfigure(self, joining: str | None = None, leaving: str | None = None,
+                    members: str | None = None) -> int | None:
+        """A client's reconfig at the serving leader: checked as prep checks it, proposed as a
+        ReconfigTxn. Its zxid, or None if there is no leader or the request is refused."""
+        sid = self.serving_leader()
+        if sid is None:
+            return None
+        s = self.servers[sid]
+        p = s.peer
+        assert p is not None
+        view = reconfig.LeaderView(self.membership(p.config_version), p.last_seen_version,
+                                   p.synced_voters())
+        zxid = p.next_zxid()
+        try:
+            new = reconfig.plan(ReconfigRequest(joining, leaving, members, -1), view, zxid)
+        except reconfig.Refused:
+            return None
+        tid = self.next_txn_id
+        self.next_txn_id += 1
+        if not p.propose(Txn(zxid, s.wall(), 0, tid, ReconfigTxn(new.data()))):
+            return None
+        self._proposed[zxid] = new
+        s.flush()
+        return zxid
+
+    def in_force(self) -> Membership | None:
+        """The serving leader's configuration, if it has no reconfiguration in flight."""
+        sid = self.serving_leader()
+        p = self.servers[sid].peer if sid is not None else None
+        if p is None or p.last_seen_version != p.config_version:
+            return None
+        return self.membership(p.config_version)
+
+    def start_joiner(self, sid: int, observer: bool = False) -> None:
+        """Provision server `sid` afresh (an empty disk) with the leader's configuration plus
+        itself, as an operator starts a server before adding it, and start it."""
+        current = self.in_force()
+        if current is None or sid in current.servers:
+            return
+        self.crash(sid)
+        s = self.servers[sid]
+        s.disk = Disk()
+        servers = dict(current.servers)
+        servers[sid] = spec(sid, observer)
+        # (its zoo.cfg: no version but a reconfiguration's, as a hand-written file has none)
+        version = current.version if current.version in self._proposed else 0
+        s.disk.membership = attrs.evolve(current, servers=servers, version=version)
+        s.disk.config_version = version
+        self.spares.discard(sid)
+        s.boot()
+
     def crash(self, sid: int) -> None:
         s = self.servers[sid]
         if s.up:
@@ -435,7 +557,7 @@ class Sim:
 
     def restart(self, sid: int) -> None:
         s = self.servers[sid]
-        if not s.up:
+        if not s.up and sid not in self.spares:
             s.boot()
 
     def partition(self, side: set[int]) -> None:
@@ -464,6 +586,7 @@ class Sim:
             p = s.peer
             if not s.up or p is None or not p.serving:
                 continue
+            self._check_membership(s.sid, p)
             for i in range(max(start, 1), len(seq)):
                 z1, z2 = seq[i - 1][0], seq[i][0]
                 if z2 <= z1:
@@ -479,10 +602,26 @@ class Sim:
                 if known is None:
                     self.committed[zxid] = tid
                     bisect.insort(self.committed_zxids, zxid)
+                    if zxid in self._proposed:
+                        bisect.insort(self.config_sequence, zxid)
                 elif known != tid:
                     raise InvariantViolation(f"seed {self.seed}: server {s.sid} applied "
                                              f"another transaction at zxid {zxid:#x}")
             s.sm.checked = len(seq)
+
+    def _check_membership(self, sid: int, p: Peer) -> None:
+        q = p.quorum
+        if sid not in q.voters and sid not in q.observers:
+            raise InvariantViolation(f"seed {self.seed}: server {sid} serves outside its "
+                                     f"configuration {p.config_version:#x}")
+        if p.role == Role.LEADING and sid not in q.voters:
+            raise InvariantViolation(f"seed {self.seed}: server {sid} leads without a vote in "
+                                     f"configuration {p.config_version:#x}")
+        k = bisect.bisect_right(self.config_sequence, p.commit_zxid)
+        if k and p.config_version < self.config_sequence[k - 1]:
+            raise InvariantViolation(f"seed {self.seed}: server {sid} runs configuration "
+                                     f"{p.config_version:#x} behind the committed "
+                                     f"{self.config_sequence[k - 1]:#x}")
 
     def serving_leader(self) -> int | None:
         for s in self.servers.values():

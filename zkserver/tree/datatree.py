@@ -34,10 +34,13 @@ from zkserver.txn import (
     DeleteTxn,
     ErrorTxn,
     MultiTxn,
+    ReconfigTxn,
     SetACLTxn,
     SetDataTxn,
     Txn,
 )
+
+CONFIG_PATH = "/zookeeper/config"
 
 CONTAINER_OWNER = -(1 << 63)  # Long.MIN_VALUE
 # Whether a watcher may see an event on a node with this ACL (see `DataTree.apply`).
@@ -150,10 +153,10 @@ class DataTree:
         root = Node(b"", aclmod.OPEN_ACL, 0, 0, 0)
         self.nodes["/"] = root
         for path, acl in (("/zookeeper", aclmod.OPEN_ACL), ("/zookeeper/quota", aclmod.OPEN_ACL),
-                          ("/zookeeper/config", aclmod.READ_ACL)):
+                          (CONFIG_PATH, aclmod.READ_ACL)):
             self.nodes[path] = Node(b"", acl, 0, 0, 0)
             self.nodes[parent_of(path)].add_child(name_of(path))
-        self.nodes["/zookeeper/config"].aversion = -1
+        self.nodes[CONFIG_PATH].aversion = -1
 
     # -- reads --------------------------------------------------------------------------------
 
@@ -269,6 +272,9 @@ class DataTree:
             return None
         if kind is ErrorTxn or kind is CheckTxn:
             return op
+        if kind is ReconfigTxn:
+            return self._set_data(txn.zxid, txn.time, SetDataTxn(CONFIG_PATH, op.data, -1),
+                                  events, can_see)
         raise TypeError(f"unknown transaction {op!r}")
 
     def _create(self, zxid: int, time: int, op: CreateTxn, events: list[Event],

@@ -1,0 +1,151 @@
+"""Seeded simulations of membership changes racing with faults.
+
+Servers are added (provisioned with the configuration plus themselves, started, then joined by
+a reconfig), removed (the leader among them), moved between observer and participant, and the
+whole member list replaced, while crashes, partitions, link resets and message chaos go on. The
+simulator checks after every step that each epoch has one leader (across configurations), that
+no committed transaction is lost or reordered, that a serving server belongs to the
+configuration it holds (a leader as a voter), and that no server runs behind a reconfiguration
+it knows is committed; the configuration sequence is part of the committed history, which all
+servers share. At the end, healed, the servers still in the ensemble agree on its membership.
+"""
+
+from __future__ import annotations
+
+import pytest
+from test_zab import DURATION, chaos_schedule, wall_jumps
+
+from zkserver.config import OBSERVER
+from zkserver.quorum.membership import server_line
+from zkserver.quorum.roles import Role
+from zkserver.testing.zabsim import Sim, spec
+
+
+def _line(sid: int, observer: bool) -> str:
+    return f"server.{sid}={server_line(spec(sid, observer))}"
+
+
+def change_membership(sim: Sim) -> None:
+    """One random membership change at the serving leader (if any, and none in flight)."""
+    rng = sim.rng
+    current = sim.in_force()
+    if current is None:
+        return
+    members = sorted(current.servers)
+    outside = sorted(set(sim.servers) - set(members))
+    kind = rng.random()
+    if kind < 0.35 and outside:
+        sid = rng.choice(outside)
+        observer = rng.random() < 0.3
+        sim.start_joiner(sid, observer)
+        sim.schedule(rng.randrange(150, 700),
+                     lambda: sim.reconfigure(joining=_line(sid, observer)))
+    elif kind < 0.6:
+        leader = sim.serving_leader()
+        sid = leader if leader is not None and rng.random() < 0.4 else rng.choice(members)
+        sim.reconfigure(leaving=str(sid))
+    elif kind < 0.85:
+        sid = rng.choice(members)
+        observer = current.servers[sid].peer_type != OBSERVER
+        sim.reconfigure(joining=_line(sid, observer))
+    else:
+        keep = rng.sample(members, rng.randrange(2, len(members) + 1))
+        sim.reconfigure(members=",".join(
+            _line(sid, current.servers[sid].peer_type == OBSERVER and rng.random() < 0.7)
+            for sid in sorted(keep)))
+
+
+def membership_schedule(sim: Sim) -> None:
+    t = 300
+    while t < DURATION - 3_000:
+        t += sim.rng.randrange(200, 900)
+        sim.schedule(t - sim.now, lambda: change_membership(sim))
+
+
+def run_reconfig_seed(seed: int) -> Sim:
+    sim = Sim(seed, n=3, observers=1, spares=2)
+    sim.start()
+    chaos_schedule(sim)
+    membership_schedule(sim)
+    wall_jumps(sim, DURATION)
+    sim.run(DURATION - 1_500)
+    before = len(sim.committed)
+    sim.run(DURATION)
+    leader = sim.serving_leader()
+    assert leader is not None, f"seed {seed}: no leader after healing"
+    assert len(sim.committed) > before, f"seed {seed}: no progress after healing"
+    lp = sim.servers[leader].peer
+    assert lp is not None
+    for s in sim.servers.values():
+        p = s.peer
+        if s.up and p is not None and p.serving:
+            assert p.config_version == lp.config_version, (
+                f"seed {seed}: server {s.sid} serves configuration {p.config_version:#x}, "
+                f"its leader {lp.config_version:#x}")
+    return sim
+
+
+@pytest.mark.parametrize("block", range(4))
+def test_membership_changes_under_faults(block: int) -> None:
+    changes = 0
+    for seed in range(block * 50, block * 50 + 50):
+        changes += len(run_reconfig_seed(seed).config_sequence)
+    assert changes > 50  # the runs did change the membership, many times
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("block", range(4, 64))
+def test_membership_changes_under_faults_soak(block: int) -> None:
+    test_membership_changes_under_faults(block)
+
+
+def test_grow_then_remove_the_leader_without_faults() -> None:
+    """3 -> 4 -> 5 servers, then the leader removed: a voter of the new configuration leads
+    in a later epoch, every write committed before is still there, and the removed server
+    stops."""
+    sim = Sim(1, n=3, spares=2, chaos=0.0)
+    sim.start()
+    sim.run(1_000)
+    for sid, t in ((4, 2_000), (5, 3_000)):
+        sim.start_joiner(sid)
+        sim.run(t - 500)
+        assert sim.reconfigure(joining=_line(sid, False)) is not None
+        sim.run(t)
+    old = sim.serving_leader()
+    assert old is not None
+    assert sorted(sim.servers[old].peer.quorum.voters) == [1, 2, 3, 4, 5]
+    committed = len(sim.committed)
+    assert sim.reconfigure(leaving=str(old)) is not None
+    sim.run(6_000)
+    new = sim.serving_leader()
+    assert new is not None and new != old
+    peer = sim.servers[new].peer
+    assert old not in peer.quorum.voters and len(peer.quorum.voters) == 4
+    removed = sim.servers[old].peer
+    assert not removed.member and not removed.serving
+    assert len(sim.committed) > committed
+    assert sim.config_sequence and len(sim.config_sequence) == 3
+
+
+def test_an_observer_becomes_a_participant_and_back() -> None:
+    sim = Sim(2, n=3, observers=1, chaos=0.0)
+    sim.start()
+    sim.run(1_000)
+    assert sim.reconfigure(joining=_line(4, False)) is not None
+    sim.run(2_500)
+    p4 = sim.servers[4].peer
+    assert 4 in p4.quorum.voters and p4.role in (Role.FOLLOWING, Role.LEADING) and p4.serving
+    assert sim.reconfigure(joining=_line(4, True)) is not None
+    sim.run(4_000)
+    assert 4 in p4.quorum.observers and p4.role == Role.OBSERVING and p4.serving
+
+
+def test_a_reconfig_needs_a_synced_quorum_of_the_new_voters() -> None:
+    """Adding three servers that are not running would leave the new six without a synced
+    quorum (three of six): refused (NEWCONFIGNOQUORUM), and nothing changes."""
+    sim = Sim(3, n=3, spares=3, chaos=0.0)
+    sim.start()
+    sim.run(1_000)
+    assert sim.reconfigure(joining=",".join(_line(s, False) for s in (4, 5, 6))) is None
+    sim.run(2_000)
+    assert sim.config_sequence == []
