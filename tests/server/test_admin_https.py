@@ -52,14 +52,14 @@ def pki(tmp_path_factory: Any) -> Path:
     return d
 
 
-def _start(base: Path, pki: Path, *flags: str) -> tuple[ZkServerProcess, int]:
+def _server(base: Path, pki: Path, *flags: str) -> tuple[ZkServerProcess, int]:
+    """A zkserver with the admin port on HTTPS settings, not started yet (`with` starts it)."""
     port = free_port()
     server = ZkServerProcess(base, free_port(), extra=[
         "admin.enableServer=true", "admin.serverAddress=127.0.0.1", f"admin.serverPort={port}",
         f"ssl.quorum.keyStore.location={pki / 'server-bundle.pem'}",
         f"ssl.quorum.trustStore.location={pki / 'ca.pem'}",
         "admin.rateLimiterIntervalInMS=10", *flags])
-    server.start()
     return server, port
 
 
@@ -107,7 +107,7 @@ def _snapshot(port: int, ctx: ssl.SSLContext | None, auth: str) -> tuple[int, by
 
 @pytest.fixture(scope="module")
 def forced(pki: Path, tmp_path_factory: Any) -> Iterator[int]:
-    server, port = _start(tmp_path_factory.mktemp("forced"), pki, "admin.forceHttps=true")
+    server, port = _server(tmp_path_factory.mktemp("forced"), pki, "admin.forceHttps=true")
     with server:
         _serving(port, _ctx(pki))
         yield port
@@ -142,7 +142,7 @@ def test_untrusted_server_certificate_is_refused(pki: Path, forced: int) -> None
 
 @pytest.fixture(scope="module")
 def unified(pki: Path, tmp_path_factory: Any) -> Iterator[tuple[ZkServerProcess, int]]:
-    server, port = _start(tmp_path_factory.mktemp("unified"), pki,
+    server, port = _server(tmp_path_factory.mktemp("unified"), pki,
                           "admin.portUnification=true", "admin.needClientAuth=true")
     with server:
         _serving(port, _ctx(pki, "client"))

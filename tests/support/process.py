@@ -58,7 +58,10 @@ class ZkServerProcess:
         self.config_path.write_text("\n".join(lines) + "\n")
 
     def start_process(self) -> None:
-        """Launch the process without waiting for it to serve."""
+        """Launch the process without waiting for it to serve. Refused while it still runs:
+        a second launch would orphan the first process and keep its port and CPU."""
+        if self.proc is not None and self.proc.poll() is None:
+            raise RuntimeError(f"zkserver on port {self.port} is already running")
         self.base.mkdir(parents=True, exist_ok=True)
         if not self.config_path.exists():
             self.write_config()
