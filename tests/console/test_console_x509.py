@@ -8,7 +8,6 @@ from __future__ import annotations
 import http.client
 import re
 import ssl
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,7 @@ from urllib.parse import urlencode
 import pytest
 from consolekit import CONSOLE_KEYS, screenshot, tree
 from kazoo.security import ACL, Id, make_digest_acl
+from support import pki
 from support.kz import kazoo_client, stop_kazoo
 from support.process import ZkServerProcess
 from support.realzk import free_port
@@ -25,28 +25,13 @@ from support.waiting import wait_for
 CLIENT_DN = "CN=console-user,O=Example"
 
 
-def _run(*cmd: str) -> None:
-    subprocess.run(cmd, check=True, capture_output=True)
-
-
-def _signed(d: Path, name: str, subject: str, san: str) -> None:
-    _run("openssl", "req", "-newkey", "rsa:2048", "-nodes", "-keyout", str(d / f"{name}.key"),
-         "-out", str(d / f"{name}.csr"), "-subj", subject)
-    (d / f"{name}.ext").write_text(f"subjectAltName={san}\n")
-    _run("openssl", "x509", "-req", "-in", str(d / f"{name}.csr"), "-CA", str(d / "ca.pem"),
-         "-CAkey", str(d / "ca.key"), "-CAcreateserial", "-days", "2",
-         "-out", str(d / f"{name}.pem"), "-extfile", str(d / f"{name}.ext"))
-
-
 @pytest.fixture(scope="module")
 def secure_console(tmp_path_factory: Any) -> Iterator[tuple[ZkServerProcess, int, Path]]:
     d = tmp_path_factory.mktemp("consolepki")
-    _run("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-         "-keyout", str(d / "ca.key"), "-out", str(d / "ca.pem"), "-subj", "/CN=Console CA")
-    _signed(d, "server", "/CN=localhost", "IP:127.0.0.1,DNS:localhost")
-    _signed(d, "user", "/O=Example/CN=console-user", "DNS:user")
-    (d / "server-bundle.pem").write_text((d / "server.key").read_text()
-                                         + (d / "server.pem").read_text())
+    pki.make_ca(d, cn="Console CA")
+    pki.certificate(d, "server", "/CN=localhost", "IP:127.0.0.1,DNS:localhost")
+    pki.certificate(d, "user", "/O=Example/CN=console-user", "DNS:user")
+    pki.bundle_of(d, "server")
     port = free_port()
     server = ZkServerProcess(tmp_path_factory.mktemp("x509console"), free_port(), extra=[
         *CONSOLE_KEYS, f"admin.serverPort={port}", "admin.portUnification=true",

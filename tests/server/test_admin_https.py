@@ -9,13 +9,13 @@ import http.client
 import json
 import socket
 import ssl
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from kazoo.security import ACL, OPEN_ACL_UNSAFE, Id, make_digest_acl
+from support import pki as pki_tools
 from support import realzk
 from support.kz import kazoo_client, stop_kazoo
 from support.process import ZkServerProcess, side_by_side
@@ -25,30 +25,14 @@ from support.waiting import wait_for
 CLIENT_DN = "CN=admin-client,O=Example"
 
 
-def _run(*cmd: str) -> None:
-    subprocess.run(cmd, check=True, capture_output=True)
-
-
-def _signed(d: Path, name: str, subject: str, san: str) -> None:
-    _run("openssl", "req", "-newkey", "rsa:2048", "-nodes", "-keyout", str(d / f"{name}.key"),
-         "-out", str(d / f"{name}.csr"), "-subj", subject)
-    (d / f"{name}.ext").write_text(f"subjectAltName={san}\n")
-    _run("openssl", "x509", "-req", "-in", str(d / f"{name}.csr"), "-CA", str(d / "ca.pem"),
-         "-CAkey", str(d / "ca.key"), "-CAcreateserial", "-days", "2",
-         "-out", str(d / f"{name}.pem"), "-extfile", str(d / f"{name}.ext"))
-
-
 @pytest.fixture(scope="module")
 def pki(tmp_path_factory: Any) -> Path:
     d = tmp_path_factory.mktemp("adminpki")
-    _run("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-         "-keyout", str(d / "ca.key"), "-out", str(d / "ca.pem"), "-subj", "/CN=Admin CA")
-    _signed(d, "server", "/CN=localhost", "IP:127.0.0.1,DNS:localhost")
-    _signed(d, "client", "/O=Example/CN=admin-client", "DNS:client")
-    _run("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-         "-keyout", str(d / "rogue.key"), "-out", str(d / "rogue.pem"), "-subj", "/CN=rogue")
-    (d / "server-bundle.pem").write_text((d / "server.key").read_text()
-                                         + (d / "server.pem").read_text())
+    pki_tools.make_ca(d, cn="Admin CA")
+    pki_tools.certificate(d, "server", "/CN=localhost", "IP:127.0.0.1,DNS:localhost")
+    pki_tools.certificate(d, "client", "/O=Example/CN=admin-client", "DNS:client")
+    pki_tools.make_ca(d, "rogue", "rogue")
+    pki_tools.bundle_of(d, "server")
     return d
 
 

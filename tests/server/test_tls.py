@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import socket
 import ssl
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,6 +23,7 @@ from kazoo.client import KazooClient
 from kazoo.exceptions import InvalidACLError, NoAuthError
 from kazoo.retry import KazooRetry
 from kazoo.security import ACL, Id
+from support import pki as pki_tools
 from support.kz import kazoo_client, stop_kazoo
 from support.process import ZkServerEnsemble, ZkServerProcess, free_port_base
 from support.realzk import four_letter, free_port
@@ -37,46 +37,31 @@ CLIENT_SUBJECT = "/C=US/ST=Some, State/O=Example/CN=client #1 /emailAddress=a@b.
 CLIENT_DN = r"1.2.840.113549.1.9.1=#16056140622e63,CN=client \#1\ ,O=Example,ST=Some\, State,C=US"
 
 
-def _run(*cmd: str) -> None:
-    subprocess.run(cmd, check=True, capture_output=True)
-
-
-def _signed(d: Path, name: str, subject: str, san: str) -> None:
-    _run("openssl", "req", "-newkey", "rsa:2048", "-nodes", "-keyout", str(d / f"{name}.key"),
-         "-out", str(d / f"{name}.csr"), "-subj", subject)
-    (d / f"{name}.ext").write_text(f"subjectAltName={san}\n")
-    _run("openssl", "x509", "-req", "-in", str(d / f"{name}.csr"), "-CA", str(d / "ca.pem"),
-         "-CAkey", str(d / "ca.key"), "-CAcreateserial", "-days", "2",
-         "-out", str(d / f"{name}.pem"), "-extfile", str(d / f"{name}.ext"))
-
-
 @pytest.fixture(scope="module")
 def pki(tmp_path_factory: Any) -> Path:
     d = tmp_path_factory.mktemp("pki")
-    _run("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-         "-keyout", str(d / "ca.key"), "-out", str(d / "ca.pem"), "-subj", "/CN=Test CA")
-    _signed(d, "server", "/CN=localhost", "IP:127.0.0.1,DNS:localhost")
-    _signed(d, "client", CLIENT_SUBJECT, "DNS:client")
-    _signed(d, "other", "/CN=other", "DNS:other")
-    _run("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-         "-keyout", str(d / "rogue.key"), "-out", str(d / "rogue.pem"), "-subj", "/CN=rogue")
-    (d / "server-bundle.pem").write_text((d / "server.key").read_text()
-                                         + (d / "server.pem").read_text())
-    _run("openssl", "pkcs8", "-topk8", "-in", str(d / "server.key"), "-out",
-         str(d / "server-enc.key"), "-passout", f"pass:{PASSWORD}")
+    pki_tools.make_ca(d, cn="Test CA")
+    pki_tools.certificate(d, "server", "/CN=localhost", "IP:127.0.0.1,DNS:localhost")
+    pki_tools.certificate(d, "client", CLIENT_SUBJECT, "DNS:client")
+    pki_tools.certificate(d, "other", "/CN=other", "DNS:other")
+    pki_tools.make_ca(d, "rogue", "rogue")
+    pki_tools.bundle_of(d, "server")
+    run = pki_tools.run
+    run("openssl", "pkcs8", "-topk8", "-in", str(d / "server.key"), "-out",
+        str(d / "server-enc.key"), "-passout", f"pass:{PASSWORD}")
     (d / "server-enc.pem").write_text((d / "server-enc.key").read_text()
                                       + (d / "server.pem").read_text())
-    _run("openssl", "pkcs12", "-export", "-inkey", str(d / "server.key"), "-in",
-         str(d / "server.pem"), "-certfile", str(d / "ca.pem"), "-name", "server",
-         "-out", str(d / "server.p12"), "-passout", f"pass:{PASSWORD}")
-    _run("keytool", "-importkeystore", "-srckeystore", str(d / "server.p12"),
-         "-srcstoretype", "PKCS12", "-srcstorepass", PASSWORD, "-destkeystore",
-         str(d / "server.jks"), "-deststoretype", "JKS", "-deststorepass", PASSWORD,
-         "-noprompt")
+    run("openssl", "pkcs12", "-export", "-inkey", str(d / "server.key"), "-in",
+        str(d / "server.pem"), "-certfile", str(d / "ca.pem"), "-name", "server",
+        "-out", str(d / "server.p12"), "-passout", f"pass:{PASSWORD}")
+    run("keytool", "-importkeystore", "-srckeystore", str(d / "server.p12"),
+        "-srcstoretype", "PKCS12", "-srcstorepass", PASSWORD, "-destkeystore",
+        str(d / "server.jks"), "-deststoretype", "JKS", "-deststorepass", PASSWORD,
+        "-noprompt")
     for kind in ("JKS", "PKCS12"):
-        _run("keytool", "-importcert", "-noprompt", "-alias", "ca", "-file", str(d / "ca.pem"),
-             "-keystore", str(d / f"trust.{kind.lower()}"), "-storetype", kind,
-             "-storepass", PASSWORD)
+        run("keytool", "-importcert", "-noprompt", "-alias", "ca", "-file", str(d / "ca.pem"),
+            "-keystore", str(d / f"trust.{kind.lower()}"), "-storetype", kind,
+            "-storepass", PASSWORD)
     (d / "trust.p12").write_bytes((d / "trust.pkcs12").read_bytes())
     return d
 
