@@ -26,8 +26,8 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import AsyncIterator
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from typing import TYPE_CHECKING, Any
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
 
 import anyio
 import attrs
@@ -46,6 +46,7 @@ from zkserver.recipes._common import (
     retrying,
     sequence,
 )
+from zkserver.recipes._lifetime import Lifetime
 
 if TYPE_CHECKING:
     from zkserver.client import Client, Watch
@@ -64,7 +65,7 @@ class Participant:
     is_leader: bool
 
 
-class LeaderLatch:
+class LeaderLatch(Lifetime):
     def __init__(self, zk: Client, path: str, participant_id: str = "") -> None:
         self.zk = zk
         self.path = path.rstrip("/")
@@ -74,7 +75,6 @@ class LeaderLatch:
         self._changed = anyio.Event()
         self._kick = anyio.Event()
         self.error: BaseException | None = None
-        self._cm: AbstractAsyncContextManager[LeaderLatch] | None = None
 
     # -- the flag -------------------------------------------------------------------------------
 
@@ -124,14 +124,6 @@ class LeaderLatch:
             raise LatchLostError(f"leadership of {self.path} was lost")
 
     # -- life cycle -----------------------------------------------------------------------------
-
-    async def __aenter__(self) -> LeaderLatch:
-        self._cm = self._lifetime()
-        return await self._cm.__aenter__()
-
-    async def __aexit__(self, *exc: Any) -> bool | None:
-        assert self._cm is not None
-        return await self._cm.__aexit__(*exc)
 
     @asynccontextmanager
     async def _lifetime(self) -> AsyncIterator[LeaderLatch]:

@@ -17,14 +17,15 @@ reconnection the node is read again, since events missed meanwhile are not repla
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from typing import TYPE_CHECKING, Any
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
 
 import anyio
 
 from zkserver.client import EventType, KeeperState
 from zkserver.client import errors as E
 from zkserver.recipes._common import background, retrying
+from zkserver.recipes._lifetime import Lifetime
 from zkserver.recipes.session import Session, each_client
 from zkserver.recipes.tree_cache import ChildData
 
@@ -32,7 +33,7 @@ if TYPE_CHECKING:
     from zkserver.client import Client
 
 
-class NodeCache:
+class NodeCache(Lifetime):
     def __init__(self, zk: Client | Session, path: str) -> None:
         self.zk = zk
         self.path = path
@@ -42,7 +43,6 @@ class NodeCache:
         self.version = 0
         """Bumped each time the copy changes."""
         self._changed = anyio.Event()
-        self._cm: AbstractAsyncContextManager[NodeCache] | None = None
 
     @property
     def data(self) -> bytes | None:
@@ -81,14 +81,6 @@ class NodeCache:
         self.version += 1
         self._changed.set()
         self._changed = anyio.Event()
-
-    async def __aenter__(self) -> NodeCache:
-        self._cm = self._lifetime()
-        return await self._cm.__aenter__()
-
-    async def __aexit__(self, *exc: Any) -> bool | None:
-        assert self._cm is not None
-        return await self._cm.__aexit__(*exc)
 
     @asynccontextmanager
     async def _lifetime(self) -> AsyncIterator[NodeCache]:

@@ -45,7 +45,7 @@ import re
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextlib import asynccontextmanager
 from typing import Any
 
 import anyio
@@ -65,6 +65,7 @@ from zkserver.recipes._common import (
     retrying,
     wait_watch,
 )
+from zkserver.recipes._lifetime import Lifetime
 from zkserver.recipes.session import Session, each_client
 from zkserver.recipes.tree_cache import TreeCache
 
@@ -151,7 +152,7 @@ class ServiceInstance:
         return re.sub(r"\{([^}]*)\}", lambda m: str(values.get(m.group(1), "")), spec)
 
 
-class ServiceDiscovery:
+class ServiceDiscovery(Lifetime):
     """Register this process's instances and query everyone's, under `base_path`."""
 
     def __init__(self, zk: Client | Session, base_path: str = "/services") -> None:
@@ -160,7 +161,6 @@ class ServiceDiscovery:
         self._services: dict[str, ServiceInstance] = {}
         self._keepers: dict[str, anyio.CancelScope] = {}
         self._tasks: anyio.abc.TaskGroup | None = None
-        self._cm: AbstractAsyncContextManager[ServiceDiscovery] | None = None
 
     def path_for(self, name: str, instance_id: str | None = None) -> str:
         path = join(self.base_path, name)
@@ -172,14 +172,6 @@ class ServiceDiscovery:
         return self.zk
 
     # -- life cycle -----------------------------------------------------------------------------
-
-    async def __aenter__(self) -> ServiceDiscovery:
-        self._cm = self._lifetime()
-        return await self._cm.__aenter__()
-
-    async def __aexit__(self, *exc: Any) -> bool | None:
-        assert self._cm is not None
-        return await self._cm.__aexit__(*exc)
 
     @asynccontextmanager
     async def _lifetime(self) -> AsyncIterator[ServiceDiscovery]:

@@ -17,7 +17,7 @@ for each and starts over on the next. Every recipe that takes a `Session` also t
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextlib import asynccontextmanager
 from typing import Any
 
 import anyio
@@ -27,9 +27,10 @@ from zkserver import client
 from zkserver.client import Client, State
 from zkserver.client import errors as E
 from zkserver.recipes._common import background
+from zkserver.recipes._lifetime import Lifetime
 
 
-class Session:
+class Session(Lifetime):
     def __init__(self, hosts: str, **options: Any) -> None:
         self.hosts = hosts
         self.options = options
@@ -39,7 +40,6 @@ class Session:
         self._changed = anyio.Event()
         self._closed = False
         self.error: BaseException | None = None
-        self._cm: AbstractAsyncContextManager[Session] | None = None
 
     @property
     def client(self) -> Client:
@@ -74,14 +74,6 @@ class Session:
             self.generation += 1
         self._changed.set()
         self._changed = anyio.Event()
-
-    async def __aenter__(self) -> Session:
-        self._cm = self._lifetime()
-        return await self._cm.__aenter__()
-
-    async def __aexit__(self, *exc: Any) -> bool | None:
-        assert self._cm is not None
-        return await self._cm.__aexit__(*exc)
 
     @asynccontextmanager
     async def _lifetime(self) -> AsyncIterator[Session]:

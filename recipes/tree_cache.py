@@ -27,8 +27,8 @@ from __future__ import annotations
 import enum
 import math
 from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from typing import TYPE_CHECKING, Any
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
 
 import anyio
 import attrs
@@ -37,6 +37,7 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 from zkserver.client import EventType, KeeperState
 from zkserver.client import errors as E
 from zkserver.recipes._common import background, retrying
+from zkserver.recipes._lifetime import Lifetime
 from zkserver.recipes.session import Session, each_client
 
 if TYPE_CHECKING:
@@ -70,7 +71,7 @@ def _parent(path: str) -> str:
     return "/" if i <= 0 else path[:i]
 
 
-class TreeCache:
+class TreeCache(Lifetime):
     def __init__(self, zk: Client | Session, path: str, *, max_depth: int | None = None
                  ) -> None:
         self.zk = zk
@@ -84,7 +85,6 @@ class TreeCache:
         self.error: BaseException | None = None
         self._listeners: set[MemoryObjectSendStream[TreeEvent]] = set()
         self._changed = anyio.Event()
-        self._cm: AbstractAsyncContextManager[TreeCache] | None = None
 
     # -- reading the copy -----------------------------------------------------------------------
 
@@ -131,14 +131,6 @@ class TreeCache:
         self._changed = anyio.Event()
 
     # -- life cycle -----------------------------------------------------------------------------
-
-    async def __aenter__(self) -> TreeCache:
-        self._cm = self._lifetime()
-        return await self._cm.__aenter__()
-
-    async def __aexit__(self, *exc: Any) -> bool | None:
-        assert self._cm is not None
-        return await self._cm.__aexit__(*exc)
 
     @asynccontextmanager
     async def _lifetime(self) -> AsyncIterator[TreeCache]:
