@@ -9,6 +9,7 @@
 # after a complete copy is kept.
 #   bash tests/support/fetch_kafka.sh [VERSION]        (default 3.9.2)
 set -euo pipefail
+. "$(dirname "$0")/maven_lib.sh"
 version="${1:-3.9.2}"
 cache="${ZKSERVER_TEST_CACHE:-$HOME/.cache/zkserver-tests}"
 dest="$cache/kafka-$version"
@@ -16,16 +17,8 @@ if [ -f "$dest/lib/kafka_2.13-$version.jar" ] && [ -f "$dest/lib/kafka-tools-$ve
    && [ -f "$dest/complete" ]; then
   exit 0
 fi
-mkdir -p "$dest"
 rm -rf "$dest/lib" "$dest/complete"
-cat > "$dest/pom.xml" <<POM
-<?xml version="1.0" encoding="UTF-8"?>
-<project xmlns="http://maven.apache.org/POM/4.0.0">
-  <modelVersion>4.0.0</modelVersion>
-  <groupId>zkserver.tests</groupId>
-  <artifactId>kafka-on-zookeeper</artifactId>
-  <version>1</version>
-  <packaging>pom</packaging>
+maven_lib "$dest" kafka-on-zookeeper <<POM
   <dependencies>
     <dependency>
       <!-- the broker, its ZooKeeper client, kafka-clients, ConfigCommand and AclCommand -->
@@ -47,12 +40,6 @@ cat > "$dest/pom.xml" <<POM
       <version>1.7.36</version>
     </dependency>
   </dependencies>
-</project>
 POM
-mvn -q -B -f "$dest/pom.xml" dependency:copy-dependencies \
-  -DincludeScope=runtime -DoutputDirectory="$dest/lib" >"$dest/mvn.log" 2>&1 || {
-  cat "$dest/mvn.log" >&2
-  exit 1
-}
 test -f "$dest/lib/kafka_2.13-$version.jar"
 touch "$dest/complete"

@@ -5,6 +5,7 @@
 # that already holds the zookeeper jar (and the marker written after a complete copy) is kept.
 #   bash tests/support/fetch_zookeeper.sh [VERSION]        (default 3.9.5)
 set -euo pipefail
+. "$(dirname "$0")/maven_lib.sh"
 version="${1:-3.9.5}"
 logback=1.5.35
 metrics=4.1.12.1
@@ -19,16 +20,8 @@ if [ -f "$dest/lib/zookeeper-$version.jar" ] && [ -f "$dest/complete" ] \
    && [ -f "$dest/lib/jetty-server-$jetty.jar" ]; then
   exit 0
 fi
-mkdir -p "$dest"
 rm -rf "$dest/lib" "$dest/complete"
-cat > "$dest/pom.xml" <<POM
-<?xml version="1.0" encoding="UTF-8"?>
-<project xmlns="http://maven.apache.org/POM/4.0.0">
-  <modelVersion>4.0.0</modelVersion>
-  <groupId>zkserver.tests</groupId>
-  <artifactId>zookeeper-oracle</artifactId>
-  <version>1</version>
-  <packaging>pom</packaging>
+maven_lib "$dest" zookeeper-oracle <<POM
   <dependencies>
     <dependency>
       <groupId>org.apache.zookeeper</groupId>
@@ -80,12 +73,6 @@ cat > "$dest/pom.xml" <<POM
       <version>1.5.0</version>
     </dependency>
   </dependencies>
-</project>
 POM
-mvn -q -B -f "$dest/pom.xml" dependency:copy-dependencies \
-  -DincludeScope=runtime -DoutputDirectory="$dest/lib" >"$dest/mvn.log" 2>&1 || {
-  cat "$dest/mvn.log" >&2
-  exit 1
-}
 test -f "$dest/lib/zookeeper-$version.jar"
 touch "$dest/complete"
