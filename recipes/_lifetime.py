@@ -1,8 +1,9 @@
 """`async with recipe:` for recipes whose life is one `_lifetime()` context manager.
 
-Five recipes (caches, sessions, latches, discovery) run helper tasks for as long as they are
-entered. Each writes its lifetime once, as an `@asynccontextmanager` method, and gets
-`__aenter__`/`__aexit__` from here instead of repeating the hand-off to the manager it opened.
+Caches, sessions, latches and discovery run helper tasks for as long as they are entered; locks,
+semaphores and multi-locks are held for as long. Each writes that lifetime once, as an
+`@asynccontextmanager` method, and gets `__aenter__`/`__aexit__` from here instead of repeating
+the hand-off to the manager it opened.
 """
 
 from __future__ import annotations

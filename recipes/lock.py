@@ -36,8 +36,8 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import AsyncIterator, Sequence
-from contextlib import AsyncExitStack, asynccontextmanager
-from typing import TYPE_CHECKING, Any
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
 
 import anyio
 import attrs
@@ -58,6 +58,7 @@ from zkserver.recipes._common import (
     sequence,
     wait_watch,
 )
+from zkserver.recipes._lifetime import Lifetime
 
 if TYPE_CHECKING:
     from zkserver.client import Client, Stat
@@ -99,7 +100,7 @@ class Held:
                 and stat.ephemeralOwner == zk.session_id)
 
 
-class Lock:
+class Lock(Lifetime):
     """A kazoo-compatible exclusive lock on `path`.
 
     `async with lock.hold() as held:` or `async with lock:` (both cancel the body when the
@@ -123,7 +124,6 @@ class Lock:
         self.stat: Stat | None = None
         self.is_acquired = False
         self._busy = False
-        self._stack: AsyncExitStack | None = None
         self._prefix = uuid.uuid4().hex + self.NODE_NAME
 
     @property
@@ -212,18 +212,12 @@ class Lock:
         if node is not None:
             await guaranteed_delete(self.zk, node)
 
-    async def __aenter__(self) -> Lock:
+    @asynccontextmanager
+    async def _lifetime(self) -> AsyncIterator[Lock]:
         """`async with lock:` is `async with lock.hold():` (the body is cancelled, and
         `LockLostError` raised, when the lock may be lost), yielding the lock itself."""
-        stack = AsyncExitStack()
-        await stack.enter_async_context(self.hold())
-        self._stack = stack
-        return self
-
-    async def __aexit__(self, *exc: Any) -> bool | None:
-        stack, self._stack = self._stack, None
-        assert stack is not None
-        return await stack.__aexit__(*exc)
+        async with self.hold():
+            yield self
 
     @asynccontextmanager
     async def hold(self, *, timeout: float | None = None, suspended_is_lost: bool = True,

@@ -11,29 +11,28 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import anyio
 
+from zkserver.recipes._lifetime import Lifetime
 from zkserver.recipes.lock import Held, Lock, LockTimeout
 
 if TYPE_CHECKING:
     from zkserver.client import Client
 
 
-class MultiLock:
+class MultiLock(Lifetime):
     """`MultiLock(zk, ["/locks/a", "/locks/b"])`, or `MultiLock.of(lock1, lock2, ...)`."""
 
     def __init__(self, zk: Client, paths: Sequence[str], identifier: str = "") -> None:
         self.locks = [Lock(zk, p, identifier) for p in sorted(set(paths))]
-        self._stack: AsyncExitStack | None = None
 
     @classmethod
     def of(cls, *locks: Lock) -> MultiLock:
         """A multi-lock over existing lock objects (any kind, e.g. write locks)."""
         self = cls.__new__(cls)
         self.locks = sorted(locks, key=lambda lk: lk.path)
-        self._stack = None
         return self
 
     @property
@@ -65,18 +64,12 @@ class MultiLock:
             if lk.is_acquired:
                 await lk.release()
 
-    async def __aenter__(self) -> MultiLock:
+    @asynccontextmanager
+    async def _lifetime(self) -> AsyncIterator[MultiLock]:
         """`async with multi:` is `async with multi.hold():` (the body is cancelled, and
         `LockLostError` raised, when any lock may be lost), yielding the multilock."""
-        stack = AsyncExitStack()
-        await stack.enter_async_context(self.hold())
-        self._stack = stack
-        return self
-
-    async def __aexit__(self, *exc: Any) -> bool | None:
-        stack, self._stack = self._stack, None
-        assert stack is not None
-        return await stack.__aexit__(*exc)
+        async with self.hold():
+            yield self
 
     @asynccontextmanager
     async def hold(self, *, timeout: float | None = None,

@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack, asynccontextmanager
-from typing import TYPE_CHECKING, Any
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
 
 import anyio
 import attrs
@@ -39,6 +39,7 @@ from zkserver.recipes._common import (
     retrying,
     wait_watch,
 )
+from zkserver.recipes._lifetime import Lifetime
 from zkserver.recipes.lock import Lock, LockTimeout
 
 if TYPE_CHECKING:
@@ -56,7 +57,7 @@ class Lease:
     """The czxid of the lease node."""
 
 
-class Semaphore:
+class Semaphore(Lifetime):
     """`async with Semaphore(zk, path, max_leases=3):` or `acquire()`/`release()`."""
 
     def __init__(self, zk: Client, path: str, identifier: str = "", *,
@@ -71,7 +72,6 @@ class Semaphore:
         self.node: str | None = None
         self.lease: Lease | None = None
         self.is_acquired = False
-        self._stack: AsyncExitStack | None = None
 
     async def _ensure(self) -> None:
         await ensure_path(self.zk, self.path)
@@ -132,18 +132,12 @@ class Semaphore:
         if node is not None:
             await guaranteed_delete(self.zk, node)
 
-    async def __aenter__(self) -> Semaphore:
+    @asynccontextmanager
+    async def _lifetime(self) -> AsyncIterator[Semaphore]:
         """`async with sem:` is `async with sem.hold():` (the body is cancelled, and
         `LeaseLostError` raised, when the lease may be lost), yielding the semaphore."""
-        stack = AsyncExitStack()
-        await stack.enter_async_context(self.hold())
-        self._stack = stack
-        return self
-
-    async def __aexit__(self, *exc: Any) -> bool | None:
-        stack, self._stack = self._stack, None
-        assert stack is not None
-        return await stack.__aexit__(*exc)
+        async with self.hold():
+            yield self
 
     @asynccontextmanager
     async def hold(self, *, timeout: float | None = None,
