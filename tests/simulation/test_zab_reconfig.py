@@ -127,11 +127,9 @@ def test_grow_then_remove_the_leader_without_faults() -> None:
     assert sim.config_sequence and len(sim.config_sequence) == 3
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "known bug, issue #11: since e446ef5 an observer that a committed reconfiguration makes a "
-    "voter acknowledges proposals as one but keeps the OBSERVING role instead of rejoining as "
-    "a follower; the 200 membership seeds stay clean"))
 def test_an_observer_becomes_a_participant_and_back() -> None:
+    """An observer made a voter follows (and acknowledges as one), and made an observer again
+    observes: each rejoins its leader in its new role as the reconfiguration commits."""
     sim = Sim(2, n=3, observers=1, chaos=0.0)
     sim.start()
     sim.run(1_000)
@@ -142,6 +140,28 @@ def test_an_observer_becomes_a_participant_and_back() -> None:
     assert sim.reconfigure(joining=_line(4, True)) is not None
     sim.run(4_000)
     assert 4 in p4.quorum.observers and p4.role == Role.OBSERVING and p4.serving
+
+
+def test_an_observer_promoted_while_cut_off_rejoins_as_a_follower() -> None:
+    """The observer is cut off while a reconfiguration makes it a voter and commits (three
+    of the four new voters suffice). Back, it elects and syncs as the observer its own
+    configuration says it is, and learns its new place from its leader's NEWLEADER, not from
+    a commit: it must still elect again and follow; and once demoted the same way, observe."""
+    sim = Sim(4, n=3, observers=1, chaos=0.0)
+    sim.start()
+    sim.run(1_000)
+    p4 = sim.servers[4].peer
+    for observer, t in ((False, 1_000), (True, 5_000)):
+        sim.partition({4})
+        sim.run(t + 300)
+        assert sim.reconfigure(joining=_line(4, observer)) is not None
+        sim.run(t + 1_500)
+        assert not p4.serving and (4 in p4.quorum.observers) != observer
+        sim.heal()
+        sim.run(t + 4_000)
+        assert (4 in p4.quorum.observers) == observer and p4.serving
+        assert p4.role == (Role.OBSERVING if observer else Role.FOLLOWING)
+    assert len(sim.config_sequence) == 2
 
 
 def test_a_reconfig_needs_a_synced_quorum_of_the_new_voters() -> None:

@@ -22,7 +22,8 @@ seed, so a failing seed replays exactly:
   back;
 * membership changes (`reconfigure`: a ReconfigTxn the leader proposes, checked as prep checks
   it): a serving server is a member of the configuration it holds in force, a leader a voter;
-  no server runs behind a reconfiguration it knows is committed; and the configuration
+  a serving learner's role is the one it holds (an observer observes, a voter follows); no
+  server runs behind a reconfiguration it knows is committed; and the configuration
   sequence is the committed history's, so every server goes through the same one;
 * no committed transaction is ever lost: every leader established later has it;
 * the states of serving servers agree: one's applied sequence is a prefix of the other's;
@@ -617,6 +618,11 @@ class Sim:
         if p.role == Role.LEADING and sid not in q.voters:
             raise InvariantViolation(f"seed {self.seed}: server {sid} leads without a vote in "
                                      f"configuration {p.config_version:#x}")
+        if p.role in (Role.FOLLOWING, Role.OBSERVING) \
+                and (p.role == Role.OBSERVING) != (sid in q.observers):
+            raise InvariantViolation(f"seed {self.seed}: server {sid} serves as {p.role.name} "
+                                     f"in configuration {p.config_version:#x}, which makes "
+                                     f"it {'an observer' if sid in q.observers else 'a voter'}")
         k = bisect.bisect_right(self.config_sequence, p.commit_zxid)
         if k and p.config_version < self.config_sequence[k - 1]:
             raise InvariantViolation(f"seed {self.seed}: server {sid} runs configuration "
