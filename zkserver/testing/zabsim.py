@@ -153,6 +153,7 @@ class Server:
         self.sm = SimStateMachine()
         self.mono_origin = sim.rng.randrange(1 << 40)  # monotonic clocks share no origin
         self.wall_offset = sim.rng.randrange(-5_000, 5_000)  # and wall clocks are a bit off
+        self.stalled = False  # a disk that takes writes but makes none durable (`stall`)
 
     def mono(self) -> int:
         """The monotonic clock: the only time the ZAB core is given."""
@@ -296,7 +297,7 @@ class Server:
         """Everything queued becomes durable, in order; the state machine follows the resets
         (a completed snapshot, a truncation), and the peer hears of each in stream order."""
         peer = self.peer
-        if not self.up or peer is None or not self.disk.pending:
+        if not self.up or peer is None or not self.disk.pending or self.stalled:
             return
         pending, self.disk.pending = self.disk.pending, []
         last = None
@@ -570,6 +571,15 @@ class Sim:
 
     def heal(self) -> None:
         self.cut.clear()
+
+    def stall(self, sid: int, stalled: bool = True) -> None:
+        """Hang server `sid`'s disk (an fsync that does not return) or let it go on: while
+        hung, the server logs nothing durably, so it acknowledges nothing, and a crash loses
+        all it took meanwhile."""
+        s = self.servers[sid]
+        s.stalled = stalled
+        if not stalled:
+            self.schedule(1, s._sync_disk)
 
     def jump_wall(self, sid: int, delta: int) -> None:
         """Step one server's wall clock by `delta` ms; its monotonic clock does not move."""
