@@ -645,6 +645,12 @@ class Peer:
             self._send(learner.sid, Diff(tuple(self.history.after(zxid))))
 
     def _leading_config_version(self) -> int:
+        """The membership version this leader serves with once established. Everything in
+        its log commits then, so a reconfiguration there is the one in force (its learners
+        serve with it too): versioning the configuration it holds now with the epoch would
+        put a version above it, which they would then go back from."""
+        if self.ahead:
+            return self.ahead[-1][0]
         if self.reconfig_enabled and self.config_version == 0:
             return self.new_epoch << 32
         return self.config_version
