@@ -190,8 +190,9 @@ def test_an_observer_becomes_a_participant_and_back(tmp_path: Path) -> None:
             data, _ = admin.reconfig(joining=f"{spec}:participant;127.0.0.1:{base + 4}",
                                      leaving=None, new_members=None)
             assert f"{spec}:participant;".encode() in data
-            wait_for(lambda: mode(base + 4) in ("follower", "leader"), 60,
-                     "server 4 voting")
+            # The leader stays a voter, so it keeps leading: server 4 rejoins it as a
+            # follower (not an observer that merely acknowledges, issue #11's bug).
+            wait_for(lambda: mode(base + 4) == "follower", 60, "server 4 following")
             admin.create("/after-promotion", b"x")
             data, _ = admin.reconfig(joining=f"{spec}:observer;127.0.0.1:{base + 4}",
                                      leaving=None, new_members=None)

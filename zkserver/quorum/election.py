@@ -48,6 +48,16 @@ class Election:
         self.quorum = quorum
         self.observer = self.sid not in quorum.voters
         self.config = config
+        if self.running and self.proposal is not None and self.proposal != NULL_VOTE \
+                and quorum.weight(self.proposal.leader) == 0:
+            # The server we back may not lead by this count (a reconfiguration heard of
+            # removes it): back ourselves again, and say so at the next tick. Holding on to
+            # it, we would never adopt a vote below it, and those counting as we now do would
+            # never adopt it: the election could split for ever.
+            self.proposal = self._initial()
+            self.recv[self.sid] = self.proposal
+            self.decide_at = None
+            self.next_resend = 0
 
     def take_messages(self) -> list[tuple[int, Notification]]:
         out, self.outbox = self.outbox, []

@@ -89,7 +89,8 @@ def _proposed_config(txn: Txn) -> QuorumVerifier:
 class Learner:
     """What a leader knows of one follower or observer."""
 
-    __slots__ = ("sid", "observer", "stage", "last_heard", "accepted_epoch", "last_zxid")
+    __slots__ = ("sid", "observer", "stage", "last_heard", "accepted_epoch", "last_zxid",
+                 "voting")
 
     def __init__(self, sid: int, observer: bool, now: int) -> None:
         self.sid = sid
@@ -98,6 +99,7 @@ class Learner:
         self.last_heard = now
         self.accepted_epoch = -1
         self.last_zxid = 0
+        self.voting = False  # an observer a reconfiguration in flight makes a voter, told so
 
 
 class Peer:
@@ -299,8 +301,19 @@ class Peer:
             # dropped now could lose it); each of them elects again as it commits this.
             self._look(self.now, hang_up=False)
         elif self.role in (Role.FOLLOWING, Role.OBSERVING) and (
-                was != (self.member, self.is_observer) or self.leader not in self.quorum.voters):
+                was != (self.member, self.is_observer) or self._misplaced()
+                or self.leader not in self.quorum.voters):
             self._look(self.now)
+
+    def _misplaced(self) -> bool:
+        """Whether this learner follows in a role the configuration in force does not give
+        it: an observer it makes a voter, or a voter it makes an observer. The configuration
+        can change under a learner without a commit it sees: a learner that rejoins while a
+        reconfiguration commits chose its role by the old one, and takes the new one from its
+        leader's NEWLEADER. ZooKeeper's learner then elects again in its new role (its
+        syncWithLeader throws on such a change); so does this one."""
+        return self.member and self.role in (Role.FOLLOWING, Role.OBSERVING) \
+            and (self.role == Role.OBSERVING) != self.is_observer
 
     def _leaders_config(self, text: bytes) -> None:
         """The configuration in force at the leader we synced with (our history is now its):
@@ -632,6 +645,12 @@ class Peer:
             self._send(learner.sid, Diff(tuple(self.history.after(zxid))))
 
     def _leading_config_version(self) -> int:
+        """The membership version this leader serves with once established. Everything in
+        its log commits then, so a reconfiguration there is the one in force (its learners
+        serve with it too): versioning the configuration it holds now with the epoch would
+        put a version above it, which they would then go back from."""
+        if self.ahead:
+            return self.ahead[-1][0]
         if self.reconfig_enabled and self.config_version == 0:
             return self.new_epoch << 32
         return self.config_version
@@ -678,7 +697,16 @@ class Peer:
             msg = Proposal(taken[0]) if len(taken) == 1 else Proposals(tuple(taken))
             voters = self._deciding().voters
             for lrn in self.learners.values():
-                if lrn.stage in _SYNCED and (not lrn.observer or lrn.sid in voters):
+                if lrn.stage not in _SYNCED or (lrn.observer and lrn.sid not in voters):
+                    continue
+                if lrn.observer and not lrn.voting:
+                    # An observer a reconfiguration in flight makes a voter: from now on it
+                    # gets proposals and acknowledges them. INFORMs brought it to the last
+                    # commit only, so the proposals still outstanding come first (a gap would
+                    # make it drop us and synchronise again, in the middle of its promotion).
+                    lrn.voting = True
+                    self._send(lrn.sid, Proposals(tuple(self.history.after(self.commit_zxid))))
+                else:
                     self._send(lrn.sid, msg)
         if len(taken) < len(txns):
             self._look(self.now)
@@ -813,6 +841,9 @@ class Peer:
             self.commit_zxid = max(self.commit_zxid, msg.commit_zxid)
             self._apply_upto(self.commit_zxid)
             self._configs_committed(self.commit_zxid)
+            if self._misplaced():
+                self._look(now)  # our leader's configuration changed our place: rejoin in it
+                return
             if self.role == Role.LOOKING or not self.member:
                 return  # the configuration in force sends us elsewhere, or names us not
             assert self.newleader is not None

@@ -22,7 +22,8 @@ seed, so a failing seed replays exactly:
   back;
 * membership changes (`reconfigure`: a ReconfigTxn the leader proposes, checked as prep checks
   it): a serving server is a member of the configuration it holds in force, a leader a voter;
-  no server runs behind a reconfiguration it knows is committed; and the configuration
+  a serving learner's role is the one it holds (an observer observes, a voter follows); no
+  server runs behind a reconfiguration it knows is committed; and the configuration
   sequence is the committed history's, so every server goes through the same one;
 * no committed transaction is ever lost: every leader established later has it;
 * the states of serving servers agree: one's applied sequence is a prefix of the other's;
@@ -152,6 +153,7 @@ class Server:
         self.sm = SimStateMachine()
         self.mono_origin = sim.rng.randrange(1 << 40)  # monotonic clocks share no origin
         self.wall_offset = sim.rng.randrange(-5_000, 5_000)  # and wall clocks are a bit off
+        self.stalled = False  # a disk that takes writes but makes none durable (`stall`)
 
     def mono(self) -> int:
         """The monotonic clock: the only time the ZAB core is given."""
@@ -295,7 +297,7 @@ class Server:
         """Everything queued becomes durable, in order; the state machine follows the resets
         (a completed snapshot, a truncation), and the peer hears of each in stream order."""
         peer = self.peer
-        if not self.up or peer is None or not self.disk.pending:
+        if not self.up or peer is None or not self.disk.pending or self.stalled:
             return
         pending, self.disk.pending = self.disk.pending, []
         last = None
@@ -570,6 +572,15 @@ class Sim:
     def heal(self) -> None:
         self.cut.clear()
 
+    def stall(self, sid: int, stalled: bool = True) -> None:
+        """Hang server `sid`'s disk (an fsync that does not return) or let it go on: while
+        hung, the server logs nothing durably, so it acknowledges nothing, and a crash loses
+        all it took meanwhile."""
+        s = self.servers[sid]
+        s.stalled = stalled
+        if not stalled:
+            self.schedule(1, s._sync_disk)
+
     def jump_wall(self, sid: int, delta: int) -> None:
         """Step one server's wall clock by `delta` ms; its monotonic clock does not move."""
         self.servers[sid].wall_offset += delta
@@ -617,6 +628,11 @@ class Sim:
         if p.role == Role.LEADING and sid not in q.voters:
             raise InvariantViolation(f"seed {self.seed}: server {sid} leads without a vote in "
                                      f"configuration {p.config_version:#x}")
+        if p.role in (Role.FOLLOWING, Role.OBSERVING) \
+                and (p.role == Role.OBSERVING) != (sid in q.observers):
+            raise InvariantViolation(f"seed {self.seed}: server {sid} serves as {p.role.name} "
+                                     f"in configuration {p.config_version:#x}, which makes "
+                                     f"it {'an observer' if sid in q.observers else 'a voter'}")
         k = bisect.bisect_right(self.config_sequence, p.commit_zxid)
         if k and p.config_version < self.config_sequence[k - 1]:
             raise InvariantViolation(f"seed {self.seed}: server {sid} runs configuration "
