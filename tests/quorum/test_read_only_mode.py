@@ -2,13 +2,10 @@
 run side by side on a zkserver ensemble and on Apache ZooKeeper 3.9.5 (the same scenario, at
 the same time, in two threads) and compared.
 
-Both run kazoo's test configuration: readonlymode on (`-Dreadonlymode.enabled=true` for the
-JVM, the zoo.cfg key for zkserver), tickTime=2000, and localSessionsEnabled plus
-localSessionsUpgradingEnabled — ZooKeeper 3.9.5 answers a new session on a read-only server
-with a NOTREADONLY reply header instead of a ConnectResponse unless sessions may be local, which
-kazoo cannot even decode. zkserver accepts those keys and keeps every session global, but its
-read-only sessions are local and it treats the sessions of the ensemble as ZooKeeper treats
-local and upgraded ones (zkserver/engine/handshake.py).
+Both run kazoo's test configuration (tests/support/readonly_ensembles.py says why ZooKeeper
+needs local sessions for it). zkserver keeps every session global, but its read-only sessions are
+local, and it treats the sessions of the ensemble on a read-only member as ZooKeeper treats local
+and upgraded ones (zkserver/engine/handshake.py).
 
 The scenario: client A (read_only=True, all three hosts) and client B (read_only=True, holding
 an ephemeral, so global in ZooKeeper) are connected; two members are killed. Then:
@@ -30,9 +27,6 @@ printed (pytest -s) for the record.
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -45,82 +39,13 @@ from kazoo.exceptions import NotReadOnlyCallError
 from kazoo.handlers.threading import KazooTimeoutError
 from kazoo.protocol.states import KeeperState
 from support import realzk
-from support.process import ZkServerEnsemble, free_port_base
-from support.realzk import RealZooKeeper, four_letter
+from support.readonly_ensembles import GRACE_S, OursRO, Side, TheirsRO
+from support.realzk import four_letter
 from support.waiting import wait_for
 
-# kazoo's TestReadOnlyMode cluster (kazoo/testing/harness.py with ZOOKEEPER_LOCAL_SESSION_RO).
-KAZOO_CONFIG = ["localSessionsEnabled=true", "localSessionsUpgradingEnabled=true"]
-JVM_FLAGS = {"JAVA_TOOL_OPTIONS": "-Dreadonlymode.enabled=true"}
-TICK_MS = 2000
-GRACE_S = max(2000, TICK_MS) / 1000  # QuorumPeer's wait before it starts a read-only server
 HOLD_S = 15.0  # kazoo's test: "Wait for a ping"
 SURVIVOR, STOPPED = 1, (2, 3)
 RETRY = {"max_tries": -1, "delay": 0.1, "max_delay": 1}
-
-
-class Ours:
-    """A zkserver ensemble of three, members stopped and started by id."""
-
-    name = "zkserver"
-
-    def __init__(self, base: Path) -> None:
-        self.ens = ZkServerEnsemble(base, free_port_base(3), n=3, tick_time=TICK_MS,
-                                    extra=["readonlymode.enabled=true", *KAZOO_CONFIG])
-
-    def __enter__(self) -> Ours:
-        self.ens.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.ens.stop()
-
-    def port(self, i: int) -> int:
-        return self.ens.port + i
-
-    def kill(self, i: int) -> None:
-        self.ens.kill(i)
-
-    def restart(self, i: int) -> None:
-        self.ens.restart(i)
-
-
-class Theirs:
-    """Apache ZooKeeper's three, members stopped and started by id (the same JVM command line
-    as support/realzk.py's)."""
-
-    name = "zookeeper"
-
-    def __init__(self, base: Path) -> None:
-        self.zk = RealZooKeeper(base, free_port_base(3), n=3, extra=KAZOO_CONFIG,
-                                heap="256m", env=JVM_FLAGS)
-
-    def __enter__(self) -> Theirs:
-        self.zk.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.zk.stop()
-
-    def port(self, i: int) -> int:
-        return self.zk.client_ports[i - 1]
-
-    def kill(self, i: int) -> None:
-        proc = self.zk.procs[i - 1]
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
-
-    def restart(self, i: int) -> None:
-        d = self.zk.base / f"zk{i}"
-        with open(d / "out.log", "ab") as log:
-            self.zk.procs[i - 1] = subprocess.Popen(
-                ["java", f"-Xmx{self.zk.heap}", *realzk.log_args(d), "-cp", realzk.classpath(),
-                 "org.apache.zookeeper.server.quorum.QuorumPeerMain", str(d / "zoo.cfg")],
-                stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-                env={**os.environ, **JVM_FLAGS})
-
-
-Side = Ours | Theirs
 
 
 class Watched:
@@ -149,10 +74,6 @@ class Watched:
     def close(self) -> None:
         self.k.stop()
         self.k.close()
-
-
-def hosts(side: Side) -> str:
-    return ",".join(f"127.0.0.1:{side.port(i)}" for i in (1, 2, 3))
 
 
 def ask(side: Side, cmd: str) -> str:
@@ -185,8 +106,8 @@ def scenario(side: Side) -> dict[str, Any]:
     writer = KazooClient(f"127.0.0.1:{side.port(SURVIVOR)}", timeout=10)
     writer.start(timeout=60)  # on the survivor: its reply means the survivor applied it
     writer.create("/ro-data", b"before")
-    a = Watched(hosts(side), read_only=True)
-    b = Watched(hosts(side), read_only=True)
+    a = Watched(side.hosts(), read_only=True)
+    b = Watched(side.hosts(), read_only=True)
     try:
         a.k.start(timeout=60)
         b.k.start(timeout=60)
@@ -255,7 +176,7 @@ def scenario(side: Side) -> dict[str, Any]:
 def test_read_only_mode_as_zookeeper(tmp_path: Path) -> None:
     if not realzk.available():
         pytest.fail("Apache ZooKeeper is not installed; tests/run.sh fetches it")
-    with Ours(tmp_path / "ours") as ours, Theirs(tmp_path / "zk") as theirs:
+    with OursRO(tmp_path / "ours") as ours, TheirsRO(tmp_path / "zk") as theirs:
         with ThreadPoolExecutor(2) as pool:
             ours_f, theirs_f = pool.submit(scenario, ours), pool.submit(scenario, theirs)
             got, want = ours_f.result(), theirs_f.result()
