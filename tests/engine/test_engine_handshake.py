@@ -3,9 +3,9 @@ answered at once, and ZooKeeper's refusals are kept."""
 
 from __future__ import annotations
 
-from support.wire import GET_DATA, connect_request, request, ustr
+from support.wire import CREATE, GET_DATA, OPEN_ACL, buf, connect_request, i32, request, ustr
 
-from zkserver.engine import Client, Engine
+from zkserver.engine import Client, Engine, handshake
 from zkserver.proto import records as R
 
 NOW = 1_000
@@ -85,3 +85,47 @@ def test_a_read_only_server_takes_only_clients_that_accept_one() -> None:
     assert engine.handshake(client, connect_request(6000, read_only=True), NOW, WALL)
     assert _response(client).read_only is True  # a local session: answered at once
     assert engine.take_commits() == []
+
+
+def test_a_read_only_member_renews_no_session_of_the_ensemble() -> None:
+    """ZooKeeper's read-only server: a session it did not create is unknown to it (a local one
+    of another server: expired) or refused (a global one, such as one holding ephemerals)."""
+    engine = Engine()
+    plain, plain_resp = _new_session(engine)
+    holder, holder_resp = _new_session(engine)
+    body = ustr("/e") + buf(b"") + OPEN_ACL + i32(1)  # ephemeral
+    engine.handle(holder, request(1, CREATE, body)[4:], NOW, WALL)
+    engine.apply_committed(engine.take_commits(), NOW)
+    engine.serve_read_only()
+
+    again = _client(engine, 3)
+    assert engine.handshake(again, connect_request(6000, plain_resp.session_id,
+                                                   plain_resp.passwd, read_only=True), NOW, WALL)
+    expired = _response(again)
+    assert (expired.timeout, expired.session_id, expired.read_only) == (0, 0, True)
+    assert again.close_after_flush
+    held = _client(engine, 4)
+    assert not engine.handshake(held, connect_request(6000, holder_resp.session_id,
+                                                      holder_resp.passwd, read_only=True),
+                                NOW, WALL)
+    assert held.out == b""
+
+
+def test_read_only_sessions_are_local_and_end_with_the_mode() -> None:
+    engine = Engine()
+    engine.serve_read_only()
+    first = _client(engine)
+    assert engine.handshake(first, connect_request(6000, read_only=True), NOW, WALL)
+    resp = _response(first)
+    assert handshake.local_sessions(engine) == [resp.session_id]
+    resumed = _client(engine, 2)
+    assert engine.handshake(resumed, connect_request(6000, resp.session_id, resp.passwd,
+                                                     read_only=True), NOW, WALL)
+    assert _response(resumed).session_id == resp.session_id  # resumed while read-only
+
+    handshake.end_local_sessions(engine)
+    assert handshake.local_sessions(engine) == []
+    late = _client(engine, 3)
+    assert engine.handshake(late, connect_request(6000, resp.session_id, resp.passwd,
+                                                  read_only=True), NOW, WALL)
+    assert _response(late).timeout == 0  # unknown now: the client starts a new session

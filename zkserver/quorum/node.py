@@ -26,7 +26,7 @@ import attrs
 import trio
 
 from zkserver import txn as txnmod
-from zkserver.engine import Engine
+from zkserver.engine import Engine, handshake
 from zkserver.quorum import membership, replica
 from zkserver.quorum import messages as M
 from zkserver.quorum import quorum_tls as quorumtls
@@ -128,6 +128,7 @@ class Member:
         self.streams: dict[int, trio.CancelScope] = {}  # learner -> its SNAP being sent
         self.held: dict[int, list[Any]] = {}  # learner -> messages waiting behind its SNAP
         self.incoming: Any = None  # the .tmp file of a SNAP being received
+        self.read_only_wait: trio.CancelScope | None = None  # looking, not yet read-only
 
     @staticmethod
     def _quorum_tls(config: Any) -> QuorumTLS | None:
@@ -154,11 +155,10 @@ class Member:
 
     def metrics(self) -> dict[str, object]:
         peer = self.peer
+        if peer.role == Role.LOOKING:
+            return {}  # ZooKeeper's read-only server is no quorum server: no peer_state
         phase = "broadcast" if peer.serving else "synchronization"
-        state = PEER_STATES[peer.role]
-        out: dict[str, object] = {
-            "peer_state": state if peer.role == Role.LOOKING else f"{state} - {phase}",
-        }
+        out: dict[str, object] = {"peer_state": f"{PEER_STATES[peer.role]} - {phase}"}
         if peer.role == Role.LEADING:
             learners = list(peer.learners.values())
             out.update({
@@ -382,14 +382,13 @@ class Member:
         self.mode = ROLE_MODES[b.role]
         log.info("server %d: %s (leader %s, epoch %d)", self.peer.sid, self.mode, b.leader,
                  b.epoch)
+        self._read_only_after_grace(b.role == Role.LOOKING)
+        if engine.read_only:
+            handshake.end_local_sessions(engine)  # read-only sessions end with the mode
         engine.stop_serving()
-        if b.role == Role.LOOKING:
-            if self.config.readonly_mode_enabled:
-                engine.serve_read_only()  # reads for clients that accept it
-                self.mode = "read-only"
-        elif b.role == Role.LEADING:
+        if b.role == Role.LEADING:
             engine.lead(b.epoch, self.now(), self.peer.local_sync)
-        else:
+        elif b.role != Role.LOOKING:
             engine.follow(replica.Forward(self._to_leader),
                           lambda token: self._to_leader(M.SyncRequest(token)))
         leads = b.role == Role.LEADING and self.config.reconfig_enabled
@@ -401,6 +400,28 @@ class Member:
             if b.config_version > self.config_version:
                 self._new_config_version(b.config_version)
             membership.show(engine.tree, self.config_data, self.config_version, self.wall())
+
+    def _read_only_after_grace(self, looking: bool) -> None:
+        """readonlymode: a member that is still looking after a grace period of
+        max(2000 ms, tickTime) serves read-only clients, as ZooKeeper's QuorumPeer starts its
+        ReadOnlyZooKeeperServer; an election that ends sooner (a leader restarted, say) never
+        shows clients a read-only server. Any other role change cancels the wait."""
+        if self.read_only_wait is not None:
+            self.read_only_wait.cancel()
+            self.read_only_wait = None
+        if looking and self.config.readonly_mode_enabled:
+            assert self.nursery is not None
+            scope = self.read_only_wait = trio.CancelScope()
+            self.nursery.start_soon(self._serve_read_only, scope)
+
+    async def _serve_read_only(self, scope: trio.CancelScope) -> None:
+        with scope:
+            await trio.sleep(max(2000, self.config.tick_time) / 1000)
+            if self.peer.role == Role.LOOKING and self.read_only_wait is scope:
+                self.read_only_wait = None
+                self.engine.serve_read_only()  # reads for clients that accept one
+                self.mode = "read-only"
+                log.info("server %d: read-only", self.peer.sid)
 
     def _new_config_version(self, version: int) -> None:
         """The membership has a new version: show it, and keep it on disk as ZooKeeper does

@@ -40,7 +40,9 @@ def run(server: Server, cmd: str, rest: bytes = b"") -> str:
         return f"{cmd} is not executed because it is not in the whitelist.\n"
     if cmd == "ruok":
         return "imok"
-    if cmd == "isro":
+    if cmd == "isro":  # kazoo's and ZooKeeper's clients move to a server answering "rw"
+        if not server.is_serving():
+            return "null"
         return "ro" if stats.read_only(server) else "rw"
     if not server.is_serving():
         return "This ZooKeeper instance is not currently serving requests\n"
@@ -63,8 +65,15 @@ def _summary(server: Server) -> str:
             f"Node count: {s.node_count}\n")
 
 
+def _version(server: Server) -> str:
+    text = f"Zookeeper version: {VERSION_LINE}\n"
+    if stats.read_only(server):
+        text += "READ-ONLY mode; serving only read-only clients\n"
+    return text
+
+
 def _srvr(server: Server, rest: bytes) -> str:
-    return f"Zookeeper version: {VERSION_LINE}\n" + _summary(server)
+    return _version(server) + _summary(server)
 
 
 def _client_brief(c: stats.Connection) -> str:
@@ -73,9 +82,8 @@ def _client_brief(c: stats.Connection) -> str:
 
 
 def _stat(server: Server, rest: bytes) -> str:
-    lines = [f"Zookeeper version: {VERSION_LINE}", "Clients:"]
-    lines += [_client_brief(c) + ")" for c in stats.connections(server)]
-    return "\n".join(lines) + "\n\n" + _summary(server)
+    lines = ["Clients:"] + [_client_brief(c) + ")" for c in stats.connections(server)]
+    return _version(server) + "\n".join(lines) + "\n\n" + _summary(server)
 
 
 def _cons(server: Server, rest: bytes) -> str:

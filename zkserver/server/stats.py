@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from zkserver import __version__
+from zkserver.engine import handshake
 from zkserver.quorum.roles import LearnerStage
 
 if TYPE_CHECKING:
@@ -269,6 +270,7 @@ def mntr(server: Server) -> dict[str, object]:
     counts = engine.stats
     tree = engine.tree
     last, smallest, largest = response_sizes(server)
+    local = len(handshake.local_sessions(engine)) if engine.read_only else 0
     return {
         "version": VERSION_LINE,
         "server_state": server.mode,
@@ -284,8 +286,8 @@ def mntr(server: Server) -> dict[str, object]:
         "watch_count": tree.watches.data.count() + tree.watches.child.count(),
         "ephemerals_count": sum(len(p) for p in tree.ephemerals.values()),
         "approximate_data_size": tree.approximate_data_size(),
-        "global_sessions": session_count(server),
-        "local_sessions": 0,
+        "global_sessions": session_count(server) - local,
+        "local_sessions": local,
         "open_file_descriptor_count": _open_fds(),
         "max_file_descriptor_count": resource.getrlimit(resource.RLIMIT_NOFILE)[0],
         "connection_drop_probability": 0.0,
