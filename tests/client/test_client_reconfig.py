@@ -1,0 +1,163 @@
+"""The client's `get_config` and `reconfig` against a 3-server ensemble with reconfigEnabled and
+a super user, zkserver's and Apache ZooKeeper 3.9.5's, with the same assertions: the reply's
+data and Stat, the watch on the configuration, and each error ZooKeeper gives a bad reconfig.
+
+Every test leaves the membership as it found it (the three servers), so the module's ensembles
+serve all of them. The observers and participants added are never started: a reconfig only
+needs a quorum of the new voters connected to the leader, and an observer is not a voter.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from collections.abc import Iterator
+from typing import Any
+
+import anyio
+import pytest
+from support import realzk
+from support.process import ZkServerEnsemble, ZkServerProcess, free_port_base
+from support.realzk import RealZooKeeper, free_port
+
+from zkserver import client
+from zkserver.client import errors as E
+from zkserver.proto.codes import EventType
+
+pytestmark = pytest.mark.anyio
+
+SUPER = ("digest", "super:test")
+_DIGEST = base64.b64encode(hashlib.sha1(b"super:test").digest()).decode()
+EXTRA = ["reconfigEnabled=true", f"DigestAuthenticationProvider.superDigest=super:{_DIGEST}"]
+
+
+class Ensemble:
+    """Either kind of ensemble, as these tests need it: hosts and the port layout."""
+
+    def __init__(self, kind: str, base: int, hosts: str) -> None:
+        self.kind = kind
+        self.base = base
+        self.hosts = hosts
+
+    def spec(self, sid: int, role: str = "observer") -> str:
+        """A `server.N=` line for a server on this ensemble's port layout (not started)."""
+        b = self.base
+        return (f"server.{sid}=127.0.0.1:{b + 100 + sid}:{b + 200 + sid}:{role};"
+                f"127.0.0.1:{b + sid}")
+
+
+@pytest.fixture(scope="module", params=["zkserver", "zookeeper"])
+def ensemble(request: Any, tmp_path_factory: Any) -> Iterator[Ensemble]:
+    # Room for the ids the tests add (up to 60) on the same layout.
+    base = free_port_base(60)
+    d = tmp_path_factory.mktemp(request.param)
+    if request.param == "zkserver":
+        with ZkServerEnsemble(d, base, n=3, extra=EXTRA) as ens:
+            yield Ensemble("zkserver", base, ens.hosts)
+    else:
+        if not realzk.available():
+            pytest.fail("ZooKeeper 3.9.5's jars are missing: bash tests/support/fetch_zookeeper.sh")
+        with RealZooKeeper(d, base, n=3, extra=EXTRA, heap="256m") as zk:
+            yield Ensemble("zookeeper", base, zk.hosts)
+
+
+def version_of(data: bytes | None) -> int:
+    assert data is not None
+    last = data.decode().splitlines()[-1]
+    assert last.startswith("version="), data
+    return int(last.split("=", 1)[1], 16)
+
+
+async def test_get_config_and_reconfig_reply(ensemble: Ensemble) -> None:
+    async with client.connect(ensemble.hosts) as zk:
+        await zk.add_auth(*SUPER)
+        data, stat = await zk.get_config()
+        version = version_of(data)
+        assert data is not None
+        assert [ln.split("=")[0] for ln in data.decode().splitlines()] == [
+            "server.1", "server.2", "server.3", "version"]
+        assert stat.mzxid == version and stat.version == -1 and stat.dataLength == len(data)
+
+        data2, stat2, watch = await zk.get_config(watch=True)
+        assert (data2, stat2) == (data, stat)
+        joining = ensemble.spec(40)
+        new, new_stat = await zk.reconfig(joining=joining, from_config=version)
+        assert new is not None and joining.encode() in new
+        assert version_of(new) == new_stat.mzxid > version
+        assert new_stat.version == -1 and new_stat.dataLength == len(new)
+        with anyio.fail_after(10):
+            event = await watch
+        assert (event.type, event.path) == (EventType.NODE_DATA_CHANGED, "/zookeeper/config")
+        assert tuple(await zk.get_config()) == (new, new_stat)
+
+        # A chrooted client reads the same node, outside its chroot, as ZooKeeper's getConfig.
+        async with client.connect(ensemble.hosts + "/some/chroot") as chrooted:
+            assert (await chrooted.get_config()).data == new
+
+        back, back_stat = await zk.reconfig(leaving="40")
+        assert back is not None and b"server.40=" not in back
+        assert version_of(back) == back_stat.mzxid > new_stat.mzxid
+
+
+async def test_errors_as_zookeeper_gives_them(ensemble: Ensemble) -> None:
+    async with client.connect(ensemble.hosts) as plain, \
+            client.connect(ensemble.hosts) as zk:
+        await zk.add_auth(*SUPER)
+        with pytest.raises(E.NoAuthError):
+            await plain.reconfig(joining=ensemble.spec(41))
+        with pytest.raises(E.BadArgumentsError):
+            await zk.reconfig(joining="some thing")
+        with pytest.raises(E.BadArgumentsError):  # removing every voter
+            await zk.reconfig(leaving="1,2,3")
+        current = version_of((await zk.get_config()).data)
+        with pytest.raises(E.BadVersionError):
+            await zk.reconfig(joining=ensemble.spec(42), from_config=current - 1)
+        # Three voters that are not running join three that are: three of six is no quorum.
+        with pytest.raises(E.NewConfigNoQuorumError):
+            await zk.reconfig(joining=",".join(ensemble.spec(i, "participant")
+                                               for i in (43, 44, 45)))
+        # The same as a whole new membership.
+        members = [ensemble.spec(1, "participant"), ensemble.spec(46, "participant"),
+                   ensemble.spec(47, "participant")]
+        with pytest.raises(E.NewConfigNoQuorumError):
+            await zk.reconfig(new_members=",".join(members))
+        assert version_of((await zk.get_config()).data) == current
+
+
+async def test_one_reconfig_at_a_time(ensemble: Ensemble) -> None:
+    """Two changes sent together: the second is prepared while the first is in flight, so it is
+    refused with ReconfigInProgress, or (if the first committed first) it applies."""
+    async with client.connect(ensemble.hosts) as zk:
+        await zk.add_auth(*SUPER)
+        outcomes: dict[int, object] = {}
+
+        async def change(sid: int) -> None:
+            try:
+                outcomes[sid] = await zk.reconfig(joining=ensemble.spec(sid))
+            except E.ZooKeeperError as e:
+                outcomes[sid] = e
+
+        async with anyio.create_task_group() as tg:
+            for sid in (50, 51, 52):
+                tg.start_soon(change, sid)
+        kinds = {sid: type(o).__name__ for sid, o in outcomes.items()}
+        assert set(kinds.values()) <= {"NodeData", "ReconfigInProgressError"}, kinds
+        assert "NodeData" in kinds.values()
+        assert "ReconfigInProgressError" in kinds.values(), kinds
+        added = [str(sid) for sid, k in kinds.items() if k == "NodeData"]
+        await zk.reconfig(leaving=",".join(added))
+        assert b"server.5" not in ((await zk.get_config()).data or b"")
+
+
+async def test_reconfig_disabled(tmp_path: Any) -> None:
+    """A server without reconfigEnabled refuses, zkserver's as ZooKeeper's."""
+    if not realzk.available():
+        pytest.fail("ZooKeeper 3.9.5's jars are missing: bash tests/support/fetch_zookeeper.sh")
+    with ZkServerProcess(tmp_path / "ours", free_port()) as ours, \
+            RealZooKeeper(tmp_path / "zk", free_port(), heap="256m") as theirs:
+        for hosts in (ours.hosts, theirs.hosts):
+            async with client.connect(hosts) as zk:
+                with pytest.raises(E.ReconfigDisabledError):
+                    await zk.reconfig(leaving="1")
+                data, stat = await zk.get_config()
+                assert stat.mzxid == 0
