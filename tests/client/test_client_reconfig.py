@@ -68,6 +68,7 @@ def version_of(data: bytes | None) -> int:
     return int(last.split("=", 1)[1], 16)
 
 
+@pytest.mark.compat(client="zkserver.client", feature="dynamic reconfiguration")
 async def test_get_config_and_reconfig_reply(ensemble: Ensemble) -> None:
     async with client.connect(ensemble.hosts) as zk:
         await zk.add_auth(*SUPER)
@@ -99,6 +100,7 @@ async def test_get_config_and_reconfig_reply(ensemble: Ensemble) -> None:
         assert version_of(back) == back_stat.mzxid > new_stat.mzxid
 
 
+@pytest.mark.compat(client="zkserver.client", feature="dynamic reconfiguration")
 async def test_errors_as_zookeeper_gives_them(ensemble: Ensemble) -> None:
     async with client.connect(ensemble.hosts) as plain, \
             client.connect(ensemble.hosts) as zk:
@@ -124,6 +126,7 @@ async def test_errors_as_zookeeper_gives_them(ensemble: Ensemble) -> None:
         assert version_of((await zk.get_config()).data) == current
 
 
+@pytest.mark.compat(client="zkserver.client", feature="dynamic reconfiguration")
 async def test_one_reconfig_at_a_time(ensemble: Ensemble) -> None:
     """Two changes sent together: the second is prepared while the first is in flight, so it is
     refused with ReconfigInProgress, or (if the first committed first) it applies."""
@@ -149,6 +152,7 @@ async def test_one_reconfig_at_a_time(ensemble: Ensemble) -> None:
         assert b"server.5" not in ((await zk.get_config()).data or b"")
 
 
+@pytest.mark.compat(client="zkserver.client", feature="dynamic reconfiguration")
 async def test_reconfig_disabled(tmp_path: Any) -> None:
     """A server without reconfigEnabled refuses, zkserver's as ZooKeeper's."""
     if not realzk.available():

@@ -71,6 +71,7 @@ def events(text: str) -> list[str]:
             if line.startswith("WatchedEvent ") and "type:None" not in line]
 
 
+@pytest.mark.compat(client="zkCli.sh", feature="dynamic reconfiguration")
 def test_config_and_reconfig_print_what_zkcli_prints(ensemble: ZkServerEnsemble,
                                                       tmp_path: Path) -> None:
     base = ensemble.port
