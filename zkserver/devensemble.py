@@ -55,6 +55,9 @@ from pathlib import Path
 
 import trio
 
+from zkserver import client
+from zkserver.client import errors as client_errors
+
 SERVING_MODES = ("leader", "follower", "observer", "standalone")
 POLL_INTERVAL = 0.1
 STOP_TIMEOUT = 15.0
@@ -337,8 +340,6 @@ class Control:
                 pass  # the asking process went away; the change stands either way
 
     async def change(self, words: list[str], reply: Callable[[str], Awaitable[None]]) -> bool:
-        from zkserver.client import errors as client_errors
-
         try:
             if words[:1] == ["add"] and words[1:] in ([], ["participant"], ["observer"]):
                 return await self.add(words[1:] == ["observer"], reply)
@@ -356,9 +357,6 @@ class Control:
         that stay: a removed server drops its clients when the change commits, which may be
         before its reply is sent. A connection lost all the same leaves the outcome unknown,
         so the configuration is read again to find out."""
-        from zkserver import client
-        from zkserver.client import errors as client_errors
-
         hosts = ",".join(m.address for m in self.members
                          if m.proc and m.proc.poll() is None and str(m.sid) != leaving)
         async with client.connect(hosts, connect_timeout=30, request_timeout=60) as zk:
