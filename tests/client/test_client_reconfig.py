@@ -68,15 +68,35 @@ def version_of(data: bytes | None) -> int:
     return int(last.split("=", 1)[1], 16)
 
 
+def same_config(a: bytes | None, b: bytes | None) -> bool:
+    """The same configuration: ZooKeeper's members may list the servers in different orders
+    (a follower's node, the leader's reply), never different lines; `version=` comes last."""
+    assert a is not None and b is not None
+    la, lb = a.splitlines(), b.splitlines()
+    return sorted(la) == sorted(lb) and la[-1] == lb[-1]
+
+
+async def three_servers(zk: client.Client) -> None:
+    """Back to servers 1-3, whatever an earlier test that failed half-way left."""
+    data = (await zk.get_config()).data or b""
+    extra = [ln.split("=")[0].removeprefix("server.") for ln in data.decode().splitlines()
+             if ln.startswith("server.") and ln.split("=")[0] not in
+             ("server.1", "server.2", "server.3")]
+    if extra:
+        await zk.reconfig(leaving=",".join(extra))
+
+
 @pytest.mark.compat(client="zkserver.client", feature="dynamic reconfiguration")
 async def test_get_config_and_reconfig_reply(ensemble: Ensemble) -> None:
     async with client.connect(ensemble.hosts) as zk:
         await zk.add_auth(*SUPER)
+        await three_servers(zk)
         data, stat = await zk.get_config()
         version = version_of(data)
         assert data is not None
-        assert [ln.split("=")[0] for ln in data.decode().splitlines()] == [
-            "server.1", "server.2", "server.3", "version"]
+        lines = data.decode().splitlines()
+        assert sorted(ln.split("=")[0] for ln in lines[:-1]) == [
+            "server.1", "server.2", "server.3"] and lines[-1].startswith("version=")
         assert stat.mzxid == version and stat.version == -1 and stat.dataLength == len(data)
 
         data2, stat2, watch = await zk.get_config(watch=True)
@@ -86,14 +106,17 @@ async def test_get_config_and_reconfig_reply(ensemble: Ensemble) -> None:
         assert new is not None and joining.encode() in new
         assert version_of(new) == new_stat.mzxid > version
         assert new_stat.version == -1 and new_stat.dataLength == len(new)
-        with anyio.fail_after(10):
+        with anyio.fail_after(30):
             event = await watch
         assert (event.type, event.path) == (EventType.NODE_DATA_CHANGED, "/zookeeper/config")
-        assert tuple(await zk.get_config()) == (new, new_stat)
+        # The same lines and Stat. (ZooKeeper's followers may list the servers in another
+        # order in the node than the leader did in the reply: compared as a set.)
+        now, now_stat = await zk.get_config()
+        assert same_config(now, new) and now_stat == new_stat
 
         # A chrooted client reads the same node, outside its chroot, as ZooKeeper's getConfig.
         async with client.connect(ensemble.hosts + "/some/chroot") as chrooted:
-            assert (await chrooted.get_config()).data == new
+            assert same_config((await chrooted.get_config()).data, new)
 
         back, back_stat = await zk.reconfig(leaving="40")
         assert back is not None and b"server.40=" not in back
@@ -105,6 +128,7 @@ async def test_errors_as_zookeeper_gives_them(ensemble: Ensemble) -> None:
     async with client.connect(ensemble.hosts) as plain, \
             client.connect(ensemble.hosts) as zk:
         await zk.add_auth(*SUPER)
+        await three_servers(zk)
         with pytest.raises(E.NoAuthError):
             await plain.reconfig(joining=ensemble.spec(41))
         with pytest.raises(E.BadArgumentsError):
@@ -128,10 +152,13 @@ async def test_errors_as_zookeeper_gives_them(ensemble: Ensemble) -> None:
 
 @pytest.mark.compat(client="zkserver.client", feature="dynamic reconfiguration")
 async def test_one_reconfig_at_a_time(ensemble: Ensemble) -> None:
-    """Two changes sent together: the second is prepared while the first is in flight, so it is
-    refused with ReconfigInProgress, or (if the first committed first) it applies."""
+    """Three changes sent together: each is either refused with ReconfigInProgress (it was
+    prepared while another was in flight) or applied after the one before committed; none is
+    lost or half done. Which happens is timing: on an idle machine both servers refuse some,
+    on a loaded one ZooKeeper has applied all three one after the other."""
     async with client.connect(ensemble.hosts) as zk:
         await zk.add_auth(*SUPER)
+        await three_servers(zk)
         outcomes: dict[int, object] = {}
 
         async def change(sid: int) -> None:
@@ -145,10 +172,12 @@ async def test_one_reconfig_at_a_time(ensemble: Ensemble) -> None:
                 tg.start_soon(change, sid)
         kinds = {sid: type(o).__name__ for sid, o in outcomes.items()}
         assert set(kinds.values()) <= {"NodeData", "ReconfigInProgressError"}, kinds
-        assert "NodeData" in kinds.values()
-        assert "ReconfigInProgressError" in kinds.values(), kinds
-        added = [str(sid) for sid, k in kinds.items() if k == "NodeData"]
-        await zk.reconfig(leaving=",".join(added))
+        added = sorted(sid for sid, k in kinds.items() if k == "NodeData")
+        assert added
+        data = (await zk.get_config()).data or b""
+        present = sorted(sid for sid in (50, 51, 52) if f"server.{sid}=".encode() in data)
+        assert present == added
+        await zk.reconfig(leaving=",".join(map(str, added)))
         assert b"server.5" not in ((await zk.get_config()).data or b"")
 
 

@@ -25,7 +25,8 @@ import org.apache.zookeeper.data.Stat;
  * ports BASE+i, quorum ports BASE+100+i and election ports BASE+200+i; the program prints
  * ports as C<i>, Q<i>, E<i> and configuration versions as V0, V1, ... in the order first seen,
  * so the output of one run against zkserver and one against Apache ZooKeeper can be compared
- * line for line. Each printed line is one fact.
+ * line for line. Each printed line is one fact; a configuration's server lines are printed
+ * sorted.
  */
 public class CuratorReconfig {
     private static int base;
@@ -164,7 +165,12 @@ public class CuratorReconfig {
             say(what + ": null");
             return;
         }
-        for (String line : lines(config)) {
+        // Sorted, version last: ZooKeeper's followers may list the servers in another order
+        // than its leader did (the same lines), so the order is not compared.
+        List<String> sorted = lines(config);
+        sorted.sort((a, b) -> a.startsWith("version=") ? 1 : b.startsWith("version=") ? -1
+                : a.compareTo(b));
+        for (String line : sorted) {
             say(what + ": " + symbolic(line));
         }
         if (stat != null) {
