@@ -69,6 +69,8 @@ _HEADER = 16  # reply header: xid, zxid, err
 _ZERO_PASSWD = b"\0" * 16
 # setWatches requests are split so no frame carries much more than this many bytes of paths.
 SET_WATCHES_CHUNK = 128 * 1024
+# Where every server keeps the ensemble's configuration (ZooDefs.CONFIG_NODE).
+CONFIG_NODE = "/zookeeper/config"
 
 
 def _encode(record: Any) -> bytes:
@@ -726,11 +728,44 @@ class Client:
 
     async def reconfig(self, joining: str | None = None, leaving: str | None = None,
                        new_members: str | None = None, from_config: int = -1) -> NodeData:
-        """Dynamic reconfiguration; the new configuration and the Stat of /zookeeper/config."""
+        """Change the ensemble's membership; the new configuration and the Stat of
+        /zookeeper/config, as ZooKeeper's `reconfigure` returns them.
+
+        Incremental: `joining` is `server.N=host:quorum:election[:role];[client_host:]port`
+        entries separated by commas, `leaving` server ids separated by commas. Non-incremental:
+        `new_members`, the whole membership in the same form (not with the other two).
+        `from_config` is the version (the config's `version=` value, hex, as an int) the change
+        applies to; -1 means whatever is current. Raises `ReconfigDisabledError` (the server's
+        reconfigEnabled is off), `NoAuthError` (not a super user, and skipACL is off),
+        `BadVersionError` (`from_config` is not current), `BadArgumentsError` (a malformed or
+        impossible membership), `NewConfigNoQuorumError` (too few of the new voters are
+        connected to the leader), `ReconfigInProgressError` (another change is not yet done).
+
+        Not idempotent: `retry` refuses it (a lost reply may hide a change that was made)."""
         r = await self._call(Op.RECONFIG, R.ReconfigRequest(joining, leaving, new_members,
                                                             from_config))
         resp = R.GetDataResponse.decode_from(r)
         return NodeData(resp.data, resp.stat)
+
+    @overload
+    async def get_config(self, *, watch: Literal[False] = False) -> NodeData: ...
+
+    @overload
+    async def get_config(self, *, watch: Literal[True]) -> WatchedNodeData: ...
+
+    async def get_config(self, *, watch: bool = False) -> NodeData | WatchedNodeData:
+        """The ensemble's configuration (/zookeeper/config: `server.N=` lines and `version=`)
+        and its Stat; with `watch=True` also a one-time `Watch` that fires (NodeDataChanged)
+        when a reconfig commits. Like ZooKeeper's `getConfig`, the node is read outside any
+        chroot, so a chrooted client sees the same configuration."""
+        w, hook = self._one_time(CONFIG_NODE, CONFIG_NODE, WatchKind.DATA, watch)
+        r = await self._call(Op.GET_DATA, R.PathWatchRequest(CONFIG_NODE, watch), CONFIG_NODE,
+                             hook)
+        data = r.buffer()
+        stat = R.Stat.decode_from(r)
+        if w is not None:
+            return WatchedNodeData(data, stat, w)
+        return NodeData(data, stat)
 
     # -- auth -----------------------------------------------------------------------------------
 

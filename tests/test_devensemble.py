@@ -162,4 +162,66 @@ def test_observers_and_sigterm(ensembles, tmp_path) -> None:
     ens.proc.send_signal(signal.SIGTERM)
     assert ens.proc.wait(30) == 0
     assert not [pid for pid in pids if _alive(pid)]
-    assert "peerType=observer" in (tmp_path / "obs" / "s3" / "zoo.cfg").read_text()
+    # The zoo.cfg written (the server keeps it as .bak: with reconfigEnabled its zoo.cfg points
+    # at the dynamic file, as ZooKeeper's does).
+    assert "peerType=observer" in (tmp_path / "obs" / "s3" / "zoo.cfg.bak").read_text()
+
+
+def change(directory: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """`zkserver ensemble add|remove --dir DIR ...`, as a user runs it from another terminal."""
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    return subprocess.run([sys.executable, "-m", "zkserver", "ensemble", args[0], "--dir",
+                           str(directory), *args[1:]], capture_output=True, text=True,
+                          timeout=180, cwd=REPO, env=env)
+
+
+def test_add_and_remove_members_of_a_running_ensemble(ensembles, tmp_path) -> None:
+    d = tmp_path / "grow"
+    ens = Ensemble("--size", "3", "--tick-time", "300", "--dir", str(d))
+    ensembles.append(ens)
+    servers, hosts = _served(ens)
+    assert len(ens.servers()) == 3
+
+    r = change(d, "add")
+    assert r.returncode == 0, r.stdout + r.stderr
+    out = r.stdout.splitlines()
+    assert out[0].startswith("server.4 127.0.0.1:") and ";127.0.0.1:" in out[0]
+    assert out[1].startswith("committed version=")
+    four = out[0].split()[1]
+    assert out[-1] == f"ensemble: {hosts},{four}"
+    r = change(d, "add", "--observer")
+    assert r.returncode == 0, r.stdout + r.stderr
+    five = r.stdout.splitlines()[0].split()[1]
+    assert ":observer;" in r.stdout
+    ens.expect(rf"^server\.5 {five} (now )?observer$", timeout=60)
+    assert len(ens.servers()) == 5
+
+    k = kazoo_client(four)
+    try:
+        k.create("/grown", b"x")
+        config = k.get("/zookeeper/config")[0].decode()
+        assert "server.4=" in config and ":observer;" in config
+    finally:
+        stop_kazoo(k)
+
+    # The first server goes (it may be the leader): the others go on, and it is stopped.
+    r = change(d, "remove", "1")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "server.1 " in r.stdout and "removed and stopped" in r.stdout
+    assert len(ens.servers()) == 4
+    k = kazoo_client(four)
+    try:
+        k.sync("/grown")
+        assert k.get("/grown")[0] == b"x"
+        assert "server.1=" not in k.get("/zookeeper/config")[0].decode()
+    finally:
+        stop_kazoo(k)
+
+    r = change(d, "remove", "9")
+    assert (r.returncode, r.stdout) == (1, "no server.9 in this ensemble\n")
+    r = change(tmp_path / "nothing-here", "add")
+    assert r.returncode == 1 and "no ensemble is running" in r.stderr
+
+    ens.proc.send_signal(signal.SIGTERM)
+    assert ens.proc.wait(30) == 0
+    assert not (d / "control.sock").exists()

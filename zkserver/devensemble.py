@@ -21,27 +21,49 @@ data lives in a temporary directory that is removed on exit.
 The servers run in their own process groups, so a Ctrl-C at the terminal reaches only this
 process, which then shuts them down in order instead of all at once; on Linux they also get
 SIGTERM if this process dies without doing so.
+
+Growing and shrinking it while it runs, from another terminal:
+
+    zkserver ensemble add --dir DIR [--observer]     start server N+1 and reconfig it in
+    zkserver ensemble remove --dir DIR ID            reconfig server ID out and stop it
+
+The servers run with reconfigEnabled and a super user whose password this process draws at
+random and keeps in `DIR/super.password` (so `zkcli` can `addauth digest super:PASSWORD` and
+run `reconfig` itself). `add` and `remove` talk to the running process over the Unix socket
+`DIR/control.sock`, because that process owns the servers: it starts the new member (its
+zoo.cfg is the current configuration, read from `/zookeeper/config`, plus itself), sends the
+reconfig and watches the member like the others; a removed member is stopped once the new
+configuration has committed. One change at a time: a second waits for the first.
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
+import hashlib
 import os
 import random
+import secrets
 import shutil
 import signal
 import socket
 import subprocess
 import sys
 import tempfile
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
 
 import trio
 
+from zkserver import client
+from zkserver.client import errors as client_errors
+
 SERVING_MODES = ("leader", "follower", "observer", "standalone")
 POLL_INTERVAL = 0.1
 STOP_TIMEOUT = 15.0
+JOIN_TIMEOUT = 120.0
+CONTROL_SOCKET = "control.sock"
+PASSWORD_FILE = "super.password"
 
 
 def free_port_base(n: int, extra: Callable[[int], Iterable[int]] | None = None) -> int:
@@ -81,11 +103,13 @@ def free_port_base(n: int, extra: Callable[[int], Iterable[int]] | None = None) 
 class Member:
     """One server of the ensemble: its files, its process and what it last said its mode was."""
 
-    def __init__(self, sid: int, base: Path, host: str, client_port: int) -> None:
+    def __init__(self, sid: int, base: Path, host: str, port_base: int) -> None:
         self.sid = sid
         self.dir = base / f"s{sid}"
         self.host = host
-        self.client_port = client_port
+        self.client_port = port_base + sid
+        self.quorum_port = port_base + 100 + sid
+        self.election_port = port_base + 200 + sid
         self.proc: subprocess.Popen[bytes] | None = None
         self.mode: str | None = None
         self.reported_exit = False
@@ -93,6 +117,12 @@ class Member:
     @property
     def address(self) -> str:
         return f"{self.host}:{self.client_port}"
+
+    def spec(self, observer: bool) -> str:
+        """Its `server.N=` line, client address included, as a reconfig names a joiner."""
+        role = "observer" if observer else "participant"
+        return (f"server.{self.sid}={self.host}:{self.quorum_port}:{self.election_port}:{role};"
+                f"{self.host}:{self.client_port}")
 
     @property
     def config_path(self) -> Path:
@@ -133,21 +163,44 @@ def _die_with_parent() -> None:
         pass
 
 
-def build(args: argparse.Namespace, base_dir: Path) -> list[Member]:
-    """Write every member's zoo.cfg; the members, not started."""
+class Plan:
+    """What every member shares: the port layout and the zoo.cfg lines besides `server.N`."""
+
+    def __init__(self, args: argparse.Namespace, base_dir: Path, port_base: int,
+                 password: str) -> None:
+        self.base_dir = base_dir
+        self.host = args.host
+        self.port_base = port_base
+        digest = base64.b64encode(hashlib.sha1(f"super:{password}".encode()).digest()).decode()
+        self.common = [f"tickTime={args.tick_time}", "initLimit=10", "syncLimit=5",
+                       "admin.enableServer=false", "4lw.commands.whitelist=*",
+                       "reconfigEnabled=true",
+                       f"DigestAuthenticationProvider.superDigest=super:{digest}", *args.set]
+        self.password = password
+        self.log_level = args.log_level
+
+
+def build(args: argparse.Namespace, base_dir: Path) -> tuple[Plan, list[Member]]:
+    """Write every member's zoo.cfg (and the super user's password); the members, not
+    started."""
     n, observers = args.size, args.observers
     base = args.base_port if args.base_port is not None else free_port_base(n)
-    host = args.host
-    members = [Member(i, base_dir, host, base + i) for i in range(1, n + 1)]
+    password_file = base_dir / PASSWORD_FILE
+    if password_file.exists():  # a kept --dir: its servers' dynamic configs name this one
+        password = password_file.read_text().strip()
+    else:
+        password = secrets.token_hex(12)
+        password_file.touch(mode=0o600)
+        password_file.write_text(password + "\n")
+    plan = Plan(args, base_dir, base, password)
+    members = [Member(i, base_dir, args.host, base) for i in range(1, n + 1)]
     servers = []
-    for i in range(1, n + 1):
-        role = ":observer" if i > n - observers else ""
-        servers.append(f"server.{i}={host}:{base + 100 + i}:{base + 200 + i}{role}")
-    common = [f"tickTime={args.tick_time}", "initLimit=10", "syncLimit=5",
-              "admin.enableServer=false", "4lw.commands.whitelist=*", *servers, *args.set]
     for m in members:
-        m.write_config(common, observer=m.sid > n - observers)
-    return members
+        role = ":observer" if m.sid > n - observers else ""
+        servers.append(f"server.{m.sid}={m.host}:{m.quorum_port}:{m.election_port}{role}")
+    for m in members:
+        m.write_config([*plan.common, *servers], observer=m.sid > n - observers)
+    return plan, members
 
 
 async def query_mode(host: str, port: int) -> str | None:
@@ -173,7 +226,7 @@ async def watch(members: list[Member]) -> None:
     string once all serve, and any member that exits on its own."""
     announced = False
     while True:
-        for m in members:
+        for m in list(members):  # `add` and `remove` change the list meanwhile
             if m.proc is not None and m.proc.poll() is not None:
                 if not m.reported_exit:
                     m.reported_exit = True
@@ -222,7 +275,7 @@ def stop(members: list[Member], timeout: float = STOP_TIMEOUT) -> bool:
 
 async def run(args: argparse.Namespace, base_dir: Path) -> int:
     with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-        members = build(args, base_dir)
+        plan, members = build(args, base_dir)
         say(f"zkserver ensemble: {args.size} servers ({args.observers} observers), "
             f"tickTime {args.tick_time} ms, data in {base_dir}")
         try:
@@ -230,6 +283,8 @@ async def run(args: argparse.Namespace, base_dir: Path) -> int:
                 m.start(args.log_level)
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(watch, members)
+                control = Control(plan, members)
+                await nursery.start(control.serve, base_dir / CONTROL_SOCKET)
                 async for signum in signals:
                     say(f"received {signal.Signals(signum).name}, stopping the servers")
                     break
@@ -238,6 +293,172 @@ async def run(args: argparse.Namespace, base_dir: Path) -> int:
             clean = stop(members)
     say("all servers stopped" if clean else "some servers had to be killed")
     return 0
+
+
+class Control:
+    """Membership changes asked for over the control socket, one at a time. Each request is a
+    line (`add participant`, `add observer`, `remove ID`); the answer is the lines to print,
+    then `OK` or `FAILED`."""
+
+    def __init__(self, plan: Plan, members: list[Member]) -> None:
+        self.plan = plan
+        self.members = members
+        self.lock = trio.Lock()
+
+    async def serve(self, path: Path, *,
+                    task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        sock = trio.socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        path.unlink(missing_ok=True)
+        await sock.bind(str(path))
+        sock.listen(8)
+        try:
+            task_status.started()
+            await trio.serve_listeners(self.handle, [trio.SocketListener(sock)])
+        finally:
+            path.unlink(missing_ok=True)
+
+    async def handle(self, stream: trio.SocketStream) -> None:
+        async with stream:
+            request = b""
+            with trio.move_on_after(10):
+                while b"\n" not in request and len(request) < 1024:
+                    chunk = await stream.receive_some(1024)
+                    if not chunk:
+                        break
+                    request += chunk
+            words = request.decode(errors="replace").split()
+
+            async def reply(line: str) -> None:
+                say(line)
+                await stream.send_all(line.encode() + b"\n")
+
+            try:
+                async with self.lock:
+                    ok = await self.change(words, reply)
+                await stream.send_all(b"OK\n" if ok else b"FAILED\n")
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                pass  # the asking process went away; the change stands either way
+
+    async def change(self, words: list[str], reply: Callable[[str], Awaitable[None]]) -> bool:
+        try:
+            if words[:1] == ["add"] and words[1:] in ([], ["participant"], ["observer"]):
+                return await self.add(words[1:] == ["observer"], reply)
+            if words[:1] == ["remove"] and len(words) == 2 and words[1].isdigit():
+                return await self.remove(int(words[1]), reply)
+            await reply(f"not a request: {' '.join(words)!r}")
+        except client_errors.ZooKeeperError as e:
+            await reply(f"reconfig failed: {type(e).__name__}")
+        except (OSError, trio.TooSlowError) as e:
+            await reply(f"failed: {e!r}")
+        return False
+
+    async def _reconfig(self, joining: str | None, leaving: str | None) -> bytes:
+        """Send the change (or, with neither, read the configuration) through the members
+        that stay: a removed server drops its clients when the change commits, which may be
+        before its reply is sent. A connection lost all the same leaves the outcome unknown,
+        so the configuration is read again to find out."""
+        hosts = ",".join(m.address for m in self.members
+                         if m.proc and m.proc.poll() is None and str(m.sid) != leaving)
+        async with client.connect(hosts, connect_timeout=30, request_timeout=60) as zk:
+            await zk.add_auth("digest", f"super:{self.plan.password}")
+            if joining is None and leaving is None:
+                return (await zk.get_config()).data or b""
+            try:
+                return (await zk.reconfig(joining=joining, leaving=leaving)).data or b""
+            except client_errors.ConnectionLossError:
+                data = (await zk.get_config()).data or b""
+                lines = data.decode().splitlines()
+                if joining is not None and joining in lines:
+                    return data
+                if leaving is not None and not any(
+                        ln.startswith(f"server.{leaving}=") for ln in lines):
+                    return data
+                raise
+
+    async def add(self, observer: bool, reply: Callable[[str], Awaitable[None]]) -> bool:
+        sid = max(m.sid for m in self.members) + 1
+        m = Member(sid, self.plan.base_dir, self.plan.host, self.plan.port_base)
+        if m.dir.exists():
+            await reply(f"{m.dir} exists already; remove it or start from another --dir")
+            return False
+        busy = [p for p in (m.client_port, m.quorum_port, m.election_port) if not _free(p)]
+        if busy:
+            await reply(f"server.{sid}'s ports are in use: {busy}")
+            return False
+        config = (await self._reconfig(None, None)).decode()
+        servers = [ln for ln in config.splitlines() if ln.startswith("server.")]
+        spec = m.spec(observer)
+        m.write_config([*self.plan.common, *servers, spec], observer=observer)
+        m.start(self.plan.log_level)
+        self.members.append(m)
+        await reply(f"server.{sid} {m.address} started; reconfig -add {spec}")
+        data = await self._reconfig(spec, None)
+        await reply("committed " + data.decode().splitlines()[-1])
+        with trio.fail_after(JOIN_TIMEOUT):
+            while await query_mode(m.host, m.client_port) not in SERVING_MODES:
+                if m.proc is not None and m.proc.poll() is not None:
+                    await reply(f"server.{sid} exited (log: {m.log_path})")
+                    return False
+                await trio.sleep(POLL_INTERVAL)
+        await reply("ensemble: " + ",".join(x.address for x in self.members))
+        return True
+
+    async def remove(self, sid: int, reply: Callable[[str], Awaitable[None]]) -> bool:
+        found = [m for m in self.members if m.sid == sid]
+        if not found:
+            await reply(f"no server.{sid} in this ensemble")
+            return False
+        data = await self._reconfig(None, str(sid))
+        await reply("committed " + data.decode().splitlines()[-1])
+        m = found[0]
+        self.members.remove(m)
+        await trio.to_thread.run_sync(stop, [m])
+        await reply(f"server.{sid} {m.address} removed and stopped")
+        await reply("ensemble: " + ",".join(x.address for x in self.members))
+        return True
+
+
+def _free(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def ask(base_dir: Path, request: str) -> int:
+    """`add` / `remove`: send the request to the ensemble running in `base_dir`, print what it
+    answers; 0 when the change was made."""
+    path = base_dir / CONTROL_SOCKET
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+            s.connect(str(path))
+            s.sendall(request.encode() + b"\n")
+            lines = s.makefile("r", encoding="utf-8").read().splitlines()
+    except OSError as e:
+        print(f"zkserver ensemble: no ensemble is running in {base_dir} ({path}: "
+              f"{e.strerror})", file=sys.stderr)
+        return 1
+    for line in lines[:-1]:
+        print(line, flush=True)
+    return 0 if lines[-1:] == ["OK"] else 1
+
+
+def change_parser(command: str) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog=f"zkserver ensemble {command}",
+        description="Add a server to a running `zkserver ensemble`: start it and reconfig it in."
+        if command == "add" else
+        "Remove a server from a running `zkserver ensemble`: reconfig it out and stop it.")
+    p.add_argument("--dir", required=True,
+                   help="the running ensemble's directory (its first output line names it)")
+    if command == "add":
+        p.add_argument("--observer", action="store_true",
+                       help="add a non-voting observer (default: a voting participant)")
+    else:
+        p.add_argument("id", type=int, help="the server's id (server.ID)")
+    return p
 
 
 def parser() -> argparse.ArgumentParser:
@@ -262,7 +483,15 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(sys.argv[1:] if argv is None else argv)
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] in (["add"], ["remove"]):
+        command = argv[0]
+        change = change_parser(command).parse_args(argv[1:])
+        base_dir = Path(change.dir).resolve()
+        if command == "add":
+            return ask(base_dir, "add observer" if change.observer else "add participant")
+        return ask(base_dir, f"remove {change.id}")
+    args = parser().parse_args(argv)
     if args.size < 1:
         print("zkserver ensemble: --size must be at least 1", file=sys.stderr)
         return 2

@@ -51,6 +51,8 @@ FEATURES = {
     "ACLs and digest auth": "ACLs, addAuth digest, who may do what",
     "SASL": "DIGEST-MD5 from a JAAS file, optional and required",
     "recipes": "the client's own recipes on the same nodes as ours (locks, elections, ...)",
+    "dynamic reconfiguration": "getConfig and reconfig (joining, leaving, new members, "
+                               "fromConfig) against an ensemble, and their errors",
 }
 MARKER = "compat"
 PASSED, FAILED, SKIPPED = "passed", "failed", "skipped"

@@ -37,13 +37,16 @@ from zkserver.shell.text import (
     acl_lines,
     child_path,
     cli_message,
+    client_config,
     command_usage,
     error_code,
     event_lines,
     int_option,
     keeper_message,
+    members_from_file,
     parse_acl,
     parse_options,
+    parse_reconfig,
     path_error,
     stat_lines,
     tokenize,
@@ -122,11 +125,13 @@ class Shell:
         self._printed: deque[tuple[int, str | None, int]] = deque(maxlen=256)
         self._handlers: dict[str, Handler] = {
             "addWatch": self.cmd_add_watch, "addauth": self.cmd_addauth,
-            "close": self.cmd_close, "create": self.cmd_create, "delete": self.cmd_delete,
-            "deleteall": self.cmd_deleteall, "rmr": self.cmd_deleteall, "get": self.cmd_get,
-            "getAcl": self.cmd_get_acl, "getAllChildrenNumber": self.cmd_all_children,
+            "close": self.cmd_close, "config": self.cmd_config, "create": self.cmd_create,
+            "delete": self.cmd_delete, "deleteall": self.cmd_deleteall, "rmr": self.cmd_deleteall,
+            "get": self.cmd_get, "getAcl": self.cmd_get_acl,
+            "getAllChildrenNumber": self.cmd_all_children,
             "getEphemerals": self.cmd_ephemerals, "ls": self.cmd_ls,
-            "removewatches": self.cmd_removewatches, "set": self.cmd_set,
+            "reconfig": self.cmd_reconfig, "removewatches": self.cmd_removewatches,
+            "set": self.cmd_set,
             "setAcl": self.cmd_set_acl, "stat": self.cmd_stat, "sync": self.cmd_sync,
             "whoami": self.cmd_whoami,
         }
@@ -680,6 +685,40 @@ class Shell:
         if len(args) < 2:
             raise UsageError(command_usage("getAllChildrenNumber"))
         self.out(str(await self._zk.get_all_children_number(self._check_path(args[1]))))
+
+    async def cmd_config(self, args: list[str]) -> None:
+        _, opts = parse_options(args, "cws")
+        if "w" in opts:
+            data, stat, w = await self._zk.get_config(watch=True)
+            self._track(w)
+        else:
+            data, stat = await self._zk.get_config()
+        text = "null" if data is None else data.decode("utf-8", "replace")
+        self.out(client_config(text) if "c" in opts else text)
+        if "s" in opts:
+            self.out(*stat_lines(stat))
+
+    async def cmd_reconfig(self, args: list[str]) -> None:
+        r = parse_reconfig(args)
+        members = r.members
+        if r.file is not None:
+            try:
+                with open(r.file, encoding="utf-8") as f:
+                    members = members_from_file(f.read())
+            except OSError as ex:  # worded as Java's FileNotFoundException
+                raise CommandFailed(f"Error processing {r.file}{r.file} ({ex.strerror})") \
+                    from None
+            except ValueError as ex:
+                raise CommandFailed(f"Error processing {r.file}{ex}") from None
+        try:
+            data, stat = await self._zk.reconfig(r.joining, r.leaving, members, r.version)
+        except E.ZooKeeperError as ex:
+            # ZooKeeperAdmin raises reconfig's errors with the path "", and zkCli prints that.
+            raise CommandFailed(cli_message(ex, "")) from None
+        self.out("Committed new configuration:",
+                 "null" if data is None else data.decode("utf-8", "replace"))
+        if r.stats:
+            self.out(*stat_lines(stat))
 
     async def cmd_close(self, args: list[str]) -> None:
         await self.disconnect()

@@ -44,6 +44,7 @@ USAGE: dict[str, str] = {
                 "default is PERSISTENT_RECURSIVE",
     "addauth": "scheme auth",
     "close": "",
+    "config": "[-c] [-w] [-s]",
     "connect": "host:port",
     "create": "[-s] [-e] [-c] [-t ttl] path [data] [acl]",
     "delete": "[-v version] path",
@@ -57,6 +58,9 @@ USAGE: dict[str, str] = {
     "ls": "[-s] [-w] [-R] path",
     "printwatches": "on|off",
     "quit": "",
+    "reconfig": "[-s] [-v version] [[-file path] | [-members serverID=host:port1:port2;port3"
+                "[,...]*]] | [-add serverId=host:port1:port2;port3[,...]]* [-remove "
+                "serverId[,...]*]",
     "redo": "cmdno",
     "removewatches": "path [-c|-d|-a] [-l]",
     "rmr": "path [-b batch size]",
@@ -127,6 +131,144 @@ def parse_options(args: Sequence[str], flags: str = "", valued: str = "",
             else:
                 raise UsageError(f"Unrecognized option: {tok}")
     return positional, opts
+
+
+class ReconfigArgs:
+    """What `reconfig`'s command line asks for (`ReconfigCommand.parse`)."""
+
+    def __init__(self, joining: str | None, leaving: str | None, members: str | None,
+                 version: int, file: str | None, stats: bool) -> None:
+        self.joining = joining
+        self.leaving = leaving
+        self.members = members
+        self.version = version
+        self.file = file
+        self.stats = stats
+
+
+# reconfig's options are words after one dash (`-add`), as commons-cli allows.
+_RECONFIG_VALUED = ("v", "file", "members", "add", "remove")
+
+
+def parse_reconfig(args: Sequence[str]) -> ReconfigArgs:
+    """`reconfig`'s options, checked as zkCli checks them. A repeated option keeps its first
+    value (commons-cli's `getOptionValue`); server specs and ids are lower-cased, as zkCli does
+    before sending. `-v` is the configuration version in hex, as `config` prints it. `-file`
+    is returned unread (the command reads it)."""
+    if len(args) < 2:
+        raise UsageError(command_usage("reconfig"))
+    values: dict[str, str] = {}
+    stats = False
+    i = 1
+    while i < len(args):
+        tok = args[i]
+        i += 1
+        if tok == "-s":
+            stats = True
+        elif tok.startswith("-") and tok[1:] in _RECONFIG_VALUED:
+            if i >= len(args):
+                raise UsageError(f"Missing argument for option: {tok[1:]}")
+            values.setdefault(tok[1:], args[i])
+            i += 1
+        elif tok.startswith("-") and len(tok) > 1:
+            raise UsageError(f"Unrecognized option: {tok}")
+    if not any(k in values for k in ("file", "members", "add", "remove")):
+        raise UsageError(command_usage("reconfig"))
+    version = -1
+    if "v" in values:
+        try:
+            version = int(values["v"], 16)
+        except ValueError:
+            raise UsageError("-v must be followed by a long (configuration version)") from None
+    incremental = "add" in values or "remove" in values
+    if ("file" in values or "members" in values) and incremental:
+        raise UsageError("Can't use -file or -members together with -add or -remove (mixing "
+                         "incremental and non-incremental modes is not allowed)")
+    if "file" in values and "members" in values:
+        raise UsageError("Can't use -file and -members together (conflicting non-incremental "
+                         "modes)")
+    lower = {k: v.lower() for k, v in values.items() if k in ("add", "remove", "members")}
+    return ReconfigArgs(lower.get("add"), lower.get("remove"), lower.get("members"), version,
+                        values.get("file"), stats)
+
+
+def members_from_file(text: str) -> str:
+    """`reconfig -file`: the membership lines of a dynamic config file (`server.N=`, `group.N=`,
+    `weight.N=`), one per line, as the new member list. The leader checks them again."""
+    keep = []
+    for key, value in java_properties(text):
+        if key.startswith(("server.", "group.", "weight.")):
+            keep.append(f"{key}={value}")
+    if not any(k.startswith("server.") for k in keep):
+        raise ValueError("no server.N entries")
+    return "\n".join(keep)
+
+
+def java_properties(text: str) -> list[tuple[str, str]]:
+    """`java.util.Properties.load`'s key=value pairs, in file order (last one wins for a
+    repeated key): comments, blank lines, `=`/`:`/blank separators and line continuations."""
+    entries: dict[str, str] = {}
+    logical: list[str] = []
+    pending = ""
+    for raw in text.splitlines():
+        line = raw.lstrip(" \t\f")
+        if not pending and (not line or line[0] in "#!"):
+            continue
+        if line.endswith("\\") and (len(line) - len(line.rstrip("\\"))) % 2 == 1:
+            pending += line[:-1]
+            continue
+        logical.append(pending + line)
+        pending = ""
+    if pending:
+        logical.append(pending)
+    for line in logical:
+        m = re.match(r"((?:[^=:\s\\]|\\.)*)\s*[=:]?\s*(.*)$", line)
+        if m is None:
+            continue
+        entries[m.group(1).replace("\\", "")] = m.group(2)
+    return list(entries.items())
+
+
+def _java_hash(s: str) -> int:
+    """`String.hashCode` (over UTF-16 units), as an unsigned 32-bit value."""
+    units = s.encode("utf-16-be")
+    h = 0
+    for i in range(0, len(units), 2):
+        h = (31 * h + int.from_bytes(units[i:i + 2], "big")) & 0xFFFFFFFF
+    return h
+
+
+def java_properties_order(keys: Sequence[str]) -> list[str]:
+    """The order a Java 17 `Properties` (a ConcurrentHashMap, 16 bins to start, doubled when
+    three quarters full) iterates `keys` loaded in that order: by bin, then insertion."""
+    size = 16
+    while len(keys) >= size - (size >> 2):
+        size *= 2
+
+    def bin_of(key: str) -> int:
+        h = _java_hash(key)
+        return ((h ^ (h >> 16)) & 0x7FFFFFFF) & (size - 1)
+
+    return sorted(keys, key=lambda k: (bin_of(k), keys.index(k)))
+
+
+def client_config(data: str) -> str:
+    """`config -c` (`ConfigUtils.getClientConfigStr`): the version, a blank, and the servers'
+    client addresses separated by commas, in the order Java's Properties lists the servers."""
+    entries = dict(java_properties(data))
+    version = entries.get("version", "").strip()
+    addresses = []
+    for key in java_properties_order(list(entries)):
+        if not key.strip().startswith("server."):
+            continue
+        value = entries[key].strip()
+        if ";" not in value:
+            addresses.append("")
+            continue
+        client = value.split(";", 1)[1].strip()
+        host, _, port = client.rpartition(":")
+        addresses.append(f"{host or '0.0.0.0'}:{port}")
+    return f"{version} {','.join(addresses)}"
 
 
 def _is_number(tok: str) -> bool:
@@ -357,7 +499,7 @@ def keeper_message(error: E.ZooKeeperError, path: str | None = None) -> str:
     """`KeeperException.getMessage()`: `KeeperErrorCode = NoAuth for /x`."""
     path = path if path is not None else error.path
     text = _CODE_MESSAGES.get(error_code(error), "Unknown error")
-    return f"KeeperErrorCode = {text}" + (f" for {path}" if path is not None else "")
+    return f"KeeperErrorCode = {text}" + (f" for {path}" if path else "")
 
 
 # `CliWrapperException.getMessage`: the conditions zkCli words itself.
