@@ -91,7 +91,14 @@ def open_sessions(hostport: str, n: int, batch: int = 100) -> list[socket.socket
     body = struct.pack(">iqiq", 0, 0, 30000, 0) + zkbench.jbuf(b"\0" * 16) + b"\0"
     req = _I.pack(len(body)) + body
     socks: list[socket.socket] = []
+    pinged = _mono()
     for start in range(0, n, batch):
+        if _mono() - pinged > 5.0:
+            # Opening can take minutes (ZooKeeper logs each session with an fsync): keep the
+            # sessions already open alive; their ping replies are read later, as pongs.
+            for s in socks:
+                s.sendall(PING)
+            pinged = _mono()
         group = []
         for _ in range(min(batch, n - start)):
             s = socket.create_connection(addr, timeout=60)
@@ -163,6 +170,7 @@ def holder(chan, hostport: str, n: int, job: tuple) -> None:
                     socks[i].send(b"".join(parts))
                 except OSError:
                     closed.add(i)
+                    outstanding[i], reqs[:] = 0, []
 
         while True:
             if chan.poll(0):
@@ -200,6 +208,7 @@ def holder(chan, hostport: str, n: int, job: tuple) -> None:
                 if not data:
                     closed.add(i)
                     ep.unregister(fd)
+                    outstanding[i], pending[i] = 0, []
                     continue
                 now = _mono()
                 buf = bufs[i] + data

@@ -40,7 +40,7 @@ from support.wire import (
 )
 
 DEFAULT = 0xFFFFF
-RAISED = 4 * 1024 * 1024
+RAISED = 2 * 1024 * 1024
 
 pytestmark = pytest.mark.skipif(realzk.DEBIAN, reason="the oracle here is ZooKeeper 3.9.5")
 
