@@ -85,19 +85,21 @@ def grown(before: dict, after: dict, n: int) -> float:
 
 # --------------------------------------------------------------------------- holder process
 
-def open_sessions(hostport: str, n: int, batch: int = 100) -> list[socket.socket]:
-    """n sessions (30 s timeout), ConnectRequests pipelined `batch` connections at a time."""
+def open_sessions(hostport: str, n: int, batch: int = 100) -> tuple[list[socket.socket], int]:
+    """n sessions (30 s timeout), ConnectRequests pipelined `batch` connections at a time; and
+    how many pings were sent meanwhile."""
     addr = zkbench.parse_hostport(hostport)
     body = struct.pack(">iqiq", 0, 0, 30000, 0) + zkbench.jbuf(b"\0" * 16) + b"\0"
     req = _I.pack(len(body)) + body
     socks: list[socket.socket] = []
-    pinged = _mono()
+    pinged, pings = _mono(), 0
     for start in range(0, n, batch):
         if _mono() - pinged > 5.0:
             # Opening can take minutes (ZooKeeper logs each session with an fsync): keep the
             # sessions already open alive; their ping replies are read later, as pongs.
             for s in socks:
                 s.sendall(PING)
+            pings += len(socks)
             pinged = _mono()
         group = []
         for _ in range(min(batch, n - start)):
@@ -112,7 +114,7 @@ def open_sessions(hostport: str, n: int, batch: int = 100) -> list[socket.socket
         socks += group
     for s in socks:
         s.setblocking(False)
-    return socks
+    return socks, pings
 
 
 def watch_requests(i: int, per_session: int, root: str) -> list[bytes]:
@@ -140,7 +142,7 @@ def holder(chan, hostport: str, n: int, job: tuple) -> None:
     try:
         raise_nofile()
         t0 = _mono()
-        socks = open_sessions(hostport, n)
+        socks, open_pings = open_sessions(hostport, n)
         chan.send(("open", round(_mono() - t0, 2)))
         byfd = {s.fileno(): i for i, s in enumerate(socks)}
         bufs = [b""] * n
@@ -150,7 +152,8 @@ def holder(chan, hostport: str, n: int, job: tuple) -> None:
         for s in socks:
             ep.register(s.fileno(), select.EPOLLIN)
         closed: set[int] = set()
-        errors = pings = pongs = notes = 0
+        errors = pongs = notes = 0
+        pings = open_pings
         t_first = t_last = None
         interval, start, sent_pings = 10.0, _mono(), 0
         xid = [0] * n
