@@ -94,7 +94,7 @@ def open_sessions(hostport: str, n: int, batch: int = 100) -> tuple[list[socket.
     socks: list[socket.socket] = []
     pinged, pings = _mono(), 0
     for start in range(0, n, batch):
-        if _mono() - pinged > 5.0:
+        if _mono() - pinged > 10.0:
             # Opening can take minutes (ZooKeeper logs each session with an fsync): keep the
             # sessions already open alive; their ping replies are read later, as pongs.
             for s in socks:
