@@ -619,6 +619,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--zk-heap", default="3g")
     ap.add_argument("--out", default="docs/benchmarks.md")
     ap.add_argument("--zkserver-cmd", default=f"{sys.executable} -m zkserver")
+    ap.add_argument("--zkserver-cfg", action="append", default=[], metavar="LINE",
+                    help="an extra zoo.cfg line for zkserver (repeatable), to try a setting")
     a = ap.parse_args(argv)
     if a.quick:
         a.watches, a.conns, a.fire = 30_000, 100, 1000
@@ -632,7 +634,7 @@ def main(argv: list[str] | None = None) -> int:
     if a.only != "zkserver":
         servers.append(run.RealZK(a.zk_heap, extra_zk))
     if a.only != "zk":
-        servers.append(run.ZkServer(a.zkserver_cmd, extra=extra_us))
+        servers.append(run.ZkServer(a.zkserver_cmd, extra=[*extra_us, *a.zkserver_cfg]))
     fn = {"watches": scenario_watches, "sessions": scenario_sessions,
           "tree": scenario_tree}[a.scenario]
     started = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
