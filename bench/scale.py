@@ -94,7 +94,7 @@ def open_sessions(hostport: str, n: int, batch: int = 100) -> tuple[list[socket.
     socks: list[socket.socket] = []
     pinged, pings = _mono(), 0
     for start in range(0, n, batch):
-        if _mono() - pinged > 5.0:
+        if _mono() - pinged > 10.0:
             # Opening can take minutes (ZooKeeper logs each session with an fsync): keep the
             # sessions already open alive; their ping replies are read later, as pongs.
             for s in socks:
@@ -328,7 +328,7 @@ def scenario_watches(server, a) -> dict:
         res["fire_open_s"] = h.expect("open", 900)[1]
         h.chan.send(("go",))
         h.expect("set", 600)
-        conn = zkbench.SyncConn(hp)
+        conn = zkbench.SyncConn(hp, timeout=120)
         t0 = _mono()
         err, _ = conn.call(zkbench.set_req(fire, b"y" * 100))
         _, first, last, notes = h.expect("fired", 300)
@@ -336,6 +336,8 @@ def scenario_watches(server, a) -> dict:
         res.update({"fire_watchers": a.fire, "fire_first_ms": round((first - t0) * 1000, 1),
                     "fire_last_ms": round((last - t0) * 1000, 1), "fire_notes": notes})
         res["fire_holder"] = h.stop()
+    except (OSError, RuntimeError) as e:  # keep the figures measured so far
+        res["fire_failed"] = f"{type(e).__name__}: {e}"
     finally:
         if h.proc.is_alive():
             h.proc.kill()
@@ -617,6 +619,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--zk-heap", default="3g")
     ap.add_argument("--out", default="docs/benchmarks.md")
     ap.add_argument("--zkserver-cmd", default=f"{sys.executable} -m zkserver")
+    ap.add_argument("--zkserver-cfg", action="append", default=[], metavar="LINE",
+                    help="an extra zoo.cfg line for zkserver (repeatable), to try a setting")
     a = ap.parse_args(argv)
     if a.quick:
         a.watches, a.conns, a.fire = 30_000, 100, 1000
@@ -630,7 +634,7 @@ def main(argv: list[str] | None = None) -> int:
     if a.only != "zkserver":
         servers.append(run.RealZK(a.zk_heap, extra_zk))
     if a.only != "zk":
-        servers.append(run.ZkServer(a.zkserver_cmd, extra=extra_us))
+        servers.append(run.ZkServer(a.zkserver_cmd, extra=[*extra_us, *a.zkserver_cfg]))
     fn = {"watches": scenario_watches, "sessions": scenario_sessions,
           "tree": scenario_tree}[a.scenario]
     started = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
