@@ -193,7 +193,7 @@ def test_kill_a_joining_server_mid_reconfig(tmp_path: Path) -> None:
             admin.stop()
             admin.close()
             load.stop()
+            joiner.kill()  # (not the ensemble's: nothing else would stop it)
         present = _present(base + follower)
-        joiner.kill()
     lost = [p for p in load.acked if p.rsplit("/", 1)[1] not in present]
     assert not lost, f"acknowledged writes lost: {lost[:5]}"
