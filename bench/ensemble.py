@@ -39,7 +39,7 @@ BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
 sys.path.insert(0, str(BENCH))
 import zkbench  # noqa: E402  (bench/ is not a package)
-from members import free_port_base, srvr_mode  # noqa: E402
+from members import free_port_base, packets_sent, srvr_mode  # noqa: E402
 
 
 def _load_realzk():
@@ -315,15 +315,35 @@ def run_multi(hostports: list[str], mode: str, conns: int = 8, depth: int = 64,
     except BaseException:
         zkbench._cleanup(admin, root, setup)
         raise
+    ports = [int(hp.rsplit(":", 1)[1]) for hp in dict.fromkeys(hostports)]
     try:
+        sent0 = [packets_sent(p) for p in ports]
         res = _run_workers(hostports, mode, root, conns, depth, secs, size, procs, warmup,
                            server_pids or [])
+        sent1 = [packets_sent(p) for p in ports]
+        asked = sum(res["_sent"].values())
         setup = zkbench.SyncConn(admin)
         zkbench._verify(setup, res, root, size)
+        _check_server_count(res, asked, sent0, sent1)
     finally:
         zkbench._cleanup(admin, root, setup)
     res["servers"] = len(set(hostports))
     return res
+
+
+def _check_server_count(res: dict, asked: int, sent0: list, sent1: list) -> None:
+    """The servers' own count of the replies they sent (`srvr`'s Sent:) must cover every
+    request the generator made: a second witness, beside the reply bytes `_verify` adds up,
+    that each counted operation was answered by a server (a read served at 10x ZooKeeper's
+    rate looked too good to take on the generator's word). Adds "server_replies"; a shortfall
+    becomes a verification failure."""
+    if any(v is None for v in sent0 + sent1):
+        return
+    served = sum(sent1) - sum(sent0)
+    res["server_replies"] = served
+    if served < asked and not res.get("undrained"):
+        res["verified"] = False
+        res["verify_error"] = f"the servers sent {served} replies for {asked} requests"
 
 
 def _worker(chan, hostports: list[str], mode: str, root: str, idxs: list[int], depth: int,

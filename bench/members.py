@@ -36,9 +36,7 @@ def free_port_base(n: int) -> int:
     raise RuntimeError("no free block of ports")
 
 
-def srvr_mode(port: int, timeout: float = 1.0) -> str:
-    """The `Mode:` a member's `srvr` four-letter word reports; "down" if it does not answer,
-    "not serving" if it answers without a mode."""
+def _srvr(port: int, timeout: float) -> list[str] | None:
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
             s.sendall(b"srvr")
@@ -46,8 +44,28 @@ def srvr_mode(port: int, timeout: float = 1.0) -> str:
             while chunk := s.recv(4096):
                 chunks.append(chunk)
     except OSError:
+        return None
+    return b"".join(chunks).decode("utf-8", "replace").splitlines()
+
+
+def srvr_mode(port: int, timeout: float = 1.0) -> str:
+    """The `Mode:` a member's `srvr` four-letter word reports; "down" if it does not answer,
+    "not serving" if it answers without a mode."""
+    lines = _srvr(port, timeout)
+    if lines is None:
         return "down"
-    for line in b"".join(chunks).decode("utf-8", "replace").splitlines():
+    for line in lines:
         if line.startswith("Mode:"):
             return line.split(":", 1)[1].strip()
     return "not serving"
+
+
+def packets_sent(port: int, timeout: float = 5.0) -> int | None:
+    """The `Sent:` count of a member's `srvr` (packets it sent to clients), None if unknown."""
+    for line in _srvr(port, timeout) or []:
+        if line.startswith("Sent:"):
+            try:
+                return int(line.split(":", 1)[1])
+            except ValueError:
+                return None
+    return None

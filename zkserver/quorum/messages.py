@@ -7,6 +7,8 @@ attrs records that encode as `[tag, field, ...]`. Transactions inside them are t
 
 from __future__ import annotations
 
+import operator
+from collections.abc import Callable
 from typing import Any
 
 import attrs
@@ -177,47 +179,83 @@ _CLASSES: list[type] = [Vote, Notification, FollowerInfo, LeaderInfo, AckEpoch, 
                         PingReply, Request, SyncRequest, SyncReply, Proposals]
 _TAG = {cls: i for i, cls in enumerate(_CLASSES)}
 
+# Every message on a write's path is encoded and decoded once per hop, so the shape of each
+# class is worked out here once (its fields, their defaults, how each is read back) rather
+# than asked of attrs per message: that cost more than the cbor2 work it fed.
 
-def _to_obj(v: Any) -> Any:
-    if isinstance(v, txnmod.Txn):
+
+def _plain(v: Any) -> Any:
+    """A field value as it goes on the wire: a transaction as ["T", ...], a record as its
+    [tag, ...] list, a tuple as a list."""
+    t = type(v)
+    if t is int or t is bytes or t is bool or t is str:
+        return v
+    if t is txnmod.Txn:
         return ["T", txnmod.to_obj(v)]
-    if attrs.has(type(v)):
-        fields = list(attrs.fields(type(v)))
-        # A trailing field at its default is left out, so that a member still running the
-        # code from before the field was added reads the message as it always did.
-        while fields and fields[-1].default is not attrs.NOTHING \
-                and getattr(v, fields[-1].name) == fields[-1].default:
-            fields.pop()
-        return [_TAG[type(v)], *(_to_obj(getattr(v, f.name)) for f in fields)]
-    if isinstance(v, tuple):
-        return [_to_obj(x) for x in v]
+    if t is tuple:
+        return [_plain(x) for x in v]
+    if t in _SHAPES:
+        return _to_obj(v)
     return v
 
 
-def _from_obj(cls: type, obj: list) -> Any:
-    fields = attrs.fields(cls)
-    given = len(obj) - 1
-    if given > len(fields) or any(f.default is attrs.NOTHING for f in fields[given:]):
-        raise ValueError(f"{cls.__name__}: {given} fields")
-    values = []
-    for f, raw in zip(fields, obj[1:], strict=False):
-        value = _field_from_obj(f.name, raw)
-        if f.type in ("Role", Role):
-            value = Role(value)
-        values.append(value)
-    return cls(*values)
+class _Shape:
+    """One message class: its tag, field getter, trailing defaults and field readers."""
+
+    __slots__ = ("tag", "get", "defaults", "readers", "required", "cls")
+
+    def __init__(self, cls: type) -> None:
+        fields = attrs.fields(cls)
+        self.cls = cls
+        self.tag = _TAG[cls]
+        names = [f.name for f in fields]
+        get = operator.attrgetter(*names)
+        self.get = get if len(names) > 1 else (lambda v: (get(v),))
+        # A trailing field at its default is left out, so that a member still running the
+        # code from before the field was added reads the message as it always did.
+        self.defaults = [f.default for f in fields]
+        self.required = sum(1 for f in fields if f.default is attrs.NOTHING)
+        self.readers = [_reader(f) for f in fields]
 
 
-def _field_from_obj(name: str, raw: Any) -> Any:
-    if isinstance(raw, list) and raw and raw[0] == "T":
+def _reader(f: Any) -> Callable[[Any], Any]:
+    if f.type in ("Role", Role):
+        return lambda raw: Role(_field_from_obj(raw))
+    if f.name == "vote":
+        return lambda raw: _from_obj(Vote, raw)
+    if f.name == "txns":
+        return lambda raw: tuple(txnmod.from_obj(t[1]) for t in raw)
+    if f.name in ("touches", "auth_ids"):
+        return lambda raw: tuple(tuple(x) for x in raw)
+    return _field_from_obj
+
+
+def _field_from_obj(raw: Any) -> Any:
+    if type(raw) is list and raw and raw[0] == "T":
         return txnmod.from_obj(raw[1])
-    if name == "vote":
-        return _from_obj(Vote, raw)
-    if name == "txns":
-        return tuple(txnmod.from_obj(t[1]) for t in raw)
-    if name in ("touches", "auth_ids"):
-        return tuple(tuple(x) for x in raw)
     return raw
+
+
+def _to_obj(v: Any) -> list:
+    shape = _SHAPES[type(v)]
+    values = list(shape.get(v))
+    defaults = shape.defaults
+    while values and defaults[len(values) - 1] is not attrs.NOTHING \
+            and values[-1] == defaults[len(values) - 1]:
+        values.pop()
+    return [shape.tag, *[_plain(x) for x in values]]
+
+
+def _from_obj(cls: type, obj: list) -> Any:
+    shape = _SHAPES[cls]
+    given = len(obj) - 1
+    if given > len(shape.readers) or given < shape.required:
+        raise ValueError(f"{cls.__name__}: {given} fields")
+    return cls(*[read(raw) for read, raw in zip(shape.readers, obj[1:], strict=False)])
+
+
+_SHAPES: dict[type, _Shape] = {}
+_SHAPES.update({cls: _Shape(cls) for cls in _CLASSES})
 
 
 def encode(msg: Any) -> bytes:

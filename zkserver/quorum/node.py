@@ -84,6 +84,7 @@ class Member:
         self.log_dir = server.log_dir
         self.now = server.now
         self.wall = server.wall
+        self.flusher = server.flusher  # replies made in a step leave as it ends (server/flush.py)
         engine = server.engine
         self.engine = engine
         engine.join_ensemble(replica.Member())
@@ -195,16 +196,17 @@ class Member:
     def _input(self, event: Callable[..., object], *args: Any) -> None:
         """Give the peer one input, and carry out what it decides at once (see `_run_ready`)."""
         peer = self.peer
-        try:
-            touched = self.engine.take_touched()
-            if touched:
-                peer.touch(touched)
-            event(*args)
-        except DigestMismatch as e:
-            log.critical("%s", e)
-            raise
-        if peer.has_ready():
-            self._run_ready()
+        with self.flusher:
+            try:
+                touched = self.engine.take_touched()
+                if touched:
+                    peer.touch(touched)
+                event(*args)
+            except DigestMismatch as e:
+                log.critical("%s", e)
+                raise
+            if peer.has_ready():
+                self._run_ready()
 
     def _run_ready(self) -> None:
         """Carry out the peer's batches now, in the task that gave the input.
@@ -271,9 +273,10 @@ class Member:
             assert r.epochs is not None
             await trio.to_thread.run_sync(self._write_epochs, r.epochs.accepted,
                                           r.epochs.current)
-            self._execute(r)
-            self.busy = False
-            self._run_ready()
+            with self.flusher:
+                self._execute(r)
+                self.busy = False
+                self._run_ready()
 
     def _execute(self, r: Ready) -> None:
         for item in r.log:

@@ -104,7 +104,8 @@ class LocalLog:
             self.committer.append(self.engine.take_commits())
 
     def _durable(self, batch: list[Prepared]) -> None:
-        self.engine.apply_committed(batch, self.server.now())
+        with self.server.flusher:  # the round's replies leave as it ends
+            self.engine.apply_committed(batch, self.server.now())
 
     def metrics(self) -> dict[str, object]:
         return {}

@@ -30,6 +30,7 @@ from zkserver.progress import Progress
 from zkserver.server import admin, lograte, metrics, tls, tls_reload
 from zkserver.server.commit_path import CommitPath, LocalLog
 from zkserver.server.connection import serve_connection
+from zkserver.server.flush import Flusher
 from zkserver.server.handshake_order import HandshakeOrder
 from zkserver.storage.files import Disk
 from zkserver.storage.purge import purge
@@ -127,6 +128,7 @@ class Server:
         self.metrics_address: tuple[str, int] | None = None
         self.trace_mask = 306  # ZooKeeper's default trace mask
         self.serving = False
+        self.flusher = Flusher()  # replies written at the end of each driver step
         self.commit_path: CommitPath = path_class(self, recovered)
         self.outstanding_limit = self.commit_path.outstanding_limit
 

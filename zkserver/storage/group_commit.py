@@ -1,12 +1,12 @@
 """Group commit: the one task that writes transactions to the log, for both commit paths.
 
 Each round takes *everything* queued since the last one and writes it with one write and one
-sync in a worker thread: the event loop keeps reading and answering meanwhile, and the next
-round's batch grows while this sync runs. After the sync it reports the round as durable
-(`on_durable`): a standalone server then applies and answers, an ensemble member tells ZAB
-what it has logged. Operations that rewrite the log (an ensemble's truncation, a snapshot
-install) queue behind the appends before them (`then`), so the disk sees everything in the
-order it was asked for. After each round the snapshot policy may roll the log and start a
+sync in the log's own thread (`log_thread`): the event loop keeps reading and answering
+meanwhile, and the next round's batch grows while this sync runs. After the sync it reports
+the round as durable (`on_durable`): a standalone server then applies and answers, an ensemble
+member tells ZAB what it has logged. Operations that rewrite the log (an ensemble's truncation,
+a snapshot install) queue behind the appends before them (`then`), so the disk sees everything
+in the order it was asked for. After each round the snapshot policy may roll the log and start a
 snapshot; that runs in the background and never holds up the next round.
 """
 
@@ -19,6 +19,7 @@ from typing import Generic, TypeVar
 
 import trio
 
+from zkserver.storage.log_thread import LogThread
 from zkserver.storage.snapshot_policy import SnapshotPolicy
 from zkserver.storage.txnlog import TxnLog, encode_batch
 from zkserver.txn import Txn
@@ -52,6 +53,7 @@ class GroupCommitter(Generic[T]):
         self.txn_of = txn_of
         self.queue: deque[T | _Op] = deque()
         self._wake = trio.Event()
+        self.thread = LogThread()
 
     def append(self, records: Iterable[T]) -> None:
         """Queue records for the next round."""
@@ -65,23 +67,24 @@ class GroupCommitter(Generic[T]):
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
                   ) -> None:
-        try:
-            async with trio.open_nursery() as nursery:
-                self.snapshots.nursery = nursery
-                task_status.started()
-                while True:
-                    await self._wake.wait()
-                    self._wake = trio.Event()
-                    while self.queue:
-                        head = self.queue[0]
-                        if type(head) is _Op:
-                            self.queue.popleft()
-                            await head.run()
-                            continue
-                        await self._round()
-        finally:
-            with trio.CancelScope(shield=True):
-                await trio.to_thread.run_sync(self._flush_on_exit)
+        with self.thread.running():
+            try:
+                async with trio.open_nursery() as nursery:
+                    self.snapshots.nursery = nursery
+                    task_status.started()
+                    while True:
+                        await self._wake.wait()
+                        self._wake = trio.Event()
+                        while self.queue:
+                            head = self.queue[0]
+                            if type(head) is _Op:
+                                self.queue.popleft()
+                                await head.run()
+                                continue
+                            await self._round()
+            finally:
+                with trio.CancelScope(shield=True):
+                    await self.thread.call(self._flush_on_exit)
 
     def _appends(self) -> list[T]:
         """The records at the head of the queue, up to the first operation. They leave the
@@ -97,7 +100,7 @@ class GroupCommitter(Generic[T]):
         batch = self._appends()
         txns = [self.txn_of(r) for r in batch]
         data = encode_batch(txns)
-        await trio.to_thread.run_sync(self.log.append, txns[0].zxid, data)
+        await self.thread.call(self.log.append, txns[0].zxid, data)
         for _ in batch:
             self.queue.popleft()
         self.on_durable(batch)

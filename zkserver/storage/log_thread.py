@@ -1,0 +1,68 @@
+"""One OS thread that runs the group committer's blocking log calls (write + fsync).
+
+`trio.to_thread.run_sync` per round cost a busy ensemble member more than the round's own
+Python work: a capacity limiter, a context copy, two `prctl` calls naming the thread, a
+cancellation protocol and an outcome wrapper, per fsync. A server has exactly one log writer,
+and its rounds never overlap, so a dedicated thread fed through a queue does the same job:
+the committer's task parks until the thread hands the result back through the Trio token.
+
+The thread belongs to the task that runs `serve` (the committer's `run`): it starts there and
+is stopped and joined when that task ends, cancelled or not.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+import outcome
+import trio
+
+R = TypeVar("R")
+
+_STOP = object()
+
+
+class LogThread:
+    """Runs one blocking call at a time, in order, off the event loop."""
+
+    def __init__(self, name: str = "zkserver-log") -> None:
+        self.name = name
+        self._jobs: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+
+    @contextmanager
+    def running(self) -> Iterator[None]:
+        """The thread lives for the `with` block (entered from a Trio task)."""
+        token = trio.lowlevel.current_trio_token()
+        self._thread = threading.Thread(target=self._work, args=(token,), name=self.name,
+                                        daemon=True)
+        self._thread.start()
+        try:
+            yield
+        finally:
+            self._jobs.put(_STOP)
+            self._thread.join()
+            self._thread = None
+
+    async def call(self, fn: Callable[..., R], *args: Any) -> R:
+        """`fn(*args)` in the thread; its result or exception here. Not abandoned on
+        cancellation (a log write that started finishes, as with `trio.to_thread`)."""
+        assert self._thread is not None, "LogThread.call outside `running()`"
+        await trio.lowlevel.checkpoint_if_cancelled()  # cancelled already: nothing starts
+        self._jobs.put((fn, args, trio.lowlevel.current_task()))
+        return await trio.lowlevel.wait_task_rescheduled(  # type: ignore[no-any-return]
+            lambda _: trio.lowlevel.Abort.FAILED)
+
+    def _work(self, token: trio.lowlevel.TrioToken) -> None:
+        jobs = self._jobs
+        while True:
+            job = jobs.get()
+            if job is _STOP:
+                return
+            fn, args, task = job
+            result = outcome.capture(fn, *args)
+            token.run_sync_soon(trio.lowlevel.reschedule, task, result)
