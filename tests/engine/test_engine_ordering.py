@@ -45,7 +45,9 @@ def test_drain_stops_at_an_unanswered_write_and_runs_reads_in_turn() -> None:
 
     first = Entry(1, SET_DATA, None, True, NOW)
     second = Entry(3, SET_DATA, None, True, NOW)
-    client.queue.extend([first, Entry(2, GET_DATA, b"", False, NOW), second])
+    for entry in (first, Entry(2, GET_DATA, b"", False, NOW), second):
+        client.enqueue(entry)
+    assert client.server_stats.in_hand == 3
     client.drain(run_read, NOW)
     assert ran == [] and client.out == b""  # the head is a write still uncommitted
 
@@ -57,6 +59,7 @@ def test_drain_stops_at_an_unanswered_write_and_runs_reads_in_turn() -> None:
     client.drain(run_read, NOW)
     assert bytes(client.out) == b"w1" + b"read 2" + b"w3"
     assert ran == [2] and not client.queue
+    assert client.server_stats.in_hand == 0
 
 
 def test_send_counts_on_the_connection_and_the_server_and_rings() -> None:
@@ -116,6 +119,31 @@ def test_a_read_behind_a_write_waits_for_it_and_sees_it() -> None:
     [(x1, e1, _), (x2, e2, body)] = _replies(writer)
     assert (x1, e1, x2, e2) == (2, 0, 3, 0)
     assert body[4:7] == b"new"  # the read ran after the write it queued behind
+
+
+def test_requests_in_hand_are_counted_as_they_come_and_go() -> None:
+    """globalOutstandingLimit reads this count for every request: it must equal the
+    connections' queues without walking them, also when a connection goes away."""
+    engine = Engine()
+    a, b = _connect(engine, 1), _connect(engine, 2)
+
+    def in_hand() -> int:
+        assert engine.stats.in_hand == sum(len(c.queue) for c in (a, b))
+        return engine.stats.in_hand
+
+    base = in_hand()
+    for xid in range(1, 4):
+        _handle(engine, a, xid, CREATE, ustr(f"/a{xid}") + buf(b"") + OPEN_ACL + i32(0))
+    _handle(engine, a, 4, GET_DATA, ustr("/a1") + b"\0")  # waits behind the creates
+    _handle(engine, b, 1, CREATE, ustr("/b") + buf(b"") + OPEN_ACL + i32(0))
+    assert in_hand() == base + 5
+    engine.apply_committed(engine.take_commits(), NOW)
+    assert in_hand() == 0
+    _handle(engine, b, 2, SET_DATA, ustr("/b") + buf(b"x") + i32(-1))
+    _handle(engine, b, 3, GET_DATA, ustr("/b") + b"\0")
+    assert in_hand() == 2
+    engine.disconnect(b)
+    assert engine.stats.in_hand == 0
 
 
 def test_a_watcher_hears_of_the_change_before_its_own_later_reply() -> None:

@@ -261,7 +261,9 @@ async def test_only_the_predecessor_is_watched(hosts: str) -> None:
         async with anyio.create_task_group() as tasks:
             for i in range(1, 6):
                 tasks.start_soon(contender, i)
-                await anyio.sleep(0.05)
+                with anyio.fail_after(10):  # in line before the next one starts
+                    while len(await locks[0].contenders()) < i + 1:
+                        await anyio.sleep(0.01)
             assert await locks[0].contenders() == [f"c{i}" for i in range(6)]
             await locks[0].release()
         assert order == [1, 2, 3, 4, 5]

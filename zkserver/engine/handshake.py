@@ -79,7 +79,7 @@ def _new_session(engine: Engine, client: Client, timeout: int, read_only: bool |
         client.send(frame(resp.encode()))
         return
     entry = Entry(0, Op.CREATE_SESSION, resp, True, now)  # answered once committed
-    client.queue.append(entry)
+    client.enqueue(entry)
     engine.route.new_session(engine, client, sid, timeout, entry, wall)
 
 

@@ -66,6 +66,16 @@ class Client:
         self.stats = ConnectionStats()
         self.server_stats = server_stats  # every reply counts there too
 
+    def enqueue(self, entry: Entry) -> None:
+        """Put a request behind the ones waiting on this connection."""
+        self.queue.append(entry)
+        self.server_stats.in_hand += 1
+
+    def drop_queue(self) -> None:
+        """Forget every waiting request (the connection is gone)."""
+        self.server_stats.in_hand -= len(self.queue)
+        self.queue.clear()
+
     def can_read(self, acl: aclmod.AclList) -> bool:
         return aclmod.check(acl, Perm.READ, self.auth_ids)
 
@@ -90,8 +100,10 @@ class Client:
                 if head.data is None:
                     return
                 queue.popleft()
+                self.server_stats.in_hand -= 1
                 self.send(head.data)
             else:
                 queue.popleft()
+                self.server_stats.in_hand -= 1
                 run_read(self, head.xid, head.op, head.req, now)
 

@@ -112,7 +112,7 @@ class Engine:
         self._tree.watches.remove_watcher(client)
         if self.by_session.get(client.session_id) is client:
             del self.by_session[client.session_id]
-        client.queue.clear()
+        client.drop_queue()
 
     def bind(self, client: Client, sid: int) -> None:
         """`client` is the connection of session `sid` from now on."""
@@ -179,7 +179,7 @@ class Engine:
             return
         if client.queue:
             # A waiting read keeps the identities it came with (see `_authenticate`).
-            client.queue.append(Entry(xid, op, (data, client.auth_ids), False, now))
+            client.enqueue(Entry(xid, op, (data, client.auth_ids), False, now))
         else:
             self.run_read(client, xid, op, data, now)
 
@@ -247,7 +247,7 @@ class Engine:
             return
         req, subops = decoded
         entry = Entry(xid, op, subops, True, now)
-        client.queue.append(entry)
+        client.enqueue(entry)
         self.route.submit(self, client, entry, req, data, wall)
 
     def decode_write(self, op: int, data: bytes) -> tuple[Any, list[int] | None] | None:
@@ -264,7 +264,7 @@ class Engine:
         request is prepared; every write before it is applied by the time this is sent)."""
         entry = Entry(xid, Op.ERROR, None, True, now)
         entry.data = reply(xid, max(self._tree.last_zxid, self.prep.last_zxid), err)
-        client.queue.append(entry)
+        client.enqueue(entry)
         client.drain(self.run_read, now)
 
     # -- commit -------------------------------------------------------------------------------

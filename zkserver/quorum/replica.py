@@ -133,7 +133,7 @@ class Member:
             engine.reply_in_turn(client, xid, Err.MARSHALLINGERROR, now)
             return
         entry = Entry(xid, Op.SYNC, R.PathResponse.pack(path), True, now)
-        client.queue.append(entry)
+        client.enqueue(entry)
         self.next_sync_token += 1
         self.sync_waiting[self.next_sync_token] = (client, entry)
         if self.request_sync is not None:

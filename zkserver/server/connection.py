@@ -220,12 +220,12 @@ async def _receiver(server: Server, stream: trio.abc.Stream, client: Client,
                         # hand, a connection with requests of its own outstanding stops taking
                         # more (ZooKeeper's throttle); connections with nothing outstanding
                         # keep going.
-                        if client.queue and server.over_outstanding_limit(1):
+                        if client.queue and server.over_outstanding_limit():
                             throttled = True
                             break
                     server.commit()
                 if throttled:
-                    while client.queue and server.over_outstanding_limit(0) \
+                    while client.queue and server.over_outstanding_limit() \
                             and not client.closed:
                         await trio.sleep(THROTTLE_POLL)
             while len(client.out) > HIGH_WATER and not client.closed:

@@ -55,10 +55,14 @@ class ServerStats:
     """The whole server's counts (`srvr`, `mntr`); `srst` resets them."""
 
     __slots__ = ("received", "sent", "latency", "auth_failed", "last_response_size",
-                 "min_response_size", "max_response_size")
+                 "min_response_size", "max_response_size", "in_hand")
 
     def __init__(self) -> None:
         self.latency = Latency()
+        # Requests waiting on every connection's queue (not reset by `srst`: it is a level,
+        # not a count). globalOutstandingLimit reads it for every request, so it is kept as
+        # entries come and go rather than summed over the connections.
+        self.in_hand = 0
         self.reset()
 
     def reset(self) -> None:

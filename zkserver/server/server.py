@@ -122,8 +122,6 @@ class Server:
         self.unsuccessful_handshakes = 0
         self.tls_handshakes_in_progress = 0
         self.throttled = 0
-        self._outstanding_at = -1.0
-        self._outstanding = 0
         self.admin_address: tuple[str, int] | None = None
         self.metrics_address: tuple[str, int] | None = None
         self.trace_mask = 306  # ZooKeeper's default trace mask
@@ -197,22 +195,13 @@ class Server:
             return False
         return True
 
-    def over_outstanding_limit(self, added: int) -> bool:
-        """Whether more requests than globalOutstandingLimit are in hand, server-wide.
-
-        Counting every connection's queue costs a walk over them, so the count is redone at
-        most once a millisecond; in between, each caller adds the `added` request it just
-        queued to the estimate."""
+    def over_outstanding_limit(self) -> bool:
+        """Whether more requests than globalOutstandingLimit are in hand, server-wide (every
+        connection's waiting queue, counted as entries come and go)."""
         limit = self.outstanding_limit
         if limit <= 0:
             return False
-        now = trio.current_time()
-        if now - self._outstanding_at > 0.001:
-            self._outstanding_at = now
-            self._outstanding = sum(len(c.queue) for c in self.engine.clients)
-        else:
-            self._outstanding += added
-        if self._outstanding > limit:
+        if self.engine.stats.in_hand > limit:
             self.throttled += 1
             return True
         return False

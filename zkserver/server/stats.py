@@ -61,7 +61,7 @@ def summary(server: Server) -> Summary:
 
 def outstanding(server: Server) -> int:
     """Requests in hand: every connection's waiting queue."""
-    return sum(len(c.queue) for c in server.engine.clients)
+    return server.engine.stats.in_hand
 
 
 def read_only(server: Server) -> bool:
