@@ -515,3 +515,21 @@ def test_default_config() -> None:
 def test_config_is_immutable() -> None:
     with pytest.raises(attrs.exceptions.FrozenInstanceError):
         default_config().tick_time = 1  # type: ignore[misc]
+
+
+def test_read_only_mode_from_the_jvm_flags_as_zookeeper_reads_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """ZooKeeper reads `readonlymode.enabled` only as a system property, which deployments set
+    in SERVER_JVMFLAGS or JVMFLAGS; zoo.cfg still wins where both say something."""
+    cfg = tmp_path / "zoo.cfg"
+    cfg.write_text(f"dataDir={tmp_path}\nclientPort=2181\n")
+    monkeypatch.delenv("JVMFLAGS", raising=False)
+    monkeypatch.setenv("SERVER_JVMFLAGS", "-Xmx1g -Dreadonlymode.enabled=true")
+    config = load_config(str(cfg))
+    assert config.readonly_mode_enabled and "isro" in config.four_letter_whitelist
+    cfg.write_text(f"dataDir={tmp_path}\nclientPort=2181\nreadonlymode.enabled=false\n")
+    assert not load_config(str(cfg)).readonly_mode_enabled
+    monkeypatch.delenv("SERVER_JVMFLAGS")
+    monkeypatch.setenv("JVMFLAGS", "-Dreadonlymode.enabled=yes")
+    cfg.write_text(f"dataDir={tmp_path}\nclientPort=2181\n")
+    assert load_config(str(cfg)).readonly_mode_enabled

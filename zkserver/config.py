@@ -20,7 +20,9 @@ from collections.abc import Mapping
 
 import attrs
 
+from zkserver.auth.jaas import jvm_properties
 from zkserver.auth.settings import (
+    JVM_FLAG_VARIABLES,
     SASL_PROVIDER,
     SaslConfigError,
     SaslSettings,
@@ -230,6 +232,12 @@ def parse_config(
         raise ConfigError(f"{source}: {e}") from e
 
 
+JVM_ONLY_SETTINGS = ("readonlymode.enabled",)
+"""Settings ZooKeeper reads only as `-D` system properties (from `SERVER_JVMFLAGS`/`JVMFLAGS`
+through zkServer.sh), never from zoo.cfg. zkserver takes them from either, zoo.cfg first, so a
+deployment's JVM flags carry over unchanged."""
+
+
 def load_config(path: str, *, jaas_file: str | None = None) -> Config:
     """Read a zoo.cfg, the dynamic config file it names and `dataDir/myid`, then build a Config.
 
@@ -251,6 +259,10 @@ def load_config(path: str, *, jaas_file: str | None = None) -> Config:
         dynamic = _find_dynamic_file(value, cwd, os.path.dirname(source), where)
         entries.update(_dynamic_entries(dynamic))
         version = dynamic_file_version(dynamic)
+    flags = jvm_properties(os.environ, *JVM_FLAG_VARIABLES)
+    for key in JVM_ONLY_SETTINGS:
+        if key in flags and key not in entries:
+            entries[key] = (flags[key], f"-D{key} in ${'/$'.join(JVM_FLAG_VARIABLES)}")
     server_id = None
     if entries.get("dataDir", ("", ""))[0]:
         myid = os.path.join(_resolve(entries["dataDir"][0], cwd), "myid")
