@@ -79,15 +79,18 @@ def _settled(base: int, ids: list[int], up: set[int]) -> bytes | None:
     return data
 
 
-def _present(port: int) -> set[str]:
+def _assert_none_lost(load: Load, port: int) -> None:
+    """Every write the load saw acknowledged is on the server at `port` (after a sync)."""
     check = KazooClient(f"127.0.0.1:{port}", timeout=15)
     check.start(timeout=60)
     try:
         check.sync("/load")
-        return set(check.get_children("/load"))
+        present = set(check.get_children("/load"))
     finally:
         check.stop()
         check.close()
+    lost = [p for p in load.acked if p.rsplit("/", 1)[1] not in present]
+    assert not lost, f"acknowledged writes lost: {lost[:5]}"
 
 
 def _reply(result: object) -> bytes | None:
@@ -142,9 +145,7 @@ def test_kill_the_leader_mid_reconfig(tmp_path: Path) -> None:
             admin.stop()
             admin.close()
             load.stop()
-        present = _present(base + a)
-    lost = [p for p in load.acked if p.rsplit("/", 1)[1] not in present]
-    assert not lost, f"acknowledged writes lost: {lost[:5]}"
+        _assert_none_lost(load, base + a)
     assert len(load.acked) > 40
 
 
@@ -194,6 +195,4 @@ def test_kill_a_joining_server_mid_reconfig(tmp_path: Path) -> None:
             admin.close()
             load.stop()
             joiner.kill()  # (not the ensemble's: nothing else would stop it)
-        present = _present(base + follower)
-    lost = [p for p in load.acked if p.rsplit("/", 1)[1] not in present]
-    assert not lost, f"acknowledged writes lost: {lost[:5]}"
+        _assert_none_lost(load, base + follower)
