@@ -63,6 +63,19 @@ class Load:
         self.client.stop()
         self.client.close()
 
+    def assert_none_lost(self, hosts: str) -> None:
+        """Every write acknowledged to the load is on `hosts` (read after a sync)."""
+        check = KazooClient(hosts, timeout=15)
+        check.start(timeout=60)
+        try:
+            check.sync("/load")
+            present = set(check.get_children("/load"))
+        finally:
+            check.stop()
+            check.close()
+        lost = [p for p in self.acked if p.rsplit("/", 1)[1] not in present]
+        assert not lost, f"acknowledged writes lost: {lost[:5]}"
+
 
 def test_grow_then_remove_the_leader_under_load(tmp_path: Path) -> None:
     base = free_port_base(4)
@@ -116,15 +129,7 @@ def test_grow_then_remove_the_leader_under_load(tmp_path: Path) -> None:
             load.stop()
             if joiner is not None:
                 joiner.kill()
-        check = KazooClient(f"127.0.0.1:{base + rest[0]}", timeout=15)
-        check.start(timeout=60)
-        try:
-            present = set(check.get_children("/load"))
-        finally:
-            check.stop()
-            check.close()
-        lost = [p for p in load.acked if p.rsplit("/", 1)[1] not in present]
-        assert not lost, f"acknowledged writes lost: {lost[:5]}"
+        load.assert_none_lost(f"127.0.0.1:{base + rest[0]}")
         version = f"{stat.mzxid:x}"
         for i in rest:
             d = tmp_path / f"s{i}" if i != 4 else tmp_path / "s4"
@@ -280,14 +285,5 @@ def test_grow_three_to_five_and_back_under_load_with_a_member_killed(tmp_path: P
             load.stop()
             for node in joiners:
                 node.kill()
-        check = KazooClient(ens.hosts, timeout=15)
-        check.start(timeout=60)
-        try:
-            check.sync("/load")
-            present = set(check.get_children("/load"))
-        finally:
-            check.stop()
-            check.close()
-    lost = [p for p in load.acked if p.rsplit("/", 1)[1] not in present]
-    assert not lost, f"acknowledged writes lost: {lost[:5]}"
+        load.assert_none_lost(ens.hosts)
     assert len(load.acked) > 60
