@@ -211,8 +211,8 @@ class Member:
     def _run_ready(self) -> None:
         """Carry out the peer's batches now, in the task that gave the input.
 
-        Every input comes from a task of ours (a link's reader, the ticker, the group
-        committer, a connection after its engine step), never from inside a batch being
+        Every input comes from a task of ours (a link's reader, the ticker, a connection
+        after its engine step) or the group committer's callback, never from inside a batch being
         carried out: one that arrives meanwhile (a delivery proposing forwarded writes) finds
         `busy` set and its batch is taken by the loop below. Done in place, a message's
         answer leaves in the same scheduling pass it arrived in; a hop through an executor
