@@ -175,3 +175,38 @@ def test_pack_from_the_fields_is_the_record_encoding(rec):
     """`pack` (the server's reply path) and `encode` are two derivations of one declaration."""
     values = [_as_held(getattr(rec, name)) for name in rec.FIELDS]
     assert type(rec).pack(*values) == rec.encode()
+
+
+_ACL_ENTRY = st.builds(
+    lambda perms, scheme, ident: R.ACL.of(perms, scheme, ident),
+    st.integers(-2**31, 2**31 - 1), st.sampled_from(["world", "digest", "ip", "", "wörld"]),
+    st.sampled_from(["anyone", "u:h", "10.0.0.1/8", "", "ünï"]))
+
+
+@given(st.lists(_ACL_ENTRY, max_size=20) | st.none(), st.binary(max_size=12))
+def test_acl_vectors_decode_the_same_first_time_and_from_the_cache(acls, tail):
+    """A request's ACL vector is decoded once per distinct encoding and then looked up; both
+    ways give the records and leave the reader after the vector."""
+    body = R.ACLS.pack(acls) + tail
+    for _ in range(2):
+        r = Reader(body)
+        assert R.REQUEST_ACLS.read(r) == acls
+        assert r.pos == len(body) - len(tail)
+
+
+@given(st.lists(_ACL_ENTRY, min_size=1, max_size=4), st.data())
+def test_a_cut_or_corrupt_acl_vector_fails_as_the_generic_decoder_does(acls, data):
+    body = bytearray(R.ACLS.pack(acls))
+    if data.draw(st.booleans()):
+        body = body[:data.draw(st.integers(0, len(body) - 1))]
+    else:
+        at = data.draw(st.integers(0, len(body) - 4))
+        body[at:at + 4] = struct.pack(">i", data.draw(st.integers(-5, 2**31 - 1)))
+    outcomes = []
+    for read in (R.ACLS.read, R.REQUEST_ACLS.read, R.REQUEST_ACLS.read):
+        r = Reader(bytes(body), max_buffer=1 << 20)
+        try:
+            outcomes.append((read(r), r.pos))
+        except JuteError:
+            outcomes.append("JuteError")
+    assert outcomes[1] == outcomes[0] == outcomes[2]
