@@ -96,6 +96,9 @@ class Txn:
     session_id: int
     cxid: int
     op: Any
+    # Its encoding, kept by `encode` the first time: a leader writes each transaction to its
+    # log and into a PROPOSAL for every follower, and encoding it was most of that work.
+    raw: bytes | None = attrs.field(default=None, eq=False, repr=False)
 
 
 _TAGS: dict[type, int] = {
@@ -147,7 +150,11 @@ def from_obj(obj: list) -> Txn:
 
 
 def encode(txn: Txn) -> bytes:
-    return cbor2.dumps(to_obj(txn))
+    raw = txn.raw
+    if raw is None:
+        raw = cbor2.dumps(to_obj(txn))
+        object.__setattr__(txn, "raw", raw)  # a memo of a frozen value, not a change of it
+    return raw
 
 
 def decode(data: bytes) -> Txn:

@@ -68,3 +68,28 @@ def test_a_field_added_later_stays_off_the_wire_at_its_default():
     assert M.decode(cbor2.dumps([8, 2, 5, 7, b"c"])) == M.NewLeader(2, 5, 7, b"c")
     with pytest.raises(ValueError):
         M.decode(cbor2.dumps([8, 2, 5, 7, b"c", 9]))  # more fields than it has
+
+
+@pytest.mark.parametrize("msg", [m for m in SAMPLES if any(
+    type(v) is Txn or (type(v) is tuple and v and type(v[0]) is Txn)
+    for v in attrs.astuple(m, recurse=False))], ids=lambda m: type(m).__name__)
+def test_a_transaction_goes_out_as_the_bytes_its_log_entry_has(msg):
+    """A transaction inside a message reuses its log encoding (`txn.encode`, kept on the
+    Txn), and the message's bytes are what encoding it afresh as ["T", fields] gives: members
+    running the code from before read it as they always did."""
+    import cbor2
+
+    from zkserver import txn as txnmod
+
+    def plain(v):
+        if type(v) is Txn:
+            return ["T", txnmod.to_obj(v)]
+        if type(v) is tuple:
+            return [plain(x) for x in v]
+        return v
+
+    fields = [plain(v) for v in attrs.astuple(msg, recurse=False)]
+    tag = cbor2.loads(M.encode(msg))[0]
+    expected = cbor2.dumps([tag, *fields])
+    assert M.encode(msg) == expected
+    assert M.encode(msg) == expected  # the second time from the kept encodings

@@ -191,7 +191,7 @@ def _plain(v: Any) -> Any:
     if t is int or t is bytes or t is bool or t is str:
         return v
     if t is txnmod.Txn:
-        return ["T", txnmod.to_obj(v)]
+        return _EncodedTxn(v)
     if t is tuple:
         return [_plain(x) for x in v]
     if t in _SHAPES:
@@ -258,8 +258,28 @@ _SHAPES: dict[type, _Shape] = {}
 _SHAPES.update({cls: _Shape(cls) for cls in _CLASSES})
 
 
+class _EncodedTxn:
+    """A transaction in a message: cbor2 writes it through `_write_txn` as the list
+    ["T", <its log encoding>], whose bytes `txn.encode` has already made (and keeps) for the
+    log, instead of encoding the same transaction again for every follower."""
+
+    __slots__ = ("txn",)
+
+    def __init__(self, txn: txnmod.Txn) -> None:
+        self.txn = txn
+
+
+_TXN_PREFIX = cbor2.dumps(["T", 0])[:-1]  # array(2) and "T" (the 0 after them is one byte)
+
+
+def _write_txn(encoder: cbor2.CBOREncoder, value: Any) -> None:
+    if type(value) is not _EncodedTxn:
+        raise cbor2.CBOREncodeTypeError(f"cannot encode {type(value).__name__}")
+    encoder.write(_TXN_PREFIX + txnmod.encode(value.txn))
+
+
 def encode(msg: Any) -> bytes:
-    return cbor2.dumps(_to_obj(msg))
+    return cbor2.dumps(_to_obj(msg), default=_write_txn)
 
 
 class MessageError(ValueError):
