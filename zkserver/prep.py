@@ -98,15 +98,49 @@ def _parent_for_write(path: str | None) -> str:
     return path[:i] or "/"
 
 
-def _fixup(acl: Any, session: Session) -> aclmod.AclList:
-    """A request's ACL validated and expanded, or the error ZooKeeper answers for it."""
-    try:
-        return aclmod.fixup_acl(
-            [(a.perms, a.id.scheme, a.id.id) for a in acl] if acl else None, session.auth_ids)
-    except aclmod.InvalidACL:
-        raise KeeperError(Err.INVALIDACL) from None
-    except aclmod.NullInACL:
-        raise RequestError(Err.MARSHALLINGERROR) from None
+class _Mode:
+    """What a create's flags ask for, looked up once per flag value (an enum's properties
+    cost a create more than the checks they make)."""
+
+    __slots__ = ("ephemeral", "sequential", "ttl")
+
+    def __init__(self, mode: CreateMode) -> None:
+        self.ephemeral = mode.ephemeral
+        self.sequential = mode.sequential
+        self.ttl = mode.ttl
+
+
+_MODES = {int(m): _Mode(m) for m in CreateMode}
+
+
+class _Fixups:
+    """A request's ACL validated and expanded, or the error ZooKeeper answers for it.
+
+    A list without `auth` entries comes out the same whoever sends it, and nearly every create
+    sends one of a few such lists: their results are kept (validating them again was a tenth
+    of a create's preparation)."""
+
+    LIMIT = 256  # distinct lists kept; forgotten all at once past that
+
+    def __init__(self) -> None:
+        self.fixed: dict[tuple, aclmod.AclList] = {}
+
+    def __call__(self, acl: Any, session: Session) -> aclmod.AclList:
+        entries = tuple([(a.perms, a.id.scheme, a.id.id) for a in acl]) if acl else ()
+        fixed = self.fixed.get(entries)
+        if fixed is not None:
+            return fixed
+        try:
+            fixed = aclmod.fixup_acl(list(entries) or None, session.auth_ids)
+        except aclmod.InvalidACL:
+            raise KeeperError(Err.INVALIDACL) from None
+        except aclmod.NullInACL:
+            raise RequestError(Err.MARSHALLINGERROR) from None
+        if all(scheme != "auth" for _, scheme, _ in entries):
+            if len(self.fixed) >= self.LIMIT:
+                self.fixed.clear()
+            self.fixed[entries] = fixed
+        return fixed
 
 
 class Session:
@@ -132,6 +166,7 @@ class Prep:
         self.leader_view: Callable[[], reconfig.LeaderView] | None = None
         self.changes: dict[str, Rec] = {}
         self.outstanding: deque[tuple[int, str, Rec]] = deque()
+        self._fixup = _Fixups()
         self.restart(tree)
 
     def restart(self, tree: DataTree, last_zxid: int | None = None) -> None:
@@ -309,10 +344,9 @@ class Prep:
         raise KeeperError(Err.UNIMPLEMENTED)
 
     def _create(self, op: int, req: Any, session: Session, zxid: int) -> CreateTxn:
-        try:
-            mode = CreateMode(req.flags)
-        except ValueError:
-            raise KeeperError(Err.BADARGUMENTS) from None
+        mode = _MODES.get(req.flags)
+        if mode is None:
+            raise KeeperError(Err.BADARGUMENTS)
         ttl = req.ttl if isinstance(req, CreateTTLRequest) else -1
         if mode.ttl:
             if not self.extended_types:
@@ -323,7 +357,7 @@ class Prep:
             raise KeeperError(Err.BADARGUMENTS)
         path = req.path
         parent_path = _parent_for_write(path)
-        acl = _fixup(req.acl, session)
+        acl = self._fixup(req.acl, session)
         parent = self._must(parent_path)
         self._check(parent.acl, Perm.CREATE, session)
         if mode.sequential:
@@ -389,7 +423,7 @@ class Prep:
     def _set_acl(self, req: Any, session: Session, zxid: int) -> SetACLTxn:
         if not is_valid(req.path):
             raise KeeperError(Err.BADARGUMENTS)
-        acl = _fixup(req.acl, session)
+        acl = self._fixup(req.acl, session)
         rec = self._must(req.path)
         self._check(rec.acl, Perm.ADMIN, session)
         version = _next_version(rec.aversion, req.version)

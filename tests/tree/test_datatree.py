@@ -16,7 +16,7 @@ from zkserver.proto import records as R
 from zkserver.proto.codes import EventType, Op
 from zkserver.tree import javahash
 from zkserver.tree.datatree import CONTAINER_OWNER, DataTree, StatAt, ttl_of, ttl_owner
-from zkserver.txn import CloseSessionTxn, ErrorTxn
+from zkserver.txn import CloseSessionTxn, CreateSessionTxn, CreateTxn, ErrorTxn, SetDataTxn, Txn
 
 SID = 0x1000000000001
 OTHER = 0x1000000000002
@@ -340,3 +340,18 @@ def test_version_wraps_like_a_java_int_and_skips_minus_one(version: int, after: 
     core.create("/n")
     core.tree.nodes["/n"].version = version
     assert core.set("/n", b"", version).stat()[VERSION] == after
+
+
+def test_the_digest_of_a_known_tree_stays_what_every_version_computed():
+    """Members compare digests after every commit, so a member running older code must compute
+    the same value: a change to how nodes are hashed would stop a mixed ensemble."""
+    t = DataTree()
+    t.track_digest()
+    t.apply(Txn(1, 1_700_000_000_000, 5, 1, CreateSessionTxn(6000)))
+    t.apply(Txn(2, 1_700_000_000_001, 5, 2,
+                CreateTxn("/a", b"x" * 10, ((31, "world", "anyone"),), 0, 1)))
+    t.apply(Txn(3, 1_700_000_000_002, 5, 3,
+                CreateTxn("/a/e", None, ((1, "digest", "u:h"),), 5, 1)))
+    t.apply(Txn(4, 1_700_000_000_003, 5, 4, SetDataTxn("/a", b"", 1)))
+    assert t.digest == 0xCD09F3B679518162
+    assert t.digest == t.track_digest()  # kept per transaction = computed afresh
