@@ -72,28 +72,65 @@ def java_double(x: float) -> str:
 
 
 class Summary:
-    """Count, sum and quantiles over the last one to two minutes (ZooKeeper's rotation)."""
+    """Count, sum and quantiles over the last one to two minutes (ZooKeeper's rotation).
+
+    `add` is called by the log's thread between a sync and the round's reply: it only appends
+    to a list (atomic under the GIL) and folds the values in under the lock once every
+    `FOLD` of them; readers fold what is left first."""
+
+    FOLD = 64
 
     def __init__(self, name: str, quantiles: tuple[float, ...] = (0.5,)) -> None:
         self.name = name
         self.quantiles = quantiles
-        self.count = 0
-        self.total = 0.0
-        self.min: float | None = None
-        self.max: float | None = None
+        self._count = 0
+        self._total = 0.0
+        self._min: float | None = None
+        self._max: float | None = None
+        self._incoming: list[float] = []
         self._current: list[float] = []
         self._previous: list[float] = []
         self._rotated = time.monotonic()
-        self._lock = threading.Lock()  # the log is written from a worker thread
+        self._lock = threading.Lock()  # the log's thread folds, and so do readers
 
     def add(self, value: float) -> None:
+        self._incoming.append(value)
+        if len(self._incoming) >= self.FOLD:
+            self._fold()
+
+    def _fold(self) -> None:
         with self._lock:
+            n = len(self._incoming)  # the thread may append meanwhile: past n, kept
+            incoming = self._incoming[:n]
+            del self._incoming[:n]
             self._rotate()
-            self.count += 1
-            self.total += value
-            self.min = value if self.min is None else min(self.min, value)
-            self.max = value if self.max is None else max(self.max, value)
-            self._current.append(value)
+            if incoming:
+                self._count += len(incoming)
+                self._total += sum(incoming)
+                low, high = min(incoming), max(incoming)
+                self._min = low if self._min is None else min(self._min, low)
+                self._max = high if self._max is None else max(self._max, high)
+                self._current += incoming
+
+    @property
+    def count(self) -> int:
+        self._fold()
+        return self._count
+
+    @property
+    def total(self) -> float:
+        self._fold()
+        return self._total
+
+    @property
+    def min(self) -> float | None:
+        self._fold()
+        return self._min
+
+    @property
+    def max(self) -> float | None:
+        self._fold()
+        return self._max
 
     def _rotate(self) -> None:
         now = time.monotonic()
@@ -104,6 +141,7 @@ class Summary:
 
     def values(self) -> dict[float, float]:
         """The quantiles of the recent window (NaN when it saw nothing, as Prometheus)."""
+        self._fold()
         with self._lock:
             self._rotate()
             sample = sorted(self._previous + self._current)
