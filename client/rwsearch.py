@@ -126,7 +126,7 @@ async def is_read_write(addr: Address, ssl_context: _ssl.SSLContext | None = Non
         finally:
             with anyio.CancelScope(shield=True):
                 await anyio.aclose_forcefully(stream)
-    except TRANSPORT_ERRORS as e:
+    except (*TRANSPORT_ERRORS, ValueError) as e:  # ValueError: a host name IDNA refuses
         log.debug("isro probe of %s: %r", addr, e)
         return False
     log.debug("isro probe of %s: %r", addr, answer)
