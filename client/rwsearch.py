@@ -42,6 +42,9 @@ FIRST_WAIT = 0.1  # ClientCnxn's minPingRwTimeout, 100 ms
 LONGEST_WAIT = 60.0  # maxPingRwTimeout, 60 s
 PROBE_TIMEOUT = 1.0  # the Java client's for connecting, and again for reading the answer
 ANSWER_LIMIT = 64  # `isro` answers "rw", "ro" or "null"; more is not a ZooKeeper server
+# A failed probe is a server not to move to, never a failure of the client (ValueError: a host
+# name IDNA refuses).
+PROBE_ERRORS: tuple[type[BaseException], ...] = (*TRANSPORT_ERRORS, ValueError)
 
 
 class ReadWriteServerFound(Exception):
@@ -126,7 +129,7 @@ async def is_read_write(addr: Address, ssl_context: _ssl.SSLContext | None = Non
         finally:
             with anyio.CancelScope(shield=True):
                 await anyio.aclose_forcefully(stream)
-    except (*TRANSPORT_ERRORS, ValueError) as e:  # ValueError: a host name IDNA refuses
+    except PROBE_ERRORS as e:
         log.debug("isro probe of %s: %r", addr, e)
         return False
     log.debug("isro probe of %s: %r", addr, answer)
