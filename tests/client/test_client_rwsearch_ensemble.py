@@ -132,13 +132,12 @@ async def isro(side: Any, i: int) -> str:
 
 
 async def until_isro(side: Any, ids: tuple[int, ...], answer: str, timeout: float) -> float:
-    """Wait until one of `ids` answers `isro` with `answer`; when (monotonic clock)."""
+    """Wait until every member of `ids` answers `isro` with `answer`; when (monotonic clock).
+    Every one: from then on, whichever the client probes answers so."""
     with anyio.fail_after(timeout):
-        while True:
-            for i in ids:
-                if await isro(side, i) == answer:
-                    return time.monotonic()
+        while [await isro(side, i) for i in ids] != [answer] * len(ids):
             await anyio.sleep(0.05)
+    return time.monotonic()
 
 
 @pytest.mark.parametrize("kind", ["zkserver", "zookeeper"])
