@@ -12,7 +12,9 @@ persistent watches exist) before callers may send again. Calls made meanwhile wa
 session to be back (within the request timeout); calls that were on the wire fail with
 `ConnectionLossError`, because only the caller knows whether retrying is safe. When the server
 says the session expired, the client is finished: pending and later calls, and watches, raise
-`SessionExpiredError`.
+`SessionExpiredError`. While the server is a read-only one, a task beside the connection's own
+looks for a read-write server and, when it finds one, ends the connection so that `_run` moves
+there (client/rwsearch.py).
 
 At most `max_outstanding` requests are on the wire at once; the next caller waits for a reply
 to free a slot, so a fast producer slows down instead of growing buffers.
