@@ -12,7 +12,9 @@ persistent watches exist) before callers may send again. Calls made meanwhile wa
 session to be back (within the request timeout); calls that were on the wire fail with
 `ConnectionLossError`, because only the caller knows whether retrying is safe. When the server
 says the session expired, the client is finished: pending and later calls, and watches, raise
-`SessionExpiredError`.
+`SessionExpiredError`. While the server is a read-only one, a task beside the connection's own
+looks for a read-write server and, when it finds one, ends the connection so that `_run` moves
+there (client/rwsearch.py).
 
 At most `max_outstanding` requests are on the wire at once; the next caller waits for a reply
 to free a slot, so a fast producer slows down instead of growing buffers.
@@ -20,6 +22,7 @@ to free a slot, so a fast producer slows down instead of growing buffers.
 
 from __future__ import annotations
 
+import functools
 import logging
 import random
 import ssl as _ssl
@@ -57,6 +60,13 @@ from .results import (
     WatchedNodeData,
 )
 from .retry import retry as retry_call
+from .rwsearch import (
+    ProbeSchedule,
+    ReadWriteServerFound,
+    is_read_write,
+    others_after,
+    seek_read_write,
+)
 from .sasl import SaslOptions
 from .sasl import authenticate as sasl_authenticate
 from .states import State, StateStream, StateTracker
@@ -160,6 +170,8 @@ class Client:
         self._slots = anyio.Semaphore(max_outstanding)
         self._conn: Connection | None = None
         self._host_index = 0
+        self._read_write_found: Address | None = None
+        self._probe_schedule: ProbeSchedule | None = None
         self._run_scope: anyio.CancelScope | None = None
         self.server_address: Address | None = None
 
@@ -191,6 +203,7 @@ class Client:
     async def _start(self, tasks: anyio.abc.TaskGroup) -> None:
         """Establish the first session, then leave `_run` serving it in `tasks`."""
         deadline = anyio.current_time() + self.connect_timeout
+        self._probe_schedule = ProbeSchedule(anyio.current_time())
         last_error: BaseException | None = None
         round_failures = 0
         while True:
@@ -257,6 +270,10 @@ class Client:
     # -- the connection loop --------------------------------------------------------------------
 
     def _next_address(self) -> Address:
+        found = self._read_write_found
+        if found is not None:  # where the read-only connection was left for
+            self._read_write_found = None
+            return found
         addr = self.addresses[self._host_index % len(self.addresses)]
         self._host_index += 1
         return addr
@@ -328,7 +345,10 @@ class Client:
                                           else State.CONNECTED)
                         if was_suspended:
                             self._watches.connection_event(KeeperState.SYNC_CONNECTED)
+                        if conn.response.read_only:
+                            tasks.start_soon(self._seek_read_write, conn)
                     await conn.stopped.wait()
+                    tasks.cancel_scope.cancel()  # the search ends with its connection
                 if self.state.terminal:
                     return
                 self._conn = None
@@ -351,6 +371,20 @@ class Client:
                         failures += 1
                         if failures % len(self.addresses) == 0:
                             await anyio.sleep(self._backoff(failures // len(self.addresses)))
+
+    async def _seek_read_write(self, conn: Connection) -> None:
+        """While `conn` is to a read-only server, probe the others (client/rwsearch.py); when
+        one serves read-write, close `conn` so that the loop connects there next. The session
+        moves with it only if it was made on a read-write server; one made read-only is not
+        valid elsewhere, and `_open` asks for a new one (the Java client's rule)."""
+        assert self._probe_schedule is not None
+        probe = functools.partial(is_read_write, ssl_context=self.ssl_context)
+        found = await seek_read_write(others_after(self.addresses, self.server_address),
+                                      self._probe_schedule, probe)
+        log.info("leaving read-only server %s for read-write server %s",
+                 self.server_address, found)
+        self._read_write_found = found
+        conn.drop(ReadWriteServerFound(found))
 
     async def _restore(self, conn: Connection) -> bool:
         """Re-send credentials and re-arm watches on a new connection. False if it failed."""

@@ -7,10 +7,12 @@ Two of three members are killed; the survivor serves read-only after its grace p
 * a client that had a session of the ensemble presents it there and hears it expired (a
   terminal EXPIRED, as ZooKeeper's Java client ends a session the server calls expired);
 * a new client with `can_be_read_only` gets READ_ONLY, reads, and has its writes refused;
-* the two members come back: the survivor leaves read-only mode and closes its connections, and
-  the client, which has never seen a read-write server, asks for a new session (session id 0,
-  as the Java client's `seenRwServerBefore`) instead of presenting its read-only one; it gets
-  CONNECTED with a new session and writes again.
+* the two members come back: the client leaves the survivor, because its `isro` probes find a
+  read-write member or because the survivor rejoins and closes its connections, whichever comes
+  first (tests/client/test_client_rwsearch_ensemble.py keeps the survivor partitioned, so that
+  only the probes can move it); the client, which has never seen a read-write server, asks for
+  a new session (session id 0, as the Java client's `seenRwServerBefore`) instead of presenting
+  its read-only one; it gets CONNECTED with a new session and writes again.
 
 Only on Trio: the client's protocol code is the same on asyncio (the rest of the client suite
 runs both), and each run here starts two ensembles.
