@@ -4,10 +4,19 @@ ZooKeeper's recipe on kazoo's `DoubleBarrier` layout: each member owns an EPHEME
 `<path>/<uuid4 hex>` (data: its identifier); the member whose arrival completes the group
 creates `<path>/ready`, which wakes the ones waiting on it.
 
+A waiting member enters when its watch on `ready` reports the creation, as the recipe says,
+without reading `ready` again: the group may complete, do its work and start leaving before the
+waiter's next request reaches the server (a busy machine is enough), and a re-read then finds
+nothing and waits for a creation that never comes. For the same reason `ready` is removed by
+the last member out, not by each member as it starts leaving (kazoo does that): while any member
+of the round may still be waiting, `ready` exists, so a waiter whose watch is re-armed after a
+reconnection (the server then reports an exists watch's node only if it exists) still sees it.
+
 Leaving follows the recipe's low/high protocol so that one deletion wakes one member rather
 than all of them: the member with the lowest name waits for the highest to go; every other
-member deletes its node and waits for the lowest; the last one out returns at once. Members are
-ephemeral, so one that dies drops out of the count instead of blocking the others forever.
+member deletes its node and waits for the lowest; the last one out removes `ready` and its own
+node and returns. Members are ephemeral, so one that dies drops out of the count instead of
+blocking the others forever.
 """
 
 from __future__ import annotations
@@ -19,8 +28,7 @@ from typing import TYPE_CHECKING
 
 import anyio
 
-from zkserver.client import CreateMode
-from zkserver.client import errors as E
+from zkserver.client import CreateMode, EventType
 from zkserver.recipes._common import (
     create_unique,
     drop_watch,
@@ -32,7 +40,7 @@ from zkserver.recipes._common import (
 )
 
 if TYPE_CHECKING:
-    from zkserver.client import Client
+    from zkserver.client import Client, Watch
 
 READY = "ready"
 
@@ -59,6 +67,8 @@ class DoubleBarrier:
             with anyio.move_on_after(timeout):
                 await ensure_path(self.zk, self.path)
                 ready = join(self.path, READY)
+                # Armed before our node exists: whoever completes the group after our count
+                # below creates `ready` under this watch.
                 stat, watch = await retrying(self.zk.exists, ready, watch=True)
                 await create_unique(self.zk, self.path, self.name, self.identifier.encode(),
                                     mode=CreateMode.EPHEMERAL)
@@ -66,15 +76,10 @@ class DoubleBarrier:
                     children = (await retrying(self.zk.get_children, self.path)).children
                     members = [c for c in children if c != READY]
                     if len(members) < self.num_clients:
-                        while True:
-                            await wait_watch(watch)
-                            stat, watch = await retrying(self.zk.exists, ready, watch=True)
-                            if stat is not None:
-                                break
+                        await self._wait_ready(watch)
                     else:
                         await ensure_path(self.zk, ready)
-                if not watch.fired:
-                    await drop_watch(watch)
+                await drop_watch(watch)
                 entered = True
             return entered
         finally:
@@ -86,16 +91,12 @@ class DoubleBarrier:
         """Wait until every member has left; False after `timeout` seconds."""
         try:
             with anyio.move_on_after(timeout):
-                try:
-                    await retrying(self.zk.delete, join(self.path, READY))
-                except E.NoNodeError:
-                    pass
                 while True:
                     children = (await retrying(self.zk.get_children, self.path)).children
                     members = sorted(c for c in children if c != READY)
-                    if not members:
-                        return True
-                    if members == [self.name]:
+                    if not members or members == [self.name]:
+                        # Nobody of this round is still entering: `ready` may go.
+                        await guaranteed_delete(self.zk, join(self.path, READY))
                         await guaranteed_delete(self.zk, self.node)
                         return True
                     if self.name == members[0]:
@@ -114,6 +115,19 @@ class DoubleBarrier:
         finally:
             self.participating = False
             await guaranteed_delete(self.zk, self.node)
+
+    async def _wait_ready(self, watch: Watch) -> None:
+        """Return once `ready` has been created, `watch` being an exists watch armed while it
+        was missing. Its NodeCreated is the signal: `ready` may be gone again by the time we
+        could read it. Any other end of the watch (it was removed) means read and re-arm."""
+        while True:
+            event = await wait_watch(watch)
+            if event.type == EventType.NODE_CREATED:
+                return
+            stat, watch = await retrying(self.zk.exists, join(self.path, READY), watch=True)
+            if stat is not None:
+                await drop_watch(watch)
+                return
 
     async def __aenter__(self) -> DoubleBarrier:
         await self.enter()

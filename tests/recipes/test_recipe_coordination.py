@@ -99,6 +99,98 @@ async def test_double_barrier_enter_times_out_without_quorum(hosts: str) -> None
         assert (await zk.get_children("/db")).children == []
 
 
+class _SlowAfterWake:
+    """A member's client that reports when it has counted the group, and holds any `exists`
+    made after that until `go` is set: as a member scheduled late on a busy machine would be,
+    the ready node may come and go before its next request reaches the server."""
+
+    def __init__(self, zk: client.Client) -> None:
+        self._zk = zk
+        self.counted = anyio.Event()
+        self.go = anyio.Event()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._zk, name)
+
+    async def get_children(self, *args: Any, **kwargs: Any) -> Any:
+        result = await self._zk.get_children(*args, **kwargs)
+        self.counted.set()
+        return result
+
+    async def exists(self, *args: Any, **kwargs: Any) -> Any:
+        if self.counted.is_set():
+            await self.go.wait()
+        return await self._zk.exists(*args, **kwargs)
+
+
+async def test_double_barrier_enters_on_a_ready_node_that_is_already_gone(hosts: str) -> None:
+    """The completing member creates `ready`, runs a short body and starts leaving (kazoo's
+    leave deletes `ready` first) before a waiting member re-reads it: the watch's NodeCreated is
+    what lets the waiter in (ZooKeeper's recipe: wait for the watch, then proceed). Re-checking
+    `exists(ready)` instead found nothing and waited for a creation that never came: the docs
+    example hung in CI this way under load."""
+    async with connect(hosts) as zk, connect(hosts) as other:
+        slow = _SlowAfterWake(zk)
+        barrier = DoubleBarrier(slow, "/db", 2, "waiter")  # type: ignore[arg-type]
+        result: list[bool] = []
+        done = anyio.Event()
+
+        async def enter() -> None:
+            result.append(await barrier.enter())
+            done.set()
+
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(enter)
+            with anyio.fail_after(10):
+                await slow.counted.wait()  # one member of two: it waits for `ready`
+            await other.create("/db/other-member", b"other", mode=client.CreateMode.EPHEMERAL)
+            await other.create("/db/ready")
+            await other.delete("/db/ready")
+            slow.go.set()
+            with anyio.move_on_after(5):
+                await done.wait()
+            tasks.cancel_scope.cancel()
+        assert result == [True], "the waiter missed a ready node that was created and deleted"
+
+
+class _ReportsWaiting:
+    """A member's client that reports when it arms a watch on a member node: the point where a
+    leaving member has done all it does before waiting for the others."""
+
+    def __init__(self, zk: client.Client) -> None:
+        self._zk = zk
+        self.waiting = anyio.Event()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._zk, name)
+
+    async def exists(self, path: str, *, watch: bool = False) -> Any:
+        result = await self._zk.exists(path, watch=watch)
+        if watch and not path.endswith("/ready"):
+            self.waiting.set()
+        return result
+
+
+async def test_double_barrier_keeps_ready_until_the_last_member_leaves(hosts: str) -> None:
+    """`ready` stays while any member of the round is still inside, so a member that was
+    disconnected while the group completed finds it when its watch is re-armed (the server
+    reports an exists watch's node only if it exists then); the last one out removes it."""
+    async with connect(hosts) as z1, connect(hosts) as z2:
+        reporting = _ReportsWaiting(z1)
+        first = DoubleBarrier(reporting, "/db", 2, "first")  # type: ignore[arg-type]
+        second = DoubleBarrier(z2, "/db", 2, "second")
+        with anyio.fail_after(10):
+            async with anyio.create_task_group() as tasks:
+                tasks.start_soon(first.enter)
+                tasks.start_soon(second.enter)
+            async with anyio.create_task_group() as tasks:
+                tasks.start_soon(first.leave)
+                await reporting.waiting.wait()  # first is waiting for second
+                assert await z2.exists("/db/ready") is not None
+                assert await second.leave()
+        assert (await z2.get_children("/db")).children == []
+
+
 @pytest.mark.compat(client="kazoo", feature="recipes")
 async def test_double_barrier_with_kazoo_members(any_server: Any, root: str) -> None:
     await make_root(any_server.hosts, root)
