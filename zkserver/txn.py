@@ -144,9 +144,10 @@ def to_obj(txn: Txn) -> list:
     return [txn.zxid, txn.time, txn.session_id, txn.cxid, _op_to_list(txn.op)]
 
 
-def from_obj(obj: list) -> Txn:
+def from_obj(obj: list, raw: bytes | None = None) -> Txn:
+    """The transaction `obj` lists; `raw`, when given, is its encoding (kept for `encode`)."""
     zxid, time, session_id, cxid, op = obj
-    return Txn(zxid, time, session_id, cxid, _op_from_list(op))
+    return Txn(zxid, time, session_id, cxid, _op_from_list(op), raw)
 
 
 def encode(txn: Txn) -> bytes:
@@ -155,6 +156,12 @@ def encode(txn: Txn) -> bytes:
         raw = cbor2.dumps(to_obj(txn))
         object.__setattr__(txn, "raw", raw)  # a memo of a frozen value, not a change of it
     return raw
+
+
+def forget_encoding(txn: Txn) -> None:
+    """Drop the kept encoding once the log has it: an ensemble member keeps a window of
+    100,000 transactions in memory, which their bytes would make half as big again."""
+    object.__setattr__(txn, "raw", None)
 
 
 def decode(data: bytes) -> Txn:

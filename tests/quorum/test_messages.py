@@ -93,3 +93,29 @@ def test_a_transaction_goes_out_as_the_bytes_its_log_entry_has(msg):
     expected = cbor2.dumps([tag, *fields])
     assert M.encode(msg) == expected
     assert M.encode(msg) == expected  # the second time from the kept encodings
+
+
+@pytest.mark.parametrize("msg", [M.Proposal(T1), M.Proposal(T2), M.Proposals((T1, T2)),
+                                 M.Proposals(tuple([T1] * 30)), M.Proposals(tuple([T2] * 300))],
+                         ids=["one", "create", "two", "30", "300"])
+def test_a_proposal_read_keeps_each_transaction_s_bytes_for_the_log(msg):
+    """A follower logs the bytes a proposal brought (what the leader logged) rather than
+    encoding the transaction again."""
+    from zkserver import txn as txnmod
+
+    back = M.decode(M.encode(msg))
+    assert back == msg
+    for txn in back.txns if isinstance(back, M.Proposals) else (back.txn,):
+        fresh = txnmod.Txn(txn.zxid, txn.time, txn.session_id, txn.cxid, txn.op)
+        assert txnmod.encode(txn) == txnmod.encode(fresh)
+
+
+def test_bytes_after_a_proposal_never_reach_the_log():
+    """cbor2 reads the first item and ignores the rest, as for every message; what the
+    follower logs is only the transaction's own bytes."""
+    from zkserver import txn as txnmod
+
+    back = M.decode(M.encode(M.Proposal(T1)) + b"\x00junk")
+    assert back == M.Proposal(T1)
+    assert txnmod.encode(back.txn) == txnmod.encode(
+        txnmod.Txn(T1.zxid, T1.time, T1.session_id, T1.cxid, T1.op))

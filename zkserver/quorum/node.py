@@ -540,6 +540,8 @@ class Member:
             self._input(self.peer.tick, self.now())
 
     def _logged(self, txns: list[Txn]) -> None:
+        for txn in txns:
+            txnmod.forget_encoding(txn)  # sent and logged: the window keeps the Txn only
         self._input(self.peer.logged, txns[-1].zxid)
 
     async def _truncate(self, op: Truncate) -> None:
