@@ -127,3 +127,20 @@ async def test_stopping_the_server_closes_parked_connections(tmp_path: Path) -> 
     for conn in conns:
         assert conn.wait_closed(5.0)
     assert srv.total_connections == 0
+
+
+async def test_a_parked_connection_whose_session_expires_is_closed(tmp_path: Path) -> None:
+    config = parse_config(f"tickTime=100\ndataDir={tmp_path}\nclientPort=0\n"
+                          "clientPortAddress=127.0.0.1\nadmin.enableServer=false\n")
+    srv = Server(config)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(srv.serve)
+        host, port = srv.addresses[0]
+        quiet = RawConnection(host, port)
+        negotiated, sid, _, _ = await _run(lambda: quiet.handshake(timeout_ms=400))
+        assert negotiated == 400
+        await _until(lambda: len(srv.idle) == 1)
+        assert await _run(quiet.wait_closed, 5.0)  # no pings: expired, and its socket closed
+        assert srv.engine.sessions.get(sid) is None
+        await _until(lambda: srv.total_connections == 0)
+        nursery.cancel_scope.cancel()
