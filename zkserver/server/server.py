@@ -258,7 +258,9 @@ class Server:
                 await serve_connection(self, secure, remote, self._tls_identities(secure),
                                        secure=True)
         finally:
-            if not handed_over:
+            if not handed_over:  # a TLS handshake that failed or was cancelled
+                with trio.CancelScope(shield=True):
+                    await trio.aclose_forcefully(stream)
                 self.connection_closed(ip)
 
     async def _tls_handshake(self, stream: trio.SocketStream, context: ssl.SSLContext,
