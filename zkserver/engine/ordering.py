@@ -54,7 +54,9 @@ class Client:
                  server_stats: ServerStats) -> None:
         self.remote = remote
         self.out = bytearray()
-        self.queue: deque[Entry] = deque()
+        # Requests waiting their turn: an empty tuple while there are none (most connections,
+        # most of the time; an empty deque costs 760 bytes), a deque from the first on.
+        self.queue: deque[Entry] | tuple[()] = ()
         self.session_id = 0
         self.auth_ids: list[aclmod.Identity] = [("ip", remote[0])]
         self.close_after_flush = False
@@ -68,13 +70,16 @@ class Client:
 
     def enqueue(self, entry: Entry) -> None:
         """Put a request behind the ones waiting on this connection."""
-        self.queue.append(entry)
+        queue = self.queue
+        if not isinstance(queue, deque):
+            queue = self.queue = deque()
+        queue.append(entry)
         self.server_stats.in_hand += 1
 
     def drop_queue(self) -> None:
         """Forget every waiting request (the connection is gone)."""
         self.server_stats.in_hand -= len(self.queue)
-        self.queue.clear()
+        self.queue = ()
 
     def can_read(self, acl: aclmod.AclList) -> bool:
         return aclmod.check(acl, Perm.READ, self.auth_ids)
@@ -106,4 +111,6 @@ class Client:
                 queue.popleft()
                 self.server_stats.in_hand -= 1
                 run_read(self, head.xid, head.op, head.req, now)
+        if self.queue is queue:
+            self.queue = ()  # nothing waits: give the deque back
 

@@ -14,6 +14,7 @@ and answered after) or ZAB for an ensemble member (`quorum.node.Member`).
 
 from __future__ import annotations
 
+import errno
 import functools
 import logging
 import os
@@ -32,6 +33,7 @@ from zkserver.server.commit_path import CommitPath, LocalLog
 from zkserver.server.connection import serve_connection
 from zkserver.server.flush import Flusher
 from zkserver.server.handshake_order import HandshakeOrder
+from zkserver.server.idle import IdleConnections
 from zkserver.storage.files import Disk
 from zkserver.storage.purge import purge
 from zkserver.storage.recovery import recover
@@ -44,6 +46,11 @@ if TYPE_CHECKING:
     from zkserver.quorum.node import Member
 
 log = logging.getLogger(__name__)
+
+# accept() failing for lack of descriptors or memory: retry after a pause (as Trio's
+# serve_listeners does) rather than stop listening.
+_ACCEPT_CAPACITY_ERRNOS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.ENOBUFS})
+ACCEPT_RETRY = 0.1
 
 
 def monotonic_ms() -> int:
@@ -108,6 +115,7 @@ class Server:
         lograte.limit(quotamod.limits_log)  # one quota warning a second, as ZooKeeper's
         self.connections_per_ip: dict[str, int] = {}
         self.handshake_order = HandshakeOrder()  # sessions established in arrival order
+        self.idle = IdleConnections()  # connections with nothing to do, without a task
         self.total_connections = 0
         self.listeners: list[trio.SocketListener] = []
         self.secure_listeners: list[trio.SocketListener] = []
@@ -206,11 +214,23 @@ class Server:
             return True
         return False
 
-    async def _handle(self, stream: trio.SocketStream) -> None:
-        await self._accept(stream, None)
+    async def _serve_listener(self, listener: trio.SocketListener, secure: bool) -> None:
+        """Accept connections and give each a task in the nursery connection tasks run in.
 
-    async def _handle_secure(self, stream: trio.SocketStream) -> None:
-        await self._accept(stream, self.tls_context)
+        Trio's `serve_listeners`, except that a connection's stream is not closed when its
+        first task ends: an idle connection lives on without one (server/idle.py)."""
+        async with listener:
+            while True:
+                try:
+                    stream = await listener.accept()
+                except OSError as e:
+                    if e.errno not in _ACCEPT_CAPACITY_ERRNOS:
+                        raise
+                    log.error("accept returned %s (%s); retrying in %s seconds",
+                              errno.errorcode[e.errno], os.strerror(e.errno), ACCEPT_RETRY)
+                    await trio.sleep(ACCEPT_RETRY)
+                    continue
+                self.idle.start(self._accept, stream, self.tls_context if secure else None)
 
     async def _accept(self, stream: trio.SocketStream, context: ssl.SSLContext | None) -> None:
         try:
@@ -226,16 +246,22 @@ class Server:
             return
         self.connections_accepted += 1
         self.connection_opened(ip)
+        handed_over = False  # serve_connection closes the connection (it may outlive this task)
         try:
             if context is None:
+                handed_over = True
                 await serve_connection(self, stream, remote)
                 return
             secure = await self._tls_handshake(stream, context, remote)
             if secure is not None:
+                handed_over = True
                 await serve_connection(self, secure, remote, self._tls_identities(secure),
                                        secure=True)
         finally:
-            self.connection_closed(ip)
+            if not handed_over:  # a TLS handshake that failed or was cancelled
+                with trio.CancelScope(shield=True):
+                    await trio.aclose_forcefully(stream)
+                self.connection_closed(ip)
 
     async def _tls_handshake(self, stream: trio.SocketStream, context: ssl.SSLContext,
                              remote: tuple[str, int]) -> trio.SSLStream | None:
@@ -364,11 +390,12 @@ class Server:
                 if cfg.autopurge_purge_interval > 0:
                     nursery.start_soon(self._autopurge)
                 nursery.start_soon(self._reap_containers)
-                if self.listeners:
-                    nursery.start_soon(trio.serve_listeners, self._handle, self.listeners)
+                await nursery.start(self.idle.run)
+                for listener in self.listeners:
+                    nursery.start_soon(self._serve_listener, listener, False)
+                for listener in self.secure_listeners:
+                    nursery.start_soon(self._serve_listener, listener, True)
                 if self.secure_listeners:
-                    nursery.start_soon(trio.serve_listeners, self._handle_secure,
-                                       self.secure_listeners)
                     store_files = self._tls_store_files()
                     if store_files is not None:
                         nursery.start_soon(tls_reload.watch, store_files, self._reload_tls)
