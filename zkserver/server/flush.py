@@ -17,7 +17,7 @@ from typing import Protocol
 
 
 class Outlet(Protocol):
-    """A connection's end that the flusher writes through (connection.py's `_Wakeup`)."""
+    """A connection's end that the flusher writes through (connection.py's `Connection`)."""
 
     queued: bool
 
