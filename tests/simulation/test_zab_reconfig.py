@@ -177,6 +177,40 @@ def test_membership_changes_racing_faults_soak() -> None:
     assert len(stuck) < 40, sorted(stuck)
 
 
+@pytest.mark.parametrize(("n", "spares", "change"), [
+    (1, 2, {"joining": "2,3"}),                # standaloneEnabled=false: one grows to three
+    (2, 2, {"joining": "3,4"}),                # two to four: three of the four needed
+    (3, 2, {"members": "1,4,5"}),              # a majority replaced
+    (3, 3, {"members": "4,5,6"}),              # every voter replaced
+])
+def test_a_change_whose_new_quorum_needs_joiners(n: int, spares: int,
+                                                  change: dict[str, str]) -> None:
+    """Refused (NEWCONFIGNOQUORUM) while the joiners are not running; once they run and have
+    synced with the leader as learners, it commits on their acknowledgements, the new voters
+    serve (a leader among them) and the servers left out stop serving."""
+    sim = Sim(5, n=n, spares=spares, chaos=0.0)
+    sim.start()
+    sim.run(1_000)
+    lines = {key: ",".join(_line(int(sid), False) for sid in value.split(","))
+             for key, value in change.items()}
+    assert sim.reconfigure(**lines) is None
+    new = {int(sid) for value in change.values() for sid in value.split(",")}
+    if "joining" in change:
+        new |= set(range(1, n + 1))
+    for sid in sorted(new - set(range(1, n + 1))):
+        sim.start_joiner(sid)
+    sim.run(1_500)
+    assert sim.reconfigure(**lines) is not None
+    committed = len(sim.committed)
+    sim.run(4_000)
+    assert len(sim.config_sequence) == 1
+    leader = sim.serving_leader()
+    assert leader in new and sorted(sim.servers[leader].peer.quorum.voters) == sorted(new)
+    for sid, s in sim.servers.items():
+        assert s.peer is not None and s.peer.serving == (sid in new), sid
+    assert len(sim.committed) > committed
+
+
 def test_grow_then_remove_the_leader_without_faults() -> None:
     """3 -> 4 -> 5 servers, then the leader removed: a voter of the new configuration leads
     in a later epoch, every write committed before is still there, and the removed server

@@ -286,9 +286,9 @@ class Peer:
     def _configs_committed(self, upto: int) -> None:
         """Reconfigurations up to `upto` are committed: the newest is in force. A leader it
         leaves without a vote steps down, so that the voters elect one of their own (every
-        committed write is on a quorum of them); a learner whose place changed (removed,
-        added, observer <-> participant) joins again in its new place, and one it left out
-        stops serving."""
+        committed write is on a quorum of them); a learner whose place changed (observer <->
+        participant, or its leader left) joins again in its new place, one it left out stops
+        serving, and one it adds in the role it learns in starts serving."""
         if not self.ahead or self.ahead[0][0] > upto:
             return
         was = (self.member, self.is_observer)
@@ -301,9 +301,17 @@ class Peer:
             # dropped now could lose it); each of them elects again as it commits this.
             self._look(self.now, hang_up=False)
         elif self.role in (Role.FOLLOWING, Role.OBSERVING) and (
-                was != (self.member, self.is_observer) or self._misplaced()
+                (was[0] and not self.member) or self._misplaced()
                 or self.leader not in self.quorum.voters):
             self._look(self.now)
+        elif self.role in (Role.FOLLOWING, Role.OBSERVING) and self.member and not was[0] \
+                and self.stage == SyncStage.SERVING:
+            # Added in the role we already learn in (a joiner, synced before it was added):
+            # serve from now on, on the link we have. Electing again instead would take a
+            # quorum from the leader for a moment (two joiners of a server of one: all of it),
+            # and the leader with it.
+            self._roles.append(RoleChange(self.role, self.leader, self.epoch,
+                                          self.config_version))
 
     def _misplaced(self) -> bool:
         """Whether this learner follows in a role the configuration in force does not give
