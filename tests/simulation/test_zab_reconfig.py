@@ -247,10 +247,21 @@ def test_changes_that_need_joiners_under_faults(block: int, racing: bool) -> Non
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("block", range(1, 20))
+@pytest.mark.parametrize("block", range(1, 5))
 @pytest.mark.parametrize("racing", [False, True])
 def test_changes_that_need_joiners_under_faults_soak(block: int, racing: bool) -> None:
     test_changes_that_need_joiners_under_faults(block, racing)
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "known liveness gap, issue #11 (racing joiner seed 354 of 0..499): a joiner provisioned "
+    "with the members plus itself at the version in force counts itself a voter and holds out "
+    "for its own vote, while the others, counting jointly with a reconfiguration they heard of "
+    "but that never committed, need it and weigh it 0. (A joiner file without a version, 0, "
+    "takes the configuration in force from the election and votes null; not checked against "
+    "ZooKeeper.)"))
+def test_a_joiner_that_counts_itself_a_voter_holds_up_a_joint_election() -> None:
+    run_joiner_seed(354, racing=True)
 
 
 @pytest.mark.parametrize(("n", "spares", "change"), [
