@@ -19,13 +19,14 @@ def test_majority() -> None:
 
 def test_joint_needs_a_quorum_of_both_configurations() -> None:
     """Growing {1,2,3} to {1,...,5}: three of the new five alone do not decide unless two of
-    them are old voters; a server moving from observer to voter votes and weighs."""
+    them are old voters; a server moving from observer to voter votes, and weighs (may be
+    elected) by the configuration in force, as in ZooKeeper: not until the change commits."""
     q = Joint(Majority({1, 2, 3}, {6}), Majority({1, 2, 3, 4, 5, 6}))
     assert q.voters == {1, 2, 3, 4, 5, 6} and q.observers == frozenset()
     assert not q.has_quorum({3, 4, 5, 6})  # a new quorum, one old voter
     assert not q.has_quorum({1, 2})  # an old quorum, two of six new
     assert q.has_quorum({1, 2, 4, 5})
-    assert q.weight(6) == 1 and q.weight(9) == 0
+    assert q.weight(6) == 0 and q.weight(1) == 1 and q.weight(9) == 0
 
 
 def test_joint_quorums_intersect_every_old_and_new_quorum() -> None:
@@ -37,7 +38,9 @@ def test_joint_quorums_intersect_every_old_and_new_quorum() -> None:
         for other in sets:
             if old.has_quorum(other) or new.has_quorum(other):
                 assert j & other, (j, other)
-    assert joint.weight(1) == 0  # leaving: never elected
+    # By the configuration in force: one leaving may still be elected (to commit the change
+    # and step down), one joining not yet.
+    assert joint.weight(1) == 1 and joint.weight(4) == 0
 
 
 def test_three_groups_of_three() -> None:

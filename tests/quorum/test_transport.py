@@ -182,39 +182,73 @@ async def test_corked_sends_leave_in_order_as_one_write(monkeypatch):
         nursery.cancel_scope.cancel()
 
 
+async def _until(cond) -> None:
+    with trio.fail_after(5):
+        while not cond():
+            await trio.sleep(0.01)
+
+
 async def test_peers_that_join_are_reached_and_those_that_leave_are_cut():
-    """A reconfiguration's new member gets messages (and may connect to us); a member that
-    left loses its connection and is refused when it calls again."""
+    """A server our configuration does not name (one about to join) may connect: we answer on
+    the stream it opened, and keep answering there once a reconfiguration names it, in order;
+    a member that left loses its connection, and nothing more is sent to it."""
     third = 3
     port_a, port_b = free_port(), free_port()
     got_a: list = []
     got_b: list = []
+    lost_a: list = []
     lost_b: list = []
     a = Links(ME, {}, ("127.0.0.1", port_a), lambda s, m: got_a.append((s, m)),
-              lambda s: None, "test")
+              lost_a.append, "test")
     b = Links(third, {ME: ("127.0.0.1", port_a)}, ("127.0.0.1", port_b),
               lambda s, m: got_b.append((s, m)), lost_b.append, "test")
     async with trio.open_nursery() as nursery:
         await nursery.start(a.run)
         await nursery.start(b.run)
-        b.send(ME, Ack(1))  # not a member of a's ensemble yet: refused
-        with trio.fail_after(5):
-            while not lost_b:
-                await trio.sleep(0.01)
-        a.set_peers({third: ("127.0.0.1", port_b)})
-        a.send(third, Ack(2))
-        with trio.fail_after(5):
-            while not got_b:
-                await trio.sleep(0.01)
-        assert got_b == [(ME, Ack(2))] and got_a == []
+        b.send(ME, Ack(1))  # not a member of a's ensemble yet
+        await _until(lambda: got_a)
+        assert got_a == [(third, Ack(1))]
+        a.send(third, Ack(2))  # answered on the stream it opened
+        await _until(lambda: got_b)
+        a.set_peers({third: ("127.0.0.1", port_b)})  # added: the same stream, still in order
+        for n in range(3, 50):
+            a.send(third, Ack(n))
+        await _until(lambda: len(got_b) == 48)
+        assert got_b == [(ME, Ack(n)) for n in range(2, 50)]
         b.send(ME, Ack(3))
-        with trio.fail_after(5):
-            while not got_a:
-                await trio.sleep(0.01)
-        assert got_a == [(third, Ack(3))]
-        a.set_peers({})
-        a.send(third, Ack(4))  # no such member any more: nothing is sent
-        b.send(ME, Ack(5))
+        await _until(lambda: len(got_a) == 2)
+        assert got_a[1] == (third, Ack(3)) and not lost_a and not lost_b
+        a.set_peers({})  # removed: its link is cut
+        await _until(lambda: lost_b)
+        a.send(third, Ack(99))  # no link to it any more: nothing is sent
         await trio.sleep(0.3)
-        assert got_a == [(third, Ack(3))] and got_b == [(ME, Ack(2))]
+        assert got_b[-1] == (ME, Ack(49))
+        nursery.cancel_scope.cancel()
+
+
+async def test_a_server_we_do_not_know_reconnects_after_its_stream_breaks():
+    """The stream of a server we know no address of breaks: it is reported lost, what we
+    send it meanwhile goes nowhere, and when it calls again we answer on its new stream."""
+    third = 3
+    port_a, port_b = free_port(), free_port()
+    got_a: list = []
+    got_b: list = []
+    lost_a: list = []
+    a = Links(ME, {}, ("127.0.0.1", port_a), lambda s, m: got_a.append((s, m)),
+              lost_a.append, "test")
+    b = Links(third, {ME: ("127.0.0.1", port_a)}, ("127.0.0.1", port_b),
+              lambda s, m: got_b.append((s, m)), lambda s: None, "test")
+    async with trio.open_nursery() as nursery:
+        await nursery.start(a.run)
+        await nursery.start(b.run)
+        b.send(ME, Ack(1))
+        await _until(lambda: got_a)
+        b.drop(ME)
+        await _until(lambda: lost_a)
+        a.send(third, Ack(2))  # no stream of its, no address: nothing is sent
+        b.send(ME, Ack(3))
+        await _until(lambda: len(got_a) == 2)
+        a.send(third, Ack(4))
+        await _until(lambda: got_b)
+        assert got_b == [(ME, Ack(4))]
         nursery.cancel_scope.cancel()

@@ -41,13 +41,18 @@ class Election:
         self.running = False
         self.outbox: list[tuple[int, Notification]] = []
         self.config = b""  # sent with our notifications (see `use`)
+        self.committed = b""  # likewise
 
-    def use(self, quorum: QuorumVerifier, config: bytes = b"") -> None:
+    def use(self, quorum: QuorumVerifier, config: bytes = b"",
+            committed: bytes | None = None) -> None:
         """Count by `quorum` (a reconfiguration seen or committed), and tell the others of
-        `config`, the newest configuration we know of that is not in force yet (if any)."""
+        `config`, the newest configuration we know of that is not in force yet (if any), and
+        of `committed`, the one in force (if given)."""
         self.quorum = quorum
         self.observer = self.sid not in quorum.voters
         self.config = config
+        if committed is not None:
+            self.committed = committed
         if self.running and self.proposal is not None and self.proposal != NULL_VOTE \
                 and quorum.weight(self.proposal.leader) == 0:
             # The server we back may not lead by this count (a reconfiguration heard of
@@ -81,8 +86,7 @@ class Election:
         return vote
 
     def _broadcast(self, now: int) -> None:
-        n = Notification(self._current(), self.clock, Role.LOOKING, self.sid,
-                                   self.config)
+        n = self._notification(self._current(), Role.LOOKING)
         for sid in sorted(self.quorum.voters):
             if sid != self.sid:
                 self.outbox.append((sid, n))
@@ -97,7 +101,10 @@ class Election:
             return None
         voters = self.quorum.voters
         if n.state == Role.LOOKING:
-            if n.sid not in voters or n.vote.leader not in voters:
+            # (A vote for no voter, such as the null vote of a server that may not lead,
+            # still tells its round: a server behind it must catch up, or the two answer
+            # each other's rounds for ever. It is never adopted, nor counted.)
+            if n.sid not in voters:
                 return None
             if n.election_epoch > self.clock:
                 self.clock = n.election_epoch
@@ -109,8 +116,7 @@ class Election:
                 self._broadcast(now)
             elif n.election_epoch < self.clock:
                 # A server behind us: tell it our round, so it catches up.
-                self.outbox.append((n.sid, Notification(self._current(), self.clock,
-                                                        Role.LOOKING, self.sid, self.config)))
+                self.outbox.append((n.sid, self._notification(self._current(), Role.LOOKING)))
                 return None
             elif self.proposal is not None and self._better(n.vote, self.proposal):
                 self.proposal = n.vote
@@ -120,9 +126,11 @@ class Election:
             elif self.proposal is not None and n.vote < self.proposal:
                 # It may have missed our vote (it reached it while it still followed the old
                 # leader): tell it now rather than at the next resend, so it can adopt it.
-                self.outbox.append((n.sid, Notification(self.proposal, self.clock, Role.LOOKING,
-                                                        self.sid, self.config)))
-            self.recv[n.sid] = n.vote
+                self.outbox.append((n.sid, self._notification(self.proposal, Role.LOOKING)))
+            if n.vote.leader in voters:
+                self.recv[n.sid] = n.vote
+            else:
+                self.recv.pop(n.sid, None)  # backs no one: agrees with no proposal
             if self.proposal is not None and self.quorum.has_quorum(
                     self._agreeing(self.proposal, self.recv)):
                 if self.decide_at is None:
@@ -154,7 +162,7 @@ class Election:
     def _initial(self) -> Vote:
         """Our own vote, or the null vote if we may not lead: an observer, a server the
         configuration no longer or not yet names (ZooKeeper's getInitId), and also a voter of
-        weight 0, such as one a reconfiguration in flight removes. Such a voter adopting a
+        weight 0 (hierarchical quorums). Such a voter adopting a
         vote below its own history is safe: nothing can be committed on its acknowledgement
         alone, and every quorum holds voters that weigh, which never agree to less than they
         have. Holding out for its own vote instead, which nobody adopts, could stall an
@@ -163,9 +171,11 @@ class Election:
         return NULL_VOTE if self.quorum.weight(self.sid) == 0 else self.own
 
     def _leader_ok(self, vote: Vote) -> bool:
-        """ZooKeeper's checkLeader: someone must actually be leading, or it is us."""
+        """ZooKeeper's checkLeader: someone must actually be leading, or it is us, if we may
+        lead (a leader that a reconfiguration it committed removed steps down; those still
+        following it say it leads until they commit it too, which must not elect it again)."""
         if vote.leader == self.sid:
-            return True
+            return self.quorum.weight(self.sid) > 0
         seen = self.out.get(vote.leader)
         return seen is not None and seen[1] == Role.LEADING
 
@@ -194,5 +204,7 @@ class Election:
     def answer(self, n: Notification, state: Role, vote: Vote) -> None:
         """We are not looking: tell a looking server who we follow (or that we lead)."""
         if n.state == Role.LOOKING:
-            self.outbox.append((n.sid, Notification(vote, self.clock, state, self.sid,
-                                                    self.config)))
+            self.outbox.append((n.sid, self._notification(vote, state)))
+
+    def _notification(self, vote: Vote, state: Role) -> Notification:
+        return Notification(vote, self.clock, state, self.sid, self.config, self.committed)

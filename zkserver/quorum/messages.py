@@ -35,6 +35,9 @@ class Notification:
     state: Role
     sid: int
     config: bytes = b""  # a reconfiguration the sender has in its log, not yet in force
+    # The sender's configuration in force (reconfigEnabled only): a looking server that holds
+    # an older one takes it, as ZooKeeper's election does.
+    committed: bytes = b""
 
 
 @attrs.frozen(slots=True)

@@ -243,7 +243,21 @@ class Peer:
     def _tell_election(self) -> None:
         """What elections count by, and the reconfiguration in our log that our notifications
         tell of (what answers to looking servers say, too, while we are not looking)."""
-        self.election.use(self._deciding(), self.ahead[-1][2] if self.ahead else b"")
+        self.election.use(self._deciding(), self.ahead[-1][2] if self.ahead else b"",
+                          self._versioned_text() if self.reconfig_enabled else b"")
+
+    def _versioned_text(self) -> bytes:
+        """The configuration in force as text that carries its version: a leader versions a
+        version-0 configuration (the one it started with) by its epoch, after the text was
+        made, and a looking server that started with the same text must see this one as
+        newer. (Only that one: any other text keeps the version it was made with.)"""
+        text = self.config_text
+        try:
+            if not text or not self.config_version or Membership.parse(text).version:
+                return text
+            return Membership.parse(text, self.config_version).data()
+        except ValueError:
+            return text
 
     # -- membership ---------------------------------------------------------------------------
 
@@ -286,9 +300,9 @@ class Peer:
     def _configs_committed(self, upto: int) -> None:
         """Reconfigurations up to `upto` are committed: the newest is in force. A leader it
         leaves without a vote steps down, so that the voters elect one of their own (every
-        committed write is on a quorum of them); a learner whose place changed (removed,
-        added, observer <-> participant) joins again in its new place, and one it left out
-        stops serving."""
+        committed write is on a quorum of them); a learner whose place changed (observer <->
+        participant, or its leader left) joins again in its new place, one it left out stops
+        serving, and one it adds in the role it learns in starts serving."""
         if not self.ahead or self.ahead[0][0] > upto:
             return
         was = (self.member, self.is_observer)
@@ -301,9 +315,17 @@ class Peer:
             # dropped now could lose it); each of them elects again as it commits this.
             self._look(self.now, hang_up=False)
         elif self.role in (Role.FOLLOWING, Role.OBSERVING) and (
-                was != (self.member, self.is_observer) or self._misplaced()
+                (was[0] and not self.member) or self._misplaced()
                 or self.leader not in self.quorum.voters):
             self._look(self.now)
+        elif self.role in (Role.FOLLOWING, Role.OBSERVING) and self.member and not was[0] \
+                and self.stage == SyncStage.SERVING:
+            # Added in the role we already learn in (a joiner, synced before it was added):
+            # serve from now on, on the link we have. Electing again instead would take a
+            # quorum from the leader for a moment (two joiners of a server of one: all of it),
+            # and the leader with it.
+            self._roles.append(RoleChange(self.role, self.leader, self.epoch,
+                                          self.config_version))
 
     def _misplaced(self) -> bool:
         """Whether this learner follows in a role the configuration in force does not give
@@ -470,6 +492,8 @@ class Peer:
 
     def _notification(self, n: Notification, now: int) -> None:
         if self.role == Role.LOOKING:
+            if n.committed:
+                self._adopt(n.committed)
             if n.config:
                 self._heard_of(n.config)
             vote = self.election.receive(n, now)
@@ -477,6 +501,29 @@ class Peer:
                 self._decided(vote, now)
         elif not self.is_observer and self.decided is not None:
             self.election.answer(n, self.role, self.decided)
+
+    def _adopt(self, data: bytes) -> None:
+        """A voter's configuration in force, heard in an election: ours too if it is newer
+        (its version is the zxid of the reconfiguration that made it, committed). Without
+        it, a server that missed reconfigurations (restarted with its old dynamic file, or
+        cut off while they committed) counts votes by servers that may no longer decide, and
+        may even back itself where it may not lead; ZooKeeper's election takes the newer
+        configuration too. The transactions that made it reach our log as we sync."""
+        try:
+            theirs = Membership.parse(data)
+            verifier = theirs.verifier()
+        except ValueError:
+            return  # (a ConfigError too) not one we could count by: ignore it
+        if theirs.version <= self.config_version:
+            return
+        self.quorum, self.config_version, self.config_text = verifier, theirs.version, data
+        self.is_observer = self.sid in verifier.observers
+        self.ahead = [a for a in self.ahead if a[0] > theirs.version]
+        if self.heard is not None and self.heard[0] <= theirs.version:
+            self.heard = None
+        self._tell_election()
+        if self.heard is not None:
+            self.election.use(self._electing(), self.election.config)
 
     def _heard_of(self, data: bytes) -> None:
         try:
@@ -668,6 +715,7 @@ class Peer:
             if lrn.stage == LearnerStage.ACKED:
                 self._send(lrn.sid, UpToDate(self.commit_zxid))
         self._configs_committed(self.commit_zxid)
+        self._tell_election()  # (answers to looking servers carry the version we serve)
         if self.role == Role.LEADING:  # (not if a reconfiguration it committed removed it)
             self._roles.append(RoleChange(Role.LEADING, self.sid, self.epoch,
                                           self.config_version))
@@ -848,6 +896,7 @@ class Peer:
                 return  # the configuration in force sends us elsewhere, or names us not
             assert self.newleader is not None
             self.config_version = max(self.config_version, self.newleader.config_version)
+            self._tell_election()
             self._roles.append(RoleChange(self.role, self.leader, self.epoch,
                                           self.config_version))
         elif isinstance(msg, Proposal):

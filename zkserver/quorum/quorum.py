@@ -121,8 +121,10 @@ class Joint:
     two later decides, it overlaps every set that decided meanwhile.
 
     Every member of either configuration learns the history; a server votes if either
-    configuration makes it a voter, and weighs what it weighs in the new one (a server that
-    leaves must not be elected, and one that joins may)."""
+    configuration makes it a voter, and weighs what it weighs in the old one, as ZooKeeper
+    weighs by the configuration in force: a leader that proposed its own removal and was cut
+    off may be the only server holding what the old quorum committed, so it must be able to
+    lead again, commit the reconfiguration, and step down (it does, on committing it)."""
 
     __slots__ = ("old", "new", "voters", "observers")
 
@@ -136,7 +138,7 @@ class Joint:
         return self.old.has_quorum(sids) and self.new.has_quorum(sids)
 
     def weight(self, sid: int) -> int:
-        return self.new.weight(sid)
+        return self.old.weight(sid)
 
     def __repr__(self) -> str:
         return f"Joint(old={self.old!r}, new={self.new!r})"

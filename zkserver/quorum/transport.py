@@ -7,6 +7,15 @@ reported as `lost(sid)`: messages queued for it are dropped, exactly as with a T
 that died, and the ZAB core reacts (a follower looks for a new leader, a leader forgets the
 learner). On the election port, losses are silent: notifications are re-sent anyway.
 
+A server the configuration does not name may connect too (ZooKeeper 3.5+: a server about to be
+added starts with a configuration listing the members and itself, elects, and syncs with the
+leader before the reconfiguration that adds it can commit, which may need its
+acknowledgement). We have no address for it, so we answer on the stream it opened, as
+ZooKeeper's leader answers a learner on the learner's own connection; the server reads what
+comes back on its outbound streams. Once a reconfiguration names it, that stream stays its link
+(a second one could reorder messages) until it breaks; then links open to its address as to
+any member.
+
 A broken stream is noticed when it breaks, not at the next send: the other server never writes
 on our outbound stream, so a task reads it and takes end-of-stream as the connection's end (a
 killed leader's followers learn of it within milliseconds, and nothing is sent into a stream to
@@ -85,9 +94,11 @@ class _Out:
 
     __slots__ = ("stream", "scope", "closed", "busy", "fd")
 
-    def __init__(self, stream: trio.abc.Stream) -> None:
+    def __init__(self, stream: trio.abc.Stream, scope: trio.CancelScope | None = None) -> None:
         self.stream = stream
-        self.scope = trio.CancelScope()
+        # Cancelled to close the stream: our watcher's, or for a stream the other server
+        # opened (one we know no address of), the task that reads it.
+        self.scope = scope if scope is not None else trio.CancelScope()
         self.closed = False
         self.busy = False  # the sender task is writing: nobody else may
         # A plain TCP stream's socket, which `Links.send` writes to directly (-1: TLS)
@@ -147,6 +158,8 @@ class Links:
 
     def _add_peer(self, sid: int, address: tuple[str, int]) -> None:
         self.peers[sid] = address
+        if sid in self.queues:
+            return  # linked already, on the stream it opened: that stays its link
         self.queues[sid] = []
         self.wake[sid] = trio.Event()
         self.progress[sid] = trio.Event()
@@ -156,13 +169,33 @@ class Links:
 
     def _remove_peer(self, sid: int) -> None:
         self.drop(sid)
+        self.peers.pop(sid, None)
+        self._forget(sid)
+
+    def _forget(self, sid: int) -> None:
+        """No more link to `sid`: its queue and sender go."""
         scope = self.senders.pop(sid, None)
         if scope is not None:
             scope.cancel()
-        for table in (self.peers, self.queues, self.wake, self.out):
+        for table in (self.queues, self.wake, self.out):
             table.pop(sid, None)
-        progress = self.progress.pop(sid)
-        progress.set()  # nobody waits for room in a queue that is gone
+        progress = self.progress.pop(sid, None)
+        if progress is not None:
+            progress.set()  # nobody waits for room in a queue that is gone
+
+    def _adopt(self, sid: int, stream: trio.abc.Stream, scope: trio.CancelScope) -> _Out:
+        """Server `sid`, which we know no address of, opened `stream`: our link to it (a
+        newer stream of its replaces an older one)."""
+        if sid not in self.queues:
+            self.queues[sid] = []
+            self.wake[sid] = trio.Event()
+            self.progress[sid] = trio.Event()
+            assert self._nursery is not None
+            self._nursery.start_soon(self._sender, sid)
+        else:
+            self._retire(sid, self.out.get(sid))
+        conn = self.out[sid] = _Out(stream, scope)
+        return conn
 
     def send(self, sid: int, msg: Any) -> None:
         """Send `msg` to `sid`: written to its stream at once when the stream is idle, else
@@ -291,6 +324,8 @@ class Links:
                 await self._send(sid, conn, data)
 
     async def _open(self, sid: int) -> _Out | None:
+        if sid not in self.peers:
+            return None  # one we only answer on the stream it opened, which is gone
         host, port = self.peers[sid]
         stream = await self._connect(sid, host, port)
         if stream is None:
@@ -313,19 +348,25 @@ class Links:
             conn.busy = False
 
     async def _watch(self, sid: int, conn: _Out) -> None:
-        """Notice at once when the other end closes our outbound stream.
+        """Notice at once when the other end closes our outbound stream, and take what it
+        sends on it.
 
-        The other server never writes on it, so a read that ends means the connection is
-        gone (the process died, or it dropped us). Without this, a dead stream was found only
-        by the next send, which it lost; a stale stream to a restarted server lost the first
-        message after the restart, and a follower whose leader had gone learnt of it late.
+        A server that knows our address never writes on it, so a read that ends means the
+        connection is gone (the process died, or it dropped us). Without this, a dead stream
+        was found only by the next send, which it lost; a stale stream to a restarted server
+        lost the first message after the restart, and a follower whose leader had gone learnt
+        of it late. One whose configuration does not name us yet answers on it.
         """
+        splitter = FrameSplitter(MAX_MESSAGE)
         with conn.scope:
             try:
-                while await conn.stream.receive_some(1 << 16):
-                    pass
-            except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+                while data := await conn.stream.receive_some(1 << 20):
+                    for frame in splitter.feed(data):
+                        self.on_message(sid, messages.decode(frame))
+            except (trio.BrokenResourceError, trio.ClosedResourceError, OSError, FrameError):
                 pass
+            except messages.MessageError as e:
+                log.warning("%s: server %s sent %s; closing our connection", self.name, sid, e)
         if self._retire(sid, conn):
             self._lost(sid)
         stream = conn.stream
@@ -403,6 +444,7 @@ class Links:
             stream = secure
         splitter = FrameSplitter(MAX_MESSAGE)
         sid = None
+        adopted: _Out | None = None
         try:
             with trio.CancelScope() as scope:
                 frames: list[bytes] = []
@@ -426,14 +468,15 @@ class Links:
                                             self.name)
                                 return
                             sid = struct.unpack(">q", frame)[0]
-                            if sid not in self.peers:
-                                log.warning("%s: connection from unknown server %s", self.name,
-                                            sid)
+                            if sid == self.me:
+                                log.warning("%s: a connection claiming our own id", self.name)
                                 return
                             old = self.inbound.get(sid)
                             if old is not None:
                                 old.cancel()
                             self.inbound[sid] = scope
+                            if sid not in self.peers:  # not (yet) in our configuration
+                                adopted = self._adopt(sid, stream, scope)
                             continue
                         self.on_message(sid, messages.decode(frame))
         except (trio.BrokenResourceError, trio.ClosedResourceError, OSError, FrameError):
@@ -441,7 +484,14 @@ class Links:
         except messages.MessageError as e:
             log.warning("%s: server %s sent %s; closing its connection", self.name, sid, e)
         finally:
-            if sid is not None and self.inbound.get(sid) is scope:
-                del self.inbound[sid]
-                self._lost(sid)
+            if sid is not None:
+                current = self.inbound.get(sid) is scope
+                if current:
+                    del self.inbound[sid]
+                if adopted is not None:
+                    self._retire(sid, adopted)
+                    if sid not in self.peers and sid not in self.inbound:
+                        self._forget(sid)
+                if current:
+                    self._lost(sid)
             await _close(stream)

@@ -268,6 +268,13 @@ class Server:
                         f"seed {sim.seed}: server {self.sid} went back from membership "
                         f"version {self.disk.served_version:#x} to {role.config_version:#x}")
                 self.disk.served_version = role.config_version
+                if peer.config_text and role.config_version > self.disk.config_version:
+                    # As node.Member does: a reconfiguration this server applied before it
+                    # knew it committed (recovery replays the whole log) is kept once it
+                    # serves with it, or a restart would pair the old members with the new
+                    # version.
+                    self._keep_membership(Membership.parse(peer.config_text,
+                                                           role.config_version))
                 self.disk.config_version = max(self.disk.config_version, role.config_version)
             sim.became(self.sid, role)
 
