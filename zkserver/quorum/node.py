@@ -292,6 +292,12 @@ class Member:
                 if type(txn.op) is txnmod.ReconfigTxn:
                     self._reconfigured(Membership.parse(txn.op.data))
             self._input(self.peer.applied, r.committed[-1].zxid, digest)
+        peer = self.peer
+        if peer.role == Role.LOOKING and peer.config_text \
+                and peer.config_version > self.membership.version:
+            # The election took a newer configuration in force from a voter: links to its
+            # members (their votes count now), kept on disk as ZooKeeper keeps it.
+            self._reconfigured(Membership.parse(peer.config_text, peer.config_version))
         for net in r.network:
             if type(net) is Send:
                 if type(net.msg) is M.Notification:
