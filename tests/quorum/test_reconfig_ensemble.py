@@ -21,19 +21,10 @@ from kazoo.client import KazooClient
 from kazoo.exceptions import BadArgumentsError, BadVersionError, NoAuthError
 from support.clis import run_zkcli, zkcli_output
 from support.process import ZkServerEnsemble, ZkServerProcess, free_port_base
-from support.realzk import four_letter
+from support.realzk import srvr_mode
 from support.waiting import wait_for
 
 EXTRA = ["reconfigEnabled=true", "skipACL=yes"]
-
-
-def mode(port: int) -> str:
-    try:
-        text = four_letter("127.0.0.1", port, "srvr", timeout=1.0)
-    except OSError:
-        return "down"
-    found = [ln.split(":", 1)[1].strip() for ln in text.splitlines() if ln.startswith("Mode:")]
-    return found[0] if found else "not serving"
 
 
 class Load:
@@ -108,15 +99,15 @@ def test_grow_then_remove_the_leader_under_load(tmp_path: Path) -> None:
             assert stat.version == -1
             wait_for(lambda: events, 10, "NodeDataChanged on /zookeeper/config")
             assert events[0].type == "CHANGED" and events[0].path == "/zookeeper/config"
-            wait_for(lambda: mode(base + 4) == "follower", 60, "the joiner following")
+            wait_for(lambda: srvr_mode(base + 4) == "follower", 60, "the joiner following")
 
             # Remove the leader: one of the other three leads, the old one stops serving.
             data, stat = admin.reconfig(joining=None, leaving=str(leader), new_members=None)
             assert f"server.{leader}=" not in data.decode()
             rest = [i for i in (1, 2, 3, 4) if i != leader]
-            wait_for(lambda: [mode(base + i) for i in rest].count("leader") == 1, 60,
+            wait_for(lambda: [srvr_mode(base + i) for i in rest].count("leader") == 1, 60,
                      "a leader among the remaining servers")
-            wait_for(lambda: mode(base + leader) not in ("leader", "follower"), 30,
+            wait_for(lambda: srvr_mode(base + leader) not in ("leader", "follower"), 30,
                      "the removed leader to stop serving")
             wait_for(lambda: len({_config(base + i) for i in rest}) == 1, 30,
                      "one configuration on every member")
@@ -187,7 +178,7 @@ def test_kazoo_reconfig_as_its_own_tests_use_it(tmp_path: Path) -> None:
 def test_an_observer_becomes_a_participant_and_back(tmp_path: Path) -> None:
     base = free_port_base(4)
     with ZkServerEnsemble(tmp_path, base, n=4, observers=1, extra=EXTRA) as ens:
-        assert mode(base + 4) == "observer"
+        assert srvr_mode(base + 4) == "observer"
         admin = KazooClient(ens.hosts, timeout=15)
         admin.start(timeout=60)
         try:
@@ -197,13 +188,13 @@ def test_an_observer_becomes_a_participant_and_back(tmp_path: Path) -> None:
             assert f"{spec}:participant;".encode() in data
             # The leader stays a voter, so it keeps leading: server 4 rejoins it as a
             # follower (not an observer that merely acknowledges, issue #11's bug).
-            wait_for(lambda: mode(base + 4) == "follower", 60, "server 4 following")
+            wait_for(lambda: srvr_mode(base + 4) == "follower", 60, "server 4 following")
             admin.create("/after-promotion", b"x")
             data, _ = admin.reconfig(joining=f"{spec}:observer;127.0.0.1:{base + 4}",
                                      leaving=None, new_members=None)
             assert f"{spec}:observer;".encode() in data
-            wait_for(lambda: mode(base + 4) == "observer", 60, "server 4 observing again")
-            wait_for(lambda: sorted(mode(base + i) for i in ens.ids).count("leader") == 1, 60,
+            wait_for(lambda: srvr_mode(base + 4) == "observer", 60, "server 4 observing again")
+            wait_for(lambda: sorted(srvr_mode(base + i) for i in ens.ids).count("leader") == 1, 60,
                      "one leader")
             assert admin.exists("/after-promotion") is not None
         finally:
@@ -258,7 +249,7 @@ def test_grow_three_to_five_and_back_under_load_with_a_member_killed(tmp_path: P
             node, four = _joiner(tmp_path, ens, base, 4, [1, 2, 3])
             joiners.append(node)
             admin.reconfig(joining=four, leaving=None, new_members=None)
-            wait_for(lambda: mode(base + 4) == "follower", 60, "server 4 following")
+            wait_for(lambda: srvr_mode(base + 4) == "follower", 60, "server 4 following")
             node, five = _joiner(tmp_path, ens, base, 5, [1, 2, 3, 4])
             joiners.append(node)
             victim = others[1]
@@ -266,13 +257,13 @@ def test_grow_three_to_five_and_back_under_load_with_a_member_killed(tmp_path: P
             data, _ = admin.reconfig(joining=five, leaving=None, new_members=None)
             assert five.split(";")[0].encode() in data
             ens.restart(victim)
-            wait_for(lambda: all(mode(base + i) in ("follower", "leader")
+            wait_for(lambda: all(srvr_mode(base + i) in ("follower", "leader")
                                  for i in (1, 2, 3, 4, 5)), 60, "five servers serving")
             count = len(load.acked)
             wait_for(lambda: len(load.acked) > count + 20, 30, "writes with five servers")
             data, stat = admin.reconfig(joining=None, leaving="4,5", new_members=None)
             assert b"server.4=" not in data and b"server.5=" not in data
-            wait_for(lambda: all(mode(base + i) not in ("follower", "leader") for i in (4, 5)),
+            wait_for(lambda: all(srvr_mode(base + i) not in ("follower", "leader") for i in (4, 5)),
                      30, "servers 4 and 5 to stop serving")
             wait_for(lambda: len({_config(base + i) for i in ens.ids}) == 1, 30,
                      "one configuration on the three")

@@ -23,20 +23,11 @@ from kazoo.client import KazooClient
 from kazoo.exceptions import NewConfigNoQuorumError
 from support import realzk
 from support.process import ZkServerProcess, free_port_base
-from support.realzk import four_letter
+from support.realzk import srvr_mode
 from support.waiting import wait_for
 
 COMMON = ["tickTime=500", "initLimit=20", "syncLimit=10", "standaloneEnabled=false",
           "reconfigEnabled=true", "skipACL=yes"]
-
-
-def mode(port: int) -> str:
-    try:
-        text = four_letter("127.0.0.1", port, "srvr", timeout=1.0)
-    except OSError:
-        return "down"
-    found = [ln.split(":", 1)[1].strip() for ln in text.splitlines() if ln.startswith("Mode:")]
-    return found[0] if found else "not serving"
 
 
 class Servers:
@@ -101,7 +92,7 @@ def grow_one_to_three(servers: Servers) -> dict:
 
     seen: dict = {}
     servers.start(1, [servers.line(1, client=False)])
-    wait_for(lambda: mode(base + 1) == "leader", 60, f"{servers.kind}: server 1 leading")
+    wait_for(lambda: srvr_mode(base + 1) == "leader", 60, f"{servers.kind}: server 1 leading")
     admin = client(base + 1)
     try:
         for n in range(20):
@@ -123,7 +114,7 @@ def grow_one_to_three(servers: Servers) -> dict:
         data, stat = wait_for(add, 90, f"{servers.kind}: the reconfig to commit", poll=0.5)
         seen["reply"] = symbolic(data.decode())
         admin.create("/after", b"y")
-        wait_for(lambda: sorted(mode(base + i) for i in (1, 2, 3))
+        wait_for(lambda: sorted(srvr_mode(base + i) for i in (1, 2, 3))
                  == ["follower", "follower", "leader"], 60,
                  f"{servers.kind}: a leader and two followers")
         configs = []
@@ -143,7 +134,7 @@ def grow_one_to_three(servers: Servers) -> dict:
 
     # Now an ensemble of three: without server 1, the other two still make a quorum.
     servers.kill(1)
-    wait_for(lambda: sorted(mode(base + i) for i in (2, 3)) == ["follower", "leader"], 60,
+    wait_for(lambda: sorted(srvr_mode(base + i) for i in (2, 3)) == ["follower", "leader"], 60,
              f"{servers.kind}: servers 2 and 3 electing without server 1")
     k = client(base + 2)
     try:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import attrs
 import pytest
-from test_zab import DURATION, chaos_schedule, wall_jumps
+from test_zab import DURATION, chaos_schedule, heals, wall_jumps
 
 from zkserver.config import OBSERVER
 from zkserver.quorum.election import RESEND_MS
@@ -229,13 +229,7 @@ def run_joiner_seed(seed: int, racing: bool = False) -> Sim:
     while t < DURATION - 3_000:
         t += sim.rng.randrange(300, 1_200)
         sim.schedule(t - sim.now, lambda: change_needing_joiners(sim, racing))
-    wall_jumps(sim, DURATION)
-    sim.run(DURATION - 1_500)
-    before = len(sim.committed)
-    sim.run(DURATION)
-    assert sim.serving_leader() is not None, f"seed {seed}: no leader after healing"
-    assert len(sim.committed) > before, f"seed {seed}: no progress after healing"
-    return sim
+    return heals(sim, seed)
 
 
 @pytest.mark.parametrize(("block", "racing"), [(0, False), (1, False), (0, True)])

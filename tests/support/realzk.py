@@ -109,6 +109,17 @@ def four_letter(host: str, port: int, cmd: str | bytes, timeout: float = 2.0) ->
     return b"".join(chunks).decode(errors="replace")
 
 
+def srvr_mode(port: int, host: str = "127.0.0.1") -> str:
+    """The `Mode:` a server's `srvr` shows; "down" if it doesn't answer, "not serving" if it
+    answers without one."""
+    try:
+        text = four_letter(host, port, "srvr", timeout=1.0)
+    except OSError:
+        return "down"
+    found = [ln.split(":", 1)[1].strip() for ln in text.splitlines() if ln.startswith("Mode:")]
+    return found[0] if found else "not serving"
+
+
 class RealZooKeeper:
     def __init__(self, base_dir: str | os.PathLike, port: int, n: int = 1,
                  extra: list[str] | None = None, heap: str = "1g",
