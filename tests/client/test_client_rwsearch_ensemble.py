@@ -25,9 +25,9 @@ from typing import Any
 import anyio
 import pytest
 from support import realzk
-from support.process import ZkServerEnsemble, free_port_base
+from support.process import free_port_base
 from support.proxy import Proxy
-from support.readonly_ensembles import JVM_FLAGS, KAZOO_CONFIG, TICK_MS, TheirsRO
+from support.readonly_ensembles import JVM_FLAGS, KAZOO_CONFIG, OursRO, TheirsRO
 from support.realzk import RealZooKeeper, four_letter
 
 from zkserver import client
@@ -52,35 +52,9 @@ def proxy_port(base: int, i: int, j: int, kind: str) -> int:
     return base + (300 if kind == "q" else 400) + i * 10 + j
 
 
-class OursIsolated:
+def OursIsolated(base: Path) -> OursRO:  # noqa: N802 (used as the class it stands for)
     """A zkserver ensemble of three whose members talk through proxies."""
-
-    def __init__(self, base: Path) -> None:
-        self.ens = ZkServerEnsemble(base, free_port_base(3, proxied=True), n=3,
-                                    tick_time=TICK_MS, proxied=True,
-                                    extra=["readonlymode.enabled=true", *KAZOO_CONFIG])
-
-    def __enter__(self) -> OursIsolated:
-        self.ens.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.ens.stop()
-
-    def port(self, i: int) -> int:
-        return self.ens.port + i
-
-    def hosts(self) -> str:
-        return self.ens.hosts
-
-    def isolate(self, i: int) -> None:
-        self.ens.partition({i})
-
-    def kill(self, i: int) -> None:
-        self.ens.kill(i)
-
-    def restart(self, i: int) -> None:
-        self.ens.restart(i)
+    return OursRO(base, proxied=True)
 
 
 class ProxiedZooKeeper(RealZooKeeper):

@@ -33,8 +33,10 @@ class OursRO:
 
     name = "zkserver"
 
-    def __init__(self, base: Path) -> None:
-        self.ens = ZkServerEnsemble(base, free_port_base(3), n=3, tick_time=TICK_MS,
+    def __init__(self, base: Path, proxied: bool = False) -> None:
+        """With `proxied`, members talk through proxies, so that one can be cut off."""
+        self.ens = ZkServerEnsemble(base, free_port_base(3, proxied=proxied), n=3,
+                                    tick_time=TICK_MS, proxied=proxied,
                                     extra=["readonlymode.enabled=true", *KAZOO_CONFIG])
 
     def __enter__(self) -> OursRO:
@@ -52,6 +54,10 @@ class OursRO:
 
     def restart(self, i: int) -> None:
         self.ens.restart(i)
+
+    def isolate(self, i: int) -> None:
+        """Cut member i off from the others (a proxied ensemble only)."""
+        self.ens.partition({i})
 
     def hosts(self) -> str:
         return self.ens.hosts
