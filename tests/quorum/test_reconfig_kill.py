@@ -24,9 +24,9 @@ from pathlib import Path
 from kazoo.client import KazooClient
 from kazoo.exceptions import KazooException
 from support.process import ZkServerEnsemble, free_port_base
-from support.realzk import four_letter
+from support.realzk import four_letter, srvr_mode
 from support.waiting import wait_for
-from test_reconfig_ensemble import Load, _config, _joiner, mode
+from test_reconfig_ensemble import Load, _config, _joiner
 
 SERVING = ("leader", "follower")
 
@@ -64,7 +64,7 @@ def _members(data: bytes) -> set[int]:
 def _settled(base: int, ids: list[int], up: set[int]) -> bytes | None:
     """The one configuration the live servers agree on, once they do: every live member
     serves (one leader) and shows it, and every other server is not serving."""
-    modes = {i: mode(base + i) for i in ids}
+    modes = {i: srvr_mode(base + i) for i in ids}
     configs = {_config(base + i) for i in ids if i in up and modes[i] in SERVING}
     if len(configs) != 1:
         return None
@@ -151,7 +151,7 @@ def test_kill_a_joining_server_mid_reconfig(tmp_path: Path) -> None:
         try:
             # (It learns nothing before the change: the members take no connection from a
             # server their configuration does not name.)
-            wait_for(lambda: mode(base + 4) == "not serving", 60, "the joiner up")
+            wait_for(lambda: srvr_mode(base + 4) == "not serving", 60, "the joiner up")
             count = len(load.acked)
             wait_for(lambda: len(load.acked) > count + 20, 30, "writes before the change")
             # {1, 2, 3, 4} needs three of four: with `other` and the joiner stopped, only
@@ -174,7 +174,7 @@ def test_kill_a_joining_server_mid_reconfig(tmp_path: Path) -> None:
             joiner.start_process()  # back, into the configuration that names it
             wait_for(lambda: _settled(base, ids, set(ids)) == reply, 60,
                      "all four agreeing, the joiner following")
-            assert mode(base + 4) == "follower"
+            assert srvr_mode(base + 4) == "follower"
             count = len(load.acked)
             wait_for(lambda: len(load.acked) > count + 20, 30, "writes after the change")
         finally:
