@@ -39,6 +39,10 @@ class _Op:
         self.run = run
 
 
+def _nothing() -> None:
+    pass
+
+
 class GroupCommitter(Generic[T]):
     """Makes queued records durable a round at a time.
 
@@ -63,7 +67,6 @@ class GroupCommitter(Generic[T]):
         self._in_round = False  # a round's write is in the thread, or its callback runs
         self._in_op = False  # the task runs an operation
         self._wake = trio.Event()  # the task has something to do (an operation, a failure)
-        self._round_over = trio.Event()  # set when a round ends (for a shutdown to wait)
         self._failure: BaseException | None = None
 
     def append(self, records: Iterable[T]) -> None:
@@ -101,8 +104,9 @@ class GroupCommitter(Generic[T]):
             finally:
                 self._open = False
                 with trio.CancelScope(shield=True):
-                    while self._in_round:
-                        await self._round_over.wait()
+                    # The thread runs jobs in order and their callbacks come back in order:
+                    # once this no-op is back, a round that was under way has been reported.
+                    await self.thread.call(_nothing)
                     await self.thread.call(self._flush_on_exit)
 
     def _next(self) -> None:
@@ -116,7 +120,6 @@ class GroupCommitter(Generic[T]):
         batch = self._appends()
         txns = [self.txn_of(r) for r in batch]
         self._in_round = True
-        self._round_over = trio.Event()
         self.thread.submit(self.log.append, (txns[0].zxid, encode_batch(txns)),
                            lambda result: self._round_done(batch, result))
 
@@ -138,7 +141,6 @@ class GroupCommitter(Generic[T]):
             return
         finally:
             self._in_round = False
-            self._round_over.set()
         self._next()
 
     def _appends(self) -> list[T]:
