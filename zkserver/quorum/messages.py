@@ -289,8 +289,8 @@ def _array_head(n: int) -> bytes:
     return cbor2.dumps([None] * n)[:-n] if n else b"\x80"
 
 
-_PROPOSAL_HEAD = b"\x82" + cbor2.dumps(_TAG[Proposal])
-_PROPOSALS_HEAD = b"\x82" + cbor2.dumps(_TAG[Proposals])
+_PROPOSAL_HEAD = b"\x82" + cbor2.dumps(_PROPOSAL)  # [tag, ...]: an array of two
+_PROPOSALS_HEAD = b"\x82" + cbor2.dumps(_PROPOSALS)
 
 
 def encode(msg: Any) -> bytes:
