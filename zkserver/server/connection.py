@@ -124,7 +124,6 @@ class Connection:
 
     def readable(self, buf: memoryview) -> None:
         """Parked, and bytes arrived: what the receiver does with them, without a task."""
-        server = self.server
         try:
             n = os.readv(self.fd, [buf])
         except BlockingIOError:
@@ -134,11 +133,8 @@ class Connection:
         if not n:
             self.close_now()
             return
-        server.bytes_received += n
-        try:
-            pending = self.splitter.feed(buf[:n])
-        except FrameError as e:
-            log.info("closing %s:%d: %s", self.client.remote[0], self.client.remote[1], e)
+        pending = self.frames(buf[:n])
+        if pending is None:
             self.close_now()
             return
         if not pending:
@@ -150,6 +146,16 @@ class Connection:
             self.parked = True
         if throttled or not self.can_park():
             self.wake_task(pending[done:], throttled)
+
+    def frames(self, data: bytes | memoryview) -> list[bytes] | None:
+        """The frames `data` completes (its bytes counted as received); None after a malformed
+        one: the connection is to close."""
+        self.server.bytes_received += len(data)
+        try:
+            return self.splitter.feed(data)
+        except FrameError as e:
+            log.info("closing %s:%d: %s", self.client.remote[0], self.client.remote[1], e)
+            return None
 
     # -- closing ----------------------------------------------------------------------------
 
@@ -383,9 +389,7 @@ async def _receiver(conn: Connection, pending: Sequence[bytes], throttled: bool)
             data = await stream.receive_some(RECEIVE_SIZE)
         if not data:
             return False
-        server.bytes_received += len(data)
-        try:
-            pending = conn.splitter.feed(data)
-        except FrameError as e:
-            log.info("closing %s:%d: %s", client.remote[0], client.remote[1], e)
+        frames = conn.frames(data)
+        if frames is None:
             return False
+        pending = frames
