@@ -28,6 +28,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+import attrs
+
 from zkserver.quorum.digests import DigestCheck
 from zkserver.quorum.election import Election
 from zkserver.quorum.history import History
@@ -252,12 +254,15 @@ class Peer:
         made, and a looking server that started with the same text must see this one as
         newer. (Only that one: any other text keeps the version it was made with.)"""
         text = self.config_text
+        if not text or not self.config_version:
+            return text
         try:
-            if not text or not self.config_version or Membership.parse(text).version:
-                return text
-            return Membership.parse(text, self.config_version).data()
+            made = Membership.parse(text)
         except ValueError:
             return text
+        if made.version:
+            return text
+        return attrs.evolve(made, version=self.config_version).data()
 
     # -- membership ---------------------------------------------------------------------------
 
