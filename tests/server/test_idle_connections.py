@@ -34,12 +34,16 @@ def _run(fn: Callable[..., Any], *args: Any) -> Any:
     return trio.to_thread.run_sync(fn, *args)
 
 
+def _server(tmp_path: Path, tick_ms: int = 2000, extra: str = "") -> Server:
+    """A standalone server on a free loopback port, without its admin server."""
+    return Server(parse_config(f"tickTime={tick_ms}\ndataDir={tmp_path}\nclientPort=0\n"
+                               "clientPortAddress=127.0.0.1\nadmin.enableServer=false\n"
+                               + extra))
+
+
 @pytest.fixture
 async def server(tmp_path: Path) -> AsyncIterator[Server]:
-    config = parse_config(f"tickTime=2000\ndataDir={tmp_path}\nclientPort=0\n"
-                          "clientPortAddress=127.0.0.1\nadmin.enableServer=false\n"
-                          "maxClientCnxns=0\n")
-    srv = Server(config)
+    srv = _server(tmp_path, extra="maxClientCnxns=0\n")
     async with trio.open_nursery() as nursery:
         await nursery.start(srv.serve)
         yield srv
@@ -116,9 +120,7 @@ async def test_a_parked_connection_with_a_bad_frame_is_closed(server: Server) ->
 
 
 async def test_stopping_the_server_closes_parked_connections(tmp_path: Path) -> None:
-    config = parse_config(f"tickTime=2000\ndataDir={tmp_path}\nclientPort=0\n"
-                          "clientPortAddress=127.0.0.1\nadmin.enableServer=false\n")
-    srv = Server(config)
+    srv = _server(tmp_path)
     async with trio.open_nursery() as nursery:
         await nursery.start(srv.serve)
         conns = [await _run(_connect, srv) for _ in range(3)]
@@ -130,9 +132,7 @@ async def test_stopping_the_server_closes_parked_connections(tmp_path: Path) -> 
 
 
 async def test_a_parked_connection_whose_session_expires_is_closed(tmp_path: Path) -> None:
-    config = parse_config(f"tickTime=100\ndataDir={tmp_path}\nclientPort=0\n"
-                          "clientPortAddress=127.0.0.1\nadmin.enableServer=false\n")
-    srv = Server(config)
+    srv = _server(tmp_path, tick_ms=100)
     async with trio.open_nursery() as nursery:
         await nursery.start(srv.serve)
         host, port = srv.addresses[0]
