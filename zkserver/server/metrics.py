@@ -164,6 +164,10 @@ class TimedLog:
         finally:
             self._summary.add((time.monotonic() - start) * 1000)
 
+    def synced(self, ms: float) -> None:
+        """A sync the committer had the kernel do (no `append` here to time it)."""
+        self._summary.add(ms)
+
     def __getattr__(self, name: str) -> Any:
         return getattr(self._log, name)
 

@@ -1,18 +1,23 @@
 """Group commit: the one writer of transactions to the log, for both commit paths.
 
 Each round takes *everything* queued since the last one and writes it with one write and one
-sync in the log's own thread (`log_thread`): the event loop keeps reading and answering
-meanwhile, and the next round's batch grows while this sync runs. After the sync it reports
-the round as durable (`on_durable`): a standalone server then applies and answers, an ensemble
-member tells ZAB what it has logged. Operations that rewrite the log (an ensemble's truncation,
-a snapshot install) queue behind the appends before them (`then`), so the disk sees everything
-in the order it was asked for. After each round the snapshot policy may roll the log and start a
-snapshot; that runs in the background and never holds up the next round.
+sync: the event loop keeps reading and answering meanwhile, and the next round's batch grows
+while this sync runs. Where Linux native AIO can sync (`kernel_sync`), a round that fits the
+log segment's reserved space is written on the loop (a buffered write into allocated space)
+and synced by the kernel, with no thread to hand over to; any other round (a new segment, more
+space, another OS) is written and synced in the log's own thread (`log_thread`). After the
+sync it reports the round as durable (`on_durable`): a standalone server then applies and
+answers, an ensemble member tells ZAB what it has logged. Operations that rewrite the log (an
+ensemble's truncation, a snapshot install) queue behind the appends before them (`then`), so
+the disk sees everything in the order it was asked for. After each round the snapshot policy
+may roll the log and start a snapshot; that runs in the background and never holds up the
+next round.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Generic, TypeVar
@@ -20,6 +25,7 @@ from typing import Generic, TypeVar
 import outcome
 import trio
 
+from zkserver.storage.kernel_sync import KernelSync
 from zkserver.storage.log_thread import LogThread
 from zkserver.storage.snapshot_policy import SnapshotPolicy
 from zkserver.storage.txnlog import TxnLog, encode_batch
@@ -68,6 +74,9 @@ class GroupCommitter(Generic[T]):
         self._in_op = False  # the task runs an operation
         self._wake = trio.Event()  # the task has something to do (an operation, a failure)
         self._failure: BaseException | None = None
+        self._kernel: KernelSync | None = None  # while `run` is up, where AIO can sync
+        self._syncing: list[T] | None = None  # the round the kernel is syncing
+        self._sync_began = 0.0
 
     def append(self, records: Iterable[T]) -> None:
         """Queue records for the next round."""
@@ -82,9 +91,12 @@ class GroupCommitter(Generic[T]):
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
                   ) -> None:
         with self.thread.running():
+            self._kernel = KernelSync.open()
             try:
                 async with trio.open_nursery() as nursery:
                     self.snapshots.nursery = nursery
+                    if self._kernel is not None:
+                        nursery.start_soon(self._reap, self._kernel)
                     self._open = True
                     task_status.started()
                     self._next()  # what was queued before the start
@@ -104,6 +116,11 @@ class GroupCommitter(Generic[T]):
             finally:
                 self._open = False
                 with trio.CancelScope(shield=True):
+                    if self._kernel is not None:
+                        if self._syncing is not None:  # the round the kernel syncs still counts
+                            await self._reaped(self._kernel)
+                        self._kernel.close()
+                        self._kernel = None
                     # The thread runs jobs in order and their callbacks come back in order:
                     # once this no-op is back, a round that was under way has been reported.
                     await self.thread.call(_nothing)
@@ -119,9 +136,45 @@ class GroupCommitter(Generic[T]):
             return
         batch = self._appends()
         txns = [self.txn_of(r) for r in batch]
+        data = encode_batch(txns)
         self._in_round = True
-        self.thread.submit(self.log.append, (txns[0].zxid, encode_batch(txns)),
+        if self._kernel is not None:
+            fd = self.log.write_unsynced(data)
+            if fd is not None:
+                self._syncing = batch
+                self._sync_began = time.monotonic()
+                try:
+                    self._kernel.submit(fd)
+                except OSError as e:
+                    self._syncing = None
+                    self._round_done(batch, outcome.Error(e))
+                return
+        self.thread.submit(self.log.append, (txns[0].zxid, data),
                            lambda result: self._round_done(batch, result))
+
+    async def _reap(self, kernel: KernelSync) -> None:
+        """Report each round the kernel has synced (one at a time: a round starts only when
+        the last one is done)."""
+        while True:
+            await self._reaped(kernel)
+
+    async def _reaped(self, kernel: KernelSync) -> None:
+        """Wait for the kernel's sync of the round under way, and finish that round."""
+        result: outcome.Outcome[None]
+        while True:
+            await trio.lowlevel.wait_readable(kernel.fileno)
+            try:
+                if not kernel.done():
+                    continue
+                result = outcome.Value(None)
+            except OSError as e:
+                result = outcome.Error(e)
+            break
+        batch, self._syncing = self._syncing, None
+        if batch is None:
+            return
+        self.log.synced((time.monotonic() - self._sync_began) * 1000)
+        self._round_done(batch, result)
 
     def _round_done(self, batch: list[T], result: outcome.Outcome[None]) -> None:
         """The round's write came back (on the event loop, outside any task): report it

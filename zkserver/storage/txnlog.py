@@ -73,6 +73,25 @@ class TxnLog:
         if self.force_sync:
             self.file.sync()
 
+    def write_unsynced(self, data: bytes) -> int | None:
+        """Write a batch into the open segment's reserved space and return the descriptor to
+        sync, if that is all it takes: a buffered write into space already allocated, which
+        does not wait on the disk, so the committer may do it on the event loop and leave the
+        sync to the kernel (storage/kernel_sync.py). None, having written nothing, when the
+        batch needs a new segment or more space, the log is not synced (forceSync=no) or the
+        file is not a real one: `append` (in the log thread) does those."""
+        fd = getattr(self.file, "fd", None)
+        end = self.pos + len(data)
+        if fd is None or not self.force_sync or (self.pre_alloc and end > self.allocated):
+            return None
+        self.file.write(data)  # type: ignore[union-attr]
+        self.pos = end
+        return fd  # type: ignore[no-any-return]
+
+    def synced(self, ms: float) -> None:
+        """A sync of what `write_unsynced` wrote took `ms` (the kernel did it, so nothing here
+        timed it). Kept by the metrics wrapper (`fsynctime`); nothing to do here."""
+
     def roll(self) -> None:
         """The next append starts a new segment (after a snapshot, so old ones can be purged)."""
         if self.file is not None:
