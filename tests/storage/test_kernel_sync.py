@@ -80,9 +80,10 @@ class WatchedLog(TxnLog):
         self.sync_ms.append(ms)
 
 
-def _committer(tmp_path: Path) -> tuple[GroupCommitter[Txn], WatchedLog, list[int]]:
+def _committer(tmp_path: Path, kind: type[WatchedLog] = WatchedLog
+               ) -> tuple[GroupCommitter[Txn], WatchedLog, list[int]]:
     disk = Disk()
-    log = WatchedLog(disk, str(tmp_path / "log"))
+    log = kind(disk, str(tmp_path / "log"))
     (tmp_path / "snap").mkdir()
     tree = DataTree()
     policy = SnapshotPolicy(disk, str(tmp_path / "snap"), 1_000_000, lambda: tree, lambda: WALL)
@@ -122,3 +123,25 @@ async def test_a_round_the_kernel_syncs_at_shutdown_is_still_reported(tmp_path: 
         nursery.cancel_scope.cancel()
     assert durable == [1, 2]  # 3 was logged on the way out, never reported
     assert recover(Disk(), str(tmp_path / "snap"), str(tmp_path / "log")).tree.last_zxid == 3
+
+
+class FullDisk(WatchedLog):
+    """A disk that is full once the segment is open (the first round, in the thread, opens it)."""
+
+    def write_unsynced(self, data: bytes) -> int | None:
+        if self.file is None:
+            return None
+        raise OSError(28, "No space left on device")
+
+
+async def test_a_write_that_fails_on_the_loop_stops_the_committer(tmp_path: Path) -> None:
+    committer, _, durable = _committer(tmp_path, FullDisk)
+    with pytest.raises(BaseExceptionGroup) as failed:
+        async with trio.open_nursery() as nursery:
+            await nursery.start(committer.run)
+            committer.append([create(1)])  # the first round opens the segment: the thread
+            await wait_for(lambda: durable == [1])
+            committer.append([create(2)])  # fails where the kernel would sync it
+            await trio.sleep_forever()
+    assert failed.group_contains(OSError, match="No space left")
+    assert durable == [1]  # never reported durable, so never answered

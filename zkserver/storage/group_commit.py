@@ -139,15 +139,16 @@ class GroupCommitter(Generic[T]):
         data = encode_batch(txns)
         self._in_round = True
         if self._kernel is not None:
-            fd = self.log.write_unsynced(data)
+            try:
+                fd = self.log.write_unsynced(data)
+                if fd is not None:
+                    self._kernel.submit(fd)
+            except OSError as e:  # as a failed append in the thread: the task raises it
+                self._round_done(batch, outcome.Error(e))
+                return
             if fd is not None:
                 self._syncing = batch
                 self._sync_began = time.monotonic()
-                try:
-                    self._kernel.submit(fd)
-                except OSError as e:
-                    self._syncing = None
-                    self._round_done(batch, outcome.Error(e))
                 return
         self.thread.submit(self.log.append, (txns[0].zxid, data),
                            lambda result: self._round_done(batch, result))
