@@ -104,6 +104,7 @@ class KernelSync:
         return True
 
     def close(self) -> None:
-        """io_destroy waits for a sync still in flight."""
+        """io_destroy waits for a sync still in flight, and for an RCU grace period (about
+        30 ms): call it from a thread."""
         self._syscall(self._destroy, self._ctx)
         os.close(self.fileno)
