@@ -39,6 +39,7 @@ async def test_a_sync_is_reported_on_the_eventfd(tmp_path: Path) -> None:
     finally:
         os.close(fd)
         k.close()
+        k.destroy()
 
 
 def test_what_cannot_be_synced_is_refused_at_submission() -> None:
@@ -51,6 +52,7 @@ def test_what_cannot_be_synced_is_refused_at_submission() -> None:
         os.close(r)
         os.close(w)
         k.close()
+        k.destroy()
 
 
 def test_elsewhere_there_is_none(monkeypatch: pytest.MonkeyPatch) -> None:

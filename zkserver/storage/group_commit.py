@@ -123,9 +123,10 @@ class GroupCommitter(Generic[T]):
                     if self._kernel is not None:
                         if self._syncing is not None:  # the round the kernel syncs still counts
                             await self._reaped(self._kernel)
+                        self._kernel.close()
                         # io_destroy waits out an RCU grace period (32 ms measured here):
                         # off the loop, and nothing needs to wait for it
-                        trio.lowlevel.start_thread_soon(self._kernel.close, _nothing_back)
+                        trio.lowlevel.start_thread_soon(self._kernel.destroy, _nothing_back)
                         self._kernel = None
                     # The thread runs jobs in order and their callbacks come back in order:
                     # once this no-op is back, a round that was under way has been reported.

@@ -104,7 +104,12 @@ class KernelSync:
         return True
 
     def close(self) -> None:
-        """io_destroy waits for a sync still in flight, and for an RCU grace period (about
-        30 ms): call it from a thread."""
-        self._syscall(self._destroy, self._ctx)
+        """Close the eventfd now (the caller's thread: a descriptor closed later from another
+        thread could by then be someone else's, reused) and give back the AIO context, which
+        waits for a sync still in flight and for an RCU grace period (about 30 ms): the
+        committer does that in a thread of its own (`destroy`)."""
         os.close(self.fileno)
+
+    def destroy(self) -> None:
+        """io_destroy: blocks for about 30 ms. After `close`, from any thread."""
+        self._syscall(self._destroy, self._ctx)
