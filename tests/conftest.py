@@ -32,3 +32,11 @@ def real_zk(tmp_path) -> Iterator[RealZooKeeper]:
                     "run the README's test command, which installs it")
     with RealZooKeeper(tmp_path / "realzk", free_port()) as zk:
         yield zk
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Soaks and long benchmarks (marked slow) run as long as they are meant to: the suite-wide
+    per-test timeout in pyproject.toml is for catching hangs in the default suite."""
+    for item in items:
+        if item.get_closest_marker("slow") and not item.get_closest_marker("timeout"):
+            item.add_marker(pytest.mark.timeout(0))

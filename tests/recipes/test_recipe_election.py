@@ -196,6 +196,10 @@ async def test_latch_single_leader_under_faults(zks: Any, root: str) -> None:
                         latches[name] = latch
                         with anyio.CancelScope() as scope:
                             stopping.append(scope)
+                            if stop.is_set():
+                                # Reconnected after the stop was handed out: the loop below
+                                # would wait for a leadership change nobody makes.
+                                scope.cancel()
                             while True:
                                 await latch.wait_leader()
                                 leaders_seen.append(name)
