@@ -58,7 +58,7 @@ class Connection:
     `event` rings the sender and `drained` the receiver; both exist only while the connection
     has a task (None while it is parked)."""
 
-    __slots__ = ("server", "stream", "client", "splitter", "fd", "ticket", "busy", "queued",
+    __slots__ = ("server", "stream", "client", "splitter", "fd", "ticket", "queued",
                  "parked", "event", "drained", "read_scope")
 
     def __init__(self, server: Server, stream: trio.abc.Stream, remote: tuple[str, int]) -> None:
@@ -71,7 +71,6 @@ class Connection:
         # closed).
         self.fd = stream.socket.fileno() if isinstance(stream, trio.SocketStream) else -1
         self.ticket = 0
-        self.busy = False  # the sender is writing: nobody else may
         self.queued = False  # noted by the flusher for the end of this step
         self.parked = False
         self.event: trio.Event | None = trio.Event()
@@ -87,8 +86,7 @@ class Connection:
     def flush(self) -> None:
         client = self.client
         out = client.out
-        if out and self.fd >= 0 and not self.busy and not self.ticket \
-                and not client.close_after_flush:
+        if out and self.fd >= 0 and not self.ticket and not client.close_after_flush:
             try:
                 sent = os.write(self.fd, out)
             except OSError:  # full (EAGAIN) or broken: the sender waits, or finds out
@@ -110,7 +108,7 @@ class Connection:
     def can_park(self) -> bool:
         """Nothing to send or wait for, on a plain socket, while the idle set takes connections."""
         client = self.client
-        return (self.fd >= 0 and not self.ticket and not self.busy and not client.out
+        return (self.fd >= 0 and not self.ticket and not client.out
                 and not client.close_after_flush and not client.closed
                 and self.server.idle.open)
 
@@ -268,13 +266,12 @@ async def _sender(conn: Connection, scope: trio.CancelScope) -> None:
             ticket = conn.ticket
             if ticket:
                 await order.turn(ticket)  # earlier sessions' ConnectResponses go out first
-            data = bytes(client.out)
-            client.out.clear()
-            conn.busy = True
-            try:
+            if conn.fd >= 0:
+                await _write_out(conn)
+            else:
+                data = bytes(client.out)  # TLS: never parks, cancelled only as it closes
+                client.out.clear()
                 await stream.send_all(data)
-            finally:
-                conn.busy = False
             if ticket:
                 conn.ticket = 0
                 order.sent(ticket)
@@ -287,6 +284,24 @@ async def _sender(conn: Connection, scope: trio.CancelScope) -> None:
             return
         if conn.read_scope is not None and conn.can_park():
             conn.read_scope.cancel()  # the receiver waits for bytes: it parks instead
+
+
+async def _write_out(conn: Connection) -> None:
+    """Write a plain socket's queued output until none is left, taking off `client.out` only
+    what the socket took. The sender is cancelled whenever its connection parks; a copy handed
+    to `send_all` would lose its unsent tail then, and the client would read the next reply
+    from the middle of a frame."""
+    out, fd = conn.client.out, conn.fd
+    while out:
+        try:
+            sent = os.write(fd, out)
+        except BlockingIOError:
+            await trio.lowlevel.wait_writable(fd)
+            continue
+        except OSError as e:
+            raise trio.BrokenResourceError(f"send failed: {e}") from e
+        del out[:sent]
+    await trio.lowlevel.checkpoint()
 
 
 async def _handshake(conn: Connection, number: int) -> Sequence[bytes] | None:
