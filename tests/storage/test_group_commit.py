@@ -44,17 +44,30 @@ class CountingLog(TxnLog):
         return None  # every round through `append`, which the tests hold and count
 
 
-def setup(tmp_path: Path, snap_count: int = 1_000_000, tree: DataTree | None = None
-          ) -> tuple[GroupCommitter[Txn], CountingLog, list[list[int]], SnapshotPolicy]:
-    disk = Disk()
-    log = CountingLog(disk, str(tmp_path / "log"))
+def committer_for(tmp_path: Path, log: TxnLog, disk: Disk, tree: DataTree | None = None,
+                  snap_count: int = 1_000_000
+                  ) -> tuple[GroupCommitter[Txn], SnapshotPolicy, list[list[int]]]:
+    """A committer over `log` that snapshots `tree` every `snap_count` transactions, and the
+    zxids of each round it reports durable, in order."""
     (tmp_path / "snap").mkdir(exist_ok=True)
     the_tree = tree or DataTree()
     policy = SnapshotPolicy(disk, str(tmp_path / "snap"), snap_count, lambda: the_tree,
                             lambda: WALL)
-    durable: list[list[int]] = []
+    rounds: list[list[int]] = []
     committer: GroupCommitter[Txn] = GroupCommitter(
-        log, policy, lambda batch: durable.append([t.zxid for t in batch]), lambda t: t)
+        log, policy, lambda batch: rounds.append([t.zxid for t in batch]), lambda t: t)
+    return committer, policy, rounds
+
+
+def durable_zxids(rounds: list[list[int]]) -> list[int]:
+    return [z for r in rounds for z in r]
+
+
+def setup(tmp_path: Path, snap_count: int = 1_000_000, tree: DataTree | None = None
+          ) -> tuple[GroupCommitter[Txn], CountingLog, list[list[int]], SnapshotPolicy]:
+    disk = Disk()
+    log = CountingLog(disk, str(tmp_path / "log"))
+    committer, policy, durable = committer_for(tmp_path, log, disk, tree, snap_count)
     return committer, log, durable, policy
 
 
@@ -146,12 +159,8 @@ class SlowSnapshotDisk(Disk):
 async def test_appends_go_on_while_a_snapshot_is_being_written(tmp_path: Path) -> None:
     disk = SlowSnapshotDisk()
     log = TxnLog(disk, str(tmp_path / "log"), 1 << 16)
-    (tmp_path / "snap").mkdir()
     tree = DataTree()
-    policy = SnapshotPolicy(disk, str(tmp_path / "snap"), 2, lambda: tree, lambda: WALL)
-    durable: list[int] = []
-    committer: GroupCommitter[Txn] = GroupCommitter(
-        log, policy, lambda batch: durable.extend(t.zxid for t in batch), lambda t: t)
+    committer, policy, rounds = committer_for(tmp_path, log, disk, tree, 2)
     async with trio.open_nursery() as nursery:
         await nursery.start(committer.run)
         z = 0
@@ -159,13 +168,13 @@ async def test_appends_go_on_while_a_snapshot_is_being_written(tmp_path: Path) -
             z += 1
             tree.apply(create(z))
             committer.append([create(z)])
-            await wait_for(lambda z=z: durable[-1:] == [z])
+            await wait_for(lambda z=z: durable_zxids(rounds)[-1:] == [z])
         assert policy.running
         begun = z
         for z in range(begun + 1, begun + 20):  # the snapshot is stuck; rounds are not
             tree.apply(create(z))
             committer.append([create(z)])
-            await wait_for(lambda z=z: durable[-1:] == [z])
+            await wait_for(lambda z=z: durable_zxids(rounds)[-1:] == [z])
         assert policy.running
         disk.gate.set()
         await wait_for(lambda: not policy.running)

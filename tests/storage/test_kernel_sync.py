@@ -8,14 +8,12 @@ from pathlib import Path
 import pytest
 import trio
 
-from tests.storage.test_group_commit import WALL, create, wait_for
+from tests.storage.test_group_commit import committer_for, create, durable_zxids, wait_for
 from zkserver.storage import kernel_sync
 from zkserver.storage.files import Disk
 from zkserver.storage.group_commit import GroupCommitter
 from zkserver.storage.recovery import recover
-from zkserver.storage.snapshot_policy import SnapshotPolicy
 from zkserver.storage.txnlog import TxnLog
-from zkserver.tree.datatree import DataTree
 from zkserver.txn import Txn
 
 
@@ -83,28 +81,23 @@ class WatchedLog(TxnLog):
 
 
 def _committer(tmp_path: Path, kind: type[WatchedLog] = WatchedLog
-               ) -> tuple[GroupCommitter[Txn], WatchedLog, list[int]]:
+               ) -> tuple[GroupCommitter[Txn], WatchedLog, list[list[int]]]:
     disk = Disk()
     log = kind(disk, str(tmp_path / "log"))
-    (tmp_path / "snap").mkdir()
-    tree = DataTree()
-    policy = SnapshotPolicy(disk, str(tmp_path / "snap"), 1_000_000, lambda: tree, lambda: WALL)
-    durable: list[int] = []
-    committer: GroupCommitter[Txn] = GroupCommitter(
-        log, policy, lambda batch: durable.extend(t.zxid for t in batch), lambda t: t)
-    return committer, log, durable
+    committer, _, rounds = committer_for(tmp_path, log, disk)
+    return committer, log, rounds
 
 
 async def test_rounds_that_fit_the_reserved_space_are_synced_by_the_kernel(tmp_path: Path
                                                                           ) -> None:
-    committer, log, durable = _committer(tmp_path)
+    committer, log, rounds = _committer(tmp_path)
     async with trio.open_nursery() as nursery:
         await nursery.start(committer.run)
         for z in range(1, 201):
             committer.append([create(z)])
-            await wait_for(lambda z=z: durable[-1:] == [z])
+            await wait_for(lambda z=z: durable_zxids(rounds)[-1:] == [z])
         nursery.cancel_scope.cancel()
-    assert durable == list(range(1, 201))
+    assert durable_zxids(rounds) == list(range(1, 201))
     # the first round opens the segment, and every 4 KiB of records reserve more: the thread;
     # the rest: the kernel
     assert log.threaded + log.kernel == 200
@@ -114,16 +107,16 @@ async def test_rounds_that_fit_the_reserved_space_are_synced_by_the_kernel(tmp_p
 
 
 async def test_a_round_the_kernel_syncs_at_shutdown_is_still_reported(tmp_path: Path) -> None:
-    committer, log, durable = _committer(tmp_path)
+    committer, log, rounds = _committer(tmp_path)
     async with trio.open_nursery() as nursery:
         await nursery.start(committer.run)
         committer.append([create(1)])
-        await wait_for(lambda: durable == [1])
+        await wait_for(lambda: durable_zxids(rounds) == [1])
         committer.append([create(2)])  # fits: written, and the kernel syncs it...
         assert log.kernel == 1
         committer.append([create(3)])  # ...while this one waits for the next round
         nursery.cancel_scope.cancel()
-    assert durable == [1, 2]  # 3 was logged on the way out, never reported
+    assert durable_zxids(rounds) == [1, 2]  # 3 was logged on the way out, never reported
     assert recover(Disk(), str(tmp_path / "snap"), str(tmp_path / "log")).tree.last_zxid == 3
 
 
@@ -137,13 +130,13 @@ class FullDisk(WatchedLog):
 
 
 async def test_a_write_that_fails_on_the_loop_stops_the_committer(tmp_path: Path) -> None:
-    committer, _, durable = _committer(tmp_path, FullDisk)
+    committer, _, rounds = _committer(tmp_path, FullDisk)
     with pytest.raises(BaseExceptionGroup) as failed:
         async with trio.open_nursery() as nursery:
             await nursery.start(committer.run)
             committer.append([create(1)])  # the first round opens the segment: the thread
-            await wait_for(lambda: durable == [1])
+            await wait_for(lambda: durable_zxids(rounds) == [1])
             committer.append([create(2)])  # fails where the kernel would sync it
             await trio.sleep_forever()
     assert failed.group_contains(OSError, match="No space left")
-    assert durable == [1]  # never reported durable, so never answered
+    assert durable_zxids(rounds) == [1]  # never reported durable, so never answered
