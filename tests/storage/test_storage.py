@@ -21,7 +21,8 @@ from zkserver.storage.framing import CorruptFile
 from zkserver.storage.purge import purge
 from zkserver.storage.recovery import recover
 from zkserver.storage.txnlog import TxnLog, encode_batch, segments
-from zkserver.tree.datatree import DataTree
+from zkserver.tree.datatree import CONTAINER_OWNER, DataTree, ttl_owner
+from zkserver.txn import CreateTxn, Txn
 
 SNAP = "/data/zkserver"
 LOG = "/log/zkserver"
@@ -178,6 +179,34 @@ def test_fuzzy_snapshot_plus_log_replays_exactly(seed):
     assert rec.snapshot_zxid == writer.zxid
     assert state(rec.tree) == state(w.tree)
     assert rec.tree.ephemerals == w.tree.ephemerals
+
+
+def test_a_loaded_snapshot_has_every_index_back():
+    """Children, ephemerals, containers and TTL nodes come back from the nodes alone, whatever
+    order siblings were created in (the index rebuild tries the last parent first)."""
+    tree = DataTree()
+    open_acl = ((31, "world", "anyone"),)
+    owners = [0, 0x101, CONTAINER_OWNER, ttl_owner(5000), 0x102]
+    zxid = 0
+    for name in ("a", "b", "c"):
+        zxid += 1
+        tree.apply(Txn(zxid, 1, 0, zxid, CreateTxn(f"/{name}", b"", open_acl, 0, zxid)))
+    for i in range(40):  # siblings interleaved across parents and depths
+        parent = ("/a", "/b", "/c", "/a/n0", "/b/n1")[i % 5]
+        if parent not in tree.nodes:
+            continue
+        zxid += 1
+        tree.apply(Txn(zxid, 1, 0, zxid, CreateTxn(f"{parent}/n{i}", b"x", open_acl,
+                                                    owners[i % len(owners)], zxid)))
+    disk = SimDisk()
+    path = snapmod.write(disk, SNAP, tree, 7)
+    loaded = snapmod.load(disk, path)
+    assert state(loaded) == state(tree)
+    assert {p: set(n.children) for p, n in loaded.nodes.items()} == \
+        {p: set(n.children) for p, n in tree.nodes.items()}
+    assert loaded.ephemerals == tree.ephemerals and loaded.ephemerals
+    assert loaded.containers == tree.containers and loaded.containers
+    assert loaded.ttls == tree.ttls and loaded.ttls
 
 
 def test_damaged_snapshot_falls_back_to_older_one():
