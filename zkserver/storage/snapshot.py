@@ -110,7 +110,9 @@ def load(disk: Disk | SimDisk, path: str, progress: Progress | None = None) -> D
         _, head_bytes = next(records)
         head = cbor2.loads(head_bytes)
         tree = DataTree()
-        tree.nodes.clear()
+        nodes = tree.nodes
+        nodes.clear()
+        restore = Node.restore
         acls: dict[int, tuple] = {}
         count = None
         for offset, payload in records:
@@ -125,10 +127,8 @@ def load(disk: Disk | SimDisk, path: str, progress: Progress | None = None) -> D
                 acls[idx] = tuple(tuple(e) for e in acl)
             for (p, d, idx, czxid, mzxid, ctime, mtime, version, cversion, aversion, owner,
                  pzxid) in rows:
-                n = Node(d, acls[idx], czxid, ctime, owner)
-                n.mzxid, n.mtime, n.version = mzxid, mtime, version
-                n.cversion, n.aversion, n.pzxid = cversion, aversion, pzxid
-                tree.nodes[p] = n
+                nodes[p] = restore(d, acls[idx], czxid, mzxid, ctime, mtime, version, cversion,
+                                   aversion, owner, pzxid)
     except CorruptFile:
         raise
     except StopIteration:

@@ -86,6 +86,18 @@ class Node:
         self.owner = owner
         self.children: set[str] | frozenset[str] = NO_CHILDREN
 
+    @classmethod
+    def restore(cls, data: bytes | None, acl: aclmod.AclList, czxid: int, mzxid: int,
+                ctime: int, mtime: int, version: int, cversion: int, aversion: int,
+                owner: int, pzxid: int) -> Node:
+        """A node as a snapshot recorded it, its children still to be filed: a restart makes
+        millions, and this sets each field once."""
+        n = cls.__new__(cls)
+        n.data, n.acl, n.owner, n.children = data, acl, owner, NO_CHILDREN
+        n.czxid, n.mzxid, n.pzxid, n.ctime, n.mtime = czxid, mzxid, pzxid, ctime, mtime
+        n.version, n.cversion, n.aversion = version, cversion, aversion
+        return n
+
     def add_child(self, name: str) -> None:
         if self.children is NO_CHILDREN:
             self.children = {name}
