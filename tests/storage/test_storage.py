@@ -209,6 +209,18 @@ def test_a_loaded_snapshot_has_every_index_back():
     assert loaded.ttls == tree.ttls and loaded.ttls
 
 
+def test_a_node_without_its_parent_is_named():
+    tree = DataTree()
+    open_acl = ((31, "world", "anyone"),)
+    for zxid, path in enumerate(("/a", "/a/b", "/c"), 1):
+        tree.apply(Txn(zxid, 1, 0, zxid, CreateTxn(path, b"", open_acl, 0, zxid)))
+    del tree.nodes["/a"]  # what no sequence of transactions makes
+    disk = SimDisk()
+    snapmod.write(disk, SNAP, tree, 7)
+    with pytest.raises(CorruptFile, match="/a/b has no parent"):
+        recover(disk, SNAP, LOG)
+
+
 def test_damaged_snapshot_falls_back_to_older_one():
     disk = SimDisk(3)
     w, states, acked = run_until_crash(disk, 3, 40, snapshot_every=10)
