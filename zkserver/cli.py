@@ -36,7 +36,7 @@ async def run_server(config: Config) -> None:
     bars = progress.for_terminal()
     # The recovered tree is most of what this process will hold, for as long as it runs. The
     # cyclic collector ran about ten full collections per million znodes while it loaded (a
-    # third of a restart), and would scan it again in every full collection after (0.3 s per
+    # third of the load), and would scan it again in every full collection after (0.3 s per
     # million znodes, the event loop stopped). So it is loaded with the collector off, and
     # then frozen: full collections skip it. Its nodes are still freed when deleted (by
     # reference counting: a node is in no cycle).

@@ -19,6 +19,7 @@ from zkserver.storage.files import Disk, SimDisk
 from zkserver.storage.framing import CorruptFile
 from zkserver.storage.txnlog import read_segment, segments
 from zkserver.tree.datatree import DataTree
+from zkserver.tree.paths import parent_of
 
 PROGRESS_EVERY = 10_000
 
@@ -96,13 +97,11 @@ def _check_shape(tree: DataTree) -> None:
 
     Every node but the root is filed among its parent's children when the parent exists, so
     the children add up to one less than the nodes exactly when none is missing its parent:
-    a count, where looking up each node's parent took a restart 0.4 s per million nodes. The
-    walk that names the orphan runs only when the count is off."""
+    a count, where looking up each node's parent took a restart 0.2-0.3 s per million nodes.
+    The walk that names the orphan runs only when the count is off."""
     nodes = tree.nodes
     if 1 + sum(len(n.children) for n in nodes.values()) == len(nodes):
         return
     for path in nodes:
-        if path != "/":
-            parent = path[:path.rfind("/")] or "/"
-            if parent not in nodes:
-                raise CorruptFile("<recovered tree>", 0, f"{path} has no parent after recovery")
+        if path != "/" and parent_of(path) not in nodes:
+            raise CorruptFile("<recovered tree>", 0, f"{path} has no parent after recovery")
