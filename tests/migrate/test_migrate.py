@@ -35,6 +35,7 @@ from kazoo.protocol.serialization import (
 from kazoo.security import OPEN_ACL_UNSAFE, READ_ACL_UNSAFE, make_acl, make_digest_acl
 from support import realzk
 from support.process import ZkServerProcess
+from support.proxy import Proxy
 from support.realzk import RealZooKeeper, four_letter, free_port
 
 from zkserver.migrate import MigrationError, import_zookeeper, zkfiles
@@ -258,19 +259,27 @@ def zk_run(tmp_path_factory):
     base = tmp_path_factory.mktemp("realzk")
     port = free_port()
     zk = RealZooKeeper(base, port, extra=["snapCount=10", *ZK_EXTRA]).start()
+    # Clients reach ZooKeeper through a proxy that is cut while it restarts. ZooKeeper accepts
+    # connections while it loads its data and leaves their ConnectRequest unanswered; kazoo
+    # then waits out its whole session timeout for the answer (up to 28 s measured, one run in
+    # about six with the CPU busy), long enough for a 10 s session to expire.
+    front = Proxy(free_port(), port)
+    hosts = f"127.0.0.1:{front.listen_port}"
     clients: list[KazooClient] = []
     try:
-        a = client(zk.hosts)
+        a = client(hosts)
         a.add_auth("digest", "alice:pw")
-        b = client(zk.hosts, timeout=30)
-        c = client(zk.hosts, timeout=20)
-        d = client(zk.hosts)
+        b = client(hosts, timeout=30)
+        c = client(hosts, timeout=20)
+        d = client(hosts)
         clients = [a, b, c]
         phase_one(a, b, c, d)
+        front.cut()
         zk.stop()
         phase_one_copy = tmp_path_factory.mktemp("phase1") / "version-2"
         copy_dir(v2(base), phase_one_copy)
         zk = RealZooKeeper(base, port, extra=["snapCount=10000000", *ZK_EXTRA]).start()
+        front.heal()
         wait_connected(a, b, c)
         phase_two(a, b, c)
         clients = [a, b]
@@ -283,6 +292,7 @@ def zk_run(tmp_path_factory):
         for k in clients:
             k.stop()
             k.close()
+        front.close()
     golden = tmp_path_factory.mktemp("golden") / "data"
     copy_dir(base / "zk1" / "data", golden)
     return {"data": golden, "phase1": phase_one_copy, "view": view, "last_seen": last_seen,
