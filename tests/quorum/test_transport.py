@@ -7,7 +7,9 @@ listener the test controls.
 
 from __future__ import annotations
 
+import contextlib
 import struct
+from collections.abc import Iterator
 
 import trio
 from support.realzk import free_port
@@ -168,17 +170,56 @@ async def test_corked_sends_leave_in_order_as_one_write(monkeypatch):
                 await trio.sleep(0.01)
         monkeypatch.setattr(transport.os, "write",
                             lambda fd, data: writes.append(len(data)) or real_write(fd, data))
+        assert not sender.holding()
         with sender.corked():
             with sender.corked():  # nested: the outer one writes
                 sender.send(OTHER, Ack(1))
             sender.send(OTHER, Ack(2))
             sender.send(OTHER, Ack(3))
-            assert writes == []
-        assert len(writes) == 1
+            assert writes == [] and sender.holding()
+        assert len(writes) == 1 and not sender.holding()
         with trio.fail_after(5):
             while len(got) < 4:
                 await trio.sleep(0.01)
         assert got == [Ack(0), Ack(1), Ack(2), Ack(3)]
+        nursery.cancel_scope.cancel()
+
+
+async def test_the_messages_of_one_read_are_handed_over_in_one_step():
+    """The receiving driver gets every message one read brought inside one `step()` (its
+    driver step: what they make leaves together at its end), and none outside a step."""
+    port, got = free_port(), []
+    steps: list[list[object]] = []
+    depth = 0
+
+    @contextlib.contextmanager
+    def step() -> Iterator[None]:
+        nonlocal depth
+        depth += 1
+        steps.append([])
+        try:
+            yield
+        finally:
+            depth -= 1
+
+    def on_message(sid: int, msg: object) -> None:
+        assert depth == 1, "a message handed over outside a step"
+        steps[-1].append(msg)
+        got.append(msg)
+
+    other = Links(OTHER, {ME: ("127.0.0.1", free_port())}, ("127.0.0.1", port), on_message,
+                  None, "other", step=step)
+    sender = links(port, free_port())
+    async with trio.open_nursery() as nursery:
+        await nursery.start(other.run)
+        await nursery.start(sender.run)
+        sender.send(OTHER, Ack(0))  # opens the stream
+        await _until(lambda: got == [Ack(0)])
+        with sender.corked():  # one write, so one read on loopback
+            for i in range(1, 4):
+                sender.send(OTHER, Ack(i))
+        await _until(lambda: len(got) == 4)
+        assert [m for m in steps if m] == [[Ack(0)], [Ack(1), Ack(2), Ack(3)]]
         nursery.cancel_scope.cancel()
 
 

@@ -17,9 +17,10 @@ writes, sync replies, session touches) to the engine.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import attrs
@@ -120,10 +121,11 @@ class Member:
                               quorum_tls, auth)
         self.quorum = Links(me, {sid: (s.host, s.quorum_port) for sid, s in others.items()},
                             (host, mine.quorum_port), self._message, self._lost, "quorum",
-                            quorum_tls, auth)
+                            quorum_tls, auth, self._step)
         self.ready_wake = trio.Event()  # a batch is parked for the executor
         self.parked: Ready | None = None  # a batch waiting for its epochs to be durable
         self.busy = False  # a batch is being carried out (see `_run_ready`)
+        self.log_ops: list[Any] = []  # the steps' log operations, done once their messages left
         self.mode = "looking"
         self.nursery: trio.Nursery | None = None  # where snapshot streams run
         self.streams: dict[int, trio.CancelScope] = {}  # learner -> its SNAP being sent
@@ -194,9 +196,16 @@ class Member:
     # -- the peer's inputs --------------------------------------------------------------------
 
     def _input(self, event: Callable[..., object], *args: Any) -> None:
-        """Give the peer one input, and carry out what it decides at once (see `_run_ready`)."""
+        """Give the peer one input, and carry out what it decides at once (see `_run_ready`).
+
+        What the step made leaves in this order: replies to clients (the flusher, inner), then
+        messages to members (the cork, outer), then the log writes (`_write_log`). A reply to
+        a committed write is what its client waits for, while the COMMITs that go with it only
+        let followers apply; on the 2-core machine each send to a member woke that member,
+        which took the CPU from the leader before the reply left (170 µs of a 1.2 ms write,
+        measured in a 3-server ensemble)."""
         peer = self.peer
-        with self.flusher:
+        with self._step():
             try:
                 touched = self.engine.take_touched()
                 if touched:
@@ -207,6 +216,16 @@ class Member:
                 raise
             if peer.has_ready():
                 self._run_ready()
+
+    @contextlib.contextmanager
+    def _step(self) -> Iterator[None]:
+        """A driver step around one input or several (the messages one read brought): what
+        they make leaves at its end, as `_input` orders it."""
+        try:
+            with self.quorum.corked(), self.flusher:
+                yield
+        finally:
+            self._write_log()
 
     def _run_ready(self) -> None:
         """Carry out the peer's batches now, in the task that gave the input.
@@ -222,14 +241,17 @@ class Member:
             return
         self.busy = True
         peer = self.peer
-        with self.quorum.corked():  # the batches' messages leave in one write per member
-            while peer.has_ready():
-                r = peer.ready()
-                if r.epochs is not None:
-                    self.parked = r
-                    self.ready_wake.set()
-                    return
-                self._execute(r)
+        try:
+            with self.quorum.corked():  # the batches' messages leave in one write per member
+                while peer.has_ready():
+                    r = peer.ready()
+                    if r.epochs is not None:
+                        self.parked = r
+                        self.ready_wake.set()
+                        return
+                    self._execute(r)
+        finally:
+            self._write_log()
         self.busy = False
 
     def _message(self, sid: int, msg: Any) -> None:
@@ -275,17 +297,12 @@ class Member:
                                           r.epochs.current)
             with self.flusher:
                 self._execute(r)
+                self._write_log()
                 self.busy = False
                 self._run_ready()
 
     def _execute(self, r: Ready) -> None:
-        for item in r.log:
-            if type(item) is Append:
-                self.committer.append(item.txns)
-            elif type(item) is Truncate:
-                self.committer.then(lambda t=item: self._truncate(t))
-            else:
-                self.committer.then(lambda op=item: self._install_chunk(op))
+        self.log_ops += r.log
         if r.committed:
             digest = self.engine.apply_txns(r.committed, self.now())
             for txn in r.committed:
@@ -315,6 +332,31 @@ class Member:
             self._become(role)
         if r.deliveries:
             self._deliver(r.deliveries)
+
+    def _write_log(self) -> None:
+        """Hand the log operations of the steps carried out to the group committer, once
+        their messages have left: a leader's PROPOSAL goes out before its own write and sync
+        are started (ZooKeeper's order; the write and the AIO submit took 50-90 µs on the
+        loop), and consecutive appends share a round. Nothing the peer sends depends on a log
+        write of the same batch: acks and commits wait for `logged`. While an outer step holds
+        the cork, its end does this."""
+        if self.quorum.holding() or not self.log_ops:
+            return
+        ops, self.log_ops = self.log_ops, []
+        txns: list[Txn] = []
+        for item in ops:
+            if type(item) is Append:
+                txns += item.txns
+                continue
+            if txns:
+                self.committer.append(txns)
+                txns = []
+            if type(item) is Truncate:
+                self.committer.then(lambda t=item: self._truncate(t))
+            else:
+                self.committer.then(lambda op=item: self._install_chunk(op))
+        if txns:
+            self.committer.append(txns)
 
     # -- SNAP: streaming the tree to a learner -----------------------------------------------
 

@@ -13,7 +13,9 @@ carries out in this order:
    durable); `Install` a
    leader's snapshot, chunk by chunk as it arrives, and with the last chunk make it the state
    machine and restart the log after it (answer `installed(zxid)`). The core commits nothing
-   while a `Truncate` or `Install` is unconfirmed, so the state machine may lag behind them;
+   while a `Truncate` or `Install` is unconfirmed, so the state machine may lag behind them.
+   The driver may start them after step 4 too: nothing the core sends depends on a log
+   operation of the same batch (acks and commits wait for its answer);
 3. `committed`: apply these transactions to the state machine, in order, then report
    `applied(zxid, digest)` for the last of them;
 4. `network`: in order — `Send` a message; `SendSnapshot`: stream a snapshot of the state

@@ -37,6 +37,7 @@ import socket
 import ssl
 import struct
 from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from typing import Any
 
 import attrs
@@ -108,9 +109,13 @@ class _Out:
 class Links:
     def __init__(self, me: int, peers: dict[int, tuple[str, int]], listen: tuple[str, int],
                  on_message: Callable[[int, Any], None], on_lost: Callable[[int], None] | None,
-                 name: str, tls: QuorumTLS | None = None, auth: QuorumAuth | None = None
+                 name: str, tls: QuorumTLS | None = None, auth: QuorumAuth | None = None,
+                 step: Callable[[], AbstractContextManager[object]] = contextlib.nullcontext
                  ) -> None:
         self.me = me
+        # The messages one read brings are handed to `on_message` inside one `step()`: the
+        # owner's driver step, so that what they make leaves together at its end.
+        self.step = step
         self.tls = tls
         self.auth = auth
         self.peers = peers
@@ -146,6 +151,10 @@ class Links:
             self._corked = None
             for sid, parts in held.items():
                 self._write(sid, parts[0] if len(parts) == 1 else b"".join(parts))
+
+    def holding(self) -> bool:
+        """Whether a `corked` block is open (what is sent is held until it ends)."""
+        return self._corked is not None
 
     def set_peers(self, peers: dict[int, tuple[str, int]]) -> None:
         """The members changed (a reconfiguration committed): links to servers that joined
@@ -361,8 +370,9 @@ class Links:
         with conn.scope:
             try:
                 while data := await conn.stream.receive_some(1 << 20):
-                    for frame in splitter.feed(data):
-                        self.on_message(sid, messages.decode(frame))
+                    with self.step():
+                        for frame in splitter.feed(data):
+                            self.on_message(sid, messages.decode(frame))
             except (trio.BrokenResourceError, trio.ClosedResourceError, OSError, FrameError):
                 pass
             except messages.MessageError as e:
@@ -461,24 +471,25 @@ class Links:
                             break
                         frames = splitter.feed(data)
                     batch, frames = frames, []
-                    for frame in batch:
-                        if sid is None:
-                            if len(frame) != 8:
-                                log.warning("%s: a connection opened without a server id",
-                                            self.name)
-                                return
-                            sid = struct.unpack(">q", frame)[0]
-                            if sid == self.me:
-                                log.warning("%s: a connection claiming our own id", self.name)
-                                return
-                            old = self.inbound.get(sid)
-                            if old is not None:
-                                old.cancel()
-                            self.inbound[sid] = scope
-                            if sid not in self.peers:  # not (yet) in our configuration
-                                adopted = self._adopt(sid, stream, scope)
-                            continue
-                        self.on_message(sid, messages.decode(frame))
+                    with self.step():
+                        for frame in batch:
+                            if sid is None:
+                                if len(frame) != 8:
+                                    log.warning("%s: a connection opened without a server id",
+                                                self.name)
+                                    return
+                                sid = struct.unpack(">q", frame)[0]
+                                if sid == self.me:
+                                    log.warning("%s: a connection claiming our own id", self.name)
+                                    return
+                                old = self.inbound.get(sid)
+                                if old is not None:
+                                    old.cancel()
+                                self.inbound[sid] = scope
+                                if sid not in self.peers:  # not (yet) in our configuration
+                                    adopted = self._adopt(sid, stream, scope)
+                                continue
+                            self.on_message(sid, messages.decode(frame))
         except (trio.BrokenResourceError, trio.ClosedResourceError, OSError, FrameError):
             pass
         except messages.MessageError as e:
