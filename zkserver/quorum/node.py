@@ -221,8 +221,15 @@ class Member:
     def _step(self) -> Iterator[None]:
         """A driver step around one input or several (the messages one read brought): what
         they make leaves at its end, as `_input` orders it."""
+        with self._held(), self.flusher:
+            yield
+
+    @contextlib.contextmanager
+    def _held(self) -> Iterator[None]:
+        """Messages to members are held meanwhile and leave at the end in one write per
+        member; then the log operations go to the group committer (`_write_log`)."""
         try:
-            with self.quorum.corked(), self.flusher:
+            with self.quorum.corked():
                 yield
         finally:
             self._write_log()
@@ -241,17 +248,14 @@ class Member:
             return
         self.busy = True
         peer = self.peer
-        try:
-            with self.quorum.corked():  # the batches' messages leave in one write per member
-                while peer.has_ready():
-                    r = peer.ready()
-                    if r.epochs is not None:
-                        self.parked = r
-                        self.ready_wake.set()
-                        return
-                    self._execute(r)
-        finally:
-            self._write_log()
+        with self._held():
+            while peer.has_ready():
+                r = peer.ready()
+                if r.epochs is not None:
+                    self.parked = r
+                    self.ready_wake.set()
+                    return
+                self._execute(r)
         self.busy = False
 
     def _message(self, sid: int, msg: Any) -> None:
@@ -297,9 +301,8 @@ class Member:
                                           r.epochs.current)
             with self.flusher:
                 self._execute(r)
-                self._write_log()
                 self.busy = False
-                self._run_ready()
+                self._run_ready()  # its end hands this batch's log operations over too
 
     def _execute(self, r: Ready) -> None:
         self.log_ops += r.log
