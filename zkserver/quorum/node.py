@@ -17,10 +17,9 @@ writes, sync replies, session touches) to the engine.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import attrs
@@ -58,6 +57,7 @@ from zkserver.tree.datatree import DataTree
 from zkserver.txn import Txn
 
 if TYPE_CHECKING:
+    from zkserver.server.flush import Flusher
     from zkserver.server.server import Server
 
 log = logging.getLogger(__name__)
@@ -69,6 +69,37 @@ ROLE_MODES = {Role.LOOKING: "looking", Role.LEADING: "leader", Role.FOLLOWING: "
 POLL_S = 0.05  # how often the peer's timers are checked (a leader's ping tick aside)
 SNAP_WINDOW = 4  # snapshot chunks that may wait in a link's queue while a SNAP streams
 
+
+
+class StepScope:
+    """A driver step's `with` block, reusable and nestable: messages to members are held
+    (`Links.hold`) and, with a flusher, replies to clients too; at the end the replies leave,
+    then the messages, then `after` runs (the member's log operations). A plain class: the
+    generator-based context managers it replaces cost a follower about a tenth of its CPU,
+    entered a few times for every message."""
+
+    __slots__ = ("links", "after", "flusher")
+
+    def __init__(self, links: Links, after: Callable[[], None],
+                 flusher: Flusher | None = None) -> None:
+        self.links = links
+        self.after = after
+        self.flusher = flusher
+
+    def __enter__(self) -> None:
+        self.links.hold()
+        if self.flusher is not None:
+            self.flusher.__enter__()
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            if self.flusher is not None:
+                self.flusher.__exit__(*exc)
+        finally:
+            try:
+                self.links.release()
+            finally:
+                self.after()
 
 class Member:
     """The commit path of an ensemble member (see `server.commit_path.CommitPath`).
@@ -122,6 +153,8 @@ class Member:
         self.quorum = Links(me, {sid: (s.host, s.quorum_port) for sid, s in others.items()},
                             (host, mine.quorum_port), self._message, self._lost, "quorum",
                             quorum_tls, auth, self._step)
+        self.steps = StepScope(self.quorum, self._write_log, self.flusher)
+        self.holds = StepScope(self.quorum, self._write_log)
         self.ready_wake = trio.Event()  # a batch is parked for the executor
         self.parked: Ready | None = None  # a batch waiting for its epochs to be durable
         self.busy = False  # a batch is being carried out (see `_run_ready`)
@@ -217,22 +250,15 @@ class Member:
             if peer.has_ready():
                 self._run_ready()
 
-    @contextlib.contextmanager
-    def _step(self) -> Iterator[None]:
+    def _step(self) -> StepScope:
         """A driver step around one input or several (the messages one read brought): what
         they make leaves at its end, as `_input` orders it."""
-        with self._held(), self.flusher:
-            yield
+        return self.steps
 
-    @contextlib.contextmanager
-    def _held(self) -> Iterator[None]:
+    def _held(self) -> StepScope:
         """Messages to members are held meanwhile and leave at the end in one write per
         member; then the log operations go to the group committer (`_write_log`)."""
-        try:
-            with self.quorum.corked():
-                yield
-        finally:
-            self._write_log()
+        return self.holds
 
     def _run_ready(self) -> None:
         """Carry out the peer's batches now, in the task that gave the input.
