@@ -293,3 +293,23 @@ async def test_a_server_we_do_not_know_reconnects_after_its_stream_breaks():
         await _until(lambda: got_b)
         assert got_b == [(ME, Ack(4))]
         nursery.cancel_scope.cancel()
+
+
+async def test_one_message_to_every_follower_is_encoded_once(monkeypatch):
+    """A leader sends the same PROPOSAL or COMMIT object to each follower: its bytes are made
+    once; a different message (even an equal one) is encoded afresh."""
+    import zkserver.quorum.transport as transport
+
+    encoded: list[object] = []
+    real_encode = transport.messages.encode
+    monkeypatch.setattr(transport.messages, "encode",
+                        lambda msg: encoded.append(msg) or real_encode(msg))
+    third = 3
+    sender = Links(ME, {OTHER: ("127.0.0.1", free_port()), third: ("127.0.0.1", free_port())},
+                   ("127.0.0.1", free_port()), lambda sid, msg: None, None, "quorum")
+    ack = Ack(5)
+    with sender.corked():  # nothing is written: no stream is open
+        sender.send(OTHER, ack)
+        sender.send(third, ack)
+        sender.send(OTHER, Ack(5))
+    assert encoded == [ack, Ack(5)] and encoded[1] is not ack

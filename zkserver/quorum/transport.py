@@ -179,6 +179,7 @@ class Links:
         self._nursery: trio.Nursery | None = None
         self._corked: dict[int, list[bytes]] | None = None  # see `hold`
         self._holds = 0
+        self._last: tuple[Any, bytes] = (None, b"")  # the message sent last, and its frame
         self._cork = Cork(self)
 
     def corked(self) -> Cork:
@@ -272,7 +273,11 @@ class Links:
         any error, goes to the sender, which waits for room or reports the stream lost."""
         if sid not in self.queues:
             return
-        data = _frame(messages.encode(msg))
+        if msg is self._last[0]:  # one PROPOSAL or COMMIT to every follower: encoded once
+            data = self._last[1]
+        else:
+            data = _frame(messages.encode(msg))
+            self._last = (msg, data)
         if self._corked is not None:
             self._corked.setdefault(sid, []).append(data)
             return
