@@ -11,6 +11,7 @@ The tests in test_silent_cuts.py run it; from the command line it is a benchmark
 
     PYTHONPATH=$PWD python3 -m tests.jepsen.cut_comparison --duration 120 --seed 1
     PYTHONPATH=$PWD python3 -m tests.jepsen.cut_comparison --only zkserver --timeline
+    PYTHONPATH=$PWD python3 -m tests.jepsen.cut_comparison --no-cuts --latency --duration 30
 """
 
 from __future__ import annotations
@@ -91,6 +92,17 @@ class CutRun:
             prev = max(prev, r)
         return out
 
+    def latencies(self, clients: int, servers: int = 3) -> dict[tuple[str, int], list[float]]:
+        """Completed operations' latencies (ms) by kind and by the server their worker talks
+        to first (worker i starts at server i mod `servers`; a worker whose operation ended
+        unknown goes on as process i + `clients`)."""
+        out: dict[tuple[str, int], list[float]] = {}
+        for op in self.result.history:
+            if op.status == OK and op.process < FINAL_PROCESS and op.ret != math.inf:
+                key = (op.input[1][0], op.process % clients % servers)
+                out.setdefault(key, []).append((op.ret - op.call) * 1000)
+        return out
+
     def timeline(self) -> str:
         """The nemesis's events interleaved with the throughput, one line per second."""
         events: dict[int, list[str]] = {}
@@ -164,6 +176,23 @@ def table(runs: dict[str, CutRun]) -> str:
     return "\n".join([head, *rows])
 
 
+def latency_table(runs: dict[str, CutRun], clients: int) -> str:
+    """p50 / mean latency of each kind of operation, per server the workers start at: where
+    a gap in completed operations comes from (a slow follower, slow CAS, ...)."""
+    kinds = list(runs)
+    head = ("| operation | first server | " + " | ".join(f"{k} p50 / mean ms" for k in kinds)
+            + " |\n|---|---:|" + "---:|" * len(kinds))
+    tables = {k: r.latencies(clients) for k, r in runs.items()}
+    rows = []
+    for key in sorted({key for t in tables.values() for key in t}):
+        cells = []
+        for k in kinds:
+            v = sorted(tables[k].get(key, []))
+            cells.append(f"{v[len(v) // 2]:.2f} / {sum(v) / len(v):.2f}" if v else "-")
+        rows.append(f"| {key[0]} | {key[1]} | " + " | ".join(cells) + " |")
+    return "\n".join([head, *rows])
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--duration", type=float, default=120.0)
@@ -171,6 +200,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--clients", type=int, default=6)
     ap.add_argument("--only", choices=sorted(KINDS))
     ap.add_argument("--timeline", action="store_true", help="throughput per second and events")
+    ap.add_argument("--latency", action="store_true",
+                    help="latency of each kind of operation, per server")
     ap.add_argument("--json", help="write the figures to this file")
     ap.add_argument("--no-cuts", action="store_true", help="no faults: the base throughput")
     ap.add_argument("--keep", help="run in this directory and keep it (the servers' logs)")
@@ -191,6 +222,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.timeline:
             print(r.timeline())
     print(table(runs))
+    if args.latency:
+        print(latency_table(runs, args.clients))
     if args.json:
         Path(args.json).write_text(json.dumps({
             kind: {"ok": r.ops(), "info": r.ops(INFO), "fail": r.ops(FAIL),
