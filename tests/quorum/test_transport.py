@@ -152,7 +152,7 @@ async def test_garbage_on_the_quorum_port_drops_that_connection_only():
 
 async def test_corked_sends_leave_in_order_as_one_write(monkeypatch):
     """What a driver sends while its batches run goes out as one write per server, in order,
-    when the outermost `corked` ends; the other server decodes every message."""
+    when the outermost hold is released; the other server decodes every message."""
     import zkserver.quorum.transport as transport
 
     port, got = free_port(), []
@@ -171,8 +171,8 @@ async def test_corked_sends_leave_in_order_as_one_write(monkeypatch):
         monkeypatch.setattr(transport.os, "write",
                             lambda fd, data: writes.append(len(data)) or real_write(fd, data))
         assert not sender.holding()
-        with sender.corked():
-            with sender.corked():  # nested: the outer one writes
+        with _held(sender):
+            with _held(sender):  # nested: the outer one writes
                 sender.send(OTHER, Ack(1))
             sender.send(OTHER, Ack(2))
             sender.send(OTHER, Ack(3))
@@ -215,12 +215,22 @@ async def test_the_messages_of_one_read_are_handed_over_in_one_step():
         await nursery.start(sender.run)
         sender.send(OTHER, Ack(0))  # opens the stream
         await _until(lambda: got == [Ack(0)])
-        with sender.corked():  # one write, so one read on loopback
+        with _held(sender):  # one write, so one read on loopback
             for i in range(1, 4):
                 sender.send(OTHER, Ack(i))
         await _until(lambda: len(got) == 4)
         assert [m for m in steps if m] == [[Ack(0)], [Ack(1), Ack(2), Ack(3)]]
         nursery.cancel_scope.cancel()
+
+
+@contextlib.contextmanager
+def _held(links: Links) -> Iterator[None]:
+    """What is sent in the block leaves at its end (`Links.hold` / `release`)."""
+    links.hold()
+    try:
+        yield
+    finally:
+        links.release()
 
 
 async def _until(cond) -> None:
@@ -308,7 +318,7 @@ async def test_one_message_to_every_follower_is_encoded_once(monkeypatch):
     sender = Links(ME, {OTHER: ("127.0.0.1", free_port()), third: ("127.0.0.1", free_port())},
                    ("127.0.0.1", free_port()), lambda sid, msg: None, None, "quorum")
     ack = Ack(5)
-    with sender.corked():  # nothing is written: no stream is open
+    with _held(sender):  # nothing is written: no stream is open
         sender.send(OTHER, ack)
         sender.send(third, ack)
         sender.send(OTHER, Ack(5))
