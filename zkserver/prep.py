@@ -196,6 +196,20 @@ class Prep:
             raise KeeperError(Err.NONODE)
         return rec
 
+    def _for_change(self, path: str, zxid: int) -> Rec:
+        """`_must(path)` as a new record at `zxid`, the caller's to alter (one Rec made where
+        `_must` and `copy` made two, on every create, delete and setData)."""
+        rec = self.changes.get(path)
+        if rec is not None:
+            if not rec.exists:
+                raise KeeperError(Err.NONODE)
+            return rec.copy(zxid)
+        node = self.tree.nodes.get(path)
+        if node is None:
+            raise KeeperError(Err.NONODE)
+        return Rec(zxid, True, node.version, node.aversion, node.cversion, len(node.children),
+                   node.owner, node.acl)
+
     def _change(self, path: str, rec: Rec) -> None:
         self.changes[path] = rec
         self.outstanding.append((rec.zxid, path, rec))
@@ -358,15 +372,15 @@ class Prep:
         path = req.path
         parent_path = _parent_for_write(path)
         acl = self._fixup(req.acl, session)
-        parent = self._must(parent_path)
-        self._check(parent.acl, Perm.CREATE, session)
+        prec = self._for_change(parent_path, zxid)
+        self._check(prec.acl, Perm.CREATE, session)
         if mode.sequential:
-            path = f"{path}{parent.cversion:010d}"
+            path = f"{path}{prec.cversion:010d}"
         if not is_valid(path):
             raise KeeperError(Err.BADARGUMENTS)
         if self.record(path) is not None:
             raise KeeperError(Err.NODEEXISTS)
-        if parent.owner > 0:
+        if prec.owner > 0:
             raise KeeperError(Err.NOCHILDRENFOREPHEMERALS)
         if self.enforce_quota:
             self._quota(path, req.data, True)
@@ -378,7 +392,6 @@ class Prep:
             owner = session.id
         else:
             owner = 0
-        prec = parent.copy(zxid)
         prec.cversion += 1
         prec.num_children += 1
         self._change(parent_path, prec)
@@ -395,13 +408,12 @@ class Prep:
         assert path is not None
         if path in SYSTEM_PATHS:
             raise KeeperError(Err.BADARGUMENTS)
-        parent = self._must(parent_path)
-        self._check(parent.acl, Perm.DELETE, session)
+        prec = self._for_change(parent_path, zxid)
+        self._check(prec.acl, Perm.DELETE, session)
         rec = self._must(path)
         _next_version(rec.version, version)
         if rec.num_children > 0:
             raise KeeperError(Err.NOTEMPTY)
-        prec = parent.copy(zxid)
         prec.num_children -= 1
         self._change(parent_path, prec)
         self._change(path, Rec(zxid, False))
@@ -410,12 +422,11 @@ class Prep:
     def _set_data(self, req: Any, session: Session, zxid: int) -> SetDataTxn:
         if not is_valid(req.path):
             raise KeeperError(Err.BADARGUMENTS)
-        rec = self._must(req.path)
+        rec = self._for_change(req.path, zxid)
         self._check(rec.acl, Perm.WRITE, session)
         if self.enforce_quota:
             self._quota(req.path, req.data, False)
         version = _next_version(rec.version, req.version)
-        rec = rec.copy(zxid)
         rec.version = version
         self._change(req.path, rec)
         return SetDataTxn(req.path, req.data, version)
@@ -424,10 +435,9 @@ class Prep:
         if not is_valid(req.path):
             raise KeeperError(Err.BADARGUMENTS)
         acl = self._fixup(req.acl, session)
-        rec = self._must(req.path)
+        rec = self._for_change(req.path, zxid)
         self._check(rec.acl, Perm.ADMIN, session)
         version = _next_version(rec.aversion, req.version)
-        rec = rec.copy(zxid)
         rec.aversion = version
         rec.acl = acl
         self._change(req.path, rec)

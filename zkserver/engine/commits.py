@@ -47,9 +47,17 @@ def apply_committed(engine: Engine, batch: list[Commit], now: int) -> None:
         result, events = tree.apply(txn, _can_see)
         prep.committed(txn.zxid)
         zxid = txn.zxid
-        for watcher, etype, path in events:
-            if not watcher.closed:
-                watcher.send(notification(zxid, etype, path))
+        if events:
+            # Consecutive watchers of one event share its frame (10,000 watchers of a node
+            # got 10,000 equal frames, one by one, before the first went out).
+            key: tuple[int, str] | None = None
+            note = b""
+            for watcher, etype, path in events:
+                if not watcher.closed:
+                    if key != (etype, path):
+                        key = (etype, path)
+                        note = notification(zxid, etype, path)
+                    watcher.send(note)
         op = txn.op
         if type(op) is CloseSessionTxn:
             engine.session_closed(txn.session_id)

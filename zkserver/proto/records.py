@@ -276,6 +276,7 @@ ACLS = _vector_of(ACL)
 # Requests only: the server never hands the records out, so they can be shared. A client's
 # replies (GetACLResponse) get records of their own, which their user may change.
 REQUEST_ACLS = JType(_AclVectorReader(ACLS.read), ACLS.write, ACLS.pack)
+_REQUEST_ACLS_READ = REQUEST_ACLS.read
 OPEN_ACL_UNSAFE = [ACL.of(31, "world", "anyone")]
 READ_ACL_UNSAFE = [ACL.of(1, "world", "anyone")]
 CREATOR_ALL_ACL = [ACL.of(31, "auth", "")]
@@ -379,6 +380,60 @@ class SetDataRequest(Record):
     path: str | None = jfield(USTRING)
     data: bytes | None = jfield(BUFFER)
     version: int = jfield(INT)
+
+
+# The usual writes' requests, read with their path (and data) in one go: field by field, the
+# decoding was a tenth of a create's CPU (4.0 -> 3.05 µs for a create). The usual shape only
+# (a path, and data, present and within the frame and the limit); anything else is read the
+# generic way, which also raises its errors.
+
+def _path(r: Reader) -> str | None:
+    """The path at `r`, read past; None (and `r` left where it was) if unusual."""
+    buf, p = r.buf, r.pos
+    if p + 4 <= r.end:
+        n = _INT_UNPACK_FROM(buf, p)[0]
+        stop = p + 4 + n
+        if 0 <= n <= r.max_buffer and stop <= r.end:
+            r.pos = stop
+            return str(buf[p + 4:stop], "utf-8", "replace")
+    return None
+
+
+def _data(r: Reader) -> bytes | None:
+    """The data at `r`, read past; None (and `r` left where it was) if unusual or null."""
+    buf, p = r.buf, r.pos
+    if p + 4 <= r.end:
+        n = _INT_UNPACK_FROM(buf, p)[0]
+        stop = p + 4 + n
+        if 0 <= n <= r.max_buffer and stop <= r.end:
+            r.pos = stop
+            return bytes(buf[p + 4:stop])
+    return None
+
+
+def _direct(cls: Any, read_rest: Callable[[Reader, str, bytes | None], Any],
+            with_data: bool) -> None:
+    generic = cls.decode_from
+
+    def decode_from(c: Any, r: Reader) -> Any:
+        start = r.pos
+        path = _path(r)
+        if path is not None:
+            if not with_data:
+                return read_rest(r, path, None)
+            data = _data(r)
+            if data is not None:
+                return read_rest(r, path, data)
+        r.pos = start
+        return generic(r)
+
+    cls.decode_from = classmethod(decode_from)
+
+
+_direct(CreateRequest, lambda r, path, data: CreateRequest(path, data, _REQUEST_ACLS_READ(r),
+                                                           r.int()), True)
+_direct(SetDataRequest, lambda r, path, data: SetDataRequest(path, data, r.int()), True)
+_direct(DeleteRequest, lambda r, path, _: DeleteRequest(path, r.int()), False)
 
 
 @record

@@ -193,8 +193,13 @@ class Quotas:
         transaction touches no quota (or the stats are not kept)."""
         if not self.tracking:
             return None
+        op = txn.op
+        kind = type(op)
+        if not self.roots and (kind is SetDataTxn or kind is CreateTxn or kind is DeleteTxn) \
+                and not op.path.startswith(_QUOTA_PREFIX):
+            return None  # the usual write, with no quota set: a call and two lists saved
         paths: list[str] = []
-        _touched(txn.op, paths)
+        _touched(op, paths)
         quota_paths = [p for p in paths if p.startswith(_QUOTA_PREFIX)]
         if not self.roots and not quota_paths:
             return None
