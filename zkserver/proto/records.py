@@ -387,27 +387,16 @@ class SetDataRequest(Record):
 # (a path, and data, present and within the frame and the limit); anything else is read the
 # generic way, which also raises its errors.
 
-def _path(r: Reader) -> str | None:
-    """The path at `r`, read past; None (and `r` left where it was) if unusual."""
+def _field(r: Reader) -> bytes | memoryview | None:
+    """The length-prefixed bytes at `r` (a path's or data's), read past; None (and `r` left
+    where it was) if null or unusual."""
     buf, p = r.buf, r.pos
     if p + 4 <= r.end:
         n = _INT_UNPACK_FROM(buf, p)[0]
         stop = p + 4 + n
         if 0 <= n <= r.max_buffer and stop <= r.end:
             r.pos = stop
-            return str(buf[p + 4:stop], "utf-8", "replace")
-    return None
-
-
-def _data(r: Reader) -> bytes | None:
-    """The data at `r`, read past; None (and `r` left where it was) if unusual or null."""
-    buf, p = r.buf, r.pos
-    if p + 4 <= r.end:
-        n = _INT_UNPACK_FROM(buf, p)[0]
-        stop = p + 4 + n
-        if 0 <= n <= r.max_buffer and stop <= r.end:
-            r.pos = stop
-            return bytes(buf[p + 4:stop])
+            return buf[p + 4:stop]
     return None
 
 
@@ -417,13 +406,14 @@ def _direct(cls: Any, read_rest: Callable[[Reader, str, bytes | None], Any],
 
     def decode_from(c: Any, r: Reader) -> Any:
         start = r.pos
-        path = _path(r)
-        if path is not None:
+        raw = _field(r)
+        if raw is not None:
+            path = str(raw, "utf-8", "replace")
             if not with_data:
                 return read_rest(r, path, None)
-            data = _data(r)
+            data = _field(r)
             if data is not None:
-                return read_rest(r, path, data)
+                return read_rest(r, path, bytes(data))
         r.pos = start
         return generic(r)
 
