@@ -23,7 +23,7 @@ from zkserver.quorum import reconfig
 from zkserver.tree import acl as aclmod
 from zkserver.tree import javahash
 from zkserver.tree import quota as quotamod
-from zkserver.tree.datatree import CONFIG_PATH, CONTAINER_OWNER, DataTree, ttl_owner
+from zkserver.tree.datatree import CONFIG_PATH, CONTAINER_OWNER, DataTree, Node, ttl_owner
 from zkserver.tree.paths import SYSTEM_PATHS, is_valid
 from zkserver.txn import (
     CheckTxn,
@@ -76,6 +76,12 @@ class Rec:
     def copy(self, zxid: int) -> Rec:
         return Rec(zxid, self.exists, self.version, self.aversion, self.cversion,
                    self.num_children, self.owner, self.acl)
+
+
+def _node_rec(node: Node, zxid: int) -> Rec:
+    """What prep knows of a committed node, as a record at `zxid`."""
+    return Rec(zxid, True, node.version, node.aversion, node.cversion, len(node.children),
+               node.owner, node.acl)
 
 
 def _next_version(current: int, expected: int) -> int:
@@ -185,10 +191,7 @@ class Prep:
         if rec is not None:
             return rec if rec.exists else None
         node = self.tree.nodes.get(path)
-        if node is None:
-            return None
-        return Rec(0, True, node.version, node.aversion, node.cversion, len(node.children),
-                   node.owner, node.acl)
+        return None if node is None else _node_rec(node, 0)
 
     def _must(self, path: str) -> Rec:
         rec = self.record(path)
@@ -207,8 +210,7 @@ class Prep:
         node = self.tree.nodes.get(path)
         if node is None:
             raise KeeperError(Err.NONODE)
-        return Rec(zxid, True, node.version, node.aversion, node.cversion, len(node.children),
-                   node.owner, node.acl)
+        return _node_rec(node, zxid)
 
     def _change(self, path: str, rec: Rec) -> None:
         self.changes[path] = rec

@@ -223,20 +223,28 @@ def _header(txn: Txn) -> bytes:
                      _int(txn.cxid)))
 
 
+def _op_head(cls: type) -> bytes:
+    """The head of `_op_to_list(op)` for an op of `cls`: an array of its tag and fields."""
+    return _head(0x80, 1 + len(attrs.fields(cls))) + _int(_TAGS[cls])
+
+
+_CREATE, _SET_DATA, _DELETE = _op_head(CreateTxn), _op_head(SetDataTxn), _op_head(DeleteTxn)
+
+
 def _create(txn: Txn) -> bytes:
     op = txn.op
-    return b"".join((_header(txn), b"\x86\x01", _str(op.path), _bytes(op.data), _acl(op.acl),
+    return b"".join((_header(txn), _CREATE, _str(op.path), _bytes(op.data), _acl(op.acl),
                      _int(op.owner), _int(op.parent_cversion)))
 
 
 def _set_data(txn: Txn) -> bytes:
     op = txn.op
-    return b"".join((_header(txn), b"\x84\x05", _str(op.path), _bytes(op.data),
+    return b"".join((_header(txn), _SET_DATA, _str(op.path), _bytes(op.data),
                      _int(op.version)))
 
 
 def _delete(txn: Txn) -> bytes:
-    return b"".join((_header(txn), b"\x82\x02", _str(txn.op.path)))
+    return b"".join((_header(txn), _DELETE, _str(txn.op.path)))
 
 
 _DIRECT: dict[type, Callable[[Txn], bytes]] = {
