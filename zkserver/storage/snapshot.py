@@ -1,17 +1,20 @@
 """Snapshots of the data tree, taken while the server keeps serving.
 
-Like ZooKeeper's, a snapshot is *fuzzy*: it is named for the last zxid applied when it began
-(`snapshot.<zxid>`), and nodes are written a chunk at a time between other work, so some may
-already reflect later transactions. Recovery loads it and replays the log from that zxid on;
-applying a transaction is idempotent against such a state (see `DataTree.apply`), so the result
-is exact. A snapshot is written under a temporary name, synced, then renamed: a file with the
-final name is always complete, and each record carries a CRC.
+A snapshot is named for the last zxid applied when it began (`snapshot.<zxid>`). Written by a
+forked child (`snapshot_fork`), it is exactly the tree at that zxid. Written on the event loop
+instead, it is *fuzzy* like ZooKeeper's: nodes are written a chunk at a time between other
+work, so some may already reflect later transactions. Recovery loads it and replays the log
+from that zxid on; applying a transaction is idempotent against such a state (see
+`DataTree.apply`), so the result is exact. A snapshot is written under a temporary name,
+synced, then renamed: a file with the final name is always complete, and each record carries
+a CRC.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from itertools import islice
 
 import cbor2
 
@@ -44,11 +47,14 @@ def snapshots(disk: Disk | SimDisk, snap_dir: str) -> list[tuple[int, str]]:
 class SnapshotWriter:
     """Serialises a tree chunk by chunk; the caller writes each chunk and may yield between."""
 
-    def __init__(self, tree: DataTree, now: int, chunk: int = CHUNK) -> None:
+    def __init__(self, tree: DataTree, now: int, chunk: int = CHUNK, *,
+                 frozen: bool = False) -> None:
         self.tree = tree
         self.zxid = tree.last_zxid
         self.chunk = chunk
-        self.paths = list(tree.nodes)
+        # A tree that changes while it is written is walked by the list of its paths taken
+        # now; a frozen one (a forked child's copy, see `snapshot_fork`) is walked directly.
+        self.paths = None if frozen else list(tree.nodes)
         self.head = frame(cbor2.dumps({
             "zxid": self.zxid, "time": now,
             "sessions": [[sid, t] for sid, t in tree.sessions.items()],
@@ -57,15 +63,11 @@ class SnapshotWriter:
     def chunks(self) -> Iterator[bytes]:
         yield MAGIC + self.head
         acl_ids: dict[tuple, int] = {}
-        nodes = self.tree.nodes
         count = 0
-        for i in range(0, len(self.paths), self.chunk):
+        for batch in self._batches():
             new_acls = []
             rows = []
-            for path in self.paths[i:i + self.chunk]:
-                n = nodes.get(path)
-                if n is None:
-                    continue  # deleted since the snapshot began; the log replays that
+            for path, n in batch:
                 idx = acl_ids.get(n.acl)
                 if idx is None:
                     idx = acl_ids[n.acl] = len(acl_ids)
@@ -77,10 +79,22 @@ class SnapshotWriter:
             yield frame(cbor2.dumps([new_acls, rows]))
         yield frame(cbor2.dumps({"end": count}))
 
+    def _batches(self) -> Iterator[list[tuple[str, Node]]]:
+        nodes = self.tree.nodes
+        if self.paths is None:
+            items = iter(nodes.items())
+            while batch := list(islice(items, self.chunk)):
+                yield batch
+            return
+        for i in range(0, len(self.paths), self.chunk):
+            found = ((path, nodes.get(path)) for path in self.paths[i:i + self.chunk])
+            # a node deleted since the snapshot began is left out; the log replays that
+            yield [(path, n) for path, n in found if n is not None]
+
 
 def write(disk: Disk | SimDisk, snap_dir: str, tree: DataTree, now: int) -> str:
     """Write a whole snapshot at once (start-up, tests); the server writes it chunk by chunk."""
-    writer = SnapshotWriter(tree, now)
+    writer = SnapshotWriter(tree, now, frozen=True)
     path = os.path.join(snap_dir, snapshot_name(writer.zxid))
     f = disk.open_log(path + ".tmp")
     for chunk in writer.chunks():

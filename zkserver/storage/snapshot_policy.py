@@ -2,8 +2,9 @@
 
 ZooKeeper's rule, for both a standalone server and an ensemble member: after a randomised
 number of logged transactions (between snapCount/2 and snapCount, so the members of an
-ensemble don't all snapshot at once) roll the log and snapshot the tree. The snapshot is fuzzy
-and written a chunk per step in worker threads (see `storage.snapshot`), so appends, syncs and
+ensemble don't all snapshot at once) roll the log and snapshot the tree. On Linux a forked
+child writes it (`storage.snapshot_fork`); elsewhere, and on a simulated disk, it is fuzzy and
+written a chunk per step in worker threads (`storage.snapshot`). Either way appends, syncs and
 ACKs go on meanwhile. An operation that rewrites the files (a truncation, an installed
 snapshot) first `stop()`s a snapshot still being written: it would describe a tree that is
 about to be replaced.
@@ -20,6 +21,7 @@ from typing import Any
 import trio
 
 from zkserver.storage import snapshot as snapmod
+from zkserver.storage import snapshot_fork
 from zkserver.storage.files import Disk
 from zkserver.tree.datatree import DataTree
 
@@ -84,6 +86,9 @@ class SnapshotPolicy:
     async def _write(self, scope: trio.CancelScope, done: trio.Event) -> None:
         try:
             with scope:
+                if snapshot_fork.available(self.disk):
+                    await self._write_forked()
+                    return
                 writer = snapmod.SnapshotWriter(self.tree(), self.wall())
                 path = os.path.join(self.snap_dir, snapmod.snapshot_name(writer.zxid))
                 f = await trio.to_thread.run_sync(self._open, path + ".tmp")
@@ -99,3 +104,15 @@ class SnapshotPolicy:
                 log.info("snapshot %s written", path)
         finally:
             done.set()
+
+    async def _write_forked(self) -> None:
+        tree = self.tree()
+        path = os.path.join(self.snap_dir, snapmod.snapshot_name(tree.last_zxid))
+        zxid = await snapshot_fork.write(tree, self.wall(), path + ".tmp")
+        await trio.to_thread.run_sync(self._publish, path)
+        self.last_zxid = zxid
+        log.info("snapshot %s written", path)
+
+    def _publish(self, path: str) -> None:
+        self.disk.rename(path + ".tmp", path)
+        self.disk.sync_dir(self.snap_dir)
