@@ -38,7 +38,8 @@ from pathlib import Path
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
 sys.path.insert(0, str(BENCH))
-import zkbench  # noqa: E402  (bench/ is not a package)
+import external  # noqa: E402  (bench/ is not a package)
+import zkbench  # noqa: E402
 from members import free_port_base, packets_sent, srvr_mode  # noqa: E402
 
 
@@ -94,13 +95,18 @@ class _EnsembleBase:
         return None if mode == "leader" else f"server on port {self.leader_port} is now {mode}"
 
     def workload(self, mode: str, args) -> dict:
-        if mode.startswith("latency"):
-            hps = [self.leader_hostport if mode == "latency-leader" else self.order[0]]
+        kind = "latency" if mode.startswith("latency") else mode
+        if getattr(args, "generator", None):  # it takes one server: every session on a follower
+            hp = self.leader_hostport if mode == "latency-leader" else self.order[0]
+            r = external.run(args.generator, hp, kind, args, self.pids())
         else:
-            hps = self.order
-        r = run_multi(hps, "latency" if mode.startswith("latency") else mode,
-                      conns=args.conns, depth=args.depth, secs=args.secs, size=args.size,
-                      procs=args.procs, admin=self.leader_hostport, server_pids=self.pids())
+            if mode.startswith("latency"):
+                hps = [self.leader_hostport if mode == "latency-leader" else self.order[0]]
+            else:
+                hps = self.order
+            r = run_multi(hps, kind, conns=args.conns, depth=args.depth, secs=args.secs,
+                          size=args.size, procs=args.procs, admin=self.leader_hostport,
+                          server_pids=self.pids())
         r["mode"] = mode
         w = self.leader_changed()
         if w:

@@ -42,7 +42,8 @@ from pathlib import Path
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
 sys.path.insert(0, str(BENCH))
-import memory  # noqa: E402  (bench/ is not a package)
+import external  # noqa: E402  (bench/ is not a package)
+import memory  # noqa: E402
 import zkbench  # noqa: E402
 
 
@@ -100,6 +101,8 @@ def git_version() -> str:
 
 class _Standalone:
     def workload(self, mode: str, args) -> dict:
+        if getattr(args, "generator", None):
+            return external.run(args.generator, self.hostport, mode, args, [self.pid])
         return zkbench.run(self.hostport, mode, args.conns, args.depth, args.secs, args.size,
                            args.procs, server_pid=self.pid)
 
@@ -519,6 +522,8 @@ def render(args, modes, results: dict, minfo: dict, started: str, elapsed: float
     else:
         title = "## Standalone"
         kind = "standalone, forceSync=yes"
+    if args.generator:
+        title += f", cross-checked with {Path(args.generator).name}"
     lines = [
         title,
         "",
@@ -540,15 +545,28 @@ def render(args, modes, results: dict, minfo: dict, started: str, elapsed: float
                   "this ran** (see \"max other CPU %\" below). On a 2-core machine that takes "
                   "CPU from the server, so the throughput and latency figures are low and noisy; "
                   "rerun on an idle machine before quoting them."]
-    load = (f"- Load: `bench/zkbench.py`'s engine, {args.conns} connections x {args.depth} "
-            f"outstanding requests, {args.size}-byte values, {args.procs} generator "
-            f"process(es), {zkbench.WARMUP} s warm-up + {args.secs:g} s measured; each workload "
-            f"run {args.repeat} time(s), median run shown.")
+    if args.generator:
+        gen = Path(args.generator).name
+        load = (f"- Load: `{gen}` (a generator we did not write; bench/external.py runs it), "
+                f"{args.conns} connections x {args.depth} outstanding requests, {args.size}-byte "
+                f"values, {args.procs} generator process(es), no warm-up, {args.secs:g} s "
+                f"measured as {gen} counts them; server CPU over its whole run, setup included; "
+                f"each workload run {args.repeat} time(s), median run shown.")
+    else:
+        load = (f"- Load: `bench/zkbench.py`'s engine, {args.conns} connections x {args.depth} "
+                f"outstanding requests, {args.size}-byte values, {args.procs} generator "
+                f"process(es), {zkbench.WARMUP} s warm-up + {args.secs:g} s measured; each "
+                f"workload run {args.repeat} time(s), median run shown.")
     if args.interleave:
         load += (f" Interleaved: {args.repeat} rounds, each starting each server fresh in turn "
                  "and running every workload once, so that noise from other processes hits "
                  "both alike.")
-    if ens:
+    if ens and args.generator:
+        load += (f" {gen} takes one server: every session of the throughput workloads on the "
+                 "same follower (the latency rows: a follower, and the leader). Both ensembles "
+                 "on 127.0.0.1, never both at once, each started fresh. Server CPU is the sum "
+                 f"over the {ens} server processes.")
+    elif ens:
         load += (f" Session i connects to server i mod {ens} of [followers..., leader], i.e. "
                  f"{_spread(args.conns, ens)} sessions per server with the leader last (the "
                  "same for both; a client spread like round-robin clients would be); setup, "
@@ -696,6 +714,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--depth", type=int, default=64, help=argparse.SUPPRESS)
     ap.add_argument("--size", type=int, default=100, help=argparse.SUPPRESS)
     ap.add_argument("--zk-heap", default="2g", help="ZooKeeper's -Xmx (2g)")
+    ap.add_argument("--generator", metavar="PATH",
+                    help="cross-check: load from this generator (zkload.py's command line and "
+                         "JSON line) instead of zkbench.py; its own section of the report")
     ap.add_argument("--idle-wait", type=float, default=10.0,
                     help="before each run wait up to this many s for the machine to be idle (10)")
     ap.add_argument("--interleave", action=argparse.BooleanOptionalAction, default=True,
@@ -757,8 +778,11 @@ def main(argv: list[str] | None = None) -> int:
         out = Path(args.out)
         if not out.is_absolute():
             out = REPO / out
-        write_sections(out, {"ensemble" if args.ensemble else "standalone": report})
-        log(f"wrote the {'ensemble' if args.ensemble else 'standalone'} section of {out}")
+        key = "ensemble" if args.ensemble else "standalone"
+        if args.generator:
+            key += "-" + Path(args.generator).stem
+        write_sections(out, {key: report})
+        log(f"wrote the {key} section of {out}")
     failed = [f"{k} {m}" for k, res in results.items() for m, r in res["modes"].items()
               if "error" in r]
     failed += [f"{k} memory" for k, res in results.items() if "error" in res.get("memory", {})]
