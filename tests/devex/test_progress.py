@@ -142,7 +142,7 @@ def write_zkserver_snapshot(data_dir: Path, nodes: int) -> Path:
 
     tree = DataTree()
     tree.nodes["/big"] = Node(b"", aclmod.OPEN_ACL, 1, 1_700_000_000_000, 0)
-    tree.nodes["/"].add_child("big")
+    tree.nodes["/"].add_child("/big")
     for i in range(nodes):
         tree.nodes[f"/big/n{i:06d}"] = Node(b"v", aclmod.OPEN_ACL, 2, 1_700_000_000_000, 0)
     tree.last_zxid = 2

@@ -85,24 +85,25 @@ class Reads:
         return 0, _pack_get_data(node.data, node.stat())
 
     def _children_of(self, tree: DataTree, client: Client, r: Reader
-                     ) -> tuple[int, Node | None]:
-        """getChildren and getChildren2: the node (watched if asked), or the error."""
+                     ) -> tuple[int, str, Node | None]:
+        """getChildren and getChildren2: the node (watched if asked) and its path, or the
+        error."""
         path = r.ustring()
         watch = r.bool()
         err, node = self._readable(tree, client, path)
         if node is not None and watch:
             tree.watches.add_child(path, client)  # type: ignore[arg-type]
-        return err, node
+        return err, path, node  # type: ignore[return-value]
 
     def get_children(self, tree: DataTree, client: Client, r: Reader) -> tuple[int, bytes]:
-        err, node = self._children_of(tree, client, r)
-        return (err, b"") if node is None else (0, _pack_children(node.children))
+        err, path, node = self._children_of(tree, client, r)
+        return (err, b"") if node is None else (0, _pack_children(node.child_names(path)))
 
     def get_children2(self, tree: DataTree, client: Client, r: Reader) -> tuple[int, bytes]:
-        err, node = self._children_of(tree, client, r)
+        err, path, node = self._children_of(tree, client, r)
         if node is None:
             return err, b""
-        return 0, _pack_children2(node.children, node.stat())
+        return 0, _pack_children2(node.child_names(path), node.stat())
 
     def get_acl(self, tree: DataTree, client: Client, r: Reader) -> tuple[int, bytes]:
         path = r.ustring()
@@ -154,7 +155,7 @@ class Reads:
             if op == Op.GET_DATA:
                 results.append((op, 0, R.GetDataResponse(node.data, R.Stat(*node.stat()))))
             else:
-                results.append((op, 0, R.GetChildrenResponse(list(node.children))))
+                results.append((op, 0, R.GetChildrenResponse(node.child_names(req.path))))
 
 
 def _key(path: str) -> str:

@@ -180,11 +180,11 @@ def rebuild_indexes(tree: DataTree) -> None:
     for path, n in nodes.items():
         if path == "/":
             continue
-        i = path.rfind("/")  # paths.parent_of and name_of, inlined: a million calls each
+        i = path.rfind("/")  # paths.parent_of, inlined: a million calls
         at = path[:i] if i > 0 else "/"
         if at != parent_path:
             parent_path, parent = at, nodes.get(at)
         if parent is not None:
-            parent.add_child(path[i + 1:])
+            parent.add_child(path)
         if n.owner:
             index_owner(path, n.owner)

@@ -23,7 +23,7 @@ from zkserver.proto.codes import EventType
 from zkserver.tree import acl as aclmod
 from zkserver.tree import digest as digestmod
 from zkserver.tree import javahash
-from zkserver.tree.paths import join, name_of, parent_of
+from zkserver.tree.paths import parent_of
 from zkserver.tree.quota import Quotas
 from zkserver.tree.watches import Event, Watcher, WatchManager
 from zkserver.txn import (
@@ -98,19 +98,30 @@ class Node:
         n.version, n.cversion, n.aversion = version, cversion, aversion
         return n
 
-    def add_child(self, name: str) -> None:
-        if self.children is NO_CHILDREN:
-            self.children = {name}
-        else:
-            self.children.add(name)  # type: ignore[union-attr]
+    # `children` holds the children's full paths, the very strings that key the tree's node
+    # table: a child costs its parent a set slot and no name string of its own (64 bytes a
+    # znode, an eighth of one). The names are cut from them when a client asks
+    # (`child_names`).
 
-    def remove_child(self, name: str) -> None:
+    def add_child(self, path: str) -> None:
+        """File the child at `path`; pass the string that keys it in the node table."""
+        if self.children is NO_CHILDREN:
+            self.children = {path}
+        else:
+            self.children.add(path)  # type: ignore[union-attr]
+
+    def remove_child(self, path: str) -> None:
         children = self.children
-        if name in children:
+        if path in children:
             if len(children) == 1:
                 self.children = NO_CHILDREN
             else:
-                children.discard(name)  # type: ignore[union-attr]
+                children.discard(path)  # type: ignore[union-attr]
+
+    def child_names(self, path: str) -> list[str]:
+        """The names of the children of this node, which is at `path`."""
+        cut = len(path) + 1 if path != "/" else 1
+        return [child[cut:] for child in self.children]
 
     def stat(self) -> tuple[int, ...]:
         """The 11 Stat fields in wire order."""
@@ -167,7 +178,7 @@ class DataTree:
         for path, acl in (("/zookeeper", aclmod.OPEN_ACL), ("/zookeeper/quota", aclmod.OPEN_ACL),
                           (CONFIG_PATH, aclmod.READ_ACL)):
             self.nodes[path] = Node(b"", acl, 0, 0, 0)
-            self.nodes[parent_of(path)].add_child(name_of(path))
+            self.nodes[parent_of(path)].add_child(path)
         self.nodes[CONFIG_PATH].aversion = -1
 
     # -- reads --------------------------------------------------------------------------------
@@ -182,14 +193,12 @@ class DataTree:
     def count_descendants(self, path: str) -> int:
         node = self.nodes[path]
         total = 0
-        stack = [(path, node)]
+        stack = [node]
         nodes = self.nodes
         while stack:
-            p, n = stack.pop()
-            for name in n.children:
-                cp = join(p, name)
+            for child in stack.pop().children:
                 total += 1
-                stack.append((cp, nodes[cp]))
+                stack.append(nodes[child])
         return total
 
     def approximate_data_size(self) -> int:
@@ -303,7 +312,7 @@ class DataTree:
             return path, self.nodes.get(path)
         node = Node(op.data, aclmod.intern_acl(op.acl), zxid, time, op.owner)
         self.nodes[path] = node
-        parent.add_child(name_of(path))
+        parent.add_child(path)
         self.index_owner(path, op.owner)
         watches = self.watches
         if watches.data.by_path or watches.data.recursive:
@@ -320,7 +329,7 @@ class DataTree:
         parent_path = parent_of(path)
         parent = self.nodes.get(parent_path)
         if parent is not None:
-            parent.remove_child(name_of(path))
+            parent.remove_child(path)
             if zxid > parent.pzxid:
                 parent.pzxid = zxid
         if node is not None:

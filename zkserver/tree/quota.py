@@ -148,17 +148,15 @@ class Quotas:
         if node is None:
             return 0, 0
         count, nbytes = 0, 0
-        stack = [(root, node)]
+        stack = [node]
         while stack:
-            path, n = stack.pop()
+            n = stack.pop()
             count += 1
             nbytes += _size(n.data)
-            prefix = path if path != "/" else ""
-            for name in n.children:
-                child = f"{prefix}/{name}"
+            for child in n.children:
                 c = nodes.get(child)
                 if c is not None:
-                    stack.append((child, c))
+                    stack.append(c)
         return count, nbytes
 
     def recount(self, root: str) -> None:
