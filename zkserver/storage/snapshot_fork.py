@@ -61,7 +61,12 @@ async def write(tree: DataTree, now: int, tmp_path: str) -> int:
     pid = os.fork()
     if pid == 0:  # pragma: no cover (runs in the child, which leaves with os._exit)
         _child(tree, now, tmp_path, parent)
-    pidfd = os.pidfd_open(pid)
+    try:
+        pidfd = os.pidfd_open(pid)
+    except OSError:  # out of descriptors, say: the child must not outlive this call
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        raise
     try:
         try:
             await trio.lowlevel.wait_readable(pidfd)
