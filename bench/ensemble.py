@@ -96,14 +96,16 @@ class _EnsembleBase:
 
     def workload(self, mode: str, args) -> dict:
         kind = "latency" if mode.startswith("latency") else mode
-        if getattr(args, "generator", None):  # it takes one server: every session on a follower
-            hp = self.leader_hostport if mode == "latency-leader" else self.order[0]
-            r = external.run(args.generator, hp, kind, args, self.pids())
+        generator = getattr(args, "generator", None)
+        if mode == "latency-leader":
+            hps = [self.leader_hostport]
+        elif kind == "latency" or generator:  # another generator takes one server
+            hps = [self.order[0]]  # a follower
         else:
-            if mode.startswith("latency"):
-                hps = [self.leader_hostport if mode == "latency-leader" else self.order[0]]
-            else:
-                hps = self.order
+            hps = self.order
+        if generator:
+            r = external.run(generator, hps[0], kind, args, self.pids())
+        else:
             r = run_multi(hps, kind, conns=args.conns, depth=args.depth, secs=args.secs,
                           size=args.size, procs=args.procs, admin=self.leader_hostport,
                           server_pids=self.pids())

@@ -38,11 +38,11 @@ pytestmark = pytest.mark.skipif(not snapshot_fork.available(Disk()), reason="Lin
 
 async def test_the_snapshot_is_the_tree_at_the_fork(tmp_path):
     tree = tree_of(25_000)  # more than two of the child's records
-    tmp = str(tmp_path / "snapshot.x.tmp")
-    zxid = await snapshot_fork.write(tree, 7, tmp)
+    path = str(tmp_path / "snapshot.x")
+    zxid = await snapshot_fork.write(tree, 7, path)
     # The parent's tree moves on; the file holds the tree as it was.
     tree.apply(Txn(25_001, 1, 0, 25_001, SetDataTxn("/n1", b"later", 1)))
-    loaded = snapmod.load(Disk(), tmp)
+    loaded = snapmod.load(Disk(), path + ".tmp")
     assert zxid == loaded.last_zxid == 25_000
     assert len(loaded.nodes) == len(tree.nodes)
     assert loaded.nodes["/n1"].data == b"v1" and loaded.nodes["/n25000"].data == b"v25000"
@@ -53,8 +53,8 @@ async def test_the_snapshot_is_the_tree_at_the_fork(tmp_path):
 async def test_the_child_holds_no_descriptor_and_dies_with_a_cancelled_write(tmp_path):
     """A FIFO as the file: the child blocks opening it, after it has closed what it inherited."""
     fifo = str(tmp_path / "fifo")
-    os.mkfifo(fifo)
-    r, w = os.pipe()
+    os.mkfifo(fifo + ".tmp")
+    r, w = os.pipe()  # descriptors the child inherits, whatever else this process has open
     try:
         async with trio.open_nursery() as nursery:
             nursery.start_soon(snapshot_fork.write, tree_of(10), 0, fifo)
@@ -71,7 +71,7 @@ async def test_the_child_holds_no_descriptor_and_dies_with_a_cancelled_write(tmp
 
 
 async def test_a_failing_child_is_an_error_naming_the_file(tmp_path):
-    tmp = str(tmp_path / "missing" / "snapshot.x.tmp")
+    path = str(tmp_path / "missing" / "snapshot.x")
     with pytest.raises(OSError, match="snapshot .*missing/snapshot.x.tmp.*status 1"):
-        await snapshot_fork.write(tree_of(3), 0, tmp)
+        await snapshot_fork.write(tree_of(3), 0, path)
     assert not children()

@@ -546,7 +546,7 @@ class Member:
         if op.first:
             if self.incoming is not None:
                 await trio.to_thread.run_sync(self.incoming.close)  # one left unfinished
-            self.incoming = await trio.to_thread.run_sync(self._open_incoming, path + ".tmp")
+            self.incoming = await trio.to_thread.run_sync(snapmod.open_tmp, self.disk, path)
         f = self.incoming
         assert f is not None, "the peer passes on no chunk of a snapshot it saw no start of"
         await trio.to_thread.run_sync(f.write, op.chunk)
@@ -560,11 +560,6 @@ class Member:
         self.engine.reset_to(await trio.to_thread.run_sync(self._load_tree, path))
         log.info("server %d: installed the leader's snapshot at %#x", self.peer.sid, op.zxid)
         self._input(self.peer.installed, op.zxid)
-
-    def _open_incoming(self, path: str) -> Any:
-        f = self.disk.open_log(path)
-        f.truncate(0)
-        return f
 
     def _load_tree(self, path: str) -> DataTree:
         tree = snapmod.load(self.disk, path)

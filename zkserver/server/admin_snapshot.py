@@ -176,8 +176,7 @@ def _write(disk: Disk, snap_dir: str, tree: DataTree, now: int) -> str:
     """`snapshot.write`, over any .tmp a stopped snapshot of the same zxid left behind."""
     writer = snapmod.SnapshotWriter(tree, now)
     path = os.path.join(snap_dir, snapmod.snapshot_name(writer.zxid))
-    f = disk.open_log(path + ".tmp")
-    f.truncate(0)
+    f = snapmod.open_tmp(disk, path)
     for chunk in writer.chunks():
         f.write(chunk)
     snapmod.finish(disk, f, path)

@@ -19,7 +19,7 @@ from itertools import islice
 import cbor2
 
 from zkserver.progress import Progress
-from zkserver.storage.files import Disk, SimDisk
+from zkserver.storage.files import Disk, LogFile, SimDisk
 from zkserver.storage.framing import CorruptFile, Scan, frame
 from zkserver.tree.datatree import NO_CHILDREN, DataTree, Node
 
@@ -103,9 +103,22 @@ def write(disk: Disk | SimDisk, snap_dir: str, tree: DataTree, now: int) -> str:
     return path
 
 
+def open_tmp(disk: Disk | SimDisk, path: str) -> LogFile:
+    """The file the snapshot to be named `path` is written to (`path`.tmp), emptied of what a
+    snapshot of the same zxid, stopped or cut by a crash, left in it."""
+    f = disk.open_log(path + ".tmp")
+    f.truncate(0)
+    return f
+
+
 def finish(disk: Disk | SimDisk, f: object, path: str) -> None:
     f.sync()  # type: ignore[attr-defined]
     f.close()  # type: ignore[attr-defined]
+    publish(disk, path)
+
+
+def publish(disk: Disk | SimDisk, path: str) -> None:
+    """Give a synced `path`.tmp its final name, durably."""
     disk.rename(path + ".tmp", path)
     disk.sync_dir(os.path.dirname(path))
 

@@ -38,8 +38,8 @@ import traceback
 
 import trio
 
+from zkserver.storage import snapshot as snapmod
 from zkserver.storage.files import Disk
-from zkserver.storage.snapshot import SnapshotWriter
 from zkserver.tree.datatree import DataTree
 
 _PR_SET_PDEATHSIG = 1
@@ -51,8 +51,8 @@ def available(disk: object) -> bool:
     return type(disk) is Disk and sys.platform == "linux" and hasattr(os, "pidfd_open")
 
 
-async def write(tree: DataTree, now: int, tmp_path: str) -> int:
-    """Write a complete, synced snapshot of `tree` as it is now to `tmp_path`; its zxid.
+async def write(tree: DataTree, now: int, path: str) -> int:
+    """Write a complete, synced snapshot of `tree` as it is now to `path`.tmp; its zxid.
 
     Cancelled, the child is killed and reaped before this returns (its file is left behind, as
     after a crash). A child that fails raises OSError naming the file."""
@@ -60,7 +60,7 @@ async def write(tree: DataTree, now: int, tmp_path: str) -> int:
     parent = os.getpid()
     pid = os.fork()
     if pid == 0:  # pragma: no cover (runs in the child, which leaves with os._exit)
-        _child(tree, now, tmp_path, parent)
+        _child(tree, now, path, parent)
     try:
         pidfd = os.pidfd_open(pid)
     except OSError:  # out of descriptors, say: the child must not outlive this call
@@ -81,11 +81,11 @@ async def write(tree: DataTree, now: int, tmp_path: str) -> int:
         os.close(pidfd)
     code = os.waitstatus_to_exitcode(status)
     if code != 0:
-        raise OSError(f"snapshot {tmp_path}: the writing child exited with status {code}")
+        raise OSError(f"snapshot {path}.tmp: the writing child exited with status {code}")
     return zxid
 
 
-def _child(tree: DataTree, now: int, tmp_path: str, parent: int) -> None:  # pragma: no cover
+def _child(tree: DataTree, now: int, path: str, parent: int) -> None:  # pragma: no cover
     code = 1
     try:
         gc.disable()  # a collection would walk (and so copy) every object in the heap
@@ -96,14 +96,13 @@ def _child(tree: DataTree, now: int, tmp_path: str, parent: int) -> None:  # pra
         if os.getppid() != parent:  # the server died before the prctl
             os._exit(1)
         os.closerange(3, os.sysconf("SC_OPEN_MAX"))
-        f = Disk().open_log(tmp_path)
-        f.truncate(0)  # one abandoned earlier under the same name
-        for chunk in SnapshotWriter(tree, now, CHUNK, frozen=True).chunks():
+        f = snapmod.open_tmp(Disk(), path)
+        for chunk in snapmod.SnapshotWriter(tree, now, CHUNK, frozen=True).chunks():
             f.write(chunk)
         f.sync()
         f.close()
         code = 0
     except BaseException:  # noqa: BLE001 (reported through the exit status)
-        os.write(2, f"snapshot {tmp_path}: {traceback.format_exc()}".encode())
+        os.write(2, f"snapshot {path}.tmp: {traceback.format_exc()}".encode())
     finally:
         os._exit(code)

@@ -16,7 +16,6 @@ import logging
 import os
 import random
 from collections.abc import Callable
-from typing import Any
 
 import trio
 
@@ -78,11 +77,6 @@ class SnapshotPolicy:
             self._scope.cancel()
         await self._done.wait()
 
-    def _open(self, path: str) -> Any:
-        f = self.disk.open_log(path)
-        f.truncate(0)  # one abandoned earlier under the same name
-        return f
-
     async def _write(self, scope: trio.CancelScope, done: trio.Event) -> None:
         try:
             with scope:
@@ -91,7 +85,7 @@ class SnapshotPolicy:
                     return
                 writer = snapmod.SnapshotWriter(self.tree(), self.wall())
                 path = os.path.join(self.snap_dir, snapmod.snapshot_name(writer.zxid))
-                f = await trio.to_thread.run_sync(self._open, path + ".tmp")
+                f = await trio.to_thread.run_sync(snapmod.open_tmp, self.disk, path)
                 try:
                     for chunk in writer.chunks():
                         await trio.to_thread.run_sync(f.write, chunk)
@@ -108,11 +102,7 @@ class SnapshotPolicy:
     async def _write_forked(self) -> None:
         tree = self.tree()
         path = os.path.join(self.snap_dir, snapmod.snapshot_name(tree.last_zxid))
-        zxid = await snapshot_fork.write(tree, self.wall(), path + ".tmp")
-        await trio.to_thread.run_sync(self._publish, path)
+        zxid = await snapshot_fork.write(tree, self.wall(), path)
+        await trio.to_thread.run_sync(snapmod.publish, self.disk, path)
         self.last_zxid = zxid
         log.info("snapshot %s written", path)
-
-    def _publish(self, path: str) -> None:
-        self.disk.rename(path + ".tmp", path)
-        self.disk.sync_dir(self.snap_dir)
