@@ -250,3 +250,17 @@ def test_purge_keeps_what_recovery_needs():
     assert len(snapmod.snapshots(disk, SNAP)) == 3
     rec = recover(disk, SNAP, LOG)
     assert state(rec.tree) == states[acked]
+
+
+def test_a_whole_snapshot_is_written_over_a_stopped_one_of_the_same_zxid():
+    tree = DataTree()
+    open_acl = ((31, "world", "anyone"),)
+    for zxid, path in enumerate(("/a", "/a/b"), 1):
+        tree.apply(Txn(zxid, 1, 0, zxid, CreateTxn(path, b"v", open_acl, 0, zxid)))
+    disk = SimDisk()
+    stale = disk.open_log(f"{SNAP}/{snapmod.snapshot_name(tree.last_zxid)}.tmp")
+    stale.write(b"half of a snapshot a crash cut short")
+    stale.sync()
+    stale.close()
+    path = snapmod.write(disk, SNAP, tree, 7)
+    assert state(snapmod.load(disk, path)) == state(tree)

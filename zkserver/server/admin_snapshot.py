@@ -32,12 +32,12 @@ import logging
 import os
 import tempfile
 import time
+from functools import partial
 from typing import TYPE_CHECKING
 
 import trio
 
 from zkserver.storage import snapshot as snapmod
-from zkserver.storage.files import Disk
 from zkserver.storage.framing import CorruptFile
 from zkserver.storage.txnlog import read_segment, segments
 from zkserver.tree.datatree import DataTree
@@ -172,17 +172,6 @@ def _zookeeper_tree(body: bytes) -> DataTree:
     return tree
 
 
-def _write(disk: Disk, snap_dir: str, tree: DataTree, now: int) -> str:
-    """`snapshot.write`, over any .tmp a stopped snapshot of the same zxid left behind."""
-    writer = snapmod.SnapshotWriter(tree, now)
-    path = os.path.join(snap_dir, snapmod.snapshot_name(writer.zxid))
-    f = snapmod.open_tmp(disk, path)
-    for chunk in writer.chunks():
-        f.write(chunk)
-    snapmod.finish(disk, f, path)
-    return path
-
-
 async def restore(server: Server, body: bytes) -> int:
     """Replace the tree with the snapshot in `body`; the zxid the server is at afterwards."""
     from zkserver.server.commit_path import LocalLog
@@ -218,7 +207,8 @@ async def restore(server: Server, body: bytes) -> int:
     async def write_snapshot() -> None:
         try:
             written = await trio.to_thread.run_sync(
-                _write, server.disk, server.snap_dir, tree, server.wall())
+                partial(snapmod.write, frozen=False),
+                server.disk, server.snap_dir, tree, server.wall())
             log.info("restore: the restored tree (%d nodes, zxid %#x) is %s",
                      len(tree.nodes), tree.last_zxid, written)
         except Exception as e:

@@ -92,11 +92,15 @@ class SnapshotWriter:
             yield [(path, n) for path, n in found if n is not None]
 
 
-def write(disk: Disk | SimDisk, snap_dir: str, tree: DataTree, now: int) -> str:
-    """Write a whole snapshot at once (start-up, tests); the server writes it chunk by chunk."""
-    writer = SnapshotWriter(tree, now, frozen=True)
+def write(disk: Disk | SimDisk, snap_dir: str, tree: DataTree, now: int, *,
+          frozen: bool = True) -> str:
+    """Write a whole snapshot at once (start-up, import, restore, tests), over any .tmp a
+    stopped snapshot of the same zxid left behind; the server writes it chunk by chunk.
+
+    `frozen=False` when the event loop may change the tree meanwhile (a write in a thread)."""
+    writer = SnapshotWriter(tree, now, frozen=frozen)
     path = os.path.join(snap_dir, snapshot_name(writer.zxid))
-    f = disk.open_log(path + ".tmp")
+    f = open_tmp(disk, path)
     for chunk in writer.chunks():
         f.write(chunk)
     finish(disk, f, path)
