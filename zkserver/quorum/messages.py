@@ -17,9 +17,10 @@ import cbor2
 
 from zkserver import txn as txnmod
 from zkserver.quorum.roles import Role
+from zkserver.value import ordered_value, value
 
 
-@attrs.frozen(slots=True, order=True)
+@ordered_value
 class Vote:
     """Ordered as ZooKeeper's totalOrderPredicate: epoch, then zxid, then server id."""
 
@@ -28,7 +29,7 @@ class Vote:
     leader: int
 
 
-@attrs.frozen(slots=True)
+@value
 class Notification:
     vote: Vote
     election_epoch: int
@@ -40,7 +41,7 @@ class Notification:
     committed: bytes = b""
 
 
-@attrs.frozen(slots=True)
+@value
 class FollowerInfo:
     sid: int
     accepted_epoch: int
@@ -48,32 +49,32 @@ class FollowerInfo:
     observer: bool
 
 
-@attrs.frozen(slots=True)
+@value
 class LeaderInfo:
     epoch: int
 
 
-@attrs.frozen(slots=True)
+@value
 class AckEpoch:
     current_epoch: int
     last_zxid: int
 
 
-@attrs.frozen(slots=True)
+@value
 class Diff:
     """Committed transactions the follower lacks, in order."""
 
     txns: tuple[txnmod.Txn, ...]
 
 
-@attrs.frozen(slots=True)
+@value
 class Trunc:
     """Drop every logged transaction after `zxid` (never committed), then take a Diff."""
 
     zxid: int
 
 
-@attrs.frozen(slots=True)
+@value
 class Snap:
     """One chunk of the leader's state at `zxid` (a snapshot file's bytes, in order): the
     leader streams a SNAP as a run of these, `first` to `last`, so neither end ever holds the
@@ -85,7 +86,7 @@ class Snap:
     last: bool
 
 
-@attrs.frozen(slots=True)
+@value
 class NewLeader:
     epoch: int
     zxid: int
@@ -93,34 +94,34 @@ class NewLeader:
     config: bytes = b""  # the configuration in force at the leader, which the learner takes
 
 
-@attrs.frozen(slots=True)
+@value
 class AckNewLeader:
     epoch: int
 
 
-@attrs.frozen(slots=True)
+@value
 class UpToDate:
     commit_zxid: int
 
 
-@attrs.frozen(slots=True)
+@value
 class Proposal:
     txn: txnmod.Txn
 
 
-@attrs.frozen(slots=True)
+@value
 class Proposals:
     """Several proposals in one message (a leader proposes a whole batch at once)."""
 
     txns: tuple[txnmod.Txn, ...]
 
 
-@attrs.frozen(slots=True)
+@value
 class Ack:
     zxid: int
 
 
-@attrs.frozen(slots=True)
+@value
 class Commit:
     """Everything up to `zxid` is committed. `digest` is the leader's state digest after
     `digest_zxid`, the last zxid it had applied (0: none yet), for the learner to check."""
@@ -130,7 +131,7 @@ class Commit:
     digest: int
 
 
-@attrs.frozen(slots=True)
+@value
 class Inform:
     """What an observer gets instead of a proposal and its commit (digest as in `Commit`)."""
 
@@ -139,7 +140,7 @@ class Inform:
     digest: int
 
 
-@attrs.frozen(slots=True)
+@value
 class Ping:
     """Leader -> learner heartbeat; the learner answers with the sessions it has seen. It
     carries the leader's latest digest too, so a check is not left waiting for more writes."""
@@ -149,12 +150,12 @@ class Ping:
     digest: int
 
 
-@attrs.frozen(slots=True)
+@value
 class PingReply:
     touches: tuple[tuple[int, int], ...]  # (session id, timeout)
 
 
-@attrs.frozen(slots=True)
+@value
 class Request:
     """A client write forwarded by a learner, with what the leader's checks need."""
 
@@ -165,14 +166,14 @@ class Request:
     auth_ids: tuple[tuple[str, str], ...]
 
 
-@attrs.frozen(slots=True)
+@value
 class SyncRequest:
     """A learner's `sync`: answered once everything the leader proposed before is committed."""
 
     token: int
 
 
-@attrs.frozen(slots=True)
+@value
 class SyncReply:
     token: int
     zxid: int

@@ -34,30 +34,29 @@ from __future__ import annotations
 
 from typing import Any
 
-import attrs
-
 from zkserver.quorum.roles import Role
 from zkserver.txn import Txn
+from zkserver.value import value
 
 
-@attrs.frozen(slots=True)
+@value
 class Epochs:
     accepted: int
     current: int
 
 
-@attrs.frozen(slots=True)
+@value
 class Append:
     txns: tuple[Txn, ...]
 
 
-@attrs.frozen(slots=True)
+@value
 class Truncate:
     zxid: int
     rebuild: bool = False  # the state machine holds transactions after `zxid`
 
 
-@attrs.frozen(slots=True)
+@value
 class Install:
     """A chunk of the leader's snapshot at `zxid`; `first` starts a new one (dropping any
     earlier one left unfinished), `last` completes it."""
@@ -71,13 +70,13 @@ class Install:
 LogOp = Append | Truncate | Install
 
 
-@attrs.frozen(slots=True)
+@value
 class Send:
     to: int
     msg: Any
 
 
-@attrs.frozen(slots=True)
+@value
 class SendSnapshot:
     """Send `to` a SNAP of the applied state; it is at `zxid` or, if the driver applied more
     since, later (the learner skips what the snapshot already holds)."""
@@ -86,7 +85,7 @@ class SendSnapshot:
     zxid: int
 
 
-@attrs.frozen(slots=True)
+@value
 class Disconnect:
     """Close the quorum connection to `sid` (the other end learns of it, as with TCP)."""
 
@@ -96,7 +95,7 @@ class Disconnect:
 NetOp = Send | SendSnapshot | Disconnect
 
 
-@attrs.frozen(slots=True)
+@value
 class RoleChange:
     """Serve clients in `role` from now on, with membership version `config_version` (what
     /zookeeper/config shows; a higher one than the driver had is a new version to keep)."""
@@ -107,13 +106,13 @@ class RoleChange:
     config_version: int = 0
 
 
-@attrs.frozen(slots=True)
+@value
 class Deliver:
     sid: int
     msg: Any
 
 
-@attrs.frozen(slots=True)
+@value
 class Ready:
     epochs: Epochs | None = None
     log: tuple[LogOp, ...] = ()
