@@ -42,35 +42,41 @@ def node_hash(path: str, node: Node | None) -> int:
     if node is None:
         return 0
     if path == _LOCAL:
-        if not _local_hash:
-            from zkserver.tree.datatree import DataTree  # (it imports this module)
-
-            _local_hash.append(_hash(path, DataTree().nodes[path]))
-        return _local_hash[0]
+        return _local()
     return _hash(path, node)
+
+
+def _local() -> int:
+    """The hash `_LOCAL` counts with: as it is in a new tree."""
+    if not _local_hash:
+        from zkserver.tree.datatree import DataTree  # (it imports this module)
+
+        _local_hash.append(_hash(_LOCAL, DataTree().nodes[_LOCAL]))
+    return _local_hash[0]
 
 
 def _hash(path: str, node: Node) -> int:
     """The CRC of path, stat, data and ACL, one after the other (one call over the joined
-    bytes: the same CRC as four chained calls, which cost a write a quarter more)."""
+    bytes: the same CRC as chained calls, which cost a write a quarter more)."""
     data = node.data
-    h = zlib.crc32(b"".join((
+    acl = node.acl
+    acl_bytes = _acl_cache.get(acl)
+    if acl_bytes is None:
+        acl_bytes = _acl_cache[acl] = repr(acl).encode()
+    h = _crc32(b"".join((
         path.encode(),
-        _FIELDS.pack(node.czxid, node.mzxid, node.ctime, node.mtime, node.version,
-                     node.cversion, node.aversion, node.owner, node.pzxid),
-        b"\x00" if data is None else b"\x01" + data,
-        _acl_bytes(node.acl))))
+        _pack(node.czxid, node.mzxid, node.ctime, node.mtime, node.version, node.cversion,
+              node.aversion, node.owner, node.pzxid),
+        _ABSENT if data is None else _PRESENT,
+        data or b"",
+        acl_bytes)))
     return h * 0x9E3779B97F4A7C15 & MASK  # spread 32 bits over 64
 
 
+_crc32 = zlib.crc32
+_pack = _FIELDS.pack
+_ABSENT, _PRESENT = b"\x00", b"\x01"
 _acl_cache: dict[tuple, bytes] = {}
-
-
-def _acl_bytes(acl: tuple) -> bytes:
-    b = _acl_cache.get(acl)
-    if b is None:
-        b = _acl_cache[acl] = repr(acl).encode()
-    return b
 
 
 def session_hash(sid: int, timeout: int | None) -> int:
@@ -97,7 +103,14 @@ def touched(op: Any, out: set[str]) -> None:
 
 
 def part(tree: DataTree, paths: set[str], sid: int | None) -> int:
-    total = sum(node_hash(p, tree.nodes.get(p)) for p in paths)
+    """The hashes of `paths` (and of session `sid`) as they are now: what a transaction that
+    touches them takes out of the digest before it is applied, and puts back after."""
+    nodes = tree.nodes
+    total = 0
+    for p in paths:
+        node = nodes.get(p)
+        if node is not None:
+            total += _local() if p == _LOCAL else _hash(p, node)
     if sid is not None:
         total += session_hash(sid, tree.sessions.get(sid))
     return total
