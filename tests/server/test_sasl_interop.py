@@ -104,16 +104,29 @@ def _kazoo_script(hosts: str, path: str, **sasl: str) -> list[str]:
     works, and whether kazoo then reports AUTH_FAILED.
 
     kazoo reports CONNECTED before its SASL exchange and fails queued requests with whichever
-    exception its threads reach first, so a failure is recorded as such, not by its class."""
+    exception its threads reach first, so a failure is recorded as such, not by its class.
+    Its `start` waits for CONNECTED and then checks that the client is still connected: a
+    server that refuses the SASL exchange at once can have made it AUTH_FAILED in between, and
+    `start` then raises its timeout at once. So how start ends is what the client went
+    through (CONNECTED, seen by a listener), not that check."""
     zk = KazooClient(hosts, sasl_options=dict(sasl), connection_retry={"max_tries": 0},
                      timeout=10)
     auth_failed = threading.Event()
-    zk.add_listener(lambda state: auth_failed.set() if zk.client_state == "AUTH_FAILED"
-                    else None)
+    connected = threading.Event()
+
+    def listen(state: str) -> None:
+        if state == "CONNECTED":
+            connected.set()
+        if zk.client_state == "AUTH_FAILED":
+            auth_failed.set()
+
+    zk.add_listener(listen)
     seen: list[str] = []
     try:
         zk.start(timeout=15)
-        seen.append(f"start: {zk.client_state}")
+        seen.append("start: CONNECTED")  # (`client_state` may be AUTH_FAILED by now)
+    except zk.handler.timeout_exception:
+        seen.append("start: CONNECTED" if connected.is_set() else "start: KazooTimeoutError")
     except KazooException as e:
         seen.append(f"start: {type(e).__name__}")
     try:
