@@ -14,52 +14,36 @@ it measures the server's own code, not a server over the wire.
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import struct
+import sys
 import time
 from collections.abc import Callable
 
 from zkserver.engine import Client, Engine
 from zkserver.storage.txnlog import encode_batch
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import zkbench  # noqa: E402  (bench/ is not a package: the request encoders)
+
 WALL = 1_700_000_000_000
 NOW = 1_000
 BATCH = 64
-CREATE, GET_DATA, SET_DATA = 1, 4, 5
-SEQUENTIAL = 2
 VALUE = b"x" * 100
 KEYS = 1_000  # the setData and getData keys
+OPS = {"create": lambda i: zkbench.create_req("/bench-", VALUE, zkbench.PERSISTENT_SEQUENTIAL),
+       "set": lambda i: zkbench.set_req(f"/k{i % KEYS}", VALUE),
+       "get": lambda i: zkbench.get_req(f"/k{i % KEYS}")}
 
 
-def _ustr(s: str) -> bytes:
-    b = s.encode()
-    return struct.pack(">i", len(b)) + b
-
-
-def _buf(b: bytes) -> bytes:
-    return struct.pack(">i", len(b)) + b
-
-
-OPEN_ACL = struct.pack(">ii", 1, 31) + _ustr("world") + _ustr("anyone")
-
-
-def _request(xid: int, op: int, body: bytes) -> bytes:
-    """A request frame as `Engine.handle` takes it: header and body, no length prefix."""
-    return struct.pack(">ii", xid, op) + body
+def _request(xid: int, tail: bytes) -> bytes:
+    """A request frame as `Engine.handle` takes it: xid, opcode and body, no length prefix."""
+    return struct.pack(">i", xid) + tail
 
 
 def _connect_request(timeout: int) -> bytes:
-    return struct.pack(">iqiq", 0, 0, timeout, 0) + _buf(b"\0" * 16) + b"\0"
-
-
-def _frames(op: int, n: int) -> list[bytes]:
-    if op == CREATE:
-        body = _ustr("/bench-") + _buf(VALUE) + OPEN_ACL + struct.pack(">i", SEQUENTIAL)
-        return [_request(i + 1, CREATE, body) for i in range(n)]
-    if op == SET_DATA:
-        return [_request(i + 1, SET_DATA, _ustr(f"/k{i % KEYS}") + _buf(VALUE)
-                         + struct.pack(">i", -1)) for i in range(n)]
-    return [_request(i + 1, GET_DATA, _ustr(f"/k{i % KEYS}") + b"\0") for i in range(n)]
+    return struct.pack(">iqiq", 0, 0, timeout, 0) + zkbench.jbuf(b"\0" * 16) + b"\0"
 
 
 def _engine() -> tuple[Engine, Client]:
@@ -69,8 +53,8 @@ def _engine() -> tuple[Engine, Client]:
         raise SystemExit("the engine refused the session")
     _commit(engine)
     for i in range(KEYS):
-        engine.handle(client, _request(10**6 + i, CREATE, _ustr(f"/k{i}") + _buf(VALUE)
-                                       + OPEN_ACL + struct.pack(">i", 0)), NOW, WALL)
+        engine.handle(client, _request(10**6 + i, zkbench.create_req(f"/k{i}", VALUE)), NOW,
+                      WALL)
     _commit(engine)
     return engine, client
 
@@ -94,10 +78,11 @@ def _round(engine: Engine, client: Client, frames: list[bytes], drain: Callable[
     return (time.process_time() - start) / len(frames) * 1e6
 
 
-def measure(op: int, n: int, rounds: int) -> list[float]:
-    """Microseconds of CPU per operation, one figure per round (a fresh batch of `n`)."""
+def measure(op: str, n: int, rounds: int) -> list[float]:
+    """Microseconds of CPU per operation `op` (create, set or get), one figure per round (a
+    fresh batch of `n`)."""
     engine, client = _engine()
-    frames = _frames(op, n)
+    frames = [_request(i + 1, OPS[op](i)) for i in range(n)]
     return [_round(engine, client, frames, client.out.clear) for _ in range(rounds)]
 
 
@@ -107,9 +92,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--count", type=int, default=20_000, help="operations per round")
     parser.add_argument("--rounds", type=int, default=9)
     args = parser.parse_args(argv)
-    codes = {"create": CREATE, "set": SET_DATA, "get": GET_DATA}
     for name in args.ops.split(","):
-        per_op = measure(codes[name], args.count, args.rounds)
+        per_op = measure(name, args.count, args.rounds)
         print(f"{name:7} {statistics.median(per_op):6.2f} µs/op CPU median, "
               f"{min(per_op):6.2f} best, {args.rounds} rounds of {args.count}")
     return 0
