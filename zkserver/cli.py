@@ -161,6 +161,17 @@ def parser() -> argparse.ArgumentParser:
 # 5-7: 8,683-11,328 writes/s at 5 ms, 13,941-29,696 at 1 ms.
 SWITCH_INTERVAL_S = 0.001
 
+# When the cyclic collector runs (gc.set_threshold): a young collection once 50,000 more
+# tracked objects live than at the last one, instead of Python's 700. A server holds every
+# request in flight (8 sessions x 64 pipelined is 512 requests, several objects each) for a
+# group-commit round, so at 700 nearly every young collection found them alive, scanned them
+# and promoted them to the older generations, and those promotions triggered full collections
+# of the growing tree. Standalone creates, 8 x 64: the collector took 8.2% of the server's CPU
+# (py-spy), 0.9% with these; 39,501 / 40,346 / 39,526 creates/s against 43,110 / 44,186 /
+# 44,813, alternating, with p99 36-56 ms against 20-25. Reads, setData and mixed did not move.
+# A young collection now scans up to 50,000 objects at once: 5-6.5 ms, measured alone.
+COLLECTOR_THRESHOLDS = (50_000, 20, 20)
+
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
@@ -181,6 +192,7 @@ def main(argv: list[str] | None = None) -> int:
         log.warning("%s", warning)
     failed = False
     sys.setswitchinterval(SWITCH_INTERVAL_S)
+    gc.set_threshold(*COLLECTOR_THRESHOLDS)
     try:
         trio.run(run_server, config)
     except* OSError as group:
