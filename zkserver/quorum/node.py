@@ -72,18 +72,21 @@ SNAP_WINDOW = 4  # snapshot chunks that may wait in a link's queue while a SNAP 
 
 class StepScope:
     """A driver step's `with` block, reusable and nestable: messages to members are held
-    (`Links.hold`) and, with a flusher, replies to clients too; at the end the replies leave,
+    (`Links.hold`) and, with a flusher, replies to clients too; at the end of the outermost
+    one `before` runs (the peer's pending batches are carried out), then the replies leave,
     then the messages, then `after` runs (the member's log operations). A plain class: the
     generator-based context managers it replaces, entered three deep for every message, were
     about a tenth of a follower's profile samples."""
 
-    __slots__ = ("links", "after", "flusher")
+    __slots__ = ("links", "after", "flusher", "before")
 
     def __init__(self, links: Links, after: Callable[[], None],
-                 flusher: Flusher | None = None) -> None:
+                 flusher: Flusher | None = None,
+                 before: Callable[[], None] | None = None) -> None:
         self.links = links
         self.after = after
         self.flusher = flusher
+        self.before = before
 
     def __enter__(self) -> None:
         self.links.hold()
@@ -92,13 +95,17 @@ class StepScope:
 
     def __exit__(self, *exc: object) -> None:
         try:
-            if self.flusher is not None:
-                self.flusher.__exit__(*exc)
+            if self.before is not None and exc[0] is None and self.links.outermost():
+                self.before()
         finally:
             try:
-                self.links.release()
+                if self.flusher is not None:
+                    self.flusher.__exit__(*exc)
             finally:
-                self.after()
+                try:
+                    self.links.release()
+                finally:
+                    self.after()
 
 
 class Member:
@@ -153,7 +160,7 @@ class Member:
         self.quorum = Links(me, {sid: (s.host, s.quorum_port) for sid, s in others.items()},
                             (host, mine.quorum_port), self._message, self._lost, "quorum",
                             quorum_tls, auth, self._step)
-        self.steps = StepScope(self.quorum, self._write_log, self.flusher)
+        self.steps = StepScope(self.quorum, self._write_log, self.flusher, self._ready_pending)
         self.holds = StepScope(self.quorum, self._write_log)  # a step without the flusher
         self.ready_wake = trio.Event()  # a batch is parked for the executor
         self.parked: Ready | None = None  # a batch waiting for its epochs to be durable
@@ -229,7 +236,15 @@ class Member:
     # -- the peer's inputs --------------------------------------------------------------------
 
     def _input(self, event: Callable[..., object], *args: Any) -> None:
-        """Give the peer one input, and carry out what it decides at once (see `_run_ready`).
+        """Give the peer one input, and carry out what it decides (see `_run_ready`): at once,
+        or, inside an outer step (the messages one read of a link brought), once at that
+        step's end, for all of them.
+
+        That is what batches the writes followers forward: the REQUESTs one read brings are
+        prepared together and go out as one PROPOSALS per follower, which its members decode,
+        log and acknowledge once. Carried out per message, a create through a follower, 8 x
+        64 in flight, was a PROPOSAL of its own (168,275 messages for as many transactions)
+        and cost the leader 120 µs of CPU, the followers 90 and 55.
 
         What the step made leaves in this order: replies to clients (the flusher, inner), then
         messages to members (the cork, outer), then the log writes (`_write_log`). A reply to
@@ -238,6 +253,7 @@ class Member:
         which took the CPU from the leader before the reply left (170 µs of a 1.2 ms write,
         measured in a 3-server ensemble)."""
         peer = self.peer
+        nested = self.quorum.holding()
         with self._step():
             try:
                 touched = self.engine.take_touched()
@@ -247,8 +263,13 @@ class Member:
             except DigestMismatch as e:
                 log.critical("%s", e)
                 raise
-            if peer.has_ready():
+            if not nested and peer.has_ready():
                 self._run_ready()
+
+    def _ready_pending(self) -> None:
+        """The end of an outer step: carry out what its inputs made the peer decide."""
+        if self.peer.has_ready():
+            self._run_ready()
 
     def _step(self) -> StepScope:
         """A driver step around one input or several (the messages one read brought): what

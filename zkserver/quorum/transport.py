@@ -194,6 +194,10 @@ class Links:
         """Whether a `hold` is open (what is sent is held until its release)."""
         return self._corked is not None
 
+    def outermost(self) -> bool:
+        """Whether exactly one `hold` is open: its release is the one that writes."""
+        return self._holds == 1
+
     def set_peers(self, peers: dict[int, tuple[str, int]]) -> None:
         """The members changed (a reconfiguration committed): links to servers that joined
         (or moved) open on demand from now on, and those to servers that left close."""
