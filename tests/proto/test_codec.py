@@ -210,3 +210,18 @@ def test_a_cut_or_corrupt_acl_vector_fails_as_the_generic_decoder_does(acls, dat
         except JuteError:
             outcomes.append("JuteError")
     assert outcomes[1] == outcomes[0] == outcomes[2]
+
+
+def test_the_vector_read_last_is_matched_whole_and_only_within_the_frame():
+    """The fast path (the encoding read last, compared whole) gives what decoding gives,
+    alternating between lists, and never reads past the frame: a vector cut short fails."""
+    open_acl = [R.ACL.of(31, "world", "anyone")]
+    digest = [R.ACL.of(1, "digest", "u:h"), R.ACL.of(31, "world", "anyone")]
+    for acls in (open_acl, open_acl, digest, open_acl, digest, digest):
+        body = R.ACLS.pack(acls) + b"tail"
+        r = Reader(body)
+        assert R.REQUEST_ACLS.read(r) == acls
+        assert r.pos == len(body) - 4
+    cut = R.ACLS.pack(digest)[:-1]  # the vector read last, one byte short
+    with pytest.raises(JuteError):
+        R.REQUEST_ACLS.read(Reader(cut))

@@ -233,9 +233,20 @@ class _AclVectorReader:
     def __init__(self, generic: Callable[[Reader], list | None]) -> None:
         self.generic = generic
         self.seen: dict[bytes, tuple[ACL, ...]] = {}
+        # The encoding read last, and its records: the encoding is self-delimiting, so bytes
+        # that start with a whole vector's encoding hold that vector and end where it ends.
+        # One comparison instead of walking the lengths (a twentieth of a create's CPU).
+        self.last: bytes | None = None
+        self.last_acls: tuple[ACL, ...] = ()
 
     def __call__(self, r: Reader) -> list | None:
         buf, start, end = r.buf, r.pos, r.end
+        last = self.last
+        if last is not None:
+            stop = start + len(last)
+            if stop <= end and buf[start:stop] == last:
+                r.pos = stop
+                return list(self.last_acls)
         stop = self._end_of(buf, start, end)
         if stop < 0:
             return self.generic(r)
@@ -245,9 +256,11 @@ class _AclVectorReader:
             decoded = self.generic(r)
             if len(self.seen) >= self.LIMIT:
                 self.seen.clear()
-            self.seen[key] = tuple(decoded or ())
+            acls = self.seen[key] = tuple(decoded or ())
+            self.last, self.last_acls = key, acls
             return decoded
         r.pos = stop
+        self.last, self.last_acls = key, acls
         return list(acls)
 
     @staticmethod
