@@ -23,7 +23,12 @@ def is_valid(path: str | None) -> bool:
         return True
     if path[-1] == "/" or "//" in path:
         return False
-    if _BAD_CHARS.search(path):
+    if path.isascii():
+        # In ASCII the non-printable characters are exactly U+0000-U+001F and U+007F: two C
+        # calls where the pattern's search took a twentieth of a create's CPU.
+        if not path.isprintable():
+            return False
+    elif _BAD_CHARS.search(path):
         return False
     if "/." in path:
         for seg in path.split("/"):
