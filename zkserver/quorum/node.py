@@ -263,8 +263,8 @@ class Member:
             except DigestMismatch as e:
                 log.critical("%s", e)
                 raise
-            if not nested and peer.has_ready():
-                self._run_ready()
+            if not nested:
+                self._ready_pending()
 
     def _ready_pending(self) -> None:
         """The end of an outer step: carry out what its inputs made the peer decide."""
