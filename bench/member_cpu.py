@@ -37,10 +37,11 @@ TICK_US = 1_000_000 / os.sysconf("SC_CLK_TCK")
 
 
 def member_ticks(pid: int) -> tuple[int, int]:
-    """(user, system) clock ticks of a process, its reaped children included."""
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return int(fields[11]) + int(fields[13]), int(fields[12]) + int(fields[14])
+    """(user, system) clock ticks of a member, its reaped children included."""
+    split = zkbench.cpu_ticks_split(pid)
+    if split is None:
+        raise RuntimeError(f"member process {pid} is gone")
+    return split
 
 
 def measure(ens: ensemble.ZkServerEnsemble, via: str, secs: float) -> dict:

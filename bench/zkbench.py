@@ -381,16 +381,22 @@ def _throughput_sources(mode: str, root: str, idx: int, data: bytes):
     raise ValueError(f"unknown mode {mode!r}")
 
 
-def _cpu_ticks(pid: int) -> int | None:
-    """utime + stime (all threads) of a process and of the children it has reaped, in clock
-    ticks: a server's own helper processes (zkserver's snapshot writer) are its CPU, not noise
+def cpu_ticks_split(pid: int) -> tuple[int, int] | None:
+    """(user, system) clock ticks (all threads) of a process and of the children it has
+    reaped: a server's own helper processes (zkserver's snapshot writer) are its CPU, not noise
     from other processes."""
     try:
         with open(f"/proc/{pid}/stat") as f:
             fields = f.read().rsplit(")", 1)[1].split()
-        return int(fields[11]) + int(fields[12]) + int(fields[13]) + int(fields[14])
+        return int(fields[11]) + int(fields[13]), int(fields[12]) + int(fields[14])
     except (OSError, IndexError, ValueError):
         return None
+
+
+def _cpu_ticks(pid: int) -> int | None:
+    """User + system clock ticks of a process (see `cpu_ticks_split`)."""
+    split = cpu_ticks_split(pid)
+    return None if split is None else split[0] + split[1]
 
 
 def _host_busy_ticks() -> int | None:
