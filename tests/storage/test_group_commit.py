@@ -10,6 +10,7 @@ import trio
 from zkserver.storage import snapshot as snapmod
 from zkserver.storage.files import Disk
 from zkserver.storage.group_commit import GroupCommitter
+from zkserver.storage.kernel_sync import Job
 from zkserver.storage.recovery import recover
 from zkserver.storage.snapshot_policy import SnapshotPolicy
 from zkserver.storage.txnlog import TxnLog
@@ -40,7 +41,7 @@ class CountingLog(TxnLog):
         super().append(first_zxid, data)
         self.appends.append(first_zxid)
 
-    def write_unsynced(self, data: bytes) -> int | None:
+    def write_unsynced(self, data: bytes) -> Job | None:
         return None  # every round through `append`, which the tests hold and count
 
 

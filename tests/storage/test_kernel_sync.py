@@ -29,7 +29,7 @@ async def test_a_sync_is_reported_on_the_eventfd(tmp_path: Path) -> None:
     try:
         assert k.done() is False  # nothing submitted, nothing done
         os.write(fd, b"x" * 100)
-        k.submit(fd)
+        k.submit(kernel_sync.Sync(fd))
         with trio.fail_after(10):
             await trio.lowlevel.wait_readable(k.fileno)
         assert k.done() is True
@@ -45,7 +45,7 @@ def test_what_cannot_be_synced_is_refused_at_submission() -> None:
     r, w = os.pipe()
     try:
         with pytest.raises(OSError):
-            k.submit(r)  # a pipe has no fsync
+            k.submit(kernel_sync.Sync(r))  # a pipe has no fsync
     finally:
         os.close(r)
         os.close(w)
@@ -71,7 +71,7 @@ class WatchedLog(TxnLog):
         self.threaded += 1
         super().append(first_zxid, data)
 
-    def write_unsynced(self, data: bytes) -> int | None:
+    def write_unsynced(self, data: bytes) -> kernel_sync.Job | None:
         fd = super().write_unsynced(data)
         self.kernel += fd is not None
         return fd
@@ -123,7 +123,7 @@ async def test_a_round_the_kernel_syncs_at_shutdown_is_still_reported(tmp_path: 
 class FullDisk(WatchedLog):
     """A disk that is full once the segment is open (the first round, in the thread, opens it)."""
 
-    def write_unsynced(self, data: bytes) -> int | None:
+    def write_unsynced(self, data: bytes) -> kernel_sync.Job | None:
         if self.file is None:
             return None
         raise OSError(28, "No space left on device")

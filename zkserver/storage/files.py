@@ -1,6 +1,8 @@
 """The only place zkserver touches files, so tests can put a faulty disk underneath.
 
-`Disk` is the real thing (os calls; blocking, so the server calls it from a worker thread).
+`Disk` is the real thing (os calls; blocking, so the server calls it from a worker thread, but
+for a log append into reserved space, which the group committer has the kernel write directly:
+`RealLogFile.stage_direct`, storage/direct_tail.py).
 `SimDisk` is an in-memory disk that remembers which bytes of each file are durable (fsynced)
 and can *crash*: unsynced data is lost, or survives only in part (a torn write), exactly the
 failures a transaction log must survive. A `fault` hook lets a test fail any step (before or
@@ -13,6 +15,8 @@ import os
 import random
 from collections.abc import Callable
 from typing import Protocol
+
+from zkserver.storage.direct_tail import DirectTail
 
 
 class Crash(Exception):
@@ -79,8 +83,27 @@ class RealLogFile:
         self.path = path
         self.fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o644)
         self.pos = os.lseek(self.fd, 0, os.SEEK_END)
+        self.direct: DirectTail | None = None  # opened by the first `stage_direct`
+        self.no_direct = False  # direct I/O was refused here: don't ask again
+
+    def stage_direct(self, data: bytes) -> tuple[int, int, int, int] | None:
+        """Stage an append of `data` as a direct, synchronous write (storage/direct_tail.py)
+        and count it written: (descriptor, address, length, offset) for the caller to submit
+        (the kernel's AIO). None where the file system refuses direct I/O."""
+        if self.direct is None:
+            if self.no_direct:
+                return None
+            self.direct = DirectTail.open(self.path)
+            if self.direct is None:
+                self.no_direct = True
+                return None
+        job = self.direct.stage(self.pos, data)
+        self.pos += len(data)
+        return job
 
     def write(self, data: bytes) -> None:
+        if self.direct is not None:
+            self.direct.forget()
         view = memoryview(data)
         while view:
             n = os.pwrite(self.fd, view, self.pos)
@@ -99,10 +122,15 @@ class RealLogFile:
             os.ftruncate(self.fd, size)
 
     def truncate(self, size: int) -> None:
+        if self.direct is not None:
+            self.direct.forget()
         os.ftruncate(self.fd, size)
         self.pos = min(self.pos, size)
 
     def close(self) -> None:
+        if self.direct is not None:
+            self.direct.close()
+            self.direct = None
         os.close(self.fd)
 
 

@@ -3,9 +3,10 @@
 Each round takes *everything* queued since the last one and writes it with one write and one
 sync: the event loop keeps reading and answering meanwhile, and the next round's batch grows
 while this sync runs. Where Linux native AIO can sync (`kernel_sync`), a round that fits the
-log segment's reserved space is written on the loop (a buffered write into allocated space)
-and synced by the kernel, with no thread to hand over to; any other round (a new segment, more
-space, another OS) is written and synced in the log's own thread (`log_thread`). After the
+log segment's reserved space is handed to the kernel from the loop, with no thread to hand
+over to: one direct synchronous write where the file system allows (storage/direct_tail.py),
+else a buffered write into allocated space and its fdatasync; any other round (a new segment,
+more space, another OS) is written and synced in the log's own thread (`log_thread`). After the
 sync it reports the round as durable (`on_durable`): a standalone server then applies and
 answers, an ensemble member tells ZAB what it has logged. Operations that rewrite the log (an
 ensemble's truncation, a snapshot install) queue behind the appends before them (`then`), so
@@ -147,13 +148,13 @@ class GroupCommitter(Generic[T]):
         self._in_round = True
         if self._kernel is not None:
             try:
-                fd = self.log.write_unsynced(data)
-                if fd is not None:
-                    self._kernel.submit(fd)
+                job = self.log.write_unsynced(data)
+                if job is not None:
+                    self._kernel.submit(job)
             except OSError as e:  # as a failed append in the thread: the task raises it
                 self._round_done(batch, outcome.Error(e))
                 return
-            if fd is not None:
+            if job is not None:
                 self._syncing = batch
                 self._sync_began = time.monotonic()
                 return

@@ -14,6 +14,7 @@ from collections.abc import Iterable, Iterator
 from zkserver import txn as txnmod
 from zkserver.storage.files import Disk, LogFile, SimDisk
 from zkserver.storage.framing import CorruptFile, Scan, frame
+from zkserver.storage.kernel_sync import Job, Sync, Write
 
 MAGIC = b"ZKSLOG1\n"
 PREFIX = "log."
@@ -73,20 +74,25 @@ class TxnLog:
         if self.force_sync:
             self.file.sync()
 
-    def write_unsynced(self, data: bytes) -> int | None:
-        """Write a batch into the open segment's reserved space and return the descriptor to
-        sync, if that is all it takes: a buffered write into space already allocated, which
-        does not wait on the disk, so the committer may do it on the event loop and leave the
-        sync to the kernel (storage/kernel_sync.py). None, having written nothing, when the
-        batch needs a new segment or more space, the log is not synced (forceSync=no) or the
-        file is not a real one: `append` (in the log thread) does those."""
+    def write_unsynced(self, data: bytes) -> Job | None:
+        """Stage a batch in the open segment's reserved space and return what the kernel is
+        to do to make it durable (storage/kernel_sync.py), if that is all it takes: nothing
+        here waits on the disk, so the committer may call this on the event loop. Where the
+        file system takes direct I/O, the batch is staged as one O_DIRECT|O_DSYNC write
+        (`Write`, storage/direct_tail.py); elsewhere it is written, buffered, into space
+        already allocated, and the job is its fdatasync (`Sync`). None, having written
+        nothing, when the batch needs a new segment or more space, the log is not synced
+        (forceSync=no) or the file is not a real one: `append` (in the log thread) does
+        those."""
         fd = getattr(self.file, "fd", None)
         end = self.pos + len(data)
         if fd is None or not self.force_sync or (self.pre_alloc and end > self.allocated):
             return None
-        self.file.write(data)  # type: ignore[union-attr]
+        direct = self.file.stage_direct(data)  # type: ignore[union-attr]
+        if direct is None:
+            self.file.write(data)  # type: ignore[union-attr]
         self.pos = end
-        return fd  # type: ignore[no-any-return]
+        return Sync(fd) if direct is None else Write(*direct)
 
     def synced(self, ms: float) -> None:
         """A sync of what `write_unsynced` wrote took `ms` (the kernel did it, so nothing here
