@@ -219,6 +219,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         wall = time.strftime("%H:%M:%S", time.localtime(r.wall_start))
         print(f"   t0 = {wall}{f'{r.wall_start % 1:.3f}'[1:]} (wall clock, as in the logs)")
         print(f"   stalls: {r.stalls()}")
+        net = r.nemesis.cluster.network
+        if net is not None:
+            print(f"   proxied: {net.bytes_forwarded} bytes, chunks quorum/election "
+                  f"{net.chunks_forwarded[False]}/{net.chunks_forwarded[True]}")
         if args.timeline:
             print(r.timeline())
     print(table(runs))

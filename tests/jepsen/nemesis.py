@@ -160,6 +160,7 @@ class Network:
         self._thread: threading.Thread | None = None
         self._stop: trio.Event | None = None
         self.bytes_forwarded = 0
+        self.chunks_forwarded: dict[bool, int] = {False: 0, True: 0}  # by election link
 
     def start(self) -> Network:
         self._thread = threading.Thread(target=trio.run, args=(self._main,), daemon=True,
@@ -284,6 +285,7 @@ class Network:
                 await link.wait_open()  # bytes read before a cut are held, not delivered
                 await dst.send_all(data)
                 self.bytes_forwarded += len(data)
+                self.chunks_forwarded[link.election] += 1
         except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
             pass
         pair.cancel()  # one side closed: close both
