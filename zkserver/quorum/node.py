@@ -252,19 +252,27 @@ class Member:
         let followers apply; on the 2-core machine each send to a member woke that member,
         which took the CPU from the leader before the reply left (170 µs of a 1.2 ms write,
         measured in a 3-server ensemble)."""
-        peer = self.peer
-        nested = self.quorum.holding()
+        flusher = self.flusher
+        if self.quorum.holding() and (flusher is None or flusher.depth):
+            # Inside an outer step already (the messages of one read, say): its end carries
+            # out what this makes, and a step of our own would only count its holds up and
+            # down again (ten calls for every member message).
+            self._give(event, args)
+            return
         with self._step():
-            try:
-                touched = self.engine.take_touched()
-                if touched:
-                    peer.touch(touched)
-                event(*args)
-            except DigestMismatch as e:
-                log.critical("%s", e)
-                raise
-            if not nested:
-                self._ready_pending()
+            self._give(event, args)
+            self._ready_pending()
+
+    def _give(self, event: Callable[..., object], args: tuple[Any, ...]) -> None:
+        """The peer's input itself, after the session touches the engine has collected."""
+        try:
+            touched = self.engine.take_touched()
+            if touched:
+                self.peer.touch(touched)
+            event(*args)
+        except DigestMismatch as e:
+            log.critical("%s", e)
+            raise
 
     def _ready_pending(self) -> None:
         """The end of an outer step: carry out what its inputs made the peer decide."""
