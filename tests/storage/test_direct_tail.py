@@ -52,7 +52,7 @@ def test_appends_read_back_as_written(tmp_path: Path, kernel: kernel_sync.Kernel
         data = rng.randbytes(size)
         job = f.stage_direct(data)
         assert job is not None, "the CI machine's file system takes direct I/O"
-        _run(kernel, kernel_sync.Write(*job))
+        _run(kernel, job)
         expected += data
     assert f.pos == len(expected)
     content = (tmp_path / "log").read_bytes()
@@ -69,7 +69,7 @@ def test_a_buffered_write_or_a_cut_in_between_is_read_back_first(
     def direct(data: bytes) -> None:
         job = f.stage_direct(data)
         assert job is not None
-        _run(kernel, kernel_sync.Write(*job))
+        _run(kernel, job)
         expected.extend(data)
 
     direct(b"a" * 5000)

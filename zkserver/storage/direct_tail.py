@@ -28,6 +28,8 @@ import ctypes
 import mmap
 import os
 
+from zkserver.storage.kernel_sync import Write
+
 BLOCK = 4096  # a multiple of every logical block size direct I/O asks alignment to
 
 
@@ -57,16 +59,16 @@ class DirectTail:
         """The file changed behind us (a buffered write, a truncation): read the tail again."""
         self._base = -1
 
-    def stage(self, pos: int, data: bytes) -> tuple[int, int, int, int]:
+    def stage(self, pos: int, data: bytes) -> Write:
         """Put `data` at file offset `pos` in the buffer, after the block's earlier bytes, and
-        return the write to submit: (descriptor, address, length, offset), all aligned. The
+        return the aligned write for the kernel to do (`kernel_sync.Write`). The
         buffer must stay as it is until that write completes: the committer stages the next
         append only after the last one is durable."""
         block = pos - pos % BLOCK
         head = pos - block
         end = head + len(data)
         size = end + (-end) % BLOCK
-        if self._base >= 0 and self._base <= block and pos == self._end:
+        if 0 <= self._base <= block and pos == self._end:
             if block > self._base:  # the last write's final block comes to the front
                 at = block - self._base
                 self._buf[:head] = self._buf[at:at + head]
@@ -78,7 +80,7 @@ class DirectTail:
         buf[head:end] = data
         buf[end:size] = bytes(size - end)
         self._base, self._end = block, pos + len(data)
-        return self.fd, ctypes.addressof(self._anchor), size, block
+        return Write(self.fd, ctypes.addressof(self._anchor), size, block)
 
     def _load(self, block: int, head: int) -> None:
         """Read the block at `block` (its first `head` bytes are the file's) into the buffer."""

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from typing import Protocol
 
 from zkserver.storage.direct_tail import DirectTail
+from zkserver.storage.kernel_sync import Write
 
 
 class Crash(Exception):
@@ -86,10 +87,10 @@ class RealLogFile:
         self.direct: DirectTail | None = None  # opened by the first `stage_direct`
         self.no_direct = False  # direct I/O was refused here: don't ask again
 
-    def stage_direct(self, data: bytes) -> tuple[int, int, int, int] | None:
+    def stage_direct(self, data: bytes) -> Write | None:
         """Stage an append of `data` as a direct, synchronous write (storage/direct_tail.py)
-        and count it written: (descriptor, address, length, offset) for the caller to submit
-        (the kernel's AIO). None where the file system refuses direct I/O."""
+        and count it written; the caller has the kernel do it (AIO). None where the file
+        system refuses direct I/O."""
         if self.direct is None:
             if self.no_direct:
                 return None

@@ -122,8 +122,8 @@ class KernelSync:
             raise OSError(ctypes.get_errno(), f"io_submit ({type(job).__name__.lower()})")
 
     def done(self) -> bool:
-        """Whether the submitted sync finished: True (durable), False (not yet), or raises the
-        OSError fdatasync failed with. Call when `fileno` is readable."""
+        """Whether the submitted job finished: True (durable), False (not yet), or raises the
+        OSError it failed with. Call when `fileno` is readable."""
         try:
             os.eventfd_read(self.fileno)
         except BlockingIOError:

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Iterator
 from zkserver import txn as txnmod
 from zkserver.storage.files import Disk, LogFile, SimDisk
 from zkserver.storage.framing import CorruptFile, Scan, frame
-from zkserver.storage.kernel_sync import Job, Sync, Write
+from zkserver.storage.kernel_sync import Job, Sync
 
 MAGIC = b"ZKSLOG1\n"
 PREFIX = "log."
@@ -88,11 +88,12 @@ class TxnLog:
         end = self.pos + len(data)
         if fd is None or not self.force_sync or (self.pre_alloc and end > self.allocated):
             return None
-        direct = self.file.stage_direct(data)  # type: ignore[union-attr]
-        if direct is None:
+        job: Job | None = self.file.stage_direct(data)  # type: ignore[union-attr]
+        if job is None:
             self.file.write(data)  # type: ignore[union-attr]
+            job = Sync(fd)
         self.pos = end
-        return Sync(fd) if direct is None else Write(*direct)
+        return job
 
     def synced(self, ms: float) -> None:
         """A sync of what `write_unsynced` wrote took `ms` (the kernel did it, so nothing here
