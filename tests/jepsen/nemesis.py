@@ -43,7 +43,6 @@ import os
 import random
 import signal
 import socket
-import struct
 import subprocess
 import sys
 import threading
@@ -53,8 +52,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-import trio
 from support.realzk import classpath, four_letter, log_args
+
+from tests.jepsen.network import Network, NetworkProcess
+
+Proxies = Network | NetworkProcess
 
 # --- ports --------------------------------------------------------------------------------------
 
@@ -88,248 +90,6 @@ def reserve_ports(count: int, rng: random.Random | None = None) -> list[int]:
         if len(ports) == count:
             return ports
     raise RuntimeError("no free ports below the ephemeral range")
-
-
-# --- the network: proxies between servers -------------------------------------------------------
-
-
-class _Link:
-    """One proxied path: `src` connects to `dst` through `listen_port` to `target_port`."""
-
-    def __init__(self, src: int, dst: int, target_port: int, election: bool = False) -> None:
-        self.src = src
-        self.dst = dst
-        self.target_port = target_port
-        self.election = election
-        self.listen_port = 0
-        self.blocked = False
-        self.refuse = False
-        self.healed = trio.Event()
-        self.healed.set()
-        self.scopes: set[trio.CancelScope] = set()
-
-    async def wait_open(self) -> None:
-        while self.blocked:
-            await self.healed.wait()
-
-
-def _reset(stream: trio.SocketStream) -> None:
-    """Close with RST rather than FIN, as a rejecting firewall does."""
-    with contextlib.suppress(OSError):
-        stream.socket.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-
-
-# ZooKeeper's election handshake (QuorumCnxManager.InitialMessage): protocol version, sender
-# id, then the sender's own election address, which the receiver connects back to when the
-# sender's id is lower. That connection would go around the proxies, so election links
-# rewrite the address to the proxy of the reverse link.
-_ZK_ELECTION_PROTOCOLS = (-65536, -65535)
-
-
-def _rewrite_initial_message(buf: bytes, reverse_port: int) -> tuple[bytes, bool]:
-    """(new prefix, done): done is False while more bytes are needed to decide."""
-    if len(buf) < 8:
-        return buf, False
-    (version,) = struct.unpack(">q", buf[:8])
-    if version not in _ZK_ELECTION_PROTOCOLS:
-        return buf, True  # not ZooKeeper's handshake (or the old one without an address)
-    if len(buf) < 20:
-        return buf, False
-    (length,) = struct.unpack(">i", buf[16:20])
-    if length <= 0 or length > 4096:
-        return buf, True
-    if len(buf) < 20 + length:
-        return buf, False
-    addr = f"127.0.0.1:{reverse_port}".encode()
-    return buf[:16] + struct.pack(">i", len(addr)) + addr + buf[20 + length:], True
-
-
-class Network:
-    """TCP proxies for links between nodes, run by Trio in a background thread.
-
-    `link(src, dst, target_port)` returns the port `src` should use to reach `target_port` of
-    `dst`. `partition(groups)` cuts every link between different groups; `heal()` restores
-    them. Thread-safe: every method hands its work to the Trio thread."""
-
-    def __init__(self, connect_patience: float = 3.0) -> None:
-        self.connect_patience = connect_patience
-        self._links: list[_Link] = []
-        self._token: trio.lowlevel.TrioToken | None = None
-        self._nursery: trio.Nursery | None = None
-        self._ready = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._stop: trio.Event | None = None
-        self.bytes_forwarded = 0
-        self.chunks_forwarded: dict[bool, int] = {False: 0, True: 0}  # by election link
-
-    def start(self) -> Network:
-        self._thread = threading.Thread(target=trio.run, args=(self._main,), daemon=True,
-                                        name="nemesis-network")
-        self._thread.start()
-        if not self._ready.wait(10):
-            raise RuntimeError("the proxy thread did not start")
-        return self
-
-    async def _main(self) -> None:
-        self._token = trio.lowlevel.current_trio_token()
-        self._stop = trio.Event()
-        async with trio.open_nursery() as nursery:
-            self._nursery = nursery
-            self._ready.set()
-            await self._stop.wait()
-            nursery.cancel_scope.cancel()
-
-    def _run(self, fn, *args):  # noqa: ANN001, ANN202 - a thin bridge into the Trio thread
-        assert self._token is not None, "Network.start() first"
-        return trio.from_thread.run(fn, *args, trio_token=self._token)
-
-    def stop(self) -> None:
-        if self._token is None or self._thread is None:
-            return
-        with contextlib.suppress(trio.RunFinishedError):
-            trio.from_thread.run_sync(self._stop.set, trio_token=self._token)  # type: ignore
-        self._thread.join(10)
-        self._token = None
-
-    def link(self, src: int, dst: int, target_port: int, election: bool = False) -> int:
-        """A proxy port for `src` to reach `target_port` of `dst`. `election`: the target is
-        a ZooKeeper election port (the handshake's address is rewritten, see above)."""
-        return self._run(self._add_link, src, dst, target_port, election)
-
-    async def _add_link(self, src: int, dst: int, target_port: int, election: bool) -> int:
-        link = _Link(src, dst, target_port, election)
-        listeners = await trio.open_tcp_listeners(0, host="127.0.0.1")
-        link.listen_port = listeners[0].socket.getsockname()[1]
-        assert self._nursery is not None
-        self._nursery.start_soon(self._serve, link, listeners)
-        self._links.append(link)
-        return link.listen_port
-
-    async def _serve(self, link: _Link, listeners: list[trio.SocketListener]) -> None:
-        async def handler(stream: trio.SocketStream) -> None:
-            await self._handle(link, stream)
-
-        await trio.serve_listeners(handler, listeners)
-
-    async def _handle(self, link: _Link, downstream: trio.SocketStream) -> None:
-        upstream: trio.SocketStream | None = None
-        with trio.CancelScope() as scope:
-            link.scopes.add(scope)
-            try:
-                if link.refuse:
-                    return
-                await link.wait_open()  # a dropped SYN: nothing happens until healed
-                upstream = await self._connect(link)
-                if upstream is None:
-                    _reset(downstream)
-                    return
-                if link.election:
-                    await self._handshake(link, downstream, upstream)
-                async with trio.open_nursery() as pair:
-                    pair.start_soon(self._pump, link, downstream, upstream, pair.cancel_scope)
-                    pair.start_soon(self._pump, link, upstream, downstream, pair.cancel_scope)
-            finally:
-                link.scopes.discard(scope)
-                for stream in (downstream, upstream):
-                    if stream is None:
-                        continue
-                    if link.refuse:
-                        _reset(stream)
-                    with trio.CancelScope(shield=True):
-                        await stream.aclose()
-
-    async def _connect(self, link: _Link) -> trio.SocketStream | None:
-        """Connect to the target, retrying refusals for `connect_patience` seconds.
-
-        The kernel accepted the client's connection before we knew whether the target
-        listens, so a refusal can only reach the client as a reset of an established
-        connection, which servers treat differently (a ZooKeeper follower that connects a
-        moment before the new leader listens retries a refused connect, but gives up
-        following on a reset). Retrying a little bridges such starts; a server that stays
-        down is still reported, as a reset, after the patience runs out."""
-        deadline = trio.current_time() + self.connect_patience
-        while True:
-            try:
-                return await trio.open_tcp_stream("127.0.0.1", link.target_port)
-            except OSError:
-                if trio.current_time() > deadline:
-                    return None
-                await trio.sleep(0.05)
-
-    async def _handshake(self, link: _Link, downstream: trio.SocketStream,
-                         upstream: trio.SocketStream) -> None:
-        reverse = [r for r in self._links if r.election and (r.src, r.dst) == (link.dst, link.src)]
-        if not reverse:
-            return
-        buf = b""
-        while True:
-            await link.wait_open()
-            data = await downstream.receive_some(65536)
-            if not data:
-                break
-            buf, done = _rewrite_initial_message(buf + data, reverse[0].listen_port)
-            if done:
-                break
-        if buf:
-            await link.wait_open()
-            await upstream.send_all(buf)
-
-    async def _pump(self, link: _Link, src: trio.SocketStream, dst: trio.SocketStream,
-                    pair: trio.CancelScope) -> None:
-        try:
-            while True:
-                await link.wait_open()
-                data = await src.receive_some(65536)
-                if not data:
-                    break
-                await link.wait_open()  # bytes read before a cut are held, not delivered
-                await dst.send_all(data)
-                self.bytes_forwarded += len(data)
-                self.chunks_forwarded[link.election] += 1
-        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
-            pass
-        pair.cancel()  # one side closed: close both
-
-    def partition(self, groups: Sequence[Collection[int]], refuse: bool = False) -> None:
-        """Cut every link between nodes of different groups (a node in no group is cut
-        from everyone). `refuse`: reset the cut connections instead of freezing them."""
-        group_of = {node: g for g, members in enumerate(groups) for node in members}
-        self._run(self._apply, lambda link: group_of.get(link.src, -1 - link.src)
-                  != group_of.get(link.dst, -1 - link.dst), refuse)
-
-    def isolate(self, nodes: Collection[int], refuse: bool = False) -> None:
-        """Cut `nodes` off from the others (they still reach each other)."""
-        iso = set(nodes)
-        self._run(self._apply, lambda link: (link.src in iso) != (link.dst in iso), refuse)
-
-    def cut(self, pairs: Collection[tuple[int, int]]) -> None:
-        """Cut the links between each pair of nodes, both directions (and only those: the
-        ensemble need not split into groups, e.g. two followers that each still reach the
-        leader but not each other)."""
-        cut = {frozenset(p) for p in pairs}
-        self._run(self._apply, lambda link: frozenset((link.src, link.dst)) in cut, False)
-
-    def heal(self) -> None:
-        self._run(self._apply, lambda link: False, False)
-
-    async def _apply(self, cut: Callable[[_Link], bool], refuse: bool) -> None:
-        for link in self._links:
-            if cut(link):
-                if not link.blocked:
-                    link.blocked = True
-                    link.healed = trio.Event()
-                link.refuse = refuse
-                if refuse:
-                    for scope in list(link.scopes):
-                        scope.cancel()
-            else:
-                link.refuse = False
-                if link.blocked:
-                    link.blocked = False
-                    link.healed.set()
-
-    def blocked(self) -> list[tuple[int, int]]:
-        return sorted({(link.src, link.dst) for link in self._links if link.blocked})
 
 
 # --- clusters -----------------------------------------------------------------------------------
@@ -387,7 +147,7 @@ class ClusterBase:
 
     n: int
     client_ports: list[int]
-    network: Network | None = None
+    network: Proxies | None = None
 
     @property
     def node_hosts(self) -> list[str]:
@@ -455,7 +215,7 @@ class ClusterBase:
                 raise TimeoutError(f"cluster not healthy within {timeout}s: {self.modes()}")
             time.sleep(0.1)
 
-    def _require_network(self) -> Network:
+    def _require_network(self) -> Proxies:
         if self.network is None:
             raise NotImplementedError("this cluster has no proxies between its servers")
         return self.network
@@ -483,14 +243,19 @@ class ClusterBase:
 CommandFactory = Callable[[int, Path, Path], list[str]]  # (node, zoo.cfg, node dir) -> argv
 
 
-def real_zookeeper_command(heap: str = "256m") -> CommandFactory:
+def real_zookeeper_command(heap: str = "256m", quick: bool = True) -> CommandFactory:
     """Apache ZooKeeper's QuorumPeerMain, as `RealZooKeeper` runs it (the oracle's jars:
-    3.9.5 from Maven Central, or Debian's with ZKSERVER_ORACLE=debian)."""
+    3.9.5 from Maven Central, or Debian's with ZKSERVER_ORACLE=debian).
+
+    `quick`: the JVM starts fast and small (the first JIT tier only, the serial collector),
+    which suits tests of behaviour. A benchmark against ZooKeeper passes False and a heap
+    as zkServer.sh gives it (1000m): the JVM's default compilers and collector, as users run
+    ZooKeeper."""
     cp = classpath()
+    jvm = ["-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1"] if quick else []
 
     def command(i: int, cfg: Path, node_dir: Path) -> list[str]:
-        return ["java", f"-Xmx{heap}", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
-                *log_args(node_dir), "-cp", cp,
+        return ["java", f"-Xmx{heap}", *jvm, *log_args(node_dir), "-cp", cp,
                 "org.apache.zookeeper.server.quorum.QuorumPeerMain", str(cfg)]
 
     return command
@@ -509,12 +274,13 @@ class Ensemble(ClusterBase):
     Node i's zoo.cfg lists itself at its real quorum/election ports and every other node j at
     the proxy ports of link i->j, so cutting links partitions the ensemble. Standalone when
     n == 1 (no server lines). The same class runs Apache ZooKeeper and zkserver: only the
-    command differs."""
+    command differs. The proxies run in a process of their own unless `proxy_process` is
+    False (then in a thread of this one, sharing its GIL with the test's clients)."""
 
     def __init__(self, base_dir: str | os.PathLike, n: int, command: CommandFactory,
                  proxied: bool = True, tick_ms: int = 1000, init_limit: int = 5,
-                 sync_limit: int = 5,
-                 extra: Sequence[str] = (), ports: Sequence[int] | None = None) -> None:
+                 sync_limit: int = 5, extra: Sequence[str] = (),
+                 ports: Sequence[int] | None = None, proxy_process: bool = True) -> None:
         self.base = Path(base_dir)
         self.n = n
         self.command = command
@@ -526,7 +292,9 @@ class Ensemble(ClusterBase):
         self.client_ports = ports[:n]
         self.quorum_ports = ports[n:2 * n]
         self.election_ports = ports[2 * n:3 * n]
-        self.network = Network() if proxied and n > 1 else None
+        self.network: Proxies | None = None
+        if proxied and n > 1:
+            self.network = NetworkProcess() if proxy_process else Network()
         self.procs: list[subprocess.Popen | None] = [None] * n
         self.killed: set[int] = set()  # nodes down on purpose
         self.restarts = 0
@@ -626,9 +394,12 @@ class Ensemble(ClusterBase):
             self.network.stop()
 
 
-def real_zookeeper(base_dir: str | os.PathLike, n: int = 3, **kw: object) -> Ensemble:
-    """An Apache ZooKeeper ensemble (the oracle's version), peers through proxies."""
-    return Ensemble(base_dir, n, real_zookeeper_command(), **kw)  # type: ignore[arg-type]
+def real_zookeeper(base_dir: str | os.PathLike, n: int = 3, quick: bool = True,
+                   **kw: object) -> Ensemble:
+    """An Apache ZooKeeper ensemble (the oracle's version), peers through proxies. `quick`:
+    see `real_zookeeper_command` (False: tuned as users run it, for benchmarks)."""
+    command = real_zookeeper_command() if quick else real_zookeeper_command("1000m", False)
+    return Ensemble(base_dir, n, command, **kw)  # type: ignore[arg-type]
 
 
 def zkserver_ensemble(base_dir: str | os.PathLike, n: int = 3, **kw: object) -> Ensemble:

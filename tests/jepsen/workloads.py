@@ -36,7 +36,10 @@ may be stale (ZooKeeper promises sequential consistency for reads, not lineariza
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import math
+import multiprocessing
 import os
 import pickle
 import random
@@ -45,6 +48,7 @@ import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
 from typing import Any
 
 from kazoo.client import KazooClient
@@ -540,6 +544,103 @@ class Worker(threading.Thread):
         except BaseException as e:  # noqa: BLE001 - a bug in a workload: reported by run()
             self.recorder.errors.append(e)
 
+    def close(self) -> None:
+        if self.client is not None:
+            self.client.close()
+
+
+class ProcessWorker:
+    """A `Worker` in a process of its own, with the thread's interface (connect, start, join,
+    is_alive, close). Its operations reach the shared recorder when it is joined; their times
+    come from the same system-wide monotonic clock as this process's.
+
+    Why: kazoo runs each client's I/O in Python threads, so six clients in one process
+    share one GIL and, on a small machine, a single core's worth of time. A benchmark that
+    compares servers by completed operations should not be decided by that."""
+
+    def __init__(self, index: int, workers: int, hosts: str, workload: Workload,
+                 recorder: Recorder, stop: Any, seed: int, session_timeout: float,
+                 op_timeout: float) -> None:
+        ctx = multiprocessing.get_context("spawn")  # no fork of a process with threads
+        self.index = index
+        self.recorder = recorder
+        self._conn, theirs = ctx.Pipe()
+        self._proc = ctx.Process(
+            target=_worker_main, daemon=True, name=f"jepsen-worker-{index}",
+            args=(theirs, index, workers, hosts, workload, stop, seed, session_timeout,
+                  op_timeout))
+        self._theirs = theirs
+        self._done = False
+
+    def _receive(self, timeout: float) -> Any:
+        if not self._conn.poll(timeout):
+            raise TimeoutError(f"worker process {self.index} did not answer in {timeout} s")
+        kind, value = self._conn.recv()
+        if kind == "error":
+            raise RuntimeError(f"worker process {self.index}: {value}")
+        return value
+
+    def connect(self, timeout: float = 90.0) -> None:
+        self._proc.start()
+        self._theirs.close()
+        self._receive(timeout)  # connected
+
+    def start(self) -> None:
+        self._conn.send("go")
+
+    def join(self, timeout: float) -> None:
+        """Wait for the worker's history (it stops when the shared stop event is set)."""
+        if self._done:
+            return
+        with contextlib.suppress(TimeoutError):
+            ops, errors = self._receive(timeout)
+            self._done = True
+            for op in ops:
+                self.recorder.add(op)
+            self.recorder.errors.extend(RuntimeError(e) for e in errors)
+
+    def is_alive(self) -> bool:
+        return not self._done
+
+    def close(self) -> None:
+        """Close the worker's session (after the nemesis healed the cluster) and reap it."""
+        with contextlib.suppress(OSError, EOFError):
+            self._conn.send("close")
+            self._conn.poll(30.0)
+        if self._proc.pid is not None:  # started
+            self._proc.join(30.0)
+            if self._proc.is_alive():
+                self._proc.kill()
+                self._proc.join()
+        self._conn.close()
+
+
+def _worker_main(conn: Connection, index: int, workers: int, hosts: str, workload: Workload,
+                 stop: Any, seed: int, session_timeout: float, op_timeout: float) -> None:
+    """A worker process: connect, run on "go" until `stop` is set, send the history back,
+    close the session on "close"."""
+    logging.getLogger("kazoo").setLevel(logging.CRITICAL)  # a line per lost connection
+    recorder = Recorder()
+    worker = Worker(index, workers, hosts, workload, recorder, stop, seed, session_timeout,
+                    op_timeout)
+    try:
+        worker.connect()
+    except Exception as e:  # noqa: BLE001 - reported to the parent, who raises it
+        conn.send(("error", repr(e)))
+        return
+    conn.send(("connected", None))
+    try:
+        conn.recv()  # go
+        worker.run()
+        conn.send(("history", (recorder.ops, [repr(e) for e in recorder.errors])))
+        conn.recv()  # close
+    except EOFError:
+        pass  # the parent is gone
+    finally:
+        worker.close()
+        with contextlib.suppress(OSError):
+            conn.send(("closed", None))
+
 
 @dataclass
 class RunResult:
@@ -548,6 +649,7 @@ class RunResult:
     checks: dict[str, Any]
     duration: float
     nemesis_events: list[Any] = field(default_factory=list)
+    started: float = 0.0  # time.monotonic() when the (connected) workers began
 
     @property
     def valid(self) -> bool | None:
@@ -578,12 +680,14 @@ class RunResult:
 
 def run(workload: Workload, node_hosts: Sequence[str], duration: float = 10.0,
         clients: int = 5, nemesis: Any = None, seed: int = 0, session_timeout: float = 10.0,
-        op_timeout: float = 5.0, check_timeout: float = 120.0) -> RunResult:
+        op_timeout: float = 5.0, check_timeout: float = 120.0, processes: bool = False
+        ) -> RunResult:
     """Run `workload` for `duration` seconds with `clients` workers against the servers at
     `node_hosts` (one "host:port" per server; worker i talks to server i mod n first and
     fails over to the others in order). `nemesis` (optional) has start() and stop(); stop()
     must leave the cluster healed and serving. Then final reads through every server, and
-    the checks."""
+    the checks. `processes`: each worker in a process of its own (`ProcessWorker`), else
+    in a thread of this one."""
     n = len(node_hosts)
 
     def hosts_from(i: int) -> str:
@@ -595,11 +699,17 @@ def run(workload: Workload, node_hosts: Sequence[str], duration: float = 10.0,
     finally:
         setup.close()
     recorder = Recorder()
-    stop = threading.Event()
-    workers = [Worker(i, clients, hosts_from(i), workload, recorder, stop, seed * 1000 + i,
-                      session_timeout, op_timeout) for i in range(clients)]
-    for w in workers:
-        w.connect()
+    stop: Any = multiprocessing.get_context("spawn").Event() if processes else threading.Event()
+    kind = ProcessWorker if processes else Worker
+    workers = [kind(i, clients, hosts_from(i), workload, recorder, stop, seed * 1000 + i,
+                    session_timeout, op_timeout) for i in range(clients)]
+    try:
+        for w in workers:
+            w.connect()
+    except BaseException:
+        for w in workers:
+            w.close()
+        raise
     start = time.monotonic()
     try:
         for w in workers:
@@ -614,8 +724,7 @@ def run(workload: Workload, node_hosts: Sequence[str], duration: float = 10.0,
         if nemesis is not None:
             nemesis.stop()
         for w in workers:
-            if w.client is not None:
-                w.client.close()
+            w.close()
     if recorder.errors:
         raise RuntimeError(f"a worker failed: {recorder.errors[0]!r}") from recorder.errors[0]
     stuck = [w.index for w in workers if w.is_alive()]
@@ -628,7 +737,7 @@ def run(workload: Workload, node_hosts: Sequence[str], duration: float = 10.0,
         workload.model(), workload.model_history(history), timeout=check_timeout)}
     checks.update(workload.extra_checks(history))
     return RunResult(workload.name, history, checks, elapsed,
-                     list(getattr(nemesis, "events", [])))
+                     list(getattr(nemesis, "events", [])), start)
 
 
 def _finish(workload: Workload, node_hosts: Sequence[str], recorder: Recorder, clients: int,
