@@ -48,12 +48,19 @@ def connect(port: int) -> socket.socket:
     return s
 
 
+def echoing(network, target: int) -> tuple[socket.socket, int]:
+    """A connection from node 0 to the echo server of node 1 that has echoed once, and the
+    proxy port it goes through."""
+    port = network.link(0, 1, target)
+    s = connect(port)
+    s.sendall(b"one")
+    assert s.recv(100) == b"one"
+    return s, port
+
+
 def test_forwards_freezes_while_cut_and_delivers_after_healing(network):
     with echo_server() as target:
-        port = network.link(0, 1, target)
-        s = connect(port)
-        s.sendall(b"one")
-        assert s.recv(100) == b"one"
+        s, _ = echoing(network, target)
         network.isolate([0])
         assert network.blocked() == [(0, 1)]
         s.sendall(b"two")
@@ -68,10 +75,7 @@ def test_forwards_freezes_while_cut_and_delivers_after_healing(network):
 
 def test_refusing_partition_resets_connections(network):
     with echo_server() as target:
-        port = network.link(0, 1, target)
-        s = connect(port)
-        s.sendall(b"x")
-        assert s.recv(10) == b"x"
+        s, port = echoing(network, target)
         network.partition([{0}, {1}], refuse=True)
         with pytest.raises((ConnectionResetError, BrokenPipeError)):
             s.sendall(b"y")
