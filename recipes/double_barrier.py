@@ -77,7 +77,7 @@ class DoubleBarrier:
                     members = [c for c in children if c != READY]
                     if len(members) < self.num_clients:
                         await self._wait_ready(watch)
-                    else:
+                    elif await self._nobody_made_ready(watch):
                         await ensure_path(self.zk, ready)
                 await drop_watch(watch)
                 entered = True
@@ -115,6 +115,19 @@ class DoubleBarrier:
         finally:
             self.participating = False
             await guaranteed_delete(self.zk, self.node)
+
+    async def _nobody_made_ready(self, watch: Watch) -> bool:
+        """Whether `ready` is still to be made by us, who counted a complete group.
+
+        Another member may have counted it complete too, made `ready`, entered and, if it is
+        kazoo's, removed `ready` again as it began to leave (kazoo's leave does that first).
+        Made once more, `ready` would stay to the end (we remove it last), and kazoo's lowest
+        member, which waits for the highest child to go and sorts `ready` among the members,
+        would wait for it forever. `watch` was armed before our node existed, and the server
+        sends its event before the reply to any later request: after this round trip it has
+        fired if anyone made `ready` since."""
+        stat = await retrying(self.zk.exists, join(self.path, READY))
+        return stat is None and not watch.fired
 
     async def _wait_ready(self, watch: Watch) -> None:
         """Return once `ready` has been created, `watch` being an exists watch armed while it

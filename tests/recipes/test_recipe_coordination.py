@@ -171,6 +171,43 @@ class _ReportsWaiting:
         return result
 
 
+class _OvertakenAfterCounting:
+    """A member's client on which another member, as kazoo's does, completes the group just
+    after our count of the members: it makes `ready`, enters, and removes `ready` again as
+    it begins to leave."""
+
+    def __init__(self, zk: client.Client, other: client.Client) -> None:
+        self._zk = zk
+        self._other = other
+        self.overtaken = False
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._zk, name)
+
+    async def get_children(self, path: str, **kw: Any) -> Any:
+        result = await self._zk.get_children(path, **kw)
+        if not self.overtaken:
+            self.overtaken = True
+            await self._other.create("/db/ready")
+            await self._other.delete("/db/ready")
+        return result
+
+
+async def test_double_barrier_does_not_make_ready_again_after_a_member_removed_it(
+        hosts: str) -> None:
+    """Made again, `ready` would stay to the end, and a kazoo member that is the lowest
+    waits for the highest child, `ready` among them, to go: both would wait forever."""
+    async with connect(hosts) as z1, connect(hosts) as z2:
+        await z2.create("/db/" + "0" * 32, b"kazoo's", mode=client.CreateMode.EPHEMERAL,
+                        make_parents=True)
+        overtaken = _OvertakenAfterCounting(z1, z2)
+        ours = DoubleBarrier(overtaken, "/db", 2)  # type: ignore[arg-type]
+        with anyio.fail_after(10):
+            assert await ours.enter()
+        assert overtaken.overtaken
+        assert await z2.exists("/db/ready") is None
+
+
 async def test_double_barrier_keeps_ready_until_the_last_member_leaves(hosts: str) -> None:
     """`ready` stays while any member of the round is still inside, so a member that was
     disconnected while the group completed finds it when its watch is re-armed (the server
@@ -195,20 +232,24 @@ async def test_double_barrier_keeps_ready_until_the_last_member_leaves(hosts: st
 async def test_double_barrier_with_kazoo_members(any_server: Any, root: str) -> None:
     await make_root(any_server.hosts, root)
     kz = kazoo_client(any_server.hosts + root)
-    entered = threading.Event()
+    entered, left = threading.Event(), threading.Event()
     try:
         def kazoo_member() -> None:
             barrier = KazooDoubleBarrier(kz, "/db", 2)
             barrier.enter()
             entered.set()
             barrier.leave()
+            left.set()
 
+        # A thread of its own, not one the test awaits: kazoo's waits have no deadline,
+        # and a member stuck in one must fail the test, not hold it.
+        member = threading.Thread(target=kazoo_member, daemon=True)
         async with connect(any_server.hosts, root) as zk:
-            async with anyio.create_task_group() as tasks:
-                tasks.start_soon(anyio.to_thread.run_sync, kazoo_member)
-                with anyio.fail_after(10):
-                    async with DoubleBarrier(zk, "/db", 2, "ours"):
-                        assert await anyio.to_thread.run_sync(entered.wait, 5)
+            member.start()
+            with anyio.fail_after(10):
+                async with DoubleBarrier(zk, "/db", 2, "ours"):
+                    assert await anyio.to_thread.run_sync(entered.wait, 5)
+            assert await anyio.to_thread.run_sync(left.wait, 10), "kazoo's member never left"
     finally:
         stop_kazoo(kz)
 
