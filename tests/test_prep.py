@@ -345,7 +345,7 @@ def test_multi_rollback_restores_the_last_of_an_earlier_multis_changes(core: Cor
     for txn in (first, failed, nxt):
         core.commit(txn)
     p = core.tree.nodes["/p"]
-    assert p.stat()[5] == 2 * 3 - 2 and p.pzxid == nxt.zxid and len(p.children) == 2
+    assert p.stat()[5] == 2 * 3 - 2 and p.pzxid == nxt.zxid and p.child_count() == 2
 
 
 def test_empty_multi_is_a_transaction(core: Core) -> None:

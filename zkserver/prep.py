@@ -80,7 +80,7 @@ class Rec:
 
 def _node_rec(node: Node, zxid: int) -> Rec:
     """What prep knows of a committed node, as a record at `zxid`."""
-    return Rec(zxid, True, node.version, node.aversion, node.cversion, len(node.children),
+    return Rec(zxid, True, node.version, node.aversion, node.cversion, node.child_count(),
                node.owner, node.acl)
 
 

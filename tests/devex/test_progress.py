@@ -138,13 +138,12 @@ def write_zkserver_snapshot(data_dir: Path, nodes: int) -> Path:
     from zkserver.storage import snapshot as snapmod
     from zkserver.storage.files import Disk
     from zkserver.tree import acl as aclmod
-    from zkserver.tree.datatree import DataTree, Node
+    from zkserver.tree.datatree import DataTree
 
     tree = DataTree()
-    tree.nodes["/big"] = Node(b"", aclmod.OPEN_ACL, 1, 1_700_000_000_000, 0)
-    tree.nodes["/"].add_child("/big")
+    big = tree.nodes.add("/big", tree.nodes["/"], b"", aclmod.OPEN_ACL, 1, 1_700_000_000_000, 0)
     for i in range(nodes):
-        tree.nodes[f"/big/n{i:06d}"] = Node(b"v", aclmod.OPEN_ACL, 2, 1_700_000_000_000, 0)
+        tree.nodes.add(f"/big/n{i:06d}", big, b"v", aclmod.OPEN_ACL, 2, 1_700_000_000_000, 0)
     tree.last_zxid = 2
     snap_dir = data_dir / "zkserver"
     snap_dir.mkdir(parents=True)

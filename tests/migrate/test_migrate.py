@@ -113,8 +113,8 @@ def tree_view(tree) -> dict[str, tuple]:
 
 def stored_rows(nodes) -> dict[str, tuple]:
     """Every stored field, raw (cversion as the create count, ephemeralOwner encoded), from a
-    DataTree's nodes (a dict) or a ZooKeeper snapshot's (a list)."""
-    pairs = nodes.items() if isinstance(nodes, dict) else ((n.path, n) for n in nodes)
+    DataTree's nodes (a NodeTable) or a ZooKeeper snapshot's (a list)."""
+    pairs = ((n.path, n) for n in nodes) if isinstance(nodes, list) else nodes.items()
     return {p: (n.data, tuple(n.acl), n.czxid, n.mzxid, n.ctime, n.mtime, n.version,
                 n.cversion, n.aversion, n.owner, n.pzxid) for p, n in pairs}
 

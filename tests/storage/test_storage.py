@@ -202,8 +202,8 @@ def test_a_loaded_snapshot_has_every_index_back():
     path = snapmod.write(disk, SNAP, tree, 7)
     loaded = snapmod.load(disk, path)
     assert state(loaded) == state(tree)
-    assert {p: set(n.children) for p, n in loaded.nodes.items()} == \
-        {p: set(n.children) for p, n in tree.nodes.items()}
+    assert {p: set(n.child_paths()) for p, n in loaded.nodes.items()} == \
+        {p: set(n.child_paths()) for p, n in tree.nodes.items()}
     assert loaded.ephemerals == tree.ephemerals and loaded.ephemerals
     assert loaded.containers == tree.containers and loaded.containers
     assert loaded.ttls == tree.ttls and loaded.ttls
@@ -214,7 +214,7 @@ def test_a_node_without_its_parent_is_named():
     open_acl = ((31, "world", "anyone"),)
     for zxid, path in enumerate(("/a", "/a/b", "/c"), 1):
         tree.apply(Txn(zxid, 1, 0, zxid, CreateTxn(path, b"", open_acl, 0, zxid)))
-    del tree.nodes["/a"]  # what no sequence of transactions makes
+    tree.nodes.remove("/a", tree.nodes["/"])  # what no sequence of transactions makes
     disk = SimDisk()
     snapmod.write(disk, SNAP, tree, 7)
     with pytest.raises(CorruptFile, match="/a/b has no parent"):

@@ -22,7 +22,8 @@ from zkserver.proto.codes import Err, Op, Perm
 from zkserver.proto.jute import JuteError, Reader, Writer
 from zkserver.tree import acl as aclmod
 from zkserver.tree import javahash
-from zkserver.tree.datatree import DataTree, Node
+from zkserver.tree.datatree import DataTree
+from zkserver.tree.nodetable import Node
 
 # A read: (tree, client, request body) -> (error code, reply body; empty unless the code is 0).
 Handler = Callable[[DataTree, Client, Reader], tuple[int, bytes]]

@@ -17,7 +17,8 @@ from zkserver.proto import records as R
 from zkserver.proto.codes import AddWatchMode, Err, EventType, Op, WatcherType
 from zkserver.proto.frames import notification
 from zkserver.proto.jute import JuteError, Reader
-from zkserver.tree.datatree import DataTree, Node
+from zkserver.tree.datatree import DataTree
+from zkserver.tree.nodetable import Node
 
 
 def _watch_type(r: Reader) -> tuple[str | None, int]:

@@ -29,7 +29,7 @@ from zkserver.progress import Progress
 from zkserver.storage import snapshot as snapmod
 from zkserver.storage import txnlog
 from zkserver.storage.files import Disk
-from zkserver.tree.datatree import DataTree, Node
+from zkserver.tree.datatree import DataTree
 from zkserver.txn import CloseSessionTxn, CreateTxn, MultiTxn, Txn
 
 
@@ -99,10 +99,8 @@ def tree_from_snapshot(snap: ZkSnapshot) -> DataTree:
     ours kept only where an older ZooKeeper had none, e.g. /zookeeper/config before 3.5)."""
     tree = DataTree()
     for z in snap.nodes:
-        n = Node(z.data, z.acl, z.czxid, z.ctime, z.owner)
-        n.mzxid, n.mtime, n.version = z.mzxid, z.mtime, z.version
-        n.cversion, n.aversion, n.pzxid = z.cversion, z.aversion, z.pzxid
-        tree.nodes[z.path] = n
+        tree.nodes.restore(z.path, z.data, z.acl, z.czxid, z.mzxid, z.ctime, z.mtime, z.version,
+                           z.cversion, z.aversion, z.owner, z.pzxid)
     snapmod.rebuild_indexes(tree)
     tree.sessions = dict(snap.sessions)
     tree.last_zxid = snap.zxid

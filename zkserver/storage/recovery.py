@@ -100,7 +100,7 @@ def _check_shape(tree: DataTree) -> None:
     a count, where looking up each node's parent took a restart 0.2-0.3 s per million nodes.
     The walk that names the orphan runs only when the count is off."""
     nodes = tree.nodes
-    if 1 + sum(len(n.children) for n in nodes.values()) == len(nodes):
+    if 1 + sum(n.child_count() for n in nodes.values()) == len(nodes):
         return
     for path in nodes:
         if path != "/" and parent_of(path) not in nodes:

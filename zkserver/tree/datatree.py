@@ -23,6 +23,7 @@ from zkserver.proto.codes import EventType
 from zkserver.tree import acl as aclmod
 from zkserver.tree import digest as digestmod
 from zkserver.tree import javahash
+from zkserver.tree.nodetable import Node, NodeTable
 from zkserver.tree.paths import parent_of
 from zkserver.tree.quota import Quotas
 from zkserver.tree.watches import Event, Watcher, WatchManager
@@ -68,70 +69,6 @@ def shown_owner(owner: int) -> int:
     return owner if owner > 0 else 0
 
 
-# Most znodes are leaves; they share one empty, immutable set instead of ~200 bytes each.
-NO_CHILDREN: frozenset[str] = frozenset()
-
-
-class Node:
-    __slots__ = ("data", "acl", "czxid", "mzxid", "ctime", "mtime", "version", "cversion",
-                 "aversion", "owner", "pzxid", "children")
-
-    def __init__(self, data: bytes | None, acl: aclmod.AclList, zxid: int, time: int,
-                 owner: int) -> None:
-        self.data = data
-        self.acl = acl
-        self.czxid = self.mzxid = self.pzxid = zxid
-        self.ctime = self.mtime = time
-        self.version = self.cversion = self.aversion = 0
-        self.owner = owner
-        self.children: set[str] | frozenset[str] = NO_CHILDREN
-
-    @classmethod
-    def restore(cls, data: bytes | None, acl: aclmod.AclList, czxid: int, mzxid: int,
-                ctime: int, mtime: int, version: int, cversion: int, aversion: int,
-                owner: int, pzxid: int) -> Node:
-        """A node as a snapshot recorded it, its children still to be filed: a restart makes
-        millions, and this sets each field once."""
-        n = cls.__new__(cls)
-        n.data, n.acl, n.owner, n.children = data, acl, owner, NO_CHILDREN
-        n.czxid, n.mzxid, n.pzxid, n.ctime, n.mtime = czxid, mzxid, pzxid, ctime, mtime
-        n.version, n.cversion, n.aversion = version, cversion, aversion
-        return n
-
-    # `children` holds the children's full paths, the very strings that key the tree's node
-    # table: a child costs its parent a set slot and no name string of its own (64 bytes a
-    # znode, an eighth of one). The names are cut from them when a client asks
-    # (`child_names`).
-
-    def add_child(self, path: str) -> None:
-        """File the child at `path`; pass the string that keys it in the node table."""
-        if self.children is NO_CHILDREN:
-            self.children = {path}
-        else:
-            self.children.add(path)  # type: ignore[union-attr]
-
-    def remove_child(self, path: str) -> None:
-        children = self.children
-        if path in children:
-            if len(children) == 1:
-                self.children = NO_CHILDREN
-            else:
-                children.discard(path)  # type: ignore[union-attr]
-
-    def child_names(self, path: str) -> list[str]:
-        """The names of the children of this node, which is at `path`."""
-        cut = len(path) + 1 if path != "/" else 1
-        return [child[cut:] for child in self.children]
-
-    def stat(self) -> tuple[int, ...]:
-        """The 11 Stat fields in wire order."""
-        n = len(self.children)
-        data = self.data
-        return (self.czxid, self.mzxid, self.ctime, self.mtime, self.version,
-                2 * self.cversion - n, self.aversion, self.owner if self.owner > 0 else 0,
-                len(data) if data is not None else 0, n, self.pzxid)
-
-
 class StatAt:
     """A node's Stat as one op of a multi left it.
 
@@ -160,7 +97,7 @@ class DataTree:
     """Nodes by path, sessions and their ephemerals, and the watch registrations."""
 
     def __init__(self) -> None:
-        self.nodes: dict[str, Node] = {}
+        self.nodes = NodeTable()
         # Per session, its ephemerals in creation order, and the table size ZooKeeper's
         # HashSet of them has grown to: together they give the order in which closing the
         # session deletes them (see javahash).
@@ -173,12 +110,10 @@ class DataTree:
         self.last_zxid = 0
         self.digest: int | None = None
         self.quotas = Quotas(self)
-        root = Node(b"", aclmod.OPEN_ACL, 0, 0, 0)
-        self.nodes["/"] = root
+        self.nodes.restore("/", b"", aclmod.OPEN_ACL, 0, 0, 0, 0, 0, 0, 0, 0, 0)
         for path, acl in (("/zookeeper", aclmod.OPEN_ACL), ("/zookeeper/quota", aclmod.OPEN_ACL),
                           (CONFIG_PATH, aclmod.READ_ACL)):
-            self.nodes[path] = Node(b"", acl, 0, 0, 0)
-            self.nodes[parent_of(path)].add_child(path)
+            self.nodes.add(path, self.nodes[parent_of(path)], b"", acl, 0, 0, 0)
         self.nodes[CONFIG_PATH].aversion = -1
 
     # -- reads --------------------------------------------------------------------------------
@@ -196,7 +131,7 @@ class DataTree:
         stack = [node]
         nodes = self.nodes
         while stack:
-            for child in stack.pop().children:
+            for child in stack.pop().child_paths():
                 total += 1
                 stack.append(nodes[child])
         return total
@@ -310,9 +245,8 @@ class DataTree:
             # Only when replaying the log over a fuzzy snapshot that already caught this node
             # (or missed its parent): the parent's counters above are all that can be behind.
             return path, self.nodes.get(path)
-        node = Node(op.data, aclmod.intern_acl(op.acl), zxid, time, op.owner)
-        self.nodes[path] = node
-        parent.add_child(path)
+        node = self.nodes.add(path, parent, op.data, aclmod.intern_acl(op.acl), zxid, time,
+                              op.owner)
         self.index_owner(path, op.owner)
         watches = self.watches
         if watches.data.by_path or watches.data.recursive:
@@ -325,11 +259,10 @@ class DataTree:
 
     def _delete(self, zxid: int, path: str, events: list[Event], can_see: CanSee | None
                 ) -> None:
-        node = self.nodes.pop(path, None)
         parent_path = parent_of(path)
         parent = self.nodes.get(parent_path)
+        node = self.nodes.remove(path, parent)
         if parent is not None:
-            parent.remove_child(path)
             if zxid > parent.pzxid:
                 parent.pzxid = zxid
         if node is not None:

@@ -24,7 +24,8 @@ from zkserver.txn import (
 )
 
 if TYPE_CHECKING:
-    from zkserver.tree.datatree import DataTree, Node
+    from zkserver.tree.datatree import DataTree
+    from zkserver.tree.nodetable import Node
 
 MASK = (1 << 64) - 1
 _FIELDS = struct.Struct(">qqqqiiiqq")

@@ -153,7 +153,7 @@ class Quotas:
             n = stack.pop()
             count += 1
             nbytes += _size(n.data)
-            for child in n.children:
+            for child in n.child_paths():
                 c = nodes.get(child)
                 if c is not None:
                     stack.append(c)

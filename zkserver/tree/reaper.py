@@ -23,13 +23,13 @@ def due_for_reaping(tree: DataTree, wall: int, max_never_used_ms: int = 0) -> li
     nodes = tree.nodes
     for path in sorted(tree.containers):
         node = nodes[path]
-        if node.children:
+        if node.child_count():
             continue
         if node.cversion > 0 or (max_never_used_ms > 0 and wall - node.mtime > max_never_used_ms):
             victims.append(path)
     for path in sorted(tree.ttls):
         node = nodes[path]
         ttl = ttl_of(node.owner)
-        if not node.children and ttl is not None and wall - node.mtime > ttl:
+        if not node.child_count() and ttl is not None and wall - node.mtime > ttl:
             victims.append(path)
     return victims
