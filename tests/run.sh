@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The project's test command: installs what the tests need, then runs the suite.
 #   bash tests/run.sh [pytest args...]
-# apt: Apache ZooKeeper (the oracle and baseline), its C client, Curator, libfaketime (clock-step
-# tests), Chromium (the web console's browser tests, driven by Playwright from the `test` extra;
+# apt: gcc (the native node table, built by the pip install below; tests/tree/test_nodetable.py
+# fails without it), Apache ZooKeeper (the oracle and baseline), its C client, Curator, libfaketime
+# (clock-step tests), Chromium (the web console's browser tests, driven by Playwright from the `test` extra;
 # Playwright's own browser download is not used, nor reachable); pip: zkserver[test,docs] (docs:
 # mkdocs and mkdocstrings, as tests/devex/test_docs.py builds the site with --strict and runs its
 # examples; `wheel` in the test extra lets tests/devex/test_plugin_project.py pip-install zkserver
@@ -10,7 +11,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-apt_packages=(zookeeper zookeeper-bin libcurator-recipes-java libcurator-discovery-java faketime
+apt_packages=(gcc zookeeper zookeeper-bin libcurator-recipes-java libcurator-discovery-java faketime
               chromium krb5-kdc krb5-admin-server krb5-user libkrb5-dev)
 missing=()
 for p in "${apt_packages[@]}"; do

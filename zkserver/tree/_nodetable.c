@@ -48,7 +48,7 @@ typedef struct {
     uint32_t acl;
     uint32_t pathlen;
     uint16_t flags;
-    uint16_t handles; /* live Node handles (saturates into NodeStore.extra_handles) */
+    uint16_t handles; /* live Node handles (past 0xFFFF counted in Table.extra_handles) */
 } Rec;
 
 #define HDR ((size_t)52) /* bytes of Rec before its padding */
@@ -175,7 +175,7 @@ static Rec *rec_new(const char *path, size_t pathlen, const char *data, Py_ssize
     return r;
 }
 
-/* ---- ACL table (process wide: ids stay valid when records move between stores) ---- */
+/* ---- ACL table (process wide: one id per distinct ACL list, as aclmod.intern_acl keeps one tuple) ---- */
 
 static PyObject *acl_list; /* id -> tuple */
 static PyObject *acl_ids;  /* tuple -> id */
@@ -194,7 +194,7 @@ static int acl_intern(PyObject *acl, uint32_t *out) {
     return 0;
 }
 
-/* ---- the store ---- */
+/* ---- the table ---- */
 
 typedef struct {
     PyObject_HEAD
@@ -207,20 +207,20 @@ typedef struct {
     size_t tombs;       /* tombstone buckets */
     uint64_t sizever;   /* bumped on every insert/remove (iteration guard) */
     PyObject *extra_handles; /* dict slot -> count beyond 0xFFFF, or NULL */
-} Store;
+} Table;
 
 typedef struct {
     PyObject_HEAD
-    Store *store;
+    Table *table;
     uint32_t slot;
 } Node;
 
-static PyTypeObject StoreType, NodeType, ChildIterType, StoreIterType;
+static PyTypeObject TableType, NodeType, ChildIterType, TableIterType;
 
 #define SLOT_FREE(p) (((uintptr_t)(p)) & 1)
 
-static inline Rec **node_ref(Node *h) { return &h->store->slots[h->slot]; }
-static inline Rec *node_rec(Node *h) { return h->store->slots[h->slot]; }
+static inline Rec **node_ref(Node *h) { return &h->table->slots[h->slot]; }
+static inline Rec *node_rec(Node *h) { return h->table->slots[h->slot]; }
 
 /* the hash CPython gives a str of these (ASCII) bytes: a key's cached hash serves as is */
 #if PY_VERSION_HEX >= 0x030E0000
@@ -245,7 +245,7 @@ static int key_utf8(PyObject *key, const char **p, Py_ssize_t *n, uint64_t *h) {
 }
 
 /* Bucket position holding `path`, or -1. */
-static inline Py_ssize_t find(Store *s, const char *p, size_t n, uint64_t h) {
+static inline Py_ssize_t find(Table *s, const char *p, size_t n, uint64_t h) {
     size_t i = h & s->mask;
     for (;;) {
         uint32_t sl = s->buckets[i];
@@ -258,12 +258,12 @@ static inline Py_ssize_t find(Store *s, const char *p, size_t n, uint64_t h) {
     }
 }
 
-static inline uint32_t lookup(Store *s, const char *p, size_t n) {
+static inline uint32_t lookup(Table *s, const char *p, size_t n) {
     Py_ssize_t i = find(s, p, n, hash_bytes(p, n));
     return i < 0 ? NIL : s->buckets[i];
 }
 
-static int index_resize(Store *s, size_t nb) {
+static int index_resize(Table *s, size_t nb) {
     uint32_t *b = (uint32_t *)malloc(nb * sizeof(uint32_t));
     if (!b) { PyErr_NoMemory(); return -1; }
     memset(b, 0xFF, nb * sizeof(uint32_t));
@@ -285,7 +285,7 @@ static int index_resize(Store *s, size_t nb) {
     return 0;
 }
 
-static int slot_alloc(Store *s, uint32_t *out) {
+static int slot_alloc(Table *s, uint32_t *out) {
     if (s->freehead != NIL) {
         uint32_t sl = s->freehead;
         s->freehead = (uint32_t)(((uintptr_t)s->slots[sl]) >> 1);
@@ -305,12 +305,12 @@ static int slot_alloc(Store *s, uint32_t *out) {
     return 0;
 }
 
-static void slot_free(Store *s, uint32_t sl) {
+static void slot_free(Table *s, uint32_t sl) {
     s->slots[sl] = (Rec *)(((uintptr_t)s->freehead << 1) | 1);
     s->freehead = sl;
 }
 
-static inline uint32_t parent_of(Store *s, Rec *r) {
+static inline uint32_t parent_of(Table *s, Rec *r) {
     const char *p = rec_path(r);
     size_t n = r->pathlen;
     if (n <= 1) return NIL; /* the root, or a path-less record */
@@ -319,7 +319,7 @@ static inline uint32_t parent_of(Store *s, Rec *r) {
     return lookup(s, p, i ? i : 1);
 }
 
-static inline void link_under(Store *s, uint32_t sl, uint32_t par) {
+static inline void link_under(Table *s, uint32_t sl, uint32_t par) {
     Rec *r = s->slots[sl], *pr = s->slots[par];
     r->parent = par;
     r->prev = NIL;
@@ -329,7 +329,7 @@ static inline void link_under(Store *s, uint32_t sl, uint32_t par) {
     pr->nchild++;
 }
 
-static inline void unlink_from_parent(Store *s, Rec *r) {
+static inline void unlink_from_parent(Table *s, Rec *r) {
     if (r->parent == NIL) return;
     Rec *pr = s->slots[r->parent];
     if (r->prev != NIL) s->slots[r->prev]->next = r->next; else pr->first = r->next;
@@ -340,7 +340,7 @@ static inline void unlink_from_parent(Store *s, Rec *r) {
 
 /* Take the record at bucket position i out of the tree: out of the index, out of its
  * parent's list, its children orphaned. The slot still holds it. */
-static void take_out(Store *s, size_t i, uint32_t sl) {
+static void take_out(Table *s, size_t i, uint32_t sl) {
     Rec *r = s->slots[sl];
     /* a tombstone, as CPython's dict does: no record is touched to keep probe chains whole */
     if (s->buckets[(i + 1) & s->mask] == NIL) s->buckets[i] = NIL;
@@ -361,7 +361,7 @@ static void take_out(Store *s, size_t i, uint32_t sl) {
     s->sizever++;
 }
 
-static void release(Store *s, uint32_t sl) {
+static void release(Table *s, uint32_t sl) {
     Rec *r = s->slots[sl];
     if (r->handles) { r->flags |= F_DETACHED; return; }
     free(r);
@@ -370,7 +370,7 @@ static void release(Store *s, uint32_t sl) {
 
 /* File `r` (path inside, no links, no handles) at its path; returns its slot or NIL.
  * An existing record at that path is replaced (its children move to the new one). */
-static uint32_t store_insert(Store *s, Rec *r) {
+static uint32_t table_insert(Table *s, Rec *r) {
     const char *p = rec_path(r);
     size_t n = r->pathlen;
     uint64_t h = hash_bytes(p, n);
@@ -418,7 +418,7 @@ static uint32_t store_insert(Store *s, Rec *r) {
 static Node *node_freelist[FREELIST_MAX];
 static int node_nfree;
 
-static Node *handle_new(Store *s, uint32_t sl) {
+static Node *handle_new(Table *s, uint32_t sl) {
     Node *h;
     if (node_nfree) {
         h = node_freelist[--node_nfree];
@@ -428,7 +428,7 @@ static Node *handle_new(Store *s, uint32_t sl) {
         if (!h) return NULL;
     }
     h->slot = sl;
-    h->store = s;
+    h->table = s;
     Py_INCREF(s);
     Rec *r = s->slots[sl];
     if (r->handles == 0xFFFF) {
@@ -452,7 +452,7 @@ fail:
 }
 
 static void Node_dealloc(Node *h) {
-    Store *s = h->store;
+    Table *s = h->table;
     {
         Rec *r = s->slots[h->slot];
         int done = 0;
@@ -470,7 +470,7 @@ static void Node_dealloc(Node *h) {
         }
         if (!done) r->handles--;
         if (r->handles == 0 && (r->flags & F_DETACHED)) { free(r); slot_free(s, h->slot); }
-        h->store = NULL;
+        h->table = NULL;
         Py_DECREF(s);
     }
     if (node_nfree < FREELIST_MAX) node_freelist[node_nfree++] = h;
@@ -526,22 +526,22 @@ static PyObject *Node_stat(Node *h, PyObject *unused) {
                          (long long)r_pzxid(r));
 }
 
-static PyObject *child_names_of(Store *s, uint32_t sl);
+static PyObject *child_names_of(Table *s, uint32_t sl);
 
 /* child_names(path): the names of the children (the path is the node's own: the Python
  * table needs it to cut the names from its children's paths; the records carry theirs) */
 static PyObject *Node_child_names(Node *h, PyObject *path) {
-    return child_names_of(h->store, h->slot);
+    return child_names_of(h->table, h->slot);
 }
 
 static PyObject *Node_child_count(Node *h, PyObject *unused) {
     return PyLong_FromUnsignedLong(node_rec(h)->nchild);
 }
 
-static PyObject *child_iter_new(Store *s, uint32_t parent, int names);
+static PyObject *child_iter_new(Table *s, uint32_t parent, int names);
 
 static PyObject *Node_child_paths(Node *h, PyObject *unused) {
-    return child_iter_new(h->store, h->slot, 0);
+    return child_iter_new(h->table, h->slot, 0);
 }
 
 /* getters / setters */
@@ -629,12 +629,12 @@ static PyObject *Node_repr(Node *h) {
 static PyObject *Node_richcompare(PyObject *a, PyObject *b, int op) {
     if (Py_TYPE(b) != &NodeType || (op != Py_EQ && op != Py_NE)) Py_RETURN_NOTIMPLEMENTED;
     Node *x = (Node *)a, *y = (Node *)b;
-    int same = x->store == y->store && x->slot == y->slot;
+    int same = x->table == y->table && x->slot == y->slot;
     return PyBool_FromLong(op == Py_EQ ? same : !same);
 }
 
 static Py_hash_t Node_hash(Node *h) {
-    Py_hash_t v = (Py_hash_t)(((uintptr_t)h->store >> 4) ^ ((uintptr_t)h->slot << 20));
+    Py_hash_t v = (Py_hash_t)(((uintptr_t)h->table >> 4) ^ ((uintptr_t)h->slot << 20));
     return v == -1 ? -2 : v;
 }
 
@@ -678,18 +678,18 @@ static PyTypeObject NodeType = {
 
 typedef struct {
     PyObject_HEAD
-    Store *store;
+    Table *table;
     uint32_t cur;
     uint64_t sizever;
     int names;   /* yield names instead of full paths */
     size_t cut;
 } ChildIter;
 
-static PyObject *child_iter_new(Store *s, uint32_t parent, int names) {
+static PyObject *child_iter_new(Table *s, uint32_t parent, int names) {
     ChildIter *it = PyObject_New(ChildIter, &ChildIterType);
     if (!it) return NULL;
     Py_XINCREF(s);
-    it->store = s;
+    it->table = s;
     it->cur = s ? s->slots[parent]->first : NIL;
     it->sizever = s ? s->sizever : 0;
     it->names = names;
@@ -709,18 +709,18 @@ static PyObject *rec_key(Rec *r, size_t cut) {
     return PyUnicode_DecodeUTF8(p, n, NULL);
 }
 
-static void ChildIter_dealloc(ChildIter *it) { Py_XDECREF(it->store); PyObject_Free(it); }
+static void ChildIter_dealloc(ChildIter *it) { Py_XDECREF(it->table); PyObject_Free(it); }
 
 static PyObject *ChildIter_next(ChildIter *it) {
-    Store *s = it->store;
+    Table *s = it->table;
     if (!s || it->cur == NIL) return NULL;
-    if (s->sizever != it->sizever) { PyErr_SetString(PyExc_RuntimeError, "store changed size during iteration"); return NULL; }
+    if (s->sizever != it->sizever) { PyErr_SetString(PyExc_RuntimeError, "node table changed size during iteration"); return NULL; }
     Rec *r = s->slots[it->cur];
     it->cur = r->next;
     return rec_key(r, it->names ? it->cut : 0);
 }
 
-static PyObject *child_names_of(Store *s, uint32_t sl) {
+static PyObject *child_names_of(Table *s, uint32_t sl) {
     Rec *pr = s->slots[sl];
     PyObject *out = PyList_New(pr->nchild);
     if (!out) return NULL;
@@ -744,18 +744,18 @@ static PyTypeObject ChildIterType = {
     .tp_iternext = (iternextfunc)ChildIter_next,
 };
 
-/* ---- store: mapping protocol ---- */
+/* ---- the table: mapping protocol ---- */
 
-static PyObject *Store_new(PyTypeObject *t, PyObject *args, PyObject *kw) {
-    Store *s = (Store *)t->tp_alloc(t, 0);
+static PyObject *Table_new(PyTypeObject *t, PyObject *args, PyObject *kw) {
+    Table *s = (Table *)t->tp_alloc(t, 0);
     if (!s) return NULL;
     s->freehead = NIL;
     if (index_resize(s, 16) < 0) { Py_DECREF(s); return NULL; }
     return (PyObject *)s;
 }
 
-static void Store_dealloc(Store *s) {
-    /* no handle can be alive: each holds a reference to the store */
+static void Table_dealloc(Table *s) {
+    /* no handle can be alive: each holds a reference to the table */
     for (uint32_t i = 0; i < s->nslots; i++)
         if (!SLOT_FREE(s->slots[i])) free(s->slots[i]);
     free(s->slots);
@@ -764,9 +764,9 @@ static void Store_dealloc(Store *s) {
     Py_TYPE(s)->tp_free((PyObject *)s);
 }
 
-static Py_ssize_t Store_len(Store *s) { return (Py_ssize_t)s->count; }
+static Py_ssize_t Table_len(Table *s) { return (Py_ssize_t)s->count; }
 
-static uint32_t key_slot(Store *s, PyObject *key, Py_ssize_t *pos) {
+static uint32_t key_slot(Table *s, PyObject *key, Py_ssize_t *pos) {
     const char *p; Py_ssize_t n; uint64_t h;
     if (!PyUnicode_Check(key)) return NIL;
     if (key_utf8(key, &p, &n, &h) < 0) { PyErr_Clear(); return NIL; }
@@ -775,15 +775,15 @@ static uint32_t key_slot(Store *s, PyObject *key, Py_ssize_t *pos) {
     return i < 0 ? NIL : s->buckets[i];
 }
 
-static PyObject *Store_getitem(Store *s, PyObject *key) {
+static PyObject *Table_getitem(Table *s, PyObject *key) {
     uint32_t sl = key_slot(s, key, NULL);
     if (sl == NIL) { PyErr_SetObject(PyExc_KeyError, key); return NULL; }
     return (PyObject *)handle_new(s, sl);
 }
 
-static int Store_contains(Store *s, PyObject *key) { return key_slot(s, key, NULL) != NIL; }
+static int Table_contains(Table *s, PyObject *key) { return key_slot(s, key, NULL) != NIL; }
 
-static PyObject *Store_get(Store *s, PyObject *const *a, Py_ssize_t n) {
+static PyObject *Table_get(Table *s, PyObject *const *a, Py_ssize_t n) {
     if (n < 1 || n > 2) { PyErr_SetString(PyExc_TypeError, "get(path[, default])"); return NULL; }
     uint32_t sl = key_slot(s, a[0], NULL);
     if (sl == NIL) { PyObject *d = n > 1 ? a[1] : Py_None; Py_INCREF(d); return d; }
@@ -792,7 +792,7 @@ static PyObject *Store_get(Store *s, PyObject *const *a, Py_ssize_t n) {
 
 /* remove(path, parent) -> Node or None: the node, out of the table and its parent's list
  * (the parent argument is the Python table's; the records know their parents) */
-static PyObject *Store_remove(Store *s, PyObject *const *a, Py_ssize_t n) {
+static PyObject *Table_remove(Table *s, PyObject *const *a, Py_ssize_t n) {
     if (n != 2) { PyErr_SetString(PyExc_TypeError, "remove(path, parent)"); return NULL; }
     Py_ssize_t pos;
     uint32_t sl = key_slot(s, a[0], &pos);
@@ -806,7 +806,7 @@ static PyObject *Store_remove(Store *s, PyObject *const *a, Py_ssize_t n) {
 
 /* restore(path, data, acl, czxid, mzxid, ctime, mtime, version, cversion, aversion, owner, pzxid):
  * file a node straight from a snapshot row, no handle made. */
-static PyObject *Store_restore(Store *s, PyObject *const *a, Py_ssize_t n) {
+static PyObject *Table_restore(Table *s, PyObject *const *a, Py_ssize_t n) {
     if (n != 12) { PyErr_SetString(PyExc_TypeError, "restore takes 12 arguments"); return NULL; }
     if (!PyUnicode_Check(a[0])) { PyErr_SetString(PyExc_TypeError, "paths are str"); return NULL; }
     Py_ssize_t pn;
@@ -815,13 +815,13 @@ static PyObject *Store_restore(Store *s, PyObject *const *a, Py_ssize_t n) {
     const char *d; Py_ssize_t dn; uint32_t aid; int64_t cz, mz, ct, mt, ow, pz; int32_t v, cv, av;
     if (parse_restore(a + 1, &d, &dn, &aid, &cz, &mz, &ct, &mt, &v, &cv, &av, &ow, &pz) < 0) return NULL;
     Rec *r = rec_new(p, pn, d, dn, aid, cz, mz, ct, mt, v, cv, av, ow, pz);
-    if (!r || store_insert(s, r) == NIL) return NULL;
+    if (!r || table_insert(s, r) == NIL) return NULL;
     Py_RETURN_NONE;
 }
 
 /* add(path, parent, data, acl, zxid, time, owner) -> Node: a new node (the parent argument is
  * the Python table's; here the parent is found by its path, as a snapshot's nodes are) */
-static PyObject *Store_add(Store *s, PyObject *const *a, Py_ssize_t n) {
+static PyObject *Table_add(Table *s, PyObject *const *a, Py_ssize_t n) {
     if (n != 7) { PyErr_SetString(PyExc_TypeError, "add takes 7 arguments"); return NULL; }
     if (!PyUnicode_Check(a[0])) { PyErr_SetString(PyExc_TypeError, "paths are str"); return NULL; }
     Py_ssize_t pn;
@@ -832,12 +832,12 @@ static PyObject *Store_add(Store *s, PyObject *const *a, Py_ssize_t n) {
         as_i64(a[5], &t) < 0 || as_i64(a[6], &ow) < 0) return NULL;
     Rec *r = rec_new(p, pn, d, dn, aid, z, z, t, t, 0, 0, 0, ow, z);
     if (!r) return NULL;
-    uint32_t sl = store_insert(s, r);
+    uint32_t sl = table_insert(s, r);
     if (sl == NIL) return NULL;
     return (PyObject *)handle_new(s, sl);
 }
 
-static PyObject *Store_link(Store *s, PyObject *unused) {
+static PyObject *Table_link(Table *s, PyObject *unused) {
     if (s->orphans) {
         for (uint32_t i = 0; i < s->nslots; i++) {
             Rec *r = s->slots[i];
@@ -852,7 +852,7 @@ static PyObject *Store_link(Store *s, PyObject *unused) {
     Py_RETURN_NONE;
 }
 
-static PyObject *Store_clear(Store *s, PyObject *unused) {
+static PyObject *Table_clear(Table *s, PyObject *unused) {
     for (uint32_t i = 0; i < s->nslots; i++) {
         Rec *r = s->slots[i];
         if (SLOT_FREE(r) || (r->flags & F_DETACHED)) continue;
@@ -872,25 +872,25 @@ static PyObject *Store_clear(Store *s, PyObject *unused) {
 enum { IT_KEYS, IT_VALUES, IT_ITEMS };
 typedef struct {
     PyObject_HEAD
-    Store *store;
+    Table *table;
     uint32_t pos;
     uint64_t sizever;
     int kind;
-} StoreIter;
+} TableIter;
 
-static PyObject *store_iter_new(Store *s, int kind) {
-    StoreIter *it = PyObject_New(StoreIter, &StoreIterType);
+static PyObject *table_iter_new(Table *s, int kind) {
+    TableIter *it = PyObject_New(TableIter, &TableIterType);
     if (!it) return NULL;
     Py_INCREF(s);
-    it->store = s; it->pos = 0; it->sizever = s->sizever; it->kind = kind;
+    it->table = s; it->pos = 0; it->sizever = s->sizever; it->kind = kind;
     return (PyObject *)it;
 }
-static void StoreIter_dealloc(StoreIter *it) { Py_DECREF(it->store); PyObject_Free(it); }
+static void TableIter_dealloc(TableIter *it) { Py_DECREF(it->table); PyObject_Free(it); }
 
-static PyObject *StoreIter_next(StoreIter *it) {
-    Store *s = it->store;
+static PyObject *TableIter_next(TableIter *it) {
+    Table *s = it->table;
     if (s->sizever != it->sizever) {
-        if (it->pos < s->nslots) PyErr_SetString(PyExc_RuntimeError, "store changed size during iteration");
+        if (it->pos < s->nslots) PyErr_SetString(PyExc_RuntimeError, "node table changed size during iteration");
         it->pos = s->nslots;
         return NULL;
     }
@@ -912,13 +912,13 @@ static PyObject *StoreIter_next(StoreIter *it) {
     return NULL;
 }
 
-static PyObject *Store_iter(Store *s) { return store_iter_new(s, IT_KEYS); }
-static PyObject *Store_keys(Store *s, PyObject *u) { return store_iter_new(s, IT_KEYS); }
-static PyObject *Store_values(Store *s, PyObject *u) { return store_iter_new(s, IT_VALUES); }
-static PyObject *Store_items(Store *s, PyObject *u) { return store_iter_new(s, IT_ITEMS); }
+static PyObject *Table_iter(Table *s) { return table_iter_new(s, IT_KEYS); }
+static PyObject *Table_keys(Table *s, PyObject *u) { return table_iter_new(s, IT_KEYS); }
+static PyObject *Table_values(Table *s, PyObject *u) { return table_iter_new(s, IT_VALUES); }
+static PyObject *Table_items(Table *s, PyObject *u) { return table_iter_new(s, IT_ITEMS); }
 
-/* rows for pickling: (path, data, acl, czxid, mzxid, ctime, mtime, version, cversion, aversion, owner, pzxid) */
-static PyObject *Store_rows(Store *s, PyObject *unused) {
+/* the rows a pickled table is made again from (`from_rows`): (path, data, acl, czxid, mzxid, ctime, mtime, version, cversion, aversion, owner, pzxid) */
+static PyObject *Table_rows(Table *s, PyObject *unused) {
     PyObject *out = PyList_New(0);
     if (!out) return NULL;
     for (uint32_t i = 0; i < s->nslots; i++) {
@@ -940,93 +940,92 @@ static PyObject *Store_rows(Store *s, PyObject *unused) {
 
 static PyObject *from_rows_fn;
 
-static PyObject *Store_reduce(Store *s, PyObject *unused) {
-    PyObject *rows = Store_rows(s, NULL);
+static PyObject *Table_reduce(Table *s, PyObject *unused) {
+    PyObject *rows = Table_rows(s, NULL);
     if (!rows) return NULL;
     return Py_BuildValue("(O(N))", from_rows_fn, rows);
 }
 
-static PyMethodDef Store_methods[] = {
-    {"get", (PyCFunction)(void (*)(void))Store_get, METH_FASTCALL, NULL},
-    {"remove", (PyCFunction)(void (*)(void))Store_remove, METH_FASTCALL, NULL},
-    {"restore", (PyCFunction)(void (*)(void))Store_restore, METH_FASTCALL, NULL},
-    {"add", (PyCFunction)(void (*)(void))Store_add, METH_FASTCALL, NULL},
-    {"link", (PyCFunction)Store_link, METH_NOARGS, "file every node whose parent is present"},
-    {"clear", (PyCFunction)Store_clear, METH_NOARGS, NULL},
-    {"keys", (PyCFunction)Store_keys, METH_NOARGS, NULL},
-    {"values", (PyCFunction)Store_values, METH_NOARGS, NULL},
-    {"items", (PyCFunction)Store_items, METH_NOARGS, NULL},
-    {"rows", (PyCFunction)Store_rows, METH_NOARGS, NULL},
-    {"__reduce__", (PyCFunction)Store_reduce, METH_NOARGS, NULL},
+static PyMethodDef Table_methods[] = {
+    {"get", (PyCFunction)(void (*)(void))Table_get, METH_FASTCALL, NULL},
+    {"remove", (PyCFunction)(void (*)(void))Table_remove, METH_FASTCALL, NULL},
+    {"restore", (PyCFunction)(void (*)(void))Table_restore, METH_FASTCALL, NULL},
+    {"add", (PyCFunction)(void (*)(void))Table_add, METH_FASTCALL, NULL},
+    {"link", (PyCFunction)Table_link, METH_NOARGS, "file every node whose parent is present"},
+    {"clear", (PyCFunction)Table_clear, METH_NOARGS, NULL},
+    {"keys", (PyCFunction)Table_keys, METH_NOARGS, NULL},
+    {"values", (PyCFunction)Table_values, METH_NOARGS, NULL},
+    {"items", (PyCFunction)Table_items, METH_NOARGS, NULL},
+    {"__reduce__", (PyCFunction)Table_reduce, METH_NOARGS, NULL},
     {NULL}
 };
 
 
-static PyMappingMethods Store_map = {
-    .mp_length = (lenfunc)Store_len,
-    .mp_subscript = (binaryfunc)Store_getitem,
+static PyMappingMethods Table_map = {
+    .mp_length = (lenfunc)Table_len,
+    .mp_subscript = (binaryfunc)Table_getitem,
 };
-static PySequenceMethods Store_seq = { .sq_contains = (objobjproc)Store_contains };
+static PySequenceMethods Table_seq = { .sq_contains = (objobjproc)Table_contains };
 
-static PyTypeObject StoreType = {
+static PyTypeObject TableType = {
     PyVarObject_HEAD_INIT(NULL, 0)
     .tp_name = "zkserver.tree._nodetable.NodeTable",
-    .tp_basicsize = sizeof(Store),
-    .tp_dealloc = (destructor)Store_dealloc,
-    .tp_as_mapping = &Store_map,
-    .tp_as_sequence = &Store_seq,
+    .tp_basicsize = sizeof(Table),
+    .tp_dealloc = (destructor)Table_dealloc,
+    .tp_as_mapping = &Table_map,
+    .tp_as_sequence = &Table_seq,
     .tp_flags = Py_TPFLAGS_DEFAULT,
-    .tp_iter = (getiterfunc)Store_iter,
-    .tp_methods = Store_methods,
-    .tp_new = Store_new,
+    .tp_iter = (getiterfunc)Table_iter,
+    .tp_methods = Table_methods,
+    .tp_new = Table_new,
 };
 
-static PyTypeObject StoreIterType = {
+static PyTypeObject TableIterType = {
     PyVarObject_HEAD_INIT(NULL, 0)
     .tp_name = "zkserver.tree._nodetable.TableIter",
-    .tp_basicsize = sizeof(StoreIter),
-    .tp_dealloc = (destructor)StoreIter_dealloc,
+    .tp_basicsize = sizeof(TableIter),
+    .tp_dealloc = (destructor)TableIter_dealloc,
     .tp_flags = Py_TPFLAGS_DEFAULT,
     .tp_iter = PyObject_SelfIter,
-    .tp_iternext = (iternextfunc)StoreIter_next,
+    .tp_iternext = (iternextfunc)TableIter_next,
 };
 
 static PyObject *mod_from_rows(PyObject *m, PyObject *rows) {
-    Store *s = (Store *)Store_new(&StoreType, NULL, NULL);
+    Table *s = (Table *)Table_new(&TableType, NULL, NULL);
     if (!s) return NULL;
     PyObject *it = PyObject_GetIter(rows), *row;
     if (!it) { Py_DECREF(s); return NULL; }
     while ((row = PyIter_Next(it))) {
         PyObject *r = PyTuple_Check(row) && PyTuple_GET_SIZE(row) == 12
-            ? Store_restore(s, &PyTuple_GET_ITEM(row, 0), 12) : (PyErr_SetString(PyExc_TypeError, "bad row"), NULL);
+            ? Table_restore(s, &PyTuple_GET_ITEM(row, 0), 12) : (PyErr_SetString(PyExc_TypeError, "bad row"), NULL);
         Py_DECREF(row);
         if (!r) { Py_DECREF(it); Py_DECREF(s); return NULL; }
         Py_DECREF(r);
     }
     Py_DECREF(it);
     if (PyErr_Occurred()) { Py_DECREF(s); return NULL; }
-    PyObject *n = Store_link(s, NULL);
+    PyObject *n = Table_link(s, NULL);
     Py_XDECREF(n);
     return (PyObject *)s;
 }
 
 static PyMethodDef mod_methods[] = {
-    {"from_rows", (PyCFunction)mod_from_rows, METH_O, "a NodeStore from rows (unpickling)"},
+    {"from_rows", (PyCFunction)mod_from_rows, METH_O, "a NodeTable from rows (unpickling)"},
     {NULL}
 };
 
 static struct PyModuleDef moddef = {PyModuleDef_HEAD_INIT, "zkserver.tree._nodetable", NULL, -1, mod_methods};
 
 PyMODINIT_FUNC PyInit__nodetable(void) {
-    if (PyType_Ready(&StoreType) < 0 || PyType_Ready(&NodeType) < 0 ||
-        PyType_Ready(&ChildIterType) < 0 || PyType_Ready(&StoreIterType) < 0) return NULL;
+    if (PyType_Ready(&TableType) < 0 || PyType_Ready(&NodeType) < 0 ||
+        PyType_Ready(&ChildIterType) < 0 || PyType_Ready(&TableIterType) < 0) return NULL;
     PyObject *m = PyModule_Create(&moddef);
     if (!m) return NULL;
     acl_list = PyList_New(0);
     acl_ids = PyDict_New();
     if (!acl_list || !acl_ids) return NULL;
-    Py_INCREF(&StoreType);
-    PyModule_AddObject(m, "NodeTable", (PyObject *)&StoreType);
+    Py_INCREF(&TableType);
+    PyModule_AddObject(m, "NodeTable", (PyObject *)&TableType);
     Py_INCREF(&NodeType);
     PyModule_AddObject(m, "Node", (PyObject *)&NodeType);
     from_rows_fn = PyObject_GetAttrString(m, "from_rows");
