@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import pickle
 import random
+import struct
 from types import ModuleType
 
 import pytest
@@ -232,3 +233,26 @@ def test_random_changes_against_a_dict(impl):
             model[path] = (data, step)
     assert {p: (n.data, n.version) for p, n in t.items()} == model
     assert sorted(t[ROOT].child_paths()) == sorted(p for p in model if p != ROOT)
+
+
+@pytest.mark.parametrize("data", [b"same len", b"longer than before", b"", None])
+def test_a_setdata_changes_four_fields_at_once(impl, data):
+    t = table(impl, "/a", "/a/b")
+    n = t["/a"]
+    n.pzxid, n.owner = 7, CONTAINER
+    for version, mzxid, mtime in ((0, 1, 1001), (1, 20, 3000), (-(1 << 31), 21, 3001)):
+        n.set_data(data, version, mzxid, mtime)
+        assert fields(t["/a"]) == (data, OPEN, 1, mzxid, 1001, mtime, version, 0, 0,
+                                   CONTAINER, 7)
+        n.set_data(b"d/a", version, mzxid, mtime)  # the stored value's length again
+        assert t["/a"].data == b"d/a"
+    assert t["/a"].child_names("/a") == ["b"] and t["/a/b"].data == b"d/a/b"
+
+
+def test_the_packed_fields_are_the_digests_layout(impl):
+    t = table(impl, "/a")
+    n = t["/a"]
+    n.mzxid, n.mtime, n.version, n.cversion, n.aversion = -2, 1 << 40, -(1 << 31), 5, -1
+    n.owner, n.pzxid = TTL, (1 << 63) - 1
+    assert n.packed_fields() == struct.pack(">qqqqiiiqq", 1, -2, 1001, 1 << 40, -(1 << 31), 5,
+                                            -1, TTL, (1 << 63) - 1)

@@ -516,6 +516,54 @@ static PyObject *node_fields(Rec *r) {
                          r_ver(r, 2), (long long)r_owner(r), (long long)r_pzxid(r));
 }
 
+/* set_data(data, version, mzxid, mtime): a setData's four changes, the record made once (set
+ * one by one, a node's first setData would grow it three times) or, once it holds all three
+ * fields and the value keeps its length, changed in place. */
+static PyObject *Node_set_data_call(Node *h, PyObject *const *a, Py_ssize_t n) {
+    if (n != 4) { PyErr_SetString(PyExc_TypeError, "set_data(data, version, mzxid, mtime)"); return NULL; }
+    const char *d; Py_ssize_t dn; int32_t v; int64_t mz, mt;
+    if (as_data(a[0], &d, &dn) < 0 || as_i32(a[1], &v) < 0 || as_i64(a[2], &mz) < 0 ||
+        as_i64(a[3], &mt) < 0) return NULL;
+    Rec **ref = node_ref(h), *r = *ref;
+    const uint16_t all = F_VER | F_MZXID | F_MTIME;
+    if ((r->flags & all) == all && dn >= 0 && (uint32_t)dn == r->datalen && !(r->flags & F_NONE)) {
+        memcpy(rec_data(r), d, dn);
+    } else {
+        Rec *m = rec_new(rec_path(r), r->pathlen, d, dn, r->acl, r->czxid, mz, r->ctime, mt, v,
+                         r_ver(r, 1), r_ver(r, 2), r_owner(r), r_pzxid(r));
+        if (!m) return NULL;
+        m->parent = r->parent; m->first = r->first; m->next = r->next; m->prev = r->prev;
+        m->nchild = r->nchild; m->handles = r->handles;
+        m->flags |= r->flags & (F_ORPHAN | F_DETACHED);
+        free(r);
+        *ref = r = m;
+        if ((r->flags & all) != all) Py_RETURN_NONE; /* the values equal their defaults */
+    }
+    st32(r, opt_off(r->flags, F_VER), v);
+    st64(r, opt_off(r->flags, F_MZXID), mz);
+    st64(r, opt_off(r->flags, F_MTIME), mt);
+    Py_RETURN_NONE;
+}
+
+static inline char *put_be(char *p, uint64_t v, int bytes) {
+    for (int i = bytes - 1; i >= 0; i--) { p[i] = (char)(v & 0xFF); v >>= 8; }
+    return p + bytes;
+}
+
+/* packed_fields(): the nine stored fields as the digest hashes them (struct ">qqqqiiiqq") */
+static PyObject *Node_packed_fields(Node *h, PyObject *unused) {
+    Rec *r = node_rec(h);
+    char buf[60], *p = buf;
+    p = put_be(p, (uint64_t)r->czxid, 8);
+    p = put_be(p, (uint64_t)r_mzxid(r), 8);
+    p = put_be(p, (uint64_t)r->ctime, 8);
+    p = put_be(p, (uint64_t)r_mtime(r), 8);
+    for (int i = 0; i < 3; i++) p = put_be(p, (uint32_t)r_ver(r, i), 4);
+    p = put_be(p, (uint64_t)r_owner(r), 8);
+    put_be(p, (uint64_t)r_pzxid(r), 8);
+    return PyBytes_FromStringAndSize(buf, sizeof buf);
+}
+
 static PyObject *Node_stat(Node *h, PyObject *unused) {
     Rec *r = node_rec(h);
     int64_t n = r->nchild, owner = r_owner(r);
@@ -655,6 +703,8 @@ static PyGetSetDef Node_getset[] = {
 
 static PyMethodDef Node_methods[] = {
     {"stat", (PyCFunction)Node_stat, METH_NOARGS, NULL},
+    {"set_data", (PyCFunction)(void (*)(void))Node_set_data_call, METH_FASTCALL, NULL},
+    {"packed_fields", (PyCFunction)Node_packed_fields, METH_NOARGS, NULL},
     {"child_names", (PyCFunction)Node_child_names, METH_O, NULL},
     {"child_count", (PyCFunction)Node_child_count, METH_NOARGS, NULL},
     {"child_paths", (PyCFunction)Node_child_paths, METH_NOARGS, NULL},

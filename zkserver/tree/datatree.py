@@ -283,10 +283,7 @@ class DataTree:
         node = self.nodes.get(op.path)
         if node is None:
             return None  # replaying over a snapshot taken after a later delete
-        node.data = op.data
-        node.version = op.version
-        node.mzxid = zxid
-        node.mtime = time
+        node.set_data(op.data, op.version, zxid, time)
         watches = self.watches
         if watches.data.by_path:
             watches.data.trigger(op.path, EventType.NODE_DATA_CHANGED, events, set(),

@@ -28,7 +28,6 @@ if TYPE_CHECKING:
     from zkserver.tree.nodetable import Node
 
 MASK = (1 << 64) - 1
-_FIELDS = struct.Struct(">qqqqiiiqq")
 
 
 # Each server sets /zookeeper/config itself (its data, mzxid and mtime) when it starts to serve,
@@ -66,8 +65,7 @@ def _hash(path: str, node: Node) -> int:
         acl_bytes = _acl_cache[acl] = repr(acl).encode()
     h = _crc32(b"".join((
         path.encode(),
-        _pack(node.czxid, node.mzxid, node.ctime, node.mtime, node.version, node.cversion,
-              node.aversion, node.owner, node.pzxid),
+        node.packed_fields(),
         _ABSENT if data is None else _PRESENT,
         data or b"",
         acl_bytes)))
@@ -75,7 +73,6 @@ def _hash(path: str, node: Node) -> int:
 
 
 _crc32 = zlib.crc32
-_pack = _FIELDS.pack
 _ABSENT, _PRESENT = b"\x00", b"\x01"
 _acl_cache: dict[tuple, bytes] = {}
 

@@ -4,9 +4,13 @@ not be built. Both offer the same interface, described in nodetable.py.
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Iterable
 
 from zkserver.tree import acl as aclmod
+
+# The nine stored fields, as the digest hashes them (`Node.packed_fields`).
+_FIELDS = struct.Struct(">qqqqiiiqq")
 
 # Most znodes are leaves; they share one empty, immutable set instead of ~200 bytes each.
 NO_CHILDREN: frozenset[str] = frozenset()
@@ -41,6 +45,16 @@ class Node:
         """The names of the children of this node, which is at `path`."""
         cut = len(path) + 1 if path != "/" else 1
         return [child[cut:] for child in self._children]
+
+    def set_data(self, data: bytes | None, version: int, mzxid: int, mtime: int) -> None:
+        """A setData's four changes at once (the native table makes its record once)."""
+        self.data, self.version, self.mzxid, self.mtime = data, version, mzxid, mtime
+
+    def packed_fields(self) -> bytes:
+        """czxid, mzxid, ctime, mtime, version, cversion, aversion, owner, pzxid, packed
+        big-endian (struct ">qqqqiiiqq"): what the digest hashes of the Stat."""
+        return _FIELDS.pack(self.czxid, self.mzxid, self.ctime, self.mtime, self.version,
+                            self.cversion, self.aversion, self.owner, self.pzxid)
 
     def stat(self) -> tuple[int, ...]:
         """The 11 Stat fields in wire order."""
