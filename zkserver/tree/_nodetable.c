@@ -33,7 +33,7 @@ enum {
     F_PZXID = 8,
     F_OWNER = 16,
     F_VER = 32,       /* version: int32 (setData) */
-    F_DETACHED = 64,  /* popped; kept only for its live handles */
+    F_DETACHED = 64,  /* removed; kept only for its live handles */
     F_ORPHAN = 128,   /* stored but not linked under a parent (parent missing) */
     F_ASCII = 256,    /* path is pure ASCII */
     F_CAVER = 512,    /* cversion, aversion: 2 x int32 (parents, setACL) */
@@ -229,8 +229,8 @@ static inline uint64_t hash_bytes(const char *p, size_t n) { return (uint64_t)Py
 static inline uint64_t hash_bytes(const char *p, size_t n) { return (uint64_t)_Py_HashBytes(p, (Py_ssize_t)n); }
 #endif
 
+/* `key` (a str): its UTF-8 bytes and their hash */
 static int key_utf8(PyObject *key, const char **p, Py_ssize_t *n, uint64_t *h) {
-    if (!PyUnicode_Check(key)) { PyErr_SetObject(PyExc_KeyError, key); return -1; }
     if (PyUnicode_IS_ASCII(key)) {
         *p = (const char *)PyUnicode_DATA(key);
         *n = PyUnicode_GET_LENGTH(key);
@@ -453,26 +453,24 @@ fail:
 
 static void Node_dealloc(Node *h) {
     Table *s = h->table;
-    {
-        Rec *r = s->slots[h->slot];
-        int done = 0;
-        if (r->handles == 0xFFFF && s->extra_handles) {
-            PyObject *k = PyLong_FromUnsignedLong(h->slot);
-            PyObject *v = k ? PyDict_GetItemWithError(s->extra_handles, k) : NULL;
-            if (v) {
-                long c = PyLong_AsLong(v) - 1;
-                if (c == 0) PyDict_DelItem(s->extra_handles, k);
-                else { PyObject *nv = PyLong_FromLong(c); if (nv) { PyDict_SetItem(s->extra_handles, k, nv); Py_DECREF(nv); } }
-                done = 1;
-            }
-            Py_XDECREF(k);
-            PyErr_Clear();
+    Rec *r = s->slots[h->slot];
+    int done = 0;
+    if (r->handles == 0xFFFF && s->extra_handles) {
+        PyObject *k = PyLong_FromUnsignedLong(h->slot);
+        PyObject *v = k ? PyDict_GetItemWithError(s->extra_handles, k) : NULL;
+        if (v) {
+            long c = PyLong_AsLong(v) - 1;
+            if (c == 0) PyDict_DelItem(s->extra_handles, k);
+            else { PyObject *nv = PyLong_FromLong(c); if (nv) { PyDict_SetItem(s->extra_handles, k, nv); Py_DECREF(nv); } }
+            done = 1;
         }
-        if (!done) r->handles--;
-        if (r->handles == 0 && (r->flags & F_DETACHED)) { free(r); slot_free(s, h->slot); }
-        h->table = NULL;
-        Py_DECREF(s);
+        Py_XDECREF(k);
+        PyErr_Clear();
     }
+    if (!done) r->handles--;
+    if (r->handles == 0 && (r->flags & F_DETACHED)) { free(r); slot_free(s, h->slot); }
+    h->table = NULL;
+    Py_DECREF(s);
     if (node_nfree < FREELIST_MAX) node_freelist[node_nfree++] = h;
     else PyObject_Free(h);
 }
@@ -497,6 +495,13 @@ static int as_data(PyObject *o, const char **d, Py_ssize_t *n) {
     return 0;
 }
 
+/* a path argument: its UTF-8 bytes */
+static int as_path(PyObject *o, const char **p, Py_ssize_t *n) {
+    if (!PyUnicode_Check(o)) { PyErr_SetString(PyExc_TypeError, "paths are str"); return -1; }
+    *p = PyUnicode_AsUTF8AndSize(o, n);
+    return *p ? 0 : -1;
+}
+
 static int parse_restore(PyObject *const *a, const char **d, Py_ssize_t *dn, uint32_t *aid,
                          int64_t *czxid, int64_t *mzxid, int64_t *ctime, int64_t *mtime,
                          int32_t *ver, int32_t *cver, int32_t *aver, int64_t *owner, int64_t *pzxid) {
@@ -504,16 +509,6 @@ static int parse_restore(PyObject *const *a, const char **d, Py_ssize_t *dn, uin
             as_i64(a[3], mzxid) < 0 || as_i64(a[4], ctime) < 0 || as_i64(a[5], mtime) < 0 ||
             as_i32(a[6], ver) < 0 || as_i32(a[7], cver) < 0 || as_i32(a[8], aver) < 0 ||
             as_i64(a[9], owner) < 0 || as_i64(a[10], pzxid) < 0) ? -1 : 0;
-}
-
-static PyObject *node_fields(Rec *r) {
-    PyObject *data = (r->flags & F_NONE) ? (Py_INCREF(Py_None), Py_None)
-                                         : PyBytes_FromStringAndSize(rec_data(r), r->datalen);
-    if (!data) return NULL;
-    PyObject *acl = PyList_GET_ITEM(acl_list, r->acl);
-    return Py_BuildValue("(NOLLLLiiiLL)", data, acl, (long long)r->czxid, (long long)r_mzxid(r),
-                         (long long)r->ctime, (long long)r_mtime(r), r_ver(r, 0), r_ver(r, 1),
-                         r_ver(r, 2), (long long)r_owner(r), (long long)r_pzxid(r));
 }
 
 /* set_data(data, version, mzxid, mtime): a setData's four changes, the record made once (set
@@ -586,10 +581,10 @@ static PyObject *Node_child_count(Node *h, PyObject *unused) {
     return PyLong_FromUnsignedLong(node_rec(h)->nchild);
 }
 
-static PyObject *child_iter_new(Table *s, uint32_t parent, int names);
+static PyObject *child_iter_new(Table *s, uint32_t parent);
 
 static PyObject *Node_child_paths(Node *h, PyObject *unused) {
-    return child_iter_new(h->table, h->slot, 0);
+    return child_iter_new(h->table, h->slot);
 }
 
 /* getters / setters */
@@ -731,20 +726,16 @@ typedef struct {
     Table *table;
     uint32_t cur;
     uint64_t sizever;
-    int names;   /* yield names instead of full paths */
-    size_t cut;
 } ChildIter;
 
-static PyObject *child_iter_new(Table *s, uint32_t parent, int names) {
+/* the full paths of the children of the record at `parent` */
+static PyObject *child_iter_new(Table *s, uint32_t parent) {
     ChildIter *it = PyObject_New(ChildIter, &ChildIterType);
     if (!it) return NULL;
-    Py_XINCREF(s);
+    Py_INCREF(s);
     it->table = s;
-    it->cur = s ? s->slots[parent]->first : NIL;
-    it->sizever = s ? s->sizever : 0;
-    it->names = names;
-    size_t pl = s ? s->slots[parent]->pathlen : 0;
-    it->cut = pl == 1 ? 1 : pl + 1;
+    it->cur = s->slots[parent]->first;
+    it->sizever = s->sizever;
     return (PyObject *)it;
 }
 
@@ -759,15 +750,15 @@ static PyObject *rec_key(Rec *r, size_t cut) {
     return PyUnicode_DecodeUTF8(p, n, NULL);
 }
 
-static void ChildIter_dealloc(ChildIter *it) { Py_XDECREF(it->table); PyObject_Free(it); }
+static void ChildIter_dealloc(ChildIter *it) { Py_DECREF(it->table); PyObject_Free(it); }
 
 static PyObject *ChildIter_next(ChildIter *it) {
     Table *s = it->table;
-    if (!s || it->cur == NIL) return NULL;
+    if (it->cur == NIL) return NULL;
     if (s->sizever != it->sizever) { PyErr_SetString(PyExc_RuntimeError, "node table changed size during iteration"); return NULL; }
     Rec *r = s->slots[it->cur];
     it->cur = r->next;
-    return rec_key(r, it->names ? it->cut : 0);
+    return rec_key(r, 0);
 }
 
 static PyObject *child_names_of(Table *s, uint32_t sl) {
@@ -858,10 +849,8 @@ static PyObject *Table_remove(Table *s, PyObject *const *a, Py_ssize_t n) {
  * file a node straight from a snapshot row, no handle made. */
 static PyObject *Table_restore(Table *s, PyObject *const *a, Py_ssize_t n) {
     if (n != 12) { PyErr_SetString(PyExc_TypeError, "restore takes 12 arguments"); return NULL; }
-    if (!PyUnicode_Check(a[0])) { PyErr_SetString(PyExc_TypeError, "paths are str"); return NULL; }
-    Py_ssize_t pn;
-    const char *p = PyUnicode_AsUTF8AndSize(a[0], &pn);
-    if (!p) return NULL;
+    const char *p; Py_ssize_t pn;
+    if (as_path(a[0], &p, &pn) < 0) return NULL;
     const char *d; Py_ssize_t dn; uint32_t aid; int64_t cz, mz, ct, mt, ow, pz; int32_t v, cv, av;
     if (parse_restore(a + 1, &d, &dn, &aid, &cz, &mz, &ct, &mt, &v, &cv, &av, &ow, &pz) < 0) return NULL;
     Rec *r = rec_new(p, pn, d, dn, aid, cz, mz, ct, mt, v, cv, av, ow, pz);
@@ -873,10 +862,8 @@ static PyObject *Table_restore(Table *s, PyObject *const *a, Py_ssize_t n) {
  * the Python table's; here the parent is found by its path, as a snapshot's nodes are) */
 static PyObject *Table_add(Table *s, PyObject *const *a, Py_ssize_t n) {
     if (n != 7) { PyErr_SetString(PyExc_TypeError, "add takes 7 arguments"); return NULL; }
-    if (!PyUnicode_Check(a[0])) { PyErr_SetString(PyExc_TypeError, "paths are str"); return NULL; }
-    Py_ssize_t pn;
-    const char *p = PyUnicode_AsUTF8AndSize(a[0], &pn);
-    if (!p) return NULL;
+    const char *p; Py_ssize_t pn;
+    if (as_path(a[0], &p, &pn) < 0) return NULL;
     const char *d; Py_ssize_t dn; uint32_t aid; int64_t z, t, ow;
     if (as_data(a[2], &d, &dn) < 0 || acl_intern(a[3], &aid) < 0 || as_i64(a[4], &z) < 0 ||
         as_i64(a[5], &t) < 0 || as_i64(a[6], &ow) < 0) return NULL;
@@ -974,13 +961,16 @@ static PyObject *Table_rows(Table *s, PyObject *unused) {
     for (uint32_t i = 0; i < s->nslots; i++) {
         Rec *r = s->slots[i];
         if (SLOT_FREE(r) || (r->flags & F_DETACHED)) continue;
-        PyObject *k = rec_key(r, 0), *f = k ? node_fields(r) : NULL;
-        if (!f) { Py_XDECREF(k); Py_DECREF(out); return NULL; }
-        PyObject *row = PyTuple_New(12);
-        if (!row) { Py_DECREF(k); Py_DECREF(f); Py_DECREF(out); return NULL; }
-        PyTuple_SET_ITEM(row, 0, k);
-        for (int j = 0; j < 11; j++) { PyObject *x = PyTuple_GET_ITEM(f, j); Py_INCREF(x); PyTuple_SET_ITEM(row, j + 1, x); }
-        Py_DECREF(f);
+        PyObject *k = rec_key(r, 0);
+        PyObject *data = (r->flags & F_NONE) ? (Py_INCREF(Py_None), Py_None)
+                                             : PyBytes_FromStringAndSize(rec_data(r), r->datalen);
+        if (!k || !data) { Py_XDECREF(k); Py_XDECREF(data); Py_DECREF(out); return NULL; }
+        /* "N" hands k and data to the row, even when making it fails */
+        PyObject *row = Py_BuildValue(
+            "(NNOLLLLiiiLL)", k, data, PyList_GET_ITEM(acl_list, r->acl), (long long)r->czxid,
+            (long long)r_mzxid(r), (long long)r->ctime, (long long)r_mtime(r), r_ver(r, 0),
+            r_ver(r, 1), r_ver(r, 2), (long long)r_owner(r), (long long)r_pzxid(r));
+        if (!row) { Py_DECREF(out); return NULL; }
         int rc = PyList_Append(out, row);
         Py_DECREF(row);
         if (rc < 0) { Py_DECREF(out); return NULL; }
