@@ -185,6 +185,38 @@ async def test_corked_sends_leave_in_order_as_one_write(monkeypatch):
         nursery.cancel_scope.cancel()
 
 
+async def test_flush_writes_what_is_held_for_one_server_ahead_of_the_release(monkeypatch):
+    """`flush(sid)` writes what a hold keeps for that server at once, in order; what is sent
+    after it in the same hold leaves at the release (a leader's COMMIT ahead of its apply)."""
+    import zkserver.quorum.transport as transport
+
+    port, got = free_port(), []
+    writes: list[int] = []
+    real_write = transport.os.write
+    other = Links(OTHER, {ME: ("127.0.0.1", free_port())}, ("127.0.0.1", port),
+                  lambda sid, msg: got.append(msg), None, "other")
+    sender = links(port, free_port())
+    async with trio.open_nursery() as nursery:
+        await nursery.start(other.run)
+        await nursery.start(sender.run)
+        sender.send(OTHER, Ack(0))  # opens the stream
+        await _until(lambda: got == [Ack(0)])
+        monkeypatch.setattr(transport.os, "write",
+                            lambda fd, data: writes.append(len(data)) or real_write(fd, data))
+        with _held(sender):
+            sender.send(OTHER, Ack(1))
+            sender.send(OTHER, Ack(2))
+            sender.flush(OTHER)
+            assert len(writes) == 1
+            sender.flush(OTHER)  # nothing more held: no write
+            sender.send(OTHER, Ack(3))
+            assert len(writes) == 1 and sender.holding()
+        assert len(writes) == 2
+        await _until(lambda: len(got) == 4)
+        assert got == [Ack(0), Ack(1), Ack(2), Ack(3)]
+        nursery.cancel_scope.cancel()
+
+
 async def test_the_messages_of_one_read_are_handed_over_in_one_step():
     """The receiving driver gets every message one read brought inside one `step()` (its
     driver step: what they make leaves together at its end), and none outside a step."""

@@ -354,6 +354,12 @@ class Engine:
         assert digest is not None
         return digest
 
+    def answers_here(self, txns: Iterable[Txn]) -> bool:
+        """On a leader: whether applying these committed transactions answers a client of
+        this server (a write one of its own clients made), rather than only its followers'."""
+        route = self.route
+        return isinstance(route, Local) and route.answers_here(txns)
+
     def remote_write(self, req: Any, now: int, wall: int) -> None:
         """On the leader: a write a follower forwarded (quorum/replica.py)."""
         self._member().remote_write(self, req, now, wall)

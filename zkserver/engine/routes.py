@@ -15,6 +15,7 @@ it forwarded.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, Protocol
 
 from zkserver.engine.ordering import Client, Entry
@@ -71,6 +72,11 @@ class Local:
 
     def waiter(self, txn: Txn) -> Waiter:
         return self.in_flight.pop(txn.zxid, NOBODY)
+
+    def answers_here(self, txns: Iterable[Txn]) -> bool:
+        """Whether a client of this server waits for any of these transactions."""
+        in_flight = self.in_flight
+        return any(in_flight.get(t.zxid, NOBODY)[0] is not None for t in txns)
 
 
 class _NoWrites:

@@ -26,14 +26,18 @@ carries out in this order:
 6. `deliveries`: messages for the server around the core (forwarded writes, sync replies,
    session touches from learners).
 
-The driver never edits what the core produced; what it knows that the core needs (sessions
+A driver may write a `Commit` of step 4 before step 3 (ZooKeeper's leader sends COMMIT, then
+applies): a follower applies only what it has logged, whatever the leader has applied. The
+driver never edits what the core produced; what it knows that the core needs (sessions
 its clients touched, digests after applying) goes back in as an input.
 """
 
 from __future__ import annotations
 
+from collections.abc import Container
 from typing import Any
 
+from zkserver.quorum.messages import Commit
 from zkserver.quorum.roles import Role
 from zkserver.txn import Txn
 from zkserver.value import value
@@ -127,3 +131,17 @@ class Ready:
 
 
 EMPTY = Ready()
+
+
+def early_commit(network: tuple[NetOp, ...], streaming: Container[int]) -> Send | None:
+    """The first `Commit` of `network` if it may be written ahead of the rest (and of step 3):
+    nothing before it goes to the same server or closes a connection, so what each server is
+    sent stays in order, and no snapshot is streaming to that server (`streaming`)."""
+    earlier: set[int] = set()
+    for net in network:
+        if type(net) is Disconnect:
+            return None
+        if type(net) is Send and type(net.msg) is Commit:
+            return None if net.to in earlier or net.to in streaming else net
+        earlier.add(net.to)
+    return None

@@ -190,6 +190,14 @@ class Links:
             for sid, parts in held.items():
                 self._write(sid, parts[0] if len(parts) == 1 else b"".join(parts))
 
+    def flush(self, sid: int) -> None:
+        """Write what a `hold` keeps for `sid` now, ahead of the release (a leader's COMMIT
+        that a follower's client waits for, sent before the leader applies)."""
+        if self._corked is not None:
+            parts = self._corked.pop(sid, None)
+            if parts:
+                self._write(sid, b"".join(parts))
+
     def holding(self) -> bool:
         """Whether a `hold` is open (what is sent is held until its release)."""
         return self._corked is not None
