@@ -23,8 +23,10 @@ standalone, forceSync=yes, 127.0.0.1) and writes its own section of `--out`:
 - **tree**: fills `--nodes` znodes of mixed depths (3 and 4 levels, 100-byte values) with 8x64
   pipelined creates; RSS and heap after GC; getData p50/p99 of random nodes (8x64, 10 s); then
   the 8x64 mixed load for `--load-secs` while a poller watches the data dir: a snapshot is
-  "being written" from when its file (zkserver: `.tmp`) appears until its size last changed;
-  p99 of the replies received inside those windows vs outside. Both servers run with their
+  "being written" from when its file appears until its size last changed or, for a file written
+  as `.tmp` and renamed (zkserver; ZooKeeper where it syncs snapshots, through its
+  AtomicFileOutputStream), until the rename, which comes after the writer's fsync; p99 of the
+  replies received inside those windows vs outside. Both servers run with their
   default snapCount (100,000), so snapshots come from the load's own writes. Then kill -9 and a
   restart (from the newest snapshot plus the log after it): time until `srvr` answers, the
   snapshot's size, RSS after the restart.
@@ -393,7 +395,9 @@ class SnapshotWatch(threading.Thread):
                     key = f.removesuffix(".tmp")
                     rec = self.seen.get(key)
                     if rec is None:
-                        self.seen[key] = [now, now, size, size]
+                        # final size: None while only the .tmp file was seen, so that the
+                        # window runs on to the rename (after the writer's fsync)
+                        self.seen[key] = [now, now, size, size if f == key else None]
                     elif size != rec[2] or (f == key and rec[3] is None):
                         rec[1], rec[2] = now, size
                     if f == key:

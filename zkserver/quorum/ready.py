@@ -139,9 +139,9 @@ def early_commit(network: tuple[NetOp, ...], streaming: Container[int]) -> Send 
     sent stays in order, and no snapshot is streaming to that server (`streaming`)."""
     earlier: set[int] = set()
     for net in network:
-        if type(net) is Disconnect:
+        if isinstance(net, Disconnect):
             return None
-        if type(net) is Send and type(net.msg) is Commit:
+        if isinstance(net, Send) and type(net.msg) is Commit:
             return None if net.to in earlier or net.to in streaming else net
         earlier.add(net.to)
     return None

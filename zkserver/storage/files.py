@@ -18,6 +18,7 @@ from typing import Protocol
 
 from zkserver.storage.direct_tail import DirectTail
 from zkserver.storage.kernel_sync import Write
+from zkserver.storage.write_behind import WriteBehind
 
 
 class Crash(Exception):
@@ -32,6 +33,7 @@ class LogFile(Protocol):
     def allocate(self, size: int) -> None: ...
     def truncate(self, size: int) -> None: ...
     def close(self) -> None: ...
+    def stream(self) -> None: ...
 
 
 class Disk:
@@ -86,6 +88,12 @@ class RealLogFile:
         self.pos = os.lseek(self.fd, 0, os.SEEK_END)
         self.direct: DirectTail | None = None  # opened by the first `stage_direct`
         self.no_direct = False  # direct I/O was refused here: don't ask again
+        self.behind: WriteBehind | None = None  # see `stream`
+
+    def stream(self) -> None:
+        """This file is written front to back in one go (a snapshot): have the kernel write
+        it back as it grows (storage/write_behind.py)."""
+        self.behind = WriteBehind.open(self.fd, self.pos)
 
     def stage_direct(self, data: bytes) -> Write | None:
         """Stage an append of `data` as a direct, synchronous write (storage/direct_tail.py)
@@ -110,6 +118,8 @@ class RealLogFile:
             n = os.pwrite(self.fd, view, self.pos)
             self.pos += n
             view = view[n:]
+        if self.behind is not None:
+            self.behind.written(self.pos)
 
     def sync(self) -> None:
         os.fdatasync(self.fd)
@@ -127,6 +137,8 @@ class RealLogFile:
             self.direct.forget()
         os.ftruncate(self.fd, size)
         self.pos = min(self.pos, size)
+        if self.behind is not None:
+            self.stream()  # a fresh start at the new end
 
     def close(self) -> None:
         if self.direct is not None:
@@ -253,4 +265,7 @@ class SimLogFile:
         self.pos = min(self.pos, size)
 
     def close(self) -> None:
+        pass
+
+    def stream(self) -> None:
         pass

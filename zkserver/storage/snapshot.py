@@ -113,6 +113,7 @@ def open_tmp(disk: Disk | SimDisk, path: str) -> LogFile:
     snapshot of the same zxid, stopped or cut by a crash, left in it."""
     f = disk.open_log(path + ".tmp")
     f.truncate(0)
+    f.stream()
     return f
 
 
