@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import struct
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 
 import trio
 from support.realzk import free_port
@@ -150,44 +150,10 @@ async def test_garbage_on_the_quorum_port_drops_that_connection_only():
         nursery.cancel_scope.cancel()
 
 
-async def test_corked_sends_leave_in_order_as_one_write(monkeypatch):
-    """What a driver sends while its batches run goes out as one write per server, in order,
-    when the outermost hold is released; the other server decodes every message."""
-    import zkserver.quorum.transport as transport
-
-    port, got = free_port(), []
-    writes: list[int] = []
-    real_write = transport.os.write
-    other = Links(OTHER, {ME: ("127.0.0.1", free_port())}, ("127.0.0.1", port),
-                  lambda sid, msg: got.append(msg), None, "other")
-    sender = links(port, free_port())
-    async with trio.open_nursery() as nursery:
-        await nursery.start(other.run)
-        await nursery.start(sender.run)
-        sender.send(OTHER, Ack(0))  # opens the stream
-        with trio.fail_after(5):
-            while got != [Ack(0)]:
-                await trio.sleep(0.01)
-        monkeypatch.setattr(transport.os, "write",
-                            lambda fd, data: writes.append(len(data)) or real_write(fd, data))
-        assert not sender.holding()
-        with _held(sender):
-            with _held(sender):  # nested: the outer one writes
-                sender.send(OTHER, Ack(1))
-            sender.send(OTHER, Ack(2))
-            sender.send(OTHER, Ack(3))
-            assert writes == [] and sender.holding()
-        assert len(writes) == 1 and not sender.holding()
-        with trio.fail_after(5):
-            while len(got) < 4:
-                await trio.sleep(0.01)
-        assert got == [Ack(0), Ack(1), Ack(2), Ack(3)]
-        nursery.cancel_scope.cancel()
-
-
-async def test_flush_writes_what_is_held_for_one_server_ahead_of_the_release(monkeypatch):
-    """`flush(sid)` writes what a hold keeps for that server at once, in order; what is sent
-    after it in the same hold leaves at the release (a leader's COMMIT ahead of its apply)."""
+@contextlib.asynccontextmanager
+async def _counting_writes(monkeypatch) -> AsyncIterator[tuple[Links, list, list[int]]]:
+    """A sender linked to another server (its stream open, Ack(0) delivered), what that server
+    got, and the size of each write the sender makes from then on."""
     import zkserver.quorum.transport as transport
 
     port, got = free_port(), []
@@ -203,6 +169,30 @@ async def test_flush_writes_what_is_held_for_one_server_ahead_of_the_release(mon
         await _until(lambda: got == [Ack(0)])
         monkeypatch.setattr(transport.os, "write",
                             lambda fd, data: writes.append(len(data)) or real_write(fd, data))
+        yield sender, got, writes
+        nursery.cancel_scope.cancel()
+
+
+async def test_corked_sends_leave_in_order_as_one_write(monkeypatch):
+    """What a driver sends while its batches run goes out as one write per server, in order,
+    when the outermost hold is released; the other server decodes every message."""
+    async with _counting_writes(monkeypatch) as (sender, got, writes):
+        assert not sender.holding()
+        with _held(sender):
+            with _held(sender):  # nested: the outer one writes
+                sender.send(OTHER, Ack(1))
+            sender.send(OTHER, Ack(2))
+            sender.send(OTHER, Ack(3))
+            assert writes == [] and sender.holding()
+        assert len(writes) == 1 and not sender.holding()
+        await _until(lambda: len(got) == 4)
+        assert got == [Ack(0), Ack(1), Ack(2), Ack(3)]
+
+
+async def test_flush_writes_what_is_held_for_one_server_ahead_of_the_release(monkeypatch):
+    """`flush(sid)` writes what a hold keeps for that server at once, in order; what is sent
+    after it in the same hold leaves at the release (a leader's COMMIT ahead of its apply)."""
+    async with _counting_writes(monkeypatch) as (sender, got, writes):
         with _held(sender):
             sender.send(OTHER, Ack(1))
             sender.send(OTHER, Ack(2))
@@ -214,7 +204,6 @@ async def test_flush_writes_what_is_held_for_one_server_ahead_of_the_release(mon
         assert len(writes) == 2
         await _until(lambda: len(got) == 4)
         assert got == [Ack(0), Ack(1), Ack(2), Ack(3)]
-        nursery.cancel_scope.cancel()
 
 
 async def test_the_messages_of_one_read_are_handed_over_in_one_step():
