@@ -399,14 +399,16 @@ class Member:
         waits for that COMMIT, while the leader's own apply answers nobody. Applied first, the
         COMMIT of a write through a follower waited a median 27 µs for the leader's apply
         and 19 µs more for the end of its step (instrumented, 3 servers on the 2-core
-        machine); sent first, the latency through a follower fell in 8 of 10 alternating
-        pairs of runs (medians 1.03 -> 0.99 and 1.19 -> 1.10 ms).
+        machine). Sent first, the latency through a follower was lower in 8 of 10, 15 of 20
+        and 9 of 20 alternating pairs of runs (median differences -58 to +5 µs): a small
+        gain, inside this machine's noise in one series of three.
 
         Only the first COMMIT goes early: sent to every follower before the apply, the others
         took the second core from the follower whose client waits (measured in an earlier
         session). Where the batch answers a client of the leader, its reply goes first, as
         before."""
-        if not r.network or self.engine.answers_here(r.committed):
+        if not r.network or self.peer.role != Role.LEADING \
+                or self.engine.answers_here(r.committed):
             return None
         net = early_commit(r.network, self.held)
         if net is not None:
