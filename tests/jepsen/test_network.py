@@ -14,6 +14,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.jepsen.network import Network, NetworkProcess, _rewrite_initial_message
+from zkserver.devensemble import free_port_base
 
 
 class _Echo(socketserver.BaseRequestHandler):
@@ -125,9 +126,9 @@ def test_cutting_single_links_leaves_the_others(network):
 
 
 def test_a_connection_made_before_the_server_listens_is_bridged(network):
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        target = probe.getsockname()[1]
+    # Free now and below the kernel's ephemeral ports: a port probed with bind(0) was taken,
+    # once in CI, as the local end of another connection before the echo server bound it.
+    target = free_port_base(1) + 1
     port = network.link(0, 1, target)
     s = connect(port)  # accepted by the proxy while nothing listens behind it
     s.sendall(b"early")
