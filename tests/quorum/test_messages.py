@@ -38,6 +38,7 @@ SAMPLES = [
     M.Request(0x1001, 9, 5, b"\x00\x01", (("digest", "bob:x"),)),
     M.SyncRequest(4),
     M.SyncReply(4, 0x100000002),
+    M.Logged(0x100000002),
 ]
 
 

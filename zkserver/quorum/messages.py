@@ -167,6 +167,14 @@ class Request:
 
 
 @value
+class Logged:
+    """Leader -> follower: the leader's own log is durable up to `zxid`. Sent only to a
+    follower that said it reads it (`peer.READS_LOGGED`); see `Peer._commit_known`."""
+
+    zxid: int
+
+
+@value
 class SyncRequest:
     """A learner's `sync`: answered once everything the leader proposed before is committed."""
 
@@ -181,7 +189,7 @@ class SyncReply:
 
 _CLASSES: list[type] = [Vote, Notification, FollowerInfo, LeaderInfo, AckEpoch, Diff, Trunc, Snap,
                         NewLeader, AckNewLeader, UpToDate, Proposal, Ack, Commit, Inform, Ping,
-                        PingReply, Request, SyncRequest, SyncReply, Proposals]
+                        PingReply, Request, SyncRequest, SyncReply, Proposals, Logged]
 _TAG = {cls: i for i, cls in enumerate(_CLASSES)}
 
 # Every message on a write's path is encoded and decoded once per hop, so the shape of each

@@ -21,6 +21,18 @@ The protocol is ZooKeeper's: a new leader takes an epoch above every accepted ep
 is established once a quorum acknowledges NEWLEADER; then it proposes, commits on a quorum of
 durable acknowledgements, and tells observers with INFORM (broadcast). zxid = epoch << 32 |
 counter.
+
+One addition: where a follower and its leader are a quorum on their own (three voters), the
+leader tells the follower how far its own log is durable (LOGGED, sent when its log round ends
+before any follower has acknowledged), and the follower commits what both have logged without
+waiting for the COMMIT. A transaction on a quorum's durable logs is committed in ZAB (every
+later leader has it), so this changes when a follower learns of a commit, not what commits.
+A write through a follower is then answered when the later of the two logs is durable, one
+round trip (ACK, COMMIT) sooner. The leader sends its log write before the PROPOSALs for that
+reason, and only to followers whose clients wait (they forwarded writes) and that read LOGGED:
+they say so in their ping replies, in a first pair (0, features) that no session id takes, so
+a member of an older version, which would drop the link on a message it does not know, gets
+none, and as a leader sees the pair as an unknown session and ignores it.
 """
 
 from __future__ import annotations
@@ -43,6 +55,7 @@ from zkserver.quorum.messages import (
     FollowerInfo,
     Inform,
     LeaderInfo,
+    Logged,
     NewLeader,
     Notification,
     Ping,
@@ -79,6 +92,9 @@ from zkserver.txn import ReconfigTxn, Txn
 COUNTER_MASK = 0xFFFFFFFF
 _SYNCED = (LearnerStage.SYNCED, LearnerStage.ACKED)
 
+READS_LOGGED = 1  # a feature: the member reads LOGGED (see the module's docstring)
+FEATURES = READS_LOGGED  # what this version reads beyond the first protocol
+
 
 def epoch_of(zxid: int) -> int:
     return zxid >> 32
@@ -92,7 +108,7 @@ class Learner:
     """What a leader knows of one follower or observer."""
 
     __slots__ = ("sid", "observer", "stage", "last_heard", "accepted_epoch", "last_zxid",
-                 "voting")
+                 "voting", "features")
 
     def __init__(self, sid: int, observer: bool, now: int) -> None:
         self.sid = sid
@@ -102,6 +118,7 @@ class Learner:
         self.accepted_epoch = -1
         self.last_zxid = 0
         self.voting = False  # an observer a reconfiguration in flight makes a voter, told so
+        self.features = 0  # what it said it reads, in its ping replies (FEATURES)
 
 
 class Peer:
@@ -169,6 +186,7 @@ class Peer:
         self.epoch_acks: set[int] = set()
         self.newleader_acks: set[int] = set()
         self.acks: dict[int, set[int]] = {}  # outstanding proposal zxid -> acked by
+        self.forwarders: set[int] = set()  # followers whose writes wait for commit
         self.proposed_zxid = 0
         self.phase_deadline = 0
         self.pending_syncs: list[tuple[int, int, int]] = []  # (zxid needed, sid, token)
@@ -178,6 +196,7 @@ class Peer:
         self.stage = SyncStage.IDLE
         self.newleader: NewLeader | None = None
         self.acked_zxid = 0
+        self.leader_logged = 0  # the leader's log is durable up to here (its Logged notes)
 
     # -- the output batch ---------------------------------------------------------------------
 
@@ -456,8 +475,10 @@ class Peer:
                     break
                 ackers.add(self.sid)
             self._try_commit()
+            self._tell_logged()
         elif self.role in (Role.FOLLOWING, Role.OBSERVING):
             self._learner_logged()
+            self._commit_known()
 
     def installed(self, zxid: int) -> None:
         """The snapshot at `zxid` (an `Install`'s last chunk) is the driver's state, durably;
@@ -562,6 +583,7 @@ class Peer:
         self.epoch_acks = {self.sid}
         self.newleader_acks = set()
         self.acks = {}
+        self.forwarders = set()
         self.new_epoch = 0
         self.phase_deadline = now + self.init_limit * self.tick_ms
         self._epoch_infos = {self.sid: self.accepted_epoch}
@@ -646,12 +668,17 @@ class Peer:
                 ackers.add(frm)
             self._try_commit()
         elif isinstance(msg, PingReply):
+            touches = msg.touches
+            if learner is not None and touches and touches[0][0] == 0 \
+                    and type(touches[0][1]) is int:
+                learner.features = touches[0][1]
             self._deliveries.append(Deliver(frm, msg))
         elif isinstance(msg, SyncRequest):
             self.pending_syncs.append((self._sync_point(), frm, msg.token))
             self._answer_syncs()
         elif isinstance(msg, Request):
             self._deliveries.append(Deliver(frm, msg))
+            self.forwarders.add(frm)
             self._hears_first(frm)
 
     def _hears_first(self, sid: int) -> None:
@@ -893,6 +920,7 @@ class Peer:
                 self._look(now)  # the sync did not bring us to the leader's history: redo it
                 return
             self.newleader = msg
+            self.leader_logged = 0
             if msg.config:
                 self._leaders_config(msg.config)
             self.epoch = msg.epoch
@@ -922,6 +950,10 @@ class Peer:
         elif isinstance(msg, Proposals):
             if self._append_contiguous(msg.txns, now):
                 self._learner_logged()
+        elif isinstance(msg, Logged):
+            if msg.zxid > self.leader_logged:
+                self.leader_logged = msg.zxid
+                self._commit_known()
         elif isinstance(msg, Commit):
             self._commit(msg.zxid)
             self.digests.theirs(msg.digest_zxid, msg.digest)
@@ -930,7 +962,7 @@ class Peer:
                 self._commit(msg.txn.zxid)
                 self.digests.theirs(msg.digest_zxid, msg.digest)
         elif isinstance(msg, Ping):
-            self._send(leader, PingReply(tuple(self.touches.items())))
+            self._send(leader, PingReply(((0, FEATURES), *self.touches.items())))
             self.touches = {}
             self.digests.theirs(msg.digest_zxid, msg.digest)
         elif isinstance(msg, SyncReply):
@@ -1006,6 +1038,37 @@ class Peer:
             if upto > self.acked_zxid and epoch_of(upto) == self.epoch:
                 self._send(self._leader(), Ack(upto))
                 self.acked_zxid = upto
+
+    def _commit_known(self) -> None:
+        """Commit what this follower and its leader have both logged, where the two are a
+        quorum (three voters), without waiting for the COMMIT (see the module's docstring).
+
+        Not while a reconfiguration is in our log uncommitted (it needs a quorum of both
+        configurations), nor before this epoch's history is synced and acknowledged. The ACK
+        for what commits here has left before: sent when our log became durable, in this
+        step or an earlier one, and ahead of any request our clients send next on the same
+        link, so the leader has committed it too before it prepares theirs."""
+        if self.stage != SyncStage.SERVING or self.resets or self.ahead or self.is_observer:
+            return
+        upto = min(self.leader_logged, self.logged_zxid, self.last_zxid)
+        if upto > self.commit_zxid and epoch_of(upto) == self.epoch \
+                and self.quorum.has_quorum({self.sid, self._leader()}):
+            self._commit(upto)
+
+    def _tell_logged(self) -> None:
+        """Tell the followers whose clients wait (they forwarded writes not yet logged) and
+        that read LOGGED, each a quorum with us, how far our log is durable; not if that is
+        committed already (the COMMIT is on its way)."""
+        if not self.established or self.ahead or self.logged_zxid <= self.commit_zxid:
+            return
+        note = Logged(self.logged_zxid)
+        for sid in self.forwarders:
+            lrn = self.learners.get(sid)
+            if lrn is not None and lrn.stage in _SYNCED and not lrn.observer \
+                    and lrn.features & READS_LOGGED and self.quorum.has_quorum({self.sid, sid}):
+                self._send(sid, note)
+        if self.logged_zxid >= self.proposed_zxid:
+            self.forwarders.clear()
 
     def _learner_tick(self, now: int) -> None:
         limit = (self.sync_limit if self.stage == SyncStage.SERVING
