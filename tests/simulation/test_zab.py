@@ -8,6 +8,9 @@ A failing seed replays exactly: `Sim(seed)` and the same fault schedule.
 
 from __future__ import annotations
 
+from collections import Counter
+from typing import Any
+
 import pytest
 
 from zkserver.quorum.quorum import Hierarchical
@@ -87,6 +90,40 @@ def heals(sim: Sim, seed: int) -> Sim:
 def test_three_servers(block):
     for seed in range(block * 50, block * 50 + 50):
         run_seed(seed, 3)
+
+
+@pytest.mark.parametrize("block", range(6))
+def test_three_servers_with_writes_through_followers(block):
+    """Half the writes go through a follower: the leader tells the followers that forwarded
+    them how far its log is durable (LOGGED), and they commit without waiting for the
+    COMMIT, through the same faults."""
+    for seed in range(block * 50, block * 50 + 50):
+        run_chaos(Sim(seed, n=3, forwarded=0.5), seed)
+
+
+class _CountingSim(Sim):
+    """A simulator that counts the quorum messages sent, by class."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.sent: Counter[str] = Counter()
+
+    def send(self, frm: int, to: int, msg: Any) -> None:
+        self.sent[type(msg).__name__] += 1
+        super().send(frm, to, msg)
+
+
+@pytest.mark.parametrize(("n", "told"), [(3, True), (5, False)])
+def test_only_a_follower_that_is_a_quorum_with_its_leader_is_told_logged(n, told):
+    """Three voters: writes through followers bring LOGGED; five: a follower and its leader
+    are no quorum, so only COMMITs tell it (and every write still commits)."""
+    sim = _CountingSim(3, n=n, chaos=0.0, forwarded=0.5)
+    sim.start()
+    sim.run(5_000)
+    assert sim.sent["Request"] > 50
+    assert (sim.sent["Logged"] > 25) is told
+    assert sim.sent["Logged"] == 0 or told
+    assert len(sim.committed) > sim.sent["Request"]
 
 
 @pytest.mark.parametrize("block", range(10))

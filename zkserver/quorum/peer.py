@@ -1044,13 +1044,13 @@ class Peer:
         quorum (three voters), without waiting for the COMMIT (see the module's docstring).
 
         Not while a reconfiguration is in our log uncommitted (it needs a quorum of both
-        configurations), nor before this epoch's history is synced and acknowledged. The ACK
-        for what commits here has left before: sent when our log became durable, in this
-        step or an earlier one, and ahead of any request our clients send next on the same
-        link, so the leader has committed it too before it prepares theirs."""
+        configurations), nor before this epoch's history is synced and acknowledged, nor past
+        our ACK: that has left before (when our log became durable, in this step or an
+        earlier one), ahead of any request our clients send next on the same link, so the
+        leader has committed it too before it prepares theirs."""
         if self.stage != SyncStage.SERVING or self.resets or self.ahead or self.is_observer:
             return
-        upto = min(self.leader_logged, self.logged_zxid, self.last_zxid)
+        upto = min(self.leader_logged, self.logged_zxid, self.last_zxid, self.acked_zxid)
         if upto > self.commit_zxid and epoch_of(upto) == self.epoch \
                 and self.quorum.has_quorum({self.sid, self._leader()}):
             self._commit(upto)

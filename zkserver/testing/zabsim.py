@@ -46,7 +46,7 @@ from zkserver.proto.records import ReconfigRequest
 from zkserver.quorum import reconfig
 from zkserver.quorum.history import History
 from zkserver.quorum.membership import Membership
-from zkserver.quorum.messages import Notification, Snap
+from zkserver.quorum.messages import Notification, Request, Snap
 from zkserver.quorum.peer import Peer
 from zkserver.quorum.quorum import Hierarchical, Majority, QuorumVerifier
 from zkserver.quorum.ready import (
@@ -60,7 +60,7 @@ from zkserver.quorum.ready import (
     SendSnapshot,
     Truncate,
 )
-from zkserver.quorum.roles import Role
+from zkserver.quorum.roles import Role, SyncStage
 from zkserver.storage.snapshot import rebuild_indexes
 from zkserver.tree.datatree import CONFIG_PATH, DataTree
 from zkserver.txn import CreateTxn, ReconfigTxn, SetDataTxn, Txn
@@ -244,6 +244,11 @@ class Server:
                 if type(txn.op) is ReconfigTxn:  # committed: the driver's new dynamic file
                     self._keep_membership(Membership.parse(txn.op.data))
             peer.applied(r.committed[-1].zxid, self.sm.digest())
+        for d in r.deliveries:
+            if type(d.msg) is Request:  # a write a follower forwarded (`Sim._client`)
+                op = sim.forwarded.pop(d.msg.session_id, None)
+                if op is not None and peer.role == Role.LEADING and peer.established:
+                    peer.propose(Txn(peer.next_zxid(), self.wall(), 0, d.msg.session_id, op))
         for net in r.network:
             if type(net) is Send:
                 sim.send(self.sid, net.to, net.msg)
@@ -338,10 +343,13 @@ class Server:
 
 class Sim:
     def __init__(self, seed: int, n: int = 3, observers: int = 0, chaos: float = 0.05,
-                 quorum: QuorumVerifier | None = None, spares: int = 0) -> None:
+                 quorum: QuorumVerifier | None = None, spares: int = 0,
+                 forwarded: float = 0.0) -> None:
         """`n` voters and `observers` observers under a simple majority, or the servers of
         `quorum` (e.g. a `Hierarchical` one) under its rule; and `spares` servers outside the
-        ensemble, for `reconfigure` to add."""
+        ensemble, for `reconfigure` to add. `forwarded`: the share of the client's writes
+        that go through a follower (0 keeps every seed's run as it was before there were
+        any)."""
         self.seed = seed
         self.rng = random.Random(seed)
         self.now = 0
@@ -370,6 +378,8 @@ class Sim:
         self.committed_zxids: list[int] = []
         self.next_txn_id = 1
         self.writes_committed = 0
+        self.forward_share = forwarded
+        self.forwarded: dict[int, Any] = {}  # txn id -> op, of writes a follower forwarded
 
     # -- scheduling ---------------------------------------------------------------------------
 
@@ -451,7 +461,9 @@ class Sim:
         self.schedule(TICK // 2, lambda: self._tick(sid))
 
     def _client(self) -> None:
-        """A client writing through whichever server leads now."""
+        """A client writing through whichever server leads now: at the leader, or through
+        one of its serving followers (which forwards it, and whose leader then tells it when
+        its own log holds it: LOGGED)."""
         for s in self.servers.values():
             p = s.peer
             if s.up and p is not None and p.role == Role.LEADING and p.established:
@@ -462,7 +474,16 @@ class Sim:
                                         s.sm.tree.nodes["/"].cversion + 1)
                 else:
                     op = SetDataTxn("/", b"%d" % tid, 0)
-                if p.propose(Txn(p.next_zxid(), s.wall(), 0, tid, op)):
+                followers = [f for f in self.servers.values()
+                             if f.up and f.peer is not None and f.peer.leader == s.sid
+                             and f.peer.role == Role.FOLLOWING
+                             and f.peer.stage == SyncStage.SERVING] \
+                    if self.forward_share else []
+                if followers and self.rng.random() < self.forward_share:
+                    f = self.rng.choice(followers)
+                    self.forwarded[tid] = op
+                    self.send(f.sid, s.sid, Request(tid, 0, 0, b"", ()))
+                elif p.propose(Txn(p.next_zxid(), s.wall(), 0, tid, op)):
                     s.flush()
         self.schedule(self.rng.randrange(5, 40), self._client)
 
