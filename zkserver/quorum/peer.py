@@ -28,11 +28,12 @@ before any follower has acknowledged), and the follower commits what both have l
 waiting for the COMMIT. A transaction on a quorum's durable logs is committed in ZAB (every
 later leader has it), so this changes when a follower learns of a commit, not what commits.
 A write through a follower is then answered when the later of the two logs is durable, one
-round trip (ACK, COMMIT) sooner. The leader sends its log write before the PROPOSALs for that
-reason, and only to followers whose clients wait (they forwarded writes) and that read LOGGED:
-they say so in their ping replies, in a first pair (0, features) that no session id takes, so
-a member of an older version, which would drop the link on a message it does not know, gets
-none, and as a leader sees the pair as an unknown session and ignores it.
+round trip (ACK, COMMIT) sooner. For that reason the driver starts the leader's log write
+before its PROPOSALs while such writes wait (`node.Member._write_log`). LOGGED goes only to
+followers whose clients wait (they forwarded writes) and that read it: they say so in their
+ping replies, in a first pair (0, features) that no session id takes, so a member of an older
+version, which would drop the link on a message it does not know, gets none, and as a leader
+sees the pair as an unknown session and ignores it.
 """
 
 from __future__ import annotations
@@ -1058,15 +1059,16 @@ class Peer:
     def _tell_logged(self) -> None:
         """Tell the followers whose clients wait (they forwarded writes not yet logged) and
         that read LOGGED, each a quorum with us, how far our log is durable; not if that is
-        committed already (the COMMIT is on its way)."""
-        if not self.established or self.ahead or self.logged_zxid <= self.commit_zxid:
-            return
-        note = Logged(self.logged_zxid)
-        for sid in self.forwarders:
-            lrn = self.learners.get(sid)
-            if lrn is not None and lrn.stage in _SYNCED and not lrn.observer \
-                    and lrn.features & READS_LOGGED and self.quorum.has_quorum({self.sid, sid}):
-                self._send(sid, note)
+        committed already (the COMMIT is on its way). Once all we proposed is logged, no
+        forwarded write waits on our log any more, whether we told anyone or not."""
+        if self.established and not self.ahead and self.logged_zxid > self.commit_zxid:
+            note = Logged(self.logged_zxid)
+            for sid in self.forwarders:
+                lrn = self.learners.get(sid)
+                if lrn is not None and lrn.stage in _SYNCED and not lrn.observer \
+                        and lrn.features & READS_LOGGED \
+                        and self.quorum.has_quorum({self.sid, sid}):
+                    self._send(sid, note)
         if self.logged_zxid >= self.proposed_zxid:
             self.forwarders.clear()
 
