@@ -216,6 +216,9 @@ class ElectionScenario:
             decided = e.tick(self.now)
         elif cmd == "receive":
             decided = e.receive(parse_message(rest), self.now)
+        elif cmd == "use":  # count by another configuration (a reconfiguration heard of)
+            o = _options(args)
+            e.use(Majority(_ints(o["voters"]), _ints(o.get("observers", ""))))
         else:
             raise ValueError(f"unknown input {cmd!r}")
         out = [f"send {to} {render(n)}" for to, n in e.take_messages()]

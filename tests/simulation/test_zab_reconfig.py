@@ -163,7 +163,9 @@ def racing_block(block: int) -> tuple[set[int], int]:
     return stuck, changes
 
 
-@pytest.mark.parametrize("block", [0, 2])  # (2 holds seed 126: an election split for ever)
+# (Block 2 once held seed 126, an election split for ever: that is a scenario now,
+# tests/quorum/testdata/election_backs_itself_again.txt.)
+@pytest.mark.parametrize("block", [0, 2])
 def test_membership_changes_racing_faults(block: int) -> None:
     stuck, changes = racing_block(block)
     assert not stuck
@@ -232,10 +234,16 @@ def run_joiner_seed(seed: int, racing: bool = False) -> Sim:
     return heals(sim, seed)
 
 
+# The one racing joiner seed of 0..499 that ends with no leader: the known gap pinned below.
+KNOWN_JOINER_GAP = 247
+
+
 @pytest.mark.parametrize(("block", "racing"), [(0, False), (1, False), (0, True)])
 def test_changes_that_need_joiners_under_faults(block: int, racing: bool) -> None:
     needed = 0
     for seed in range(block * 50, block * 50 + 50):
+        if racing and seed == KNOWN_JOINER_GAP:
+            continue
         needed += needed_joiners(run_joiner_seed(seed, racing))
     assert needed > 50  # the runs did commit changes only joiners could make, many times
 
@@ -248,14 +256,14 @@ def test_changes_that_need_joiners_under_faults_soak(block: int, racing: bool) -
 
 
 @pytest.mark.xfail(strict=True, reason=(
-    "known liveness gap, issue #11 (racing joiner seed 354 of 0..499): a joiner provisioned "
+    "known liveness gap, issue #11 (racing joiner seed 247 of 0..499): a joiner provisioned "
     "with the members plus itself at the version in force counts itself a voter and holds out "
     "for its own vote, while the others, counting jointly with a reconfiguration they heard of "
     "but that never committed, need it and weigh it 0. (A joiner file without a version, 0, "
     "takes the configuration in force from the election and votes null; not checked against "
     "ZooKeeper.)"))
 def test_a_joiner_that_counts_itself_a_voter_holds_up_a_joint_election() -> None:
-    run_joiner_seed(354, racing=True)
+    run_joiner_seed(KNOWN_JOINER_GAP, racing=True)
 
 
 @pytest.mark.parametrize(("n", "spares", "change"), [
