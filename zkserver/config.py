@@ -140,6 +140,9 @@ class Config:
     snap_count: int = 100000
     pre_alloc_size_kb: int = 65536
     force_sync: bool = True
+    # thriftyBroadcastMs (zkserver's): how long a leader may hold proposals back from the
+    # followers its quorum does not need (zkserver/quorum/thrifty.py); 0 sends all at once
+    thrifty_broadcast_ms: int = 5
     election_alg: int = 3
     extended_types_enabled: bool = False
     skip_acl: bool = False
@@ -848,6 +851,7 @@ def _build(entries: Entries, source: str, cwd: str, server_id: int | None,
         snap_count=max(r.integer(*_zk("snapCount"), default=100000), 2),
         pre_alloc_size_kb=r.integer(*_zk("preAllocSize"), default=65536, bits=64),
         force_sync=r.flag(*_zk("forceSync"), default=True),
+        thrifty_broadcast_ms=max(r.integer("thriftyBroadcastMs", default=5), 0),
         election_alg=election_alg,
         extended_types_enabled=extended_types,
         skip_acl=r.flag(*_zk("skipACL"), default=False),

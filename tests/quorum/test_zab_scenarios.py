@@ -13,7 +13,7 @@ A block is one input line, `----`, and the expected output (the `Ready`, one lin
 `ok` when empty), up to a blank line. Messages are written as Python expressions over the
 message classes, with `txn(zxid)` for a transaction and `txns(zxid, ...)` for a tuple of them.
 The first block sets the core up (`peer ...` or `election ...`). Time is absolute: `tick 2000`
-ticks at 2000 ms, and later inputs happen at that time.
+ticks at 2000 ms (`due 2010`: `thrifty_due` at 2010 ms), and later inputs happen at that time.
 
 Run with UPDATE_SCENARIOS=1 to rewrite the expectations from what the core does now (then read
 the diff: the files are the specification).
@@ -152,7 +152,8 @@ class PeerScenario:
             sync_limit=int(o.get("sync", "5")), accepted_epoch=int(o.get("accepted", "0")),
             current_epoch=int(o.get("current", "0")),
             applied_zxid=int(o["applied"], 0) if "applied" in o else None,
-            config_version=int(o.get("config", "0"), 0), reconfig_enabled="reconfig" in o)
+            config_version=int(o.get("config", "0"), 0), reconfig_enabled="reconfig" in o,
+            thrifty_ms=int(o.get("thrifty", "0")))
         self.now = 0
 
     def run(self, cmd: str, args: list[str], rest: str) -> list[str]:
@@ -178,6 +179,9 @@ class PeerScenario:
         elif cmd == "propose":
             taken = p.propose_batch(list(txns(*(int(a, 0) for a in args))))
             return [f"proposed {taken}", *render_ready(p.ready())]
+        elif cmd == "due":  # time for what a leader held back for spares (`thrifty_due`)
+            self.now = int(args[0])
+            p.thrifty_due(self.now)
         elif cmd == "sync":
             p.local_sync(int(args[0]))
         elif cmd == "touch":

@@ -102,8 +102,8 @@ def membership_schedule(sim: Sim, racing: bool = False) -> None:
         sim.schedule(t - sim.now, lambda: change_membership(sim, racing))
 
 
-def run_reconfig_seed(seed: int, racing: bool = False) -> Sim:
-    sim = Sim(seed, n=3, observers=1, spares=2)
+def run_reconfig_seed(seed: int, racing: bool = False, thrifty: int = 0) -> Sim:
+    sim = Sim(seed, n=3, observers=1, spares=2, thrifty=thrifty)
     sim.start()
     chaos_schedule(sim)
     membership_schedule(sim, racing)
@@ -137,6 +137,17 @@ def test_membership_changes_under_faults(block: int) -> None:
 @pytest.mark.parametrize("block", range(4, 64))
 def test_membership_changes_under_faults_soak(block: int) -> None:
     test_membership_changes_under_faults(block)
+
+
+@pytest.mark.parametrize("block", [100, 101])
+def test_membership_changes_with_thrifty_broadcast(block: int) -> None:
+    """As above with leaders holding proposals back from spare followers
+    (zkserver/quorum/thrifty.py): a reconfiguration in flight sends everything to everyone,
+    and the followers a changed membership needs get what was held."""
+    changes = 0
+    for seed in range(block * 50, block * 50 + 50):
+        changes += len(run_reconfig_seed(seed, thrifty=100).config_sequence)
+    assert changes > 50
 
 
 # Racing seeds once ended with no leader (29 and 345 of the first 400): a leader proposed a

@@ -18,6 +18,7 @@ writes, sync replies, session touches) to the engine.
 from __future__ import annotations
 
 import logging
+import math
 import os
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -149,7 +150,8 @@ class Member:
                          sync_limit=config.sync_limit or 5, accepted_epoch=accepted,
                          current_epoch=current, config_version=config.config_version,
                          reconfig_enabled=config.reconfig_enabled,
-                         config_text=self.config_data)
+                         config_text=self.config_data,
+                         thrifty_ms=config.thrifty_broadcast_ms)
         others = {s.sid: s for s in config.servers.values() if s.sid != me}
         mine = config.servers[me]
         host = "0.0.0.0" if config.quorum_listen_on_all_ips else mine.host
@@ -164,6 +166,10 @@ class Member:
         self.steps = StepScope(self.quorum, self._write_log, self.flusher, self._ready_pending)
         self.holds = StepScope(self.quorum, self._write_log)  # a step without the flusher
         self.ready_wake = trio.Event()  # a batch is parked for the executor
+        # When what a leader holds back for spares must leave (peer ms), and the scope of the
+        # task that waits for it, whose deadline follows (see `_thrifty`)
+        self.thrifty_at: int | None = None
+        self.thrifty_scope = trio.CancelScope()
         self.parked: Ready | None = None  # a batch waiting for its epochs to be durable
         self.busy = False  # a batch is being carried out (see `_run_ready`)
         self.log_ops: list[Any] = []  # the steps' log operations, done once their messages left
@@ -308,6 +314,15 @@ class Member:
                     return
                 self._execute(r)
         self.busy = False
+        self._arm_thrifty()
+
+    def _arm_thrifty(self) -> None:
+        """Move the deadline `_thrifty` waits for to the peer's, if it changed."""
+        at = self.peer.thrifty_deadline()
+        if at != self.thrifty_at:
+            self.thrifty_at = at
+            self.thrifty_scope.deadline = math.inf if at is None \
+                else trio.current_time() + (at - self.now()) / 1000
 
     def _message(self, sid: int, msg: Any) -> None:
         self._input(self.peer.receive, sid, msg, self.now())
@@ -330,7 +345,7 @@ class Member:
         change is carried out before its deliveries, so writes forwarded to the old leader can
         still be prepared after it stepped down): the peer then takes none, and they are
         dropped unanswered, as the clients' connections to a non-serving server are."""
-        taken = self.peer.propose_batch([txn for txn, _, _ in batch])
+        taken = self.peer.propose_batch([txn for txn, _, _ in batch], self.now())
         if taken:
             self.engine.proposed(batch[:taken])
 
@@ -654,6 +669,7 @@ class Member:
         nursery.start_soon(self._executor)
         self._input(self.peer.start, self.now())
         nursery.start_soon(self._ticker)
+        nursery.start_soon(self._thrifty)
 
     async def _ticker(self) -> None:
         """Tick the peer every POLL_S, except a leader, which ticks (and pings) every half tick.
@@ -673,6 +689,19 @@ class Member:
             elif self.peer.role == Role.LEADING:
                 continue
             self._input(self.peer.tick, self.now())
+
+    async def _thrifty(self) -> None:
+        """Give the peer `thrifty_due` when what a leader holds back for its spare followers
+        must leave (`zkserver.quorum.thrifty`). Each step moves the deadline of the scope this
+        waits in to the peer's (`_run_ready`), so that the task wakes only when it passes:
+        most held proposals leave earlier, with a COMMIT."""
+        while True:
+            with self.thrifty_scope:
+                await trio.sleep_forever()
+            self.thrifty_scope = trio.CancelScope()
+            self.thrifty_at = None
+            self._input(self.peer.thrifty_due, self.now())
+            self._arm_thrifty()  # (what is not due yet, the step made nothing to carry out)
 
     def _logged(self, txns: list[Txn]) -> None:
         for txn in txns:

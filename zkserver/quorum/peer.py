@@ -6,9 +6,10 @@ Inputs are methods: `start(now)`, `receive(sid, msg, now)`, `disconnected(sid)`,
 `installed(zxid)` and `truncated(zxid)` (an `Install` or `Truncate` is done and durable),
 `applied(zxid, digest)` (the driver applied committed transactions up to `zxid`),
 `propose_batch(txns)` (the leader's own writes), `local_sync(token)` and `touch(sessions)`
-(sessions this server's clients kept alive). After each, `ready()` returns the `Ready` batch of
-what to do (see `zkserver.quorum.ready`): nothing is carried out inside a step, and the driver
-never has to edit what comes out.
+(sessions this server's clients kept alive), and on a leader that holds proposals back for its
+spare followers (`zkserver.quorum.thrifty`), `thrifty_due(now)` at `thrifty_deadline()`. After
+each, `ready()` returns the `Ready` batch of what to do (see `zkserver.quorum.ready`): nothing
+is carried out inside a step, and the driver never has to edit what comes out.
 
 Installing a snapshot or truncating the log takes the driver time (it streams the snapshot to
 disk and loads it, or cuts the log and rebuilds the state, off the event loop), so both are
@@ -88,6 +89,7 @@ from zkserver.quorum.ready import (
     Truncate,
 )
 from zkserver.quorum.roles import LearnerStage, Role, SyncStage
+from zkserver.quorum.thrifty import Thrifty
 from zkserver.txn import ReconfigTxn, Txn
 
 COUNTER_MASK = 0xFFFFFFFF
@@ -127,7 +129,8 @@ class Peer:
                  tick_ms: int = 2000, init_limit: int = 10, sync_limit: int = 5,
                  accepted_epoch: int = 0, current_epoch: int = 0,
                  applied_zxid: int | None = None, config_version: int = 0,
-                 reconfig_enabled: bool = False, config_text: bytes = b"") -> None:
+                 reconfig_enabled: bool = False, config_text: bytes = b"",
+                 thrifty_ms: int = 0) -> None:
         self.sid = sid
         self.quorum = quorum
         self.is_observer = sid in quorum.observers
@@ -188,6 +191,7 @@ class Peer:
         self.newleader_acks: set[int] = set()
         self.acks: dict[int, set[int]] = {}  # outstanding proposal zxid -> acked by
         self.forwarders: set[int] = set()  # followers whose writes wait for commit
+        self.thrifty = Thrifty(thrifty_ms)  # proposals held back for spare followers
         self.proposed_zxid = 0
         self.phase_deadline = 0
         self.pending_syncs: list[tuple[int, int, int]] = []  # (zxid needed, sid, token)
@@ -244,7 +248,18 @@ class Peer:
         return self.stage == SyncStage.SERVING and self.member
 
     def _send(self, to: int, msg: Any) -> None:
+        if to in self.thrifty.held:  # a spare gets what it was spared first
+            self._release(to)
         self._net.append(Send(to, msg))
+
+    def _release(self, sid: int) -> None:
+        """Send spare `sid` the proposals held for it, then the newest COMMIT held."""
+        txns, commit = self.thrifty.release(sid)
+        if txns:
+            self._net.append(Send(sid, Proposal(txns[0]) if len(txns) == 1
+                                  else Proposals(tuple(txns))))
+        if commit is not None:
+            self._net.append(Send(sid, commit))
 
     def _vote(self) -> Vote:
         return Vote(self.current_epoch, self.last_zxid, self.sid)
@@ -414,6 +429,7 @@ class Peer:
         self.leader = None
         self.established = False
         self.learners = {}
+        self.thrifty.clear()
         self.acks = {}
         self.pending_syncs = []
         self.newleader = None
@@ -441,6 +457,7 @@ class Peer:
     def disconnected(self, sid: int) -> None:
         if self.role == Role.LEADING and sid in self.learners:
             del self.learners[sid]
+            self.thrifty.forget(sid)
             self._check_leader_quorum()
         elif self.role in (Role.FOLLOWING, Role.OBSERVING) and sid == self.leader:
             self._look(self.now)
@@ -604,6 +621,7 @@ class Peer:
             # Any server may learn (one about to join starts so, as in ZooKeeper); only the
             # configurations' members count towards quorums.
             learner = Learner(frm, msg.observer, now)
+            self.thrifty.forget(frm)  # held for its last link: it syncs afresh on this one
             learner.accepted_epoch = msg.accepted_epoch
             learner.last_zxid = msg.last_zxid
             self.learners[frm] = learner
@@ -769,13 +787,19 @@ class Peer:
         """The leader's next transaction (its zxid must be the next one). False if not leading."""
         return self.propose_batch([txn]) == 1
 
-    def propose_batch(self, txns: list[Txn]) -> int:
-        """Propose transactions in order, with one log write and one message per follower.
+    def propose_batch(self, txns: list[Txn], now: int | None = None) -> int:
+        """Propose transactions in order, with one log write and one message per follower
+        (a spare's may be held back, see `_spares`). `now`: the time, if later than the last
+        input's.
 
         Returns how many were proposed (fewer than given if leadership ended on the way).
         """
         if self.role != Role.LEADING or not self.established:
             return 0
+        if now is not None:
+            self.now = now
+        if not self.acks:
+            self.thrifty.progress_at = self.now  # nothing outstanding: no stall so far
         taken: list[Txn] = []
         for txn in txns:
             if txn.zxid != self.proposed_zxid + 1:
@@ -789,6 +813,7 @@ class Peer:
             self._append(taken)
             msg = Proposal(taken[0]) if len(taken) == 1 else Proposals(tuple(taken))
             voters = self._deciding().voters
+            spares = self._spares()
             for lrn in self.learners.values():
                 if lrn.stage not in _SYNCED or (lrn.observer and lrn.sid not in voters):
                     continue
@@ -799,6 +824,8 @@ class Peer:
                     # make it drop us and synchronise again, in the middle of its promotion).
                     lrn.voting = True
                     self._send(lrn.sid, Proposals(tuple(self.history.after(self.commit_zxid))))
+                elif lrn.sid in spares:
+                    self.thrifty.hold(lrn.sid, taken, self.now)
                 else:
                     self._send(lrn.sid, msg)
         if len(taken) < len(txns):
@@ -807,6 +834,48 @@ class Peer:
 
     def next_zxid(self) -> int:
         return self.proposed_zxid + 1
+
+    def _spares(self) -> set[int]:
+        """The followers this proposal may be held back from: every synced voter beyond
+        those that, with us, make a quorum — followers whose clients wait (forwarders) first,
+        then the others in the leader's order (see `zkserver.quorum.thrifty`). None while a
+        reconfiguration is in flight or after the followers picked were too slow."""
+        if not self.thrifty.active(self.now) or self.ahead:
+            return set()
+        quorum = self.quorum
+        voters = quorum.voters
+        needed = {self.sid}
+        needed.update(sid for sid in self.forwarders if sid in voters)
+        spares: set[int] = set()
+        for lrn in self.learners.values():
+            sid = lrn.sid
+            if sid in needed or lrn.stage != LearnerStage.ACKED or lrn.observer \
+                    or sid not in voters:
+                continue
+            if quorum.has_quorum(needed):
+                spares.add(sid)
+            else:
+                needed.add(sid)
+        return spares
+
+    def thrifty_deadline(self) -> int | None:
+        """When the proposals held back for spares must leave (None: none are held)."""
+        return self.thrifty.deadline()
+
+    def thrifty_due(self, now: int) -> None:
+        """Time has come for held proposals to leave: send the spares theirs. If nothing
+        committed meanwhile although proposals are outstanding, the followers picked are not
+        keeping up (one may have crashed): hold nothing back for a while."""
+        self.now = now
+        thrifty = self.thrifty
+        due = thrifty.due(now)
+        if not due or self.role != Role.LEADING:
+            return
+        if self.acks and thrifty.stalled(now):
+            thrifty.suspend(now)
+            due = list(thrifty.held)
+        for sid in due:
+            self._release(sid)
 
     def _try_commit(self) -> None:
         if not self.established:
@@ -824,16 +893,22 @@ class Peer:
             return
         first = len(self._committed)
         self.commit_zxid = last
+        self.thrifty.progress_at = self.now
         self._apply_upto(last)
         # One COMMIT covers every transaction up to it; observers get each transaction.
         dz, digest = self.last_digest
         commit = Commit(last, dz, digest)
+        held = self.thrifty.held
         for lrn in self.learners.values():
             if lrn.stage not in _SYNCED:
                 continue
             if lrn.observer:
                 for txn in self._committed[first:]:
                     self._send(lrn.sid, Inform(txn, dz, digest))
+            elif lrn.sid in held:
+                self.thrifty.hold_commit(lrn.sid, commit)
+                if self.thrifty.ripe(lrn.sid, self.now):
+                    self._release(lrn.sid)
             else:
                 self._send(lrn.sid, commit)
         self._answer_syncs()

@@ -154,6 +154,7 @@ class Server:
         self.mono_origin = sim.rng.randrange(1 << 40)  # monotonic clocks share no origin
         self.wall_offset = sim.rng.randrange(-5_000, 5_000)  # and wall clocks are a bit off
         self.stalled = False  # a disk that takes writes but makes none durable (`stall`)
+        self.thrifty_at: int | None = None  # when the leader's held proposals must leave
 
     def mono(self) -> int:
         """The monotonic clock: the only time the ZAB core is given."""
@@ -178,7 +179,8 @@ class Server:
                          accepted_epoch=self.disk.accepted_epoch,
                          current_epoch=self.disk.current_epoch,
                          config_version=self.disk.config_version, reconfig_enabled=True,
-                         config_text=membership.data())
+                         config_text=membership.data(), thrifty_ms=self.sim.thrifty)
+        self.thrifty_at = None
         self.up = True
         self.peer.start(self.mono())
         self.flush()
@@ -222,8 +224,25 @@ class Server:
         while peer is not None and self.up:
             ready = peer.ready()
             if ready is EMPTY:
-                return
+                break
             self._execute(peer, ready)
+        self._arm_thrifty()
+
+    def _arm_thrifty(self) -> None:
+        """Have `thrifty_due` come when the leader's held proposals must leave, as the
+        driver's timer task does (a deadline that moved makes the earlier call a no-op)."""
+        peer = self.peer
+        at = peer.thrifty_deadline() if peer is not None and self.up else None
+        if at is not None and at != self.thrifty_at:
+            self.thrifty_at = at
+            self.sim.schedule(max(at - self.mono(), 0), lambda: self._thrifty_due(at))
+
+    def _thrifty_due(self, at: int) -> None:
+        if not self.up or self.peer is None or self.thrifty_at != at:
+            return
+        self.thrifty_at = None
+        self.peer.thrifty_due(self.mono())
+        self.flush()
 
     def _execute(self, peer: Peer, r: Ready) -> None:
         sim = self.sim
@@ -344,13 +363,15 @@ class Server:
 class Sim:
     def __init__(self, seed: int, n: int = 3, observers: int = 0, chaos: float = 0.05,
                  quorum: QuorumVerifier | None = None, spares: int = 0,
-                 forwarded: float = 0.0) -> None:
+                 forwarded: float = 0.0, thrifty: int = 0) -> None:
         """`n` voters and `observers` observers under a simple majority, or the servers of
         `quorum` (e.g. a `Hierarchical` one) under its rule; and `spares` servers outside the
         ensemble, for `reconfigure` to add. `forwarded`: the share of the client's writes
         that go through a follower (0 keeps every seed's run as it was before there were
-        any)."""
+        any). `thrifty`: how many ms leaders may hold proposals back from spare followers
+        (zkserver/quorum/thrifty.py; 0, the default, keeps every seed's run as it was)."""
         self.seed = seed
+        self.thrifty = thrifty
         self.rng = random.Random(seed)
         self.now = 0
         if quorum is None:
