@@ -100,7 +100,7 @@ def test_every_default() -> None:
         "admin_console_enabled": True, "admin_console_allow_remote": False,
         "metrics_http_port": None, "metrics_http_host": "0.0.0.0",
         "global_outstanding_limit": 1000, "snap_count": 100000, "pre_alloc_size_kb": 65536,
-        "force_sync": True, "election_alg": 3,
+        "force_sync": True, "thrifty_broadcast_ms": 5, "election_alg": 3,
         "extended_types_enabled": False, "skip_acl": False, "super_digest": None,
         "readonly_mode_enabled": False, "local_sessions_enabled": False,
         "sync_enabled": True, "quorum_listen_on_all_ips": False,
@@ -113,6 +113,15 @@ def test_every_default() -> None:
         "warnings": (), "source": "zoo.cfg", "jaas_config_file": None, "sasl": SaslSettings(),
     }
     assert attrs.asdict(config, recurse=False) == expected
+
+
+@pytest.mark.parametrize(("line", "ms"), [("thriftyBroadcastMs=20", 20),
+                                           ("thriftyBroadcastMs=0", 0),
+                                           ("thriftyBroadcastMs=-3", 0)])
+def test_thrifty_broadcast_ms(line: str, ms: int) -> None:
+    """zkserver's own key: how long a leader may hold proposals back from spare followers
+    (0, or below, never)."""
+    assert parse(MINIMAL + line + "\n").thrifty_broadcast_ms == ms
 
 
 def test_record_defaults_follow_tick_time_and_data_dir() -> None:

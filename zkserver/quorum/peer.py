@@ -799,7 +799,7 @@ class Peer:
         if now is not None:
             self.now = now
         if not self.acks:
-            self.thrifty.progress_at = self.now  # nothing outstanding: no stall so far
+            self.thrifty.progressed(self.now)  # nothing outstanding: no stall so far
         taken: list[Txn] = []
         for txn in txns:
             if txn.zxid != self.proposed_zxid + 1:
@@ -893,7 +893,7 @@ class Peer:
             return
         first = len(self._committed)
         self.commit_zxid = last
-        self.thrifty.progress_at = self.now
+        self.thrifty.progressed(self.now)
         self._apply_upto(last)
         # One COMMIT covers every transaction up to it; observers get each transaction.
         dz, digest = self.last_digest

@@ -83,6 +83,10 @@ class Thrifty:
         """The spares whose proposals must leave by `now`."""
         return [sid for sid, at in self.since.items() if at + 2 * self.delay_ms <= now]
 
+    def progressed(self, now: int) -> None:
+        """Something committed at `now`, or a proposal went out with none outstanding."""
+        self.progress_at = now
+
     def stalled(self, now: int) -> bool:
         """Whether nothing committed for `delay_ms` although proposals are outstanding (the
         caller knows that): the followers picked are not keeping up."""
