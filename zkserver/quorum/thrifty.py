@@ -1,5 +1,6 @@
 """Thrifty broadcast: a leader sends each proposal at once only to the followers its quorum
-needs, and to the others (spares) in batches, at most `delay_ms` later.
+needs, and to the others (spares) in batches: with the first COMMIT at least `delay_ms` after
+the first proposal held, at twice that at the latest.
 
 Why: with every follower sent every proposal, each one woke up for each write (the PROPOSAL,
 its log write, the COMMIT), and on a machine with fewer cores than servers the spare's work
@@ -17,7 +18,7 @@ reconfiguration is in flight (its joint quorums are counted over everyone).
 Why it is safe: ZAB commits on a quorum's durable acknowledgements, whoever gives them, and a
 spare still gets every proposal in order, before any COMMIT that covers it and before any other
 message the leader sends it (a ping, the answer to its `sync`), so what it serves changes only
-in when (its clients' reads may lag the leader by up to `delay_ms`, as reads through any
+in when (its clients' reads may lag the leader by up to twice `delay_ms`, as reads through any
 follower may lag in ZooKeeper). Liveness: if the followers picked stop acknowledging (one
 crashed), the spares' proposals leave at their deadline all the same, and for a while after
 that the leader sends everything to everyone (`suspend`).
@@ -31,7 +32,7 @@ from zkserver.quorum.messages import Commit
 from zkserver.txn import Txn
 
 # After a stall, how many delays the leader sends everything to everyone: a crashed follower
-# among those picked then costs one write in this many delays a wait of one delay, and a
+# among those picked then costs one write in this many delays a wait of two delays, and a
 # passing hiccup (a slow sync) costs the saving for as long.
 SUSPEND = 25
 
