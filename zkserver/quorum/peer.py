@@ -111,7 +111,7 @@ class Learner:
     """What a leader knows of one follower or observer."""
 
     __slots__ = ("sid", "observer", "stage", "last_heard", "accepted_epoch", "last_zxid",
-                 "voting", "features")
+                 "voting", "features", "wrote_at")
 
     def __init__(self, sid: int, observer: bool, now: int) -> None:
         self.sid = sid
@@ -122,6 +122,7 @@ class Learner:
         self.last_zxid = 0
         self.voting = False  # an observer a reconfiguration in flight makes a voter, told so
         self.features = 0  # what it said it reads, in its ping replies (FEATURES)
+        self.wrote_at = now  # when it last forwarded a write (it may have clients until told)
 
 
 class Peer:
@@ -697,6 +698,7 @@ class Peer:
             self._answer_syncs()
         elif isinstance(msg, Request):
             self._deliveries.append(Deliver(frm, msg))
+            learner.wrote_at = now
             self.forwarders.add(frm)
             self._hears_first(frm)
 
@@ -836,23 +838,29 @@ class Peer:
         return self.proposed_zxid + 1
 
     def _spares(self) -> set[int]:
-        """The followers this proposal may be held back from: every synced voter beyond
-        those that, with us, make a quorum — followers whose clients wait (forwarders) first,
-        then the others in the leader's order (see `zkserver.quorum.thrifty`). None while a
-        reconfiguration is in flight or after the followers picked were too slow."""
-        if not self.thrifty.active(self.now) or self.ahead:
+        """The followers this proposal may be held back from: synced voters without clients
+        beyond those that, with us, make a quorum — followers whose clients wait (forwarders)
+        first, then the others in the leader's order (see `zkserver.quorum.thrifty`). A
+        follower that forwarded a write in the last half tick has clients, whose reads must
+        not lag: it is never spared. None while a reconfiguration is in flight or after the
+        followers picked were too slow."""
+        now = self.now
+        if not self.thrifty.active(now) or self.ahead:
             return set()
         quorum = self.quorum
         voters = quorum.voters
         needed = {self.sid}
         needed.update(sid for sid in self.forwarders if sid in voters)
         spares: set[int] = set()
+        recent = now - self.tick_ms // 2
         for lrn in self.learners.values():
             sid = lrn.sid
             if sid in needed or lrn.stage != LearnerStage.ACKED or lrn.observer \
                     or sid not in voters:
                 continue
-            if quorum.has_quorum(needed):
+            if lrn.wrote_at > recent:
+                needed.add(sid)  # it gets the proposal at once anyway
+            elif quorum.has_quorum(needed):
                 spares.add(sid)
             else:
                 needed.add(sid)

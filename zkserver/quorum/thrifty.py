@@ -11,9 +11,11 @@ lowering its priority, changed nothing; sending it proposals three at a time too
 0.70 ms (8 of 8 alternating pairs). The same idea is Paxos's "thrifty" optimisation.
 
 Which followers are needed is decided per proposal (`Peer._spares`): the leader, every
-follower whose clients wait for the write (it forwarded one), then others in the leader's
-order until they make a quorum; everyone else is a spare. Nothing is spared while a
-reconfiguration is in flight (its joint quorums are counted over everyone).
+follower whose clients wait for the write (it forwarded one), every follower that forwarded a
+write in the last half tick (it has clients, and their reads should not lag: a test that
+wrote through one follower and read through another, without `sync`, saw the lag), then
+others in the leader's order until they make a quorum; everyone else is a spare. Nothing is
+spared while a reconfiguration is in flight (its joint quorums are counted over everyone).
 
 Why it is safe: ZAB commits on a quorum's durable acknowledgements, whoever gives them, and a
 spare still gets every proposal in order, before any COMMIT that covers it and before any other
