@@ -103,6 +103,11 @@ def epoch_of(zxid: int) -> int:
     return zxid >> 32
 
 
+def _proposal(txns: list[Txn]) -> Proposal | Proposals:
+    """The message that proposes `txns` to a follower: PROPOSAL for one, PROPOSALS for more."""
+    return Proposal(txns[0]) if len(txns) == 1 else Proposals(tuple(txns))
+
+
 def _proposed_config(txn: Txn) -> QuorumVerifier:
     return Membership.parse(txn.op.data, txn.zxid).verifier()
 
@@ -257,8 +262,7 @@ class Peer:
         """Send spare `sid` the proposals held for it, then the newest COMMIT held."""
         txns, commit = self.thrifty.release(sid)
         if txns:
-            self._net.append(Send(sid, Proposal(txns[0]) if len(txns) == 1
-                                  else Proposals(tuple(txns))))
+            self._net.append(Send(sid, _proposal(txns)))
         if commit is not None:
             self._net.append(Send(sid, commit))
 
@@ -813,7 +817,7 @@ class Peer:
             taken.append(txn)
         if taken:
             self._append(taken)
-            msg = Proposal(taken[0]) if len(taken) == 1 else Proposals(tuple(taken))
+            msg = _proposal(taken)
             voters = self._deciding().voters
             spares = self._spares()
             for lrn in self.learners.values():
